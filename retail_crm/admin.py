@@ -1,0 +1,57 @@
+from django.contrib import admin
+
+from retail_crm.admin_scoping import ScopedModelAdmin
+from retail_crm.models import Branch, Brand, Guide, Region, RetailGroup, StaffProfile, Store
+
+
+@admin.register(RetailGroup)
+class RetailGroupAdmin(ScopedModelAdmin):
+    list_display = ("code", "name", "created_at")
+    write_roles = frozenset()
+
+
+@admin.register(Brand)
+class BrandAdmin(ScopedModelAdmin):
+    list_display = ("code", "name", "category", "is_active")
+    list_filter = ("category", "is_active")
+    search_fields = ("code", "name")
+
+
+@admin.register(Region)
+class RegionAdmin(ScopedModelAdmin):
+    list_display = ("code", "name", "brand")
+    list_filter = ("brand",)
+    search_fields = ("code", "name")
+    write_roles = frozenset({"hq", "brand_operator"})
+
+
+@admin.register(Branch)
+class BranchAdmin(ScopedModelAdmin):
+    list_display = ("code", "name", "region")
+    write_roles = frozenset({"hq", "brand_operator", "region_manager"})
+
+
+@admin.register(Store)
+class StoreAdmin(ScopedModelAdmin):
+    list_display = ("code", "name", "brand", "region", "kind", "city", "is_active")
+    list_filter = ("brand", "kind", "is_active")
+    search_fields = ("code", "name", "city")
+    list_select_related = ("brand", "region")
+    write_roles = frozenset({"hq", "brand_operator", "region_manager"})
+
+
+@admin.register(Guide)
+class GuideAdmin(ScopedModelAdmin):
+    list_display = ("code", "name", "store", "role", "hired_at", "left_at")
+    list_filter = ("role", "store__brand")
+    search_fields = ("code", "name")
+    list_select_related = ("store",)
+    raw_id_fields = ("user",)
+    write_roles = frozenset({"hq", "brand_operator", "region_manager", "store_manager"})
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(ScopedModelAdmin):
+    list_display = ("user", "role", "brand", "region", "store", "guide")
+    list_filter = ("role",)
+    raw_id_fields = ("user", "guide")

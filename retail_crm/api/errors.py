@@ -1,0 +1,75 @@
+"""One error shape for the whole API.
+
+    {"error": {"code": "invalid", "message": "…", "fields": {"phone": ["…"]}}}
+
+``code`` is a stable string the mini-program can branch on; ``fields`` holds
+per-field messages for 400s.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from retail_crm.errors import ApplicationError, ErrorCode
+
+_CODE_BY_EXCEPTION = (
+    (exceptions.ValidationError, ErrorCode.INVALID),
+    (exceptions.ParseError, ErrorCode.INVALID),
+    (exceptions.NotAuthenticated, ErrorCode.NOT_AUTHENTICATED),
+    (exceptions.AuthenticationFailed, ErrorCode.NOT_AUTHENTICATED),
+    (exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
+    (exceptions.NotFound, ErrorCode.NOT_FOUND),
+    (exceptions.Throttled, ErrorCode.THROTTLED),
+)
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def _flatten(detail) -> tuple[str, dict]:
+    if isinstance(detail, dict):
+        fields = {key: [str(item) for item in (value if isinstance(value, list) else [value])]
+                  for key, value in detail.items()}
+        non_field = fields.pop("non_field_errors", None)
+        message = non_field[0] if non_field else "Invalid input."
+        if non_field:
+            fields["non_field_errors"] = non_field
+        return message, fields
+    if isinstance(detail, list):
+        items = [str(item) for item in detail]
+        return (items[0] if items else "Invalid input."), {"non_field_errors": items}
+    return str(detail), {}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = ErrorCode.SERVER_ERROR
+    for exc_type, mapped in _CODE_BY_EXCEPTION:
+        if isinstance(exc, exc_type):
+            code = mapped
+            break
+    if isinstance(exc, exceptions.APIException) and code is ErrorCode.SERVER_ERROR:
+        code = exc.default_code
+    message, fields = _flatten(exc.detail)
+    if response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        code = "method_not_allowed"
+    response.data = error_body(code.value if isinstance(code, ErrorCode) else str(code), message, fields)
+    return response

@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from retail_crm.api import views
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("me/", views.MeApi.as_view(), name="api-me"),
+    path("org/brands/", views.BrandListApi.as_view(), name="api-brand-list"),
+    path("org/brands/<int:pk>/", views.BrandDetailApi.as_view(), name="api-brand-detail"),
+    path("org/regions/", views.RegionListApi.as_view(), name="api-region-list"),
+    path("org/regions/<int:pk>/", views.RegionDetailApi.as_view(), name="api-region-detail"),
+    path("org/stores/", views.StoreListApi.as_view(), name="api-store-list"),
+    path("org/stores/<int:pk>/", views.StoreDetailApi.as_view(), name="api-store-detail"),
+    path("org/guides/", views.GuideListApi.as_view(), name="api-guide-list"),
+    path("org/guides/<int:pk>/", views.GuideDetailApi.as_view(), name="api-guide-detail"),
+]

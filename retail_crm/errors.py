@@ -1,0 +1,28 @@
+"""The application's one error type. Services raise it; the API turns it into one JSON shape."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    """Codes shared by every app; each app adds its own enum for domain errors."""
+
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    NOT_AUTHENTICATED = "not_authenticated"
+    PERMISSION_DENIED = "permission_denied"
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
+
+
+class ApplicationError(Exception):
+    """A business rule said no. ``status`` is the HTTP status the API answers with."""
+
+    def __init__(self, code: str | Enum, message: str, *, status: int = 400, fields: dict | None = None):
+        super().__init__(message)
+        self.code = code.value if isinstance(code, Enum) else code
+        self.message = message
+        self.status = status
+        self.fields = fields or {}

@@ -1,0 +1,16 @@
+"""The Celery beat schedule, in one place. Each entry: what it does and why then."""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE = {
+    # Yesterday's sales facts are final once the day is over: rebuild them at 01:10.
+    "analytics-sales-facts-yesterday": {
+        "task": "analytics.tasks.sales_facts_rebuild_yesterday",
+        "schedule": crontab(minute=10, hour=1),
+    },
+    # Today's facts hourly, so the dashboard is never more than an hour behind.
+    "analytics-sales-facts-today": {
+        "task": "analytics.tasks.sales_facts_rebuild_today",
+        "schedule": crontab(minute=5),
+    },
+}
