@@ -40,3 +40,6 @@ class SalesFact(models.Model):
         verbose_name = _("sales fact")
         verbose_name_plural = _("sales facts")
         indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_id}/{self.store_id}/{self.guide_id}/{self.channel}"

@@ -10,10 +10,10 @@ from django.shortcuts import render
 
 from analytics import selectors
 from analytics.services import local_today
+from mall.models import Channel
 from members.models import Member
 from retail_crm.models import Guide, Store
 from retail_crm.scoping import actor_for, scoped
-from mall.models import Channel
 
 
 def _period(request) -> tuple[dt.date, dt.date]:

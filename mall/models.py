@@ -165,3 +165,6 @@ class OrderLine(models.Model):
             models.CheckConstraint(condition=Q(refunded_amount__lte=F("amount")),
                                    name="order_line_refund_within_amount"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.quantity} × {self.sku_id}"

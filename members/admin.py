@@ -1,8 +1,8 @@
 from django.contrib import admin
 
 from members.models import BrandMembership, GuideBinding, Member
-from retail_crm.phones import mask_phone
 from retail_crm.admin_scoping import ScopedModelAdmin
+from retail_crm.phones import mask_phone
 
 
 class BrandMembershipInline(admin.TabularInline):

@@ -15,6 +15,12 @@ def _member_store_rule(actor) -> Q:
                                                         bindings__ended_at__isnull=True)
 
 
+def _member_region_rule(actor) -> Q:
+    # Like the store rule, one level up: joined in the region, or bound to a guide of one of its stores.
+    return Q(memberships__store__region_id=actor.region_id) | Q(bindings__store__region_id=actor.region_id,
+                                                                 bindings__ended_at__isnull=True)
+
+
 def _member_guide_rule(actor) -> Q:
     # A guide sees only the members currently bound to them.
     return Q(bindings__guide_id=actor.guide_id, bindings__ended_at__isnull=True)
@@ -48,7 +54,7 @@ class Member(models.Model):
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
 
-    scope_paths = ScopePaths(group="group", brand="memberships__brand", region="memberships__store__region",
+    scope_paths = ScopePaths(group="group", brand="memberships__brand", region=_member_region_rule,
                              store=_member_store_rule, guide=_member_guide_rule, multi=True)
 
     class Meta:

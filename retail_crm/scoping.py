@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from django.db.models import Model, Q, QuerySet
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-PathOrRule = Union[str, Callable[["Actor"], Q], None]
+PathOrRule = str | Callable[["Actor"], Q] | None
 
 LEVEL_OF_ROLE = {
     "hq": "group",

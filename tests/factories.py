@@ -10,8 +10,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from members.models import BrandMembership, GuideBinding, JoinChannel, Member
 from mall.models import Channel, Order, OrderStatus
+from members.models import BrandMembership, GuideBinding, JoinChannel, Member
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, Store
 
 
@@ -61,7 +61,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pw-123456")
+    password = factory.django.Password("pw-123456")
     is_staff = True
 
 

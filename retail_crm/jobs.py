@@ -1,0 +1,54 @@
+"""The jobs ``run_jobs`` runs once, in order (the demo and operators use it).
+
+The same services run nightly from the beat schedule (retail_crm/schedule.py);
+each is idempotent, so running them again only recomputes the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import Max, Min
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[str | None], str]
+
+
+def _sales_facts(brand_code: str | None) -> str:
+    from analytics.services import sales_facts_rebuild
+    from mall.models import Order
+
+    orders = Order.objects.all()
+    if brand_code:
+        orders = orders.filter(brand__code=brand_code)
+    bounds = orders.aggregate(first=Min("ordered_at"), last=Max("ordered_at"))
+    if bounds["first"] is None:
+        return "no orders"
+    tz = timezone.get_default_timezone()
+    date_from = timezone.localtime(bounds["first"], tz).date()
+    date_to = max(timezone.localtime(bounds["last"], tz).date(), timezone.localdate())
+    result = sales_facts_rebuild(date_from=date_from, date_to=date_to)
+    return f"{result.rows_written} fact rows for {date_from}..{date_to}"
+
+
+JOBS: list[Job] = [
+    Job("analytics.sales_facts", _sales_facts),
+]
+
+
+def run_all(*, brand_code: str | None = None, on_done: Callable[[str, str, float], None] | None = None) -> None:
+    import time
+
+    for job in JOBS:
+        started = time.monotonic()
+        outcome = job.run(brand_code)
+        if on_done:
+            on_done(job.name, outcome, time.monotonic() - started)
+
+
+
