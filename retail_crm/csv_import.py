@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,21 +48,29 @@ class RowInvalid(ValueError):
     """One row cannot be imported; the message says why."""
 
 
-def read_csv_rows(source: str | Path | io.TextIOBase, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) with every value stripped; line numbers count the header as 1."""
-    handle = open(source, encoding="utf-8-sig", newline="") if isinstance(source, (str, Path)) else source
-    try:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in (reader.fieldnames or [])]
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise CsvHeaderError(f"missing column(s): {', '.join(missing)}; expected header: {','.join(required)}")
-        reader.fieldnames = header
-        for row in reader:
-            cleaned = {key: (value or "").strip() for key, value in row.items() if key is not None}
-            if not any(cleaned.values()):
-                continue
-            yield reader.line_num, cleaned
-    finally:
-        if isinstance(source, (str, Path)):
-            handle.close()
+def read_csv_rows(source: str | Path | io.TextIOBase, required: list[str]) -> list[tuple[int, dict[str, str]]]:
+    """Read the whole file, check its header, and return (line number, row) pairs.
+
+    Decoding and the header check happen here, before any row is written, so a
+    file that is not UTF-8 or lacks a column imports nothing rather than half.
+    Line numbers count the header as line 1; values are stripped; blank rows skipped.
+    """
+    if isinstance(source, (str, Path)):
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    else:
+        text = source.read()
+        if text.startswith("\ufeff"):
+            text = text[1:]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise CsvHeaderError(f"missing column(s): {', '.join(missing)}; expected header: {','.join(required)}")
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        cleaned = {key: (value or "").strip() for key, value in row.items() if key is not None}
+        if any(cleaned.values()):
+            rows.append((reader.line_num, cleaned))
+    return rows

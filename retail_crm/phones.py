@@ -8,8 +8,10 @@ found by an indexed equality look-up, never a scan.
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_DIGITS = re.compile(r"\d+")
+# ASCII digits only: \d would also accept full-width and other scripts' digits.
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class InvalidPhone(ValueError):
@@ -18,10 +20,11 @@ class InvalidPhone(ValueError):
 
 def normalise_phone(raw: str) -> str:
     """Return the stored form of a phone number, or raise InvalidPhone."""
-    text = (raw or "").strip()
+    # NFKC turns full-width digits and signs (common from Chinese input methods) into ASCII.
+    text = unicodedata.normalize("NFKC", raw or "").strip()
     if not text:
         raise InvalidPhone("empty phone number")
-    if re.search(r"[^\d\s+\-().]", text):
+    if re.search(r"[^0-9\s+\-().]", text):
         raise InvalidPhone(f"{raw!r} contains characters that are not part of a phone number")
     digits = "".join(_DIGITS.findall(text))
     international = text.startswith("+") or text.startswith("00")

@@ -14,13 +14,14 @@ def run_import(command, *, path: str, columns: list[str], importer, report_path:
     from retail_crm.csv_import import read_csv_rows
 
     try:
-        report: ImportReport = importer(read_csv_rows(path, columns))
+        rows = read_csv_rows(path, columns)
     except FileNotFoundError:
         raise CommandError(f"{path}: no such file") from None
     except CsvHeaderError as exc:
         raise CommandError(f"{path}: {exc}") from None
     except UnicodeDecodeError:
         raise CommandError(f"{path}: not UTF-8 text (save the sheet as CSV UTF-8)") from None
+    report: ImportReport = importer(rows)
     for error in report.errors:
         command.stderr.write(f"line {error.line}: {error.reason}")
     if report_path:

@@ -15,9 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--report", help="write rejected rows (line,reason) to this CSV")
 
     def handle(self, *args, file, group=None, report=None, **options):
-        try:
-            retail_group = group_resolve(code=group)
-        except RowInvalid as exc:
-            raise CommandError(str(exc)) from None
-        run_import(self, path=file, columns=ORG_COLUMNS, report_path=report,
-                   importer=lambda rows: org_import(rows=rows, group=retail_group))
+        def importer(rows):
+            # Resolved only once the file has been read, so a bad file creates no group.
+            try:
+                retail_group = group_resolve(code=group)
+            except RowInvalid as exc:
+                raise CommandError(str(exc)) from None
+            return org_import(rows=rows, group=retail_group)
+
+        run_import(self, path=file, columns=ORG_COLUMNS, report_path=report, importer=importer)
