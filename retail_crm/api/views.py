@@ -26,6 +26,9 @@ class BrandListApi(ScopedMixin, generics.ListAPIView):
     """Brands the caller can see."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Brand"  # component name in the OpenAPI schema
+
         id = serializers.IntegerField()
         code = serializers.CharField()
         name = serializers.CharField()
@@ -59,6 +62,9 @@ class RegionListApi(ScopedMixin, generics.ListAPIView):
     """Regions the caller can see."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Region"  # component name in the OpenAPI schema
+
         id = serializers.IntegerField()
         code = serializers.CharField()
         name = serializers.CharField()
@@ -95,6 +101,9 @@ class StoreListApi(ScopedMixin, generics.ListAPIView):
     """Stores the caller can see."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Store"  # component name in the OpenAPI schema
+
         id = serializers.IntegerField()
         code = serializers.CharField()
         name = serializers.CharField()
@@ -134,6 +143,9 @@ class GuideListApi(ScopedMixin, generics.ListAPIView):
     """Guides the caller can see (a guide sees only themself)."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Guide"  # component name in the OpenAPI schema
+
         id = serializers.IntegerField()
         code = serializers.CharField()
         name = serializers.CharField()
@@ -163,6 +175,9 @@ class MeApi(ScopedMixin, APIView):
     """Who the caller is: role and scope."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StaffMe"  # component name in the OpenAPI schema
+
         username = serializers.CharField()
         role = serializers.CharField(allow_null=True)
         level = serializers.CharField(allow_null=True)
