@@ -518,7 +518,7 @@ def test_admin_store_change_page_outside_scope_redirects_to_index(world, client,
     assert response.status_code == 302
     assert response.url == "/admin/"
     messages = [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
-    assert messages == [("warning", f"ID 为“{store.pk}”的 store 不存在。可能已经被删除了？")]
+    assert messages == [("warning", f"ID 为“{store.pk}”的 门店 不存在。可能已经被删除了？")]
 
 
 def test_admin_store_change_page_inside_scope_opens(world, client):
