@@ -53,6 +53,8 @@ class Member(models.Model):
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
+    merged_into = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    help_text=_("Set when this record was merged into another member"))
 
     scope_paths = ScopePaths(group="group", brand="memberships__brand", region=_member_region_rule,
                              store=_member_store_rule, guide=_member_guide_rule, multi=True)
@@ -125,6 +127,8 @@ class GuideBinding(models.Model):
     started_at = models.DateTimeField(_("started at"))
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    last_served_at = models.DateTimeField(_("last served at"), null=True, blank=True,
+                                          help_text=_("Last contact by the guide; drives the service-lapse rule"))
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
                              guide="guide")
@@ -140,3 +144,85 @@ class GuideBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}→{self.guide_id}"
+
+
+class BindingPolicy(models.Model):
+    """Per-brand binding rules. Without a row, the defaults below apply (DOMAIN.md)."""
+
+    brand = models.OneToOneField("retail_crm.Brand", on_delete=models.CASCADE, related_name="binding_policy")
+    protect_first_binding = models.BooleanField(
+        _("protect the first binding"), default=True,
+        help_text=_("A purchase or scan through another guide does not move the member"))
+    service_lapse_days = models.PositiveIntegerField(
+        _("service lapse (days)"), null=True, blank=True, default=90,
+        help_text=_("After this many days without contact the member may be rebound; empty: never"))
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand")
+
+    class Meta:
+        verbose_name = _("binding policy")
+        verbose_name_plural = _("binding policies")
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}"
+
+
+class PointsEntry(models.Model):
+    """One immutable movement of a member's points in one brand; the balance is the sum."""
+
+    class Reason(models.TextChoices):
+        EARN = "earn", _("Earned on a paid order")
+        SPEND = "spend", _("Spent at checkout")
+        REVERSE = "reverse", _("Reversed by a refund")
+        ADJUST = "adjust", _("Manual adjustment")
+        EXPIRE = "expire", _("Expired")
+        IMPORT = "import", _("Import")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="points_entries")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="+")
+    delta = models.IntegerField(_("points"))
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    order = models.ForeignKey("mall.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand",
+                             region=lambda a: Q(member__memberships__store__region_id=a.region_id),
+                             store=lambda a: Q(member__memberships__store_id=a.store_id),
+                             guide=lambda a: Q(member__bindings__guide_id=a.guide_id,
+                                               member__bindings__ended_at__isnull=True), multi=True)
+
+    class Meta:
+        verbose_name = _("points entry")
+        verbose_name_plural = _("points entries")
+        constraints = [
+            # An order earns (or is reversed, or spends) once: redelivered events cannot double-credit.
+            models.UniqueConstraint(fields=["member", "brand", "order", "reason"], condition=Q(order__isnull=False),
+                                    name="points_once_per_order_and_reason"),
+            models.CheckConstraint(condition=~Q(delta=0), name="points_entry_not_zero"),
+        ]
+        indexes = [models.Index(fields=["member", "brand"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}@{self.brand_id}: {self.delta:+d}"
+
+
+class MemberMerge(models.Model):
+    """Audit of one merge: who was absorbed into whom, what moved, who did it."""
+
+    survivor = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="merges")
+    absorbed = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    absorbed_snapshot = models.JSONField(_("absorbed member before the merge"))
+    moved = models.JSONField(_("rows moved, per kind"))
+    reason = models.CharField(_("reason"), max_length=200)
+    merged_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    merged_at = models.DateTimeField(_("merged at"), auto_now_add=True)
+
+    scope_paths = ScopePaths(group="survivor__group")
+
+    class Meta:
+        verbose_name = _("member merge")
+        verbose_name_plural = _("member merges")
+
+    def __str__(self) -> str:
+        return f"{self.absorbed_id} → {self.survivor_id}"
