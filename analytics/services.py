@@ -31,10 +31,11 @@ def _day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.d
 
 
 @transaction.atomic
-def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date) -> FactRebuildResult:
+def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None = None) -> FactRebuildResult:
     """Replace the sales facts of [date_from, date_to] with a fresh aggregate of the orders.
 
-    One grouped query over the orders of the range, one bulk insert; the job
+    With ``brand_id`` only that brand's facts are replaced. One grouped query
+    over the orders of the range, one bulk insert; the job
     lock keeps an hourly and a nightly run from interleaving their rows.
     """
     if date_to < date_from:
@@ -42,8 +43,12 @@ def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date) -> FactRebuildR
     job_lock("analytics.sales_facts")
     start, end = _day_bounds(date_from, date_to)
     paid = Q(status__in=PAID_STATUSES)
+    orders = Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end)
+    stale = SalesFact.objects.filter(day__gte=date_from, day__lte=date_to)
+    if brand_id is not None:
+        orders, stale = orders.filter(brand_id=brand_id), stale.filter(brand_id=brand_id)
     rows = (
-        Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end)
+        orders
         .annotate(day=TruncDate("ordered_at", tzinfo=timezone.get_default_timezone()))
         .values("day", "brand_id", "store_id", "guide_id", "channel")
         .annotate(
@@ -67,7 +72,7 @@ def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date) -> FactRebuildR
             paid_orders=row["n_paid"], paid_amount=paid_sum, refunded_amount=refunded_sum,
             sales_flow=paid_sum - refunded_sum, buyers=row["n_buyers"],
         ))
-    deleted, _ = SalesFact.objects.filter(day__gte=date_from, day__lte=date_to).delete()
+    deleted, _ = stale.delete()
     SalesFact.objects.bulk_create(facts, batch_size=2000)
     return FactRebuildResult(date_from=date_from, date_to=date_to, rows_deleted=deleted, rows_written=len(facts))
 

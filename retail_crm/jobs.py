@@ -22,17 +22,20 @@ class Job:
 def _sales_facts(brand_code: str | None) -> str:
     from analytics.services import sales_facts_rebuild
     from mall.models import Order
+    from retail_crm.models import Brand
 
     orders = Order.objects.all()
+    brand_id = None
     if brand_code:
-        orders = orders.filter(brand__code=brand_code)
+        brand_id = Brand.objects.get(code=brand_code).pk
+        orders = orders.filter(brand_id=brand_id)
     bounds = orders.aggregate(first=Min("ordered_at"), last=Max("ordered_at"))
     if bounds["first"] is None:
         return "no orders"
     tz = timezone.get_default_timezone()
     date_from = timezone.localtime(bounds["first"], tz).date()
     date_to = max(timezone.localtime(bounds["last"], tz).date(), timezone.localdate())
-    result = sales_facts_rebuild(date_from=date_from, date_to=date_to)
+    result = sales_facts_rebuild(date_from=date_from, date_to=date_to, brand_id=brand_id)
     return f"{result.rows_written} fact rows for {date_from}..{date_to}"
 
 

@@ -348,10 +348,15 @@ class DemoSeeder:
                     when: dt.datetime, sequence: int, orders: list, lines_per_order: list,
                     channel: str | None = None) -> None:
         rng = self.rng
-        # Shops are open 10:00-22:00 local time.
-        when = when.replace(hour=rng.randrange(10, 22), minute=rng.randrange(60), second=rng.randrange(60))
+        # Shops are open 10:00-22:00 local time; never earlier than the moment the purchase was
+        # generated for (the member may have joined that very morning), never after the end.
+        earliest = when
+        when = when.replace(hour=rng.randrange(10, 22), minute=rng.randrange(60), second=rng.randrange(60),
+                            microsecond=0)
+        if when < earliest:
+            when += dt.timedelta(days=1)
         if when > self.end:
-            when = self.end - dt.timedelta(minutes=rng.randrange(1, 600))
+            return  # no shop hour left before the demo ends: this purchase does not happen
         channel = channel or _pick(rng, ORDER_CHANNEL_WEIGHTS)
         brand = self.brands[spec.code]
         store, guide = None, None

@@ -1,0 +1,302 @@
+"""The site's plumbing: OpenAPI schema and docs, health check, the API's error shape, logging in, the landing
+redirect, the guide workbench and the language switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import Client
+from django.utils import timezone
+
+from tests.factories import (
+    BrandFactory,
+    BrandMembershipFactory,
+    GuideBindingFactory,
+    GuideFactory,
+    MemberFactory,
+    RegionFactory,
+    RetailGroupFactory,
+    StoreFactory,
+    UserFactory,
+    staff_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org():
+    grp = RetailGroupFactory(code="grp", name="Group")
+    brand = BrandFactory(group=grp, code="brand-a", name="Brand A")
+    region = RegionFactory(brand=brand, code="east", name="East")
+    store = StoreFactory(region=region, code="a-e1", name="A East 1", city="上海")
+    return SimpleNamespace(grp=grp, brand=brand, region=region, store=store)
+
+
+# ---------------------------------------------------------------- schema and docs
+
+
+def test_schema_is_served_as_openapi_yaml_by_default(client):
+    response = client.get("/api/schema/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.oai.openapi; charset=utf-8"
+    assert response.content.decode().startswith("openapi: 3.0.3\ninfo:\n  title: Retail CRM API\n")
+
+
+def test_schema_as_json_lists_the_staff_api(client):
+    response = client.get("/api/schema/", {"format": "json"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.oai.openapi+json"
+    schema = json.loads(response.content)
+    assert schema["openapi"] == "3.0.3"
+    assert schema["info"]["title"] == "Retail CRM API"
+    assert sorted(schema["paths"]) == [
+        "/api/v1/auth/token/", "/api/v1/me/",
+        "/api/v1/org/brands/", "/api/v1/org/brands/{id}/",
+        "/api/v1/org/guides/", "/api/v1/org/guides/{id}/",
+        "/api/v1/org/regions/", "/api/v1/org/regions/{id}/",
+        "/api/v1/org/stores/", "/api/v1/org/stores/{id}/",
+    ]
+    assert set(schema["paths"]["/api/v1/org/stores/"]) == {"get"}
+
+
+def test_docs_page_loads_swagger_from_our_own_static_files(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    html = response.content.decode()
+    scripts = re.findall(r"<script[^>]*\bsrc=\"([^\"]*)\"", html)
+    stylesheets = re.findall(r"<link[^>]*\bhref=\"([^\"]*)\"", html)
+    assert scripts == ["/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
+                       "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-standalone-preset.js"]
+    assert [href for href in stylesheets if not href.startswith("/static/")] == []
+    assert "cdn" not in html.lower()
+    assert re.search(r"(src|href)=\"(https?:)?//", html) is None
+    # The assets really ship with the project (collectstatic picks them up from the sidecar app).
+    for url in scripts + stylesheets:
+        assert finders.find(url.removeprefix("/static/")) is not None, url
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+# ---------------------------------------------------------------- API error shape
+
+
+@pytest.fixture
+def hq_client(org, api_client):
+    api_client.force_authenticate(staff_user("hq", group=org.grp))
+    return api_client
+
+
+def test_unknown_object_is_a_not_found_error(hq_client, org):
+    response = hq_client.get("/api/v1/org/stores/999999/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+def test_known_object_is_found(hq_client, org):
+    response = hq_client.get(f"/api/v1/org/stores/{org.store.pk}/")
+
+    assert response.status_code == 200
+    assert response.json() == {"id": org.store.pk, "code": "a-e1", "name": "A East 1", "kind": "direct",
+                               "city": "上海", "brand": "brand-a", "region": "east", "is_active": True}
+
+
+def test_post_to_a_list_endpoint_is_method_not_allowed(hq_client):
+    response = hq_client.post("/api/v1/org/stores/", {"code": "x"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 405
+    assert response.json() == {"error": {"code": "method_not_allowed", "message": 'Method "POST" not allowed.'}}
+
+
+def test_invalid_filter_value_is_a_400_with_fields(hq_client):
+    response = hq_client.get("/api/v1/org/stores/", {"kind": "castle"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": {
+        "code": "invalid", "message": "Invalid input.",
+        "fields": {"kind": ["Select a valid choice. castle is not one of the available choices."]},
+    }}
+
+
+def test_valid_filter_value_filters(hq_client, org):
+    StoreFactory(region=org.region, code="a-e2", kind="outlet")
+
+    response = hq_client.get("/api/v1/org/stores/", {"kind": "outlet"})
+
+    assert response.status_code == 200
+    assert [row["code"] for row in response.json()["results"]] == ["a-e2"]
+
+
+def test_anonymous_api_call_is_not_authenticated(api_client, org):
+    response = api_client.get("/api/v1/org/stores/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 401
+    assert response.json() == {"error": {"code": "not_authenticated",
+                                         "message": "Authentication credentials were not provided."}}
+    assert response["WWW-Authenticate"] == "Token"
+
+
+# ---------------------------------------------------------------- logging in and landing
+
+
+def test_dashboard_sends_anonymous_visitors_to_the_login_page(client):
+    response = client.get("/hq/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/hq/"
+
+
+def test_login_form_logs_in_and_returns_to_the_page_asked_for(org):
+    staff_user("hq", group=org.grp, username="alice")
+    browser = Client(enforce_csrf_checks=True)
+
+    login_page = browser.get("/accounts/login/?next=/hq/")
+    token = login_page.cookies["csrftoken"].value
+    assert login_page.status_code == 200
+    assert 'name="next" value="/hq/"' in login_page.content.decode()
+
+    response = browser.post("/accounts/login/", {"username": "alice", "password": "pw-123456", "next": "/hq/",
+                                                 "csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/hq/"
+    dashboard = browser.get("/hq/")
+    assert dashboard.status_code == 200
+    assert dashboard.context["user"].username == "alice"
+
+
+def test_login_form_without_next_lands_on_home_which_sends_hq_to_the_dashboard(org):
+    staff_user("hq", group=org.grp, username="alice")
+    browser = Client()
+
+    response = browser.post("/accounts/login/", {"username": "alice", "password": "pw-123456"}, follow=True)
+
+    assert response.redirect_chain == [("/", 302), ("/hq/", 302)]
+    assert response.status_code == 200
+
+
+def test_login_form_with_a_wrong_password_stays_on_the_form(org):
+    staff_user("hq", group=org.grp, username="alice")
+    browser = Client()
+
+    response = browser.post("/accounts/login/", {"username": "alice", "password": "nope-123456"},
+                            HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200
+    assert "Wrong username or password." in response.content.decode()
+    assert "_auth_user_id" not in browser.session
+
+
+@pytest.mark.parametrize(("role", "target"), [
+    ("hq", "/hq/"),
+    ("brand_operator", "/hq/"),
+    ("region_manager", "/hq/"),
+    ("store_manager", "/workbench/"),
+    ("guide", "/workbench/"),
+])
+def test_home_sends_each_role_to_its_landing_page(client, org, role, target):
+    guide = GuideFactory(store=org.store, role="store_manager" if role == "store_manager" else "guide")
+    scope = {"hq": {"group": org.grp}, "brand_operator": {"brand": org.brand},
+             "region_manager": {"region": org.region}, "store_manager": {"store": org.store, "guide": guide},
+             "guide": {"guide": guide}}[role]
+    client.force_login(staff_user(role, **scope))
+
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == target
+
+
+def test_home_asks_anonymous_visitors_to_log_in(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/"
+
+
+# ---------------------------------------------------------------- workbench
+
+
+def test_workbench_counts_only_the_members_bound_to_the_guide_now(client, org):
+    me = GuideFactory(store=org.store, code="g-me", name="Me")
+    colleague = GuideFactory(store=org.store, code="g-colleague")
+    now = timezone.now()
+    mine = [MemberFactory(group=org.grp) for _ in range(3)]
+    for member in mine:
+        BrandMembershipFactory(member=member, brand=org.brand, store=org.store)
+        GuideBindingFactory(member=member, guide=me)
+    moved_away = MemberFactory(group=org.grp)
+    GuideBindingFactory(member=moved_away, guide=me, started_at=now - dt.timedelta(days=30), ended_at=now)
+    GuideBindingFactory(member=moved_away, guide=colleague)
+    GuideBindingFactory(member=MemberFactory(group=org.grp), guide=colleague)
+    BrandMembershipFactory(member=MemberFactory(group=org.grp), brand=org.brand, store=org.store)  # never bound
+    client.force_login(staff_user("guide", guide=me))
+
+    response = client.get("/workbench/")
+
+    assert response.status_code == 200
+    assert response.context["member_count"] == 3
+    assert response.context["guide"] == me
+    assert '<strong data-kpi="members">3</strong>' in response.content.decode()
+
+
+def test_workbench_refuses_a_login_without_staff_role(client):
+    client.force_login(UserFactory(username="nobody"))
+
+    response = client.get("/workbench/")
+
+    assert response.status_code == 403
+
+
+# ---------------------------------------------------------------- language
+
+
+def test_login_page_is_chinese_by_default(client):
+    response = client.get("/accounts/login/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<html lang="zh-hans">' in html
+    assert "<h1>登录</h1>" in html
+    assert "Log in" not in html
+
+
+def test_login_page_is_english_when_the_browser_asks_for_it(client):
+    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+
+    html = response.content.decode()
+    assert '<html lang="en">' in html
+    assert "<h1>Log in</h1>" in html
+    assert "登录" not in html
+
+
+def test_login_page_follows_the_language_cookie(client):
+    client.cookies["django_language"] = "en"
+
+    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+
+    assert "<h1>Log in</h1>" in response.content.decode()
+
+
+def test_language_switch_sets_the_cookie_and_returns_to_the_page(client):
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert response.cookies["django_language"].value == "en"
+    assert "<h1>Log in</h1>" in client.get("/accounts/login/").content.decode()
