@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from analytics.models import SalesFact
+from retail_crm.money import money
 from retail_crm.scoping import Actor, scoped
 
 ZERO = Decimal("0.00")
@@ -49,8 +50,8 @@ def sales_summary(*, actor: Actor, date_from: dt.date, date_to: dt.date) -> Sale
         sales_flow=Sum("sales_flow"), refunded=Sum("refunded_amount"),
     )
     return SalesSummary(
-        orders=totals["orders"] or 0, gmv=totals["gmv"] or ZERO, paid_orders=totals["paid_orders"] or 0,
-        sales_flow=totals["sales_flow"] or ZERO, refunded_amount=totals["refunded"] or ZERO,
+        orders=totals["orders"] or 0, gmv=money(totals["gmv"]), paid_orders=totals["paid_orders"] or 0,
+        sales_flow=money(totals["sales_flow"]), refunded_amount=money(totals["refunded"]),
     )
 
 
@@ -72,5 +73,5 @@ def sales_by(*, actor: Actor, date_from: dt.date, date_to: dt.date, dimension: s
         .annotate(paid=Sum("paid_orders"), flow=Sum("sales_flow"))
         .order_by("-flow", key_field)[:limit]
     )
-    return [SalesRow(key=r[key_field], label=r[label_field], paid_orders=r["paid"] or 0, sales_flow=r["flow"] or ZERO)
+    return [SalesRow(key=r[key_field], label=r[label_field], paid_orders=r["paid"] or 0, sales_flow=money(r["flow"]))
             for r in rows]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from analytics.models import SalesFact
 from mall.models import PAID_STATUSES, Order
 from retail_crm.locks import job_lock
+from retail_crm.money import money
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,13 @@ def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int |
         )
         .order_by()
     )
-    zero = SalesFact._meta.get_field("gmv").default
     facts = []
     for row in rows.iterator(chunk_size=5000):
-        paid_sum = row["paid_sum"] or zero
-        refunded_sum = row["refunded_sum"] or zero
+        paid_sum = money(row["paid_sum"])
+        refunded_sum = money(row["refunded_sum"])
         facts.append(SalesFact(
             day=row["day"], brand_id=row["brand_id"], store_id=row["store_id"], guide_id=row["guide_id"],
-            channel=row["channel"], orders=row["n_orders"], gmv=row["gmv_sum"] or zero,
+            channel=row["channel"], orders=row["n_orders"], gmv=money(row["gmv_sum"]),
             paid_orders=row["n_paid"], paid_amount=paid_sum, refunded_amount=refunded_sum,
             sales_flow=paid_sum - refunded_sum, buyers=row["n_buyers"],
         ))

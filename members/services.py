@@ -10,6 +10,7 @@ rebinding ends the open row and starts a new one.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,9 +72,13 @@ def member_find(*, group: RetailGroup, phone: str | None = None, unionid: str | 
     return list(found.values())
 
 
-def _next_member_code(group: RetailGroup) -> str:
-    # Codes of members born in the platform; imported members keep their own codes.
-    return f"M{timezone.now():%y%m%d}{Member.objects.filter(group=group).count() + 1:08d}"
+def _new_member_code() -> str:
+    """A code for a member born in the platform (imported members keep theirs).
+
+    Random rather than counted, so concurrent sign-ups never compute the same
+    code; the local date keeps codes readable for the people who see them.
+    """
+    return f"M{timezone.localdate():%y%m%d}{secrets.token_hex(4).upper()}"
 
 
 @transaction.atomic
@@ -109,18 +114,25 @@ def member_get_or_create(*, group: RetailGroup, phone: str | None = None, unioni
         if changed:
             member.save(update_fields=changed)
         return member, False
-    try:
-        with transaction.atomic():
-            member = Member.objects.create(
-                group=group, code=code or _next_member_code(group), phone=stored_phone, unionid=unionid or "",
-                openid=openid or "", name=name, created_at=timezone.now(),
-            )
-        return member, True
-    except IntegrityError:
-        again = member_find(group=group, phone=stored_phone, unionid=unionid, openid=openid, code=code)
-        if len(again) == 1:
-            return again[0], False
-        raise
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                member = Member.objects.create(
+                    group=group, code=code or _new_member_code(), phone=stored_phone, unionid=unionid or "",
+                    openid=openid or "", name=name, created_at=timezone.now(),
+                )
+            return member, True
+        except IntegrityError:
+            # Someone created this person a moment ago: use theirs. Otherwise the generated
+            # code clashed (one in four billion a day): try another.
+            again = member_find(group=group, phone=stored_phone, unionid=unionid, openid=openid, code=code)
+            if len(again) == 1:
+                return again[0], False
+            if len(again) > 1 or code:
+                raise ApplicationError(MemberErrorCode.IDENTITY_CONFLICT,
+                                       "These identifiers were just registered to different members.",
+                                       status=409) from None
+    raise ApplicationError("conflict", "Could not allocate a member code; try again.", status=409)
 
 
 def membership_join(*, member: Member, brand: Brand, channel: str, store=None,
@@ -215,15 +227,19 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
 
     moved.update(_merge_hooks(survivor=survivor, absorbed=absorbed))
 
-    released = {field: getattr(absorbed, field) for field in ("phone", "unionid", "openid")}
-    absorbed.phone = absorbed.unionid = absorbed.openid = ""
+    # Identifiers the survivor lacks move to it; the others stay on the tombstone, where
+    # look-ups still find them and follow merged_into, so a later login with the absorbed
+    # openid or phone reaches the survivor instead of creating a duplicate.
+    moving = {field: getattr(absorbed, field) for field in ("phone", "unionid", "openid")
+              if getattr(absorbed, field) and not getattr(survivor, field)}
+    for field in moving:
+        setattr(absorbed, field, "")
     absorbed.merged_into = survivor
-    absorbed.save(update_fields=["phone", "unionid", "openid", "merged_into"])
+    absorbed.save(update_fields=[*moving, "merged_into"])
     filled = []
-    for field, value in released.items():
-        if value and not getattr(survivor, field):
-            setattr(survivor, field, value)
-            filled.append(field)
+    for field, value in moving.items():
+        setattr(survivor, field, value)
+        filled.append(field)
     for field in ("name", "gender", "birthday"):
         if not getattr(survivor, field) and getattr(absorbed, field):
             setattr(survivor, field, getattr(absorbed, field))
@@ -392,8 +408,8 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
         if existing is not None:
             return existing
     if delta < 0:
-        # Serialise spends of one member in one brand on the membership row.
-        BrandMembership.objects.select_for_update().filter(member=member, brand=brand).first()
+        # Serialise spends of one member on the member row, which always exists.
+        Member.objects.select_for_update().filter(pk=member.pk).first()
         balance = points_balance(member=member, brand=brand)
         if balance + delta < 0:
             raise ApplicationError(MemberErrorCode.INSUFFICIENT_POINTS,
