@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -45,6 +45,31 @@ def _date(row: dict, column: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise RowInvalid(f"{column} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def import_rows(*, rows: Iterable[tuple[int, dict]], key_column: str,
+                handle_row: Callable[[dict, ImportReport], None]) -> ImportReport:
+    """Run ``handle_row`` on each row in its own savepoint, reporting bad rows and keeping good ones.
+
+    A key given twice in one file is refused on its later line, so a file
+    never silently overwrites itself.
+    """
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        key = row.get(key_column, "")
+        if key in seen:
+            report.add_error(line, f"{key_column} {key} already given on line {seen[key]}")
+            continue
+        try:
+            with transaction.atomic():
+                handle_row(row, report)
+            seen[key] = line
+        except RowInvalid as exc:
+            report.add_error(line, str(exc))
+        except IntegrityError as exc:
+            report.add_error(line, f"conflicts with existing data ({exc.__class__.__name__})")
+    return report
 
 
 def _apply(obj, values: dict) -> bool:
@@ -116,22 +141,8 @@ def _org_row_import(*, group: RetailGroup, row: dict, report: ImportReport) -> N
 
 def org_import(*, rows: Iterable[tuple[int, dict]], group: RetailGroup) -> ImportReport:
     """Create or update brands, regions and stores from org rows; idempotent, row by row."""
-    report = ImportReport()
-    seen_stores: dict[str, int] = {}
-    for line, row in rows:
-        store_code = row.get("store_code", "")
-        if store_code in seen_stores:
-            report.add_error(line, f"store_code {store_code} already given on line {seen_stores[store_code]}")
-            continue
-        try:
-            with transaction.atomic():
-                _org_row_import(group=group, row=row, report=report)
-            seen_stores[store_code] = line
-        except RowInvalid as exc:
-            report.add_error(line, str(exc))
-        except IntegrityError as exc:
-            report.add_error(line, f"conflicts with existing data ({exc.__class__.__name__})")
-    return report
+    return import_rows(rows=rows, key_column="store_code",
+                       handle_row=lambda row, report: _org_row_import(group=group, row=row, report=report))
 
 
 def staff_profile_for_guide(guide: Guide) -> dict:
@@ -217,22 +228,9 @@ def _guide_row_import(*, row: dict, report: ImportReport, initial_password: str 
 
 def guide_import(*, rows: Iterable[tuple[int, dict]], initial_password: str | None = None) -> ImportReport:
     """Create or update guides and their staff logins; idempotent, row by row."""
-    report = ImportReport()
-    seen: dict[str, int] = {}
-    for line, row in rows:
-        code = row.get("guide_code", "")
-        if code in seen:
-            report.add_error(line, f"guide_code {code} already given on line {seen[code]}")
-            continue
-        try:
-            with transaction.atomic():
-                _guide_row_import(row=row, report=report, initial_password=initial_password)
-            seen[code] = line
-        except RowInvalid as exc:
-            report.add_error(line, str(exc))
-        except IntegrityError as exc:
-            report.add_error(line, f"conflicts with existing data ({exc.__class__.__name__})")
-    return report
+    return import_rows(rows=rows, key_column="guide_code",
+                       handle_row=lambda row, report: _guide_row_import(row=row, report=report,
+                                                                         initial_password=initial_password))
 
 
 @transaction.atomic
