@@ -79,6 +79,3 @@ def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int |
 
 def local_today() -> dt.date:
     return timezone.localdate(timezone.now(), timezone=timezone.get_default_timezone())
-
-
-

@@ -6,6 +6,7 @@ each is idempotent, so running them again only recomputes the same rows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,13 +46,8 @@ JOBS: list[Job] = [
 
 
 def run_all(*, brand_code: str | None = None, on_done: Callable[[str, str, float], None] | None = None) -> None:
-    import time
-
     for job in JOBS:
         started = time.monotonic()
         outcome = job.run(brand_code)
         if on_done:
             on_done(job.name, outcome, time.monotonic() - started)
-
-
-
