@@ -52,7 +52,14 @@ class Member(models.Model):
     name = models.CharField(_("name"), max_length=50, blank=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
     birthday = models.DateField(_("birthday"), null=True, blank=True)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    clothing_size = models.CharField(_("clothing size"), max_length=10, blank=True)
+    shoe_size = models.CharField(_("shoe size"), max_length=10, blank=True)
+    preferred_colours = models.JSONField(_("preferred colours"), default=list, blank=True)
+    preferred_styles = models.JSONField(_("preferred styles"), default=list, blank=True)
+    preferred_materials = models.JSONField(_("preferred materials"), default=list, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     merged_into = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                     help_text=_("Set when this record was merged into another member"))
 
@@ -70,6 +77,10 @@ class Member(models.Model):
                                     name="member_unionid_unique_per_group"),
             models.UniqueConstraint(fields=["group", "openid"], condition=~Q(openid=""),
                                     name="member_openid_unique_per_group"),
+        ]
+        permissions = [
+            # Granted to roles (auth groups) that may see whole phone numbers; the bound guide always may.
+            ("view_full_phone", _("Can see members' whole phone numbers")),
         ]
 
     def __str__(self) -> str:
@@ -226,3 +237,263 @@ class MemberMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.absorbed_id} → {self.survivor_id}"
+
+
+def _by_guide_store(prefix: str) -> ScopePaths:
+    """Scope for rows that hang off a guide (``prefix`` is the lookup to that guide)."""
+    return ScopePaths(group=f"{prefix}__store__brand__group", brand=f"{prefix}__store__brand",
+                      region=f"{prefix}__store__region", store=f"{prefix}__store", guide=prefix)
+
+
+class WeComFriendship(models.Model):
+    """The member is a WeCom (企业微信) external contact of a guide: since when, removed when.
+
+    Removing and re-adding keeps history: a removal closes the open row, a
+    re-add opens a new one. At most one open row per member and guide.
+    """
+
+    class Source(models.TextChoices):
+        CALLBACK = "callback", _("WeCom callback")
+        API = "api", _("Staff API")
+        IMPORT = "import", _("Import")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="wecom_friendships")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.PROTECT, related_name="wecom_friendships")
+    external_userid = models.CharField(_("WeCom external user id"), max_length=64, blank=True)
+    added_at = models.DateTimeField(_("added at"))
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+
+    scope_paths = _by_guide_store("guide")
+
+    class Meta:
+        verbose_name = _("WeCom friendship")
+        verbose_name_plural = _("WeCom friendships")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "guide"], condition=Q(removed_at__isnull=True),
+                                    name="one_open_wecom_friendship_per_member_guide"),
+            models.CheckConstraint(condition=Q(removed_at__isnull=True) | Q(removed_at__gte=models.F("added_at")),
+                                   name="wecom_removed_after_added"),
+        ]
+        indexes = [models.Index(fields=["guide", "removed_at"]), models.Index(fields=["external_userid"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}~{self.guide_id}"
+
+
+class EventKind(models.TextChoices):
+    PRODUCT_VIEW = "product_view", _("Product view")
+    FAVOURITE = "favourite", _("Favourite")
+    SHARE = "share", _("Share")
+    ADD_TO_CART = "add_to_cart", _("Add to cart")
+    ORDER_UNPAID = "order_unpaid", _("Order created, unpaid")
+    LIVE_WATCH = "live_watch", _("Livestream watch")
+    MATERIAL_VIEW = "material_view", _("Material view")
+
+
+class BehaviourEvent(models.Model):
+    """One raw behaviour event from the mini-program, by a member or an anonymous visitor.
+
+    Raw rows are kept for a retention period; segmentation and the dashboard
+    read the daily per-member counters (MemberDailyActivity) built from them.
+    ``client_event_id`` lets a client resend a batch without double-counting.
+    """
+
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    visitor_id = models.CharField(_("anonymous visitor id"), max_length=64, blank=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    object_type = models.CharField(_("object type"), max_length=20, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    share_token = models.CharField(_("share token"), max_length=100, blank=True)
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+", help_text=_("The sharing guide, resolved from the share token"))
+    client_event_id = models.CharField(_("client event id"), max_length=64, blank=True)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="guide__store__region",
+                             store="guide__store", guide="guide")
+
+    class Meta:
+        verbose_name = _("behaviour event")
+        verbose_name_plural = _("behaviour events")
+        constraints = [
+            models.CheckConstraint(condition=Q(member__isnull=False) | ~Q(visitor_id=""),
+                                   name="event_has_member_or_visitor"),
+            models.UniqueConstraint(fields=["brand", "client_event_id"], condition=~Q(client_event_id=""),
+                                    name="event_client_id_unique_per_brand"),
+        ]
+        indexes = [
+            models.Index(fields=["occurred_at"]),
+            models.Index(fields=["member", "occurred_at"]),
+            models.Index(fields=["guide", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class MemberDailyActivity(models.Model):
+    """Per member, brand and local day: how many events of each kind (built from raw events)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="daily_activity")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField(_("day"))
+    product_views = models.PositiveIntegerField(default=0)
+    favourites = models.PositiveIntegerField(default=0)
+    shares = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)
+    orders_unpaid = models.PositiveIntegerField(default=0)
+    live_watches = models.PositiveIntegerField(default=0)
+    material_views = models.PositiveIntegerField(default=0)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand",
+                             region=lambda a: Q(member__memberships__store__region_id=a.region_id),
+                             store=lambda a: Q(member__memberships__store_id=a.store_id),
+                             guide=lambda a: Q(member__bindings__guide_id=a.guide_id,
+                                               member__bindings__ended_at__isnull=True), multi=True)
+
+    class Meta:
+        verbose_name = _("member daily activity")
+        verbose_name_plural = _("member daily activity")
+        constraints = [models.UniqueConstraint(fields=["member", "brand", "day"], name="one_activity_row_per_day")]
+        indexes = [models.Index(fields=["brand", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}@{self.brand_id} {self.day}"
+
+
+class MemberToken(models.Model):
+    """A mini-program session: the bearer token a member's front end sends (stored hashed)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    openid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member token")
+        verbose_name_plural = _("member tokens")
+        indexes = [models.Index(fields=["member", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"token of {self.member_id}"
+
+
+def _group_or_own_brand(actor) -> Q:
+    # Group-wide definitions are visible to everyone in the group; brand ones to that brand's staff.
+    return Q(group_id=actor.group_id, brand__isnull=True) | Q(brand_id=actor.brand_id)
+
+
+def _group_or_brand_of(level: str):
+    def rule(actor) -> Q:
+        brand_ids = Q(**{f"stores__{'pk' if level == 'store' else level}": getattr(actor, f"{level}_id")})
+        from retail_crm.models import Brand
+
+        return Q(group_id=actor.group_id, brand__isnull=True) | Q(brand__in=Brand.objects.filter(brand_ids))
+    return rule
+
+
+class TagGroup(models.Model):
+    """A group of tag values (标签组), e.g. "shoe size" or "RFML class"; group-wide or for one brand."""
+
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.PROTECT, related_name="tag_groups")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="tag_groups", help_text=_("Empty: the tag group is group-wide"))
+    code = models.SlugField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=60)
+    multi_valued = models.BooleanField(_("several values per member"), default=False,
+                                       help_text=_("Off: a member holds at most one value of this group"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    scope_paths = ScopePaths(group="group", brand=_group_or_own_brand, region=_group_or_brand_of("region"),
+                             store=_group_or_brand_of("store"),
+                             guide=lambda a: Q(group_id=a.group_id, brand__isnull=True)
+                             | Q(brand__stores__guides=a.guide_id), multi=True)
+
+    class Meta:
+        verbose_name = _("tag group")
+        verbose_name_plural = _("tag groups")
+        constraints = [
+            models.UniqueConstraint(fields=["group", "code"], condition=Q(brand__isnull=True),
+                                    name="tag_group_code_unique_group_wide"),
+            models.UniqueConstraint(fields=["brand", "code"], condition=Q(brand__isnull=False),
+                                    name="tag_group_code_unique_per_brand"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TagValue(models.Model):
+    """One value of a tag group (标签值), e.g. "38" in shoe size."""
+
+    tag_group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="values")
+    code = models.CharField(_("code"), max_length=60)
+    name = models.CharField(_("name"), max_length=60)
+    sort = models.IntegerField(_("sort order"), default=0)
+
+    scope_paths = ScopePaths(group="tag_group__group", brand=lambda a: _prefixed(_group_or_own_brand(a)),
+                             region=lambda a: _prefixed(_group_or_brand_of("region")(a)),
+                             store=lambda a: _prefixed(_group_or_brand_of("store")(a)),
+                             guide=lambda a: Q(tag_group__group_id=a.group_id, tag_group__brand__isnull=True)
+                             | Q(tag_group__brand__stores__guides=a.guide_id), multi=True)
+
+    class Meta:
+        verbose_name = _("tag value")
+        verbose_name_plural = _("tag values")
+        ordering = ["tag_group_id", "sort", "code"]
+        constraints = [models.UniqueConstraint(fields=["tag_group", "code"], name="tag_value_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_group.name}: {self.name}"
+
+
+def _prefixed(q: Q, prefix: str = "tag_group__") -> Q:
+    """Re-root a Q written for TagGroup so it applies through ``prefix``."""
+    out = Q()
+    out.connector, out.negated = q.connector, q.negated
+    for child in q.children:
+        out.children.append(_prefixed(child, prefix) if isinstance(child, Q) else (prefix + child[0], child[1]))
+    return out
+
+
+class TagSource(models.TextChoices):
+    RULE = "rule", _("Rule")
+    RFML = "rfml", _("RFML")
+    BEHAVIOUR = "behaviour", _("Behaviour")
+    MANUAL = "manual", _("Manual")
+    IMPORT = "import", _("Import")
+
+
+class MemberTag(models.Model):
+    """A member holds a tag value: where it came from, when and why (the evidence is kept)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tags")
+    tag_value = models.ForeignKey(TagValue, on_delete=models.CASCADE, related_name="member_tags")
+    source = models.CharField(_("source"), max_length=10, choices=TagSource.choices)
+    assigned_at = models.DateTimeField(_("assigned at"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    evidence = models.JSONField(_("evidence"), default=dict, blank=True)
+    assigned_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    scope_paths = ScopePaths(
+        group="member__group", brand="member__memberships__brand",
+        region=lambda a: Q(member__memberships__store__region_id=a.region_id)
+        | Q(member__bindings__store__region_id=a.region_id, member__bindings__ended_at__isnull=True),
+        store=lambda a: Q(member__memberships__store_id=a.store_id)
+        | Q(member__bindings__store_id=a.store_id, member__bindings__ended_at__isnull=True),
+        guide=lambda a: Q(member__bindings__guide_id=a.guide_id, member__bindings__ended_at__isnull=True),
+        multi=True)
+
+    class Meta:
+        verbose_name = _("member tag")
+        verbose_name_plural = _("member tags")
+        constraints = [models.UniqueConstraint(fields=["member", "tag_value"], name="member_tag_unique")]
+        indexes = [models.Index(fields=["tag_value", "member"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}#{self.tag_value_id}"

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from retail_crm.api import views
@@ -14,4 +14,5 @@ urlpatterns = [
     path("org/stores/<int:pk>/", views.StoreDetailApi.as_view(), name="api-store-detail"),
     path("org/guides/", views.GuideListApi.as_view(), name="api-guide-list"),
     path("org/guides/<int:pk>/", views.GuideDetailApi.as_view(), name="api-guide-detail"),
+    path("", include("members.api.urls")),
 ]
