@@ -61,3 +61,6 @@ class MemberMergeAdmin(ScopedModelAdmin):
     list_display = ("survivor", "absorbed", "reason", "merged_by", "merged_at")
     raw_id_fields = ("survivor", "absorbed", "merged_by")
     write_roles = frozenset()
+
+# Each area registers its own admin classes.
+from members import admin_events, admin_tags, admin_wecom  # noqa: E402,F401

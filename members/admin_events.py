@@ -1,0 +1,1 @@
+"""Admin for admin_events."""

@@ -1,0 +1,1 @@
+"""Celery tasks for behaviour events (filled by the events work)."""

@@ -1,0 +1,1 @@
+"""Celery tasks for tags (filled by the tags work)."""
