@@ -407,3 +407,57 @@ def test_bad_arguments_raise_and_leave_the_data_alone(seeded, args, message):
     assert str(raised.value) == message
     assert counts() == before_counts
     assert fingerprint() == before
+
+
+# ---------------------------------------------------------------- member life (profiles, tokens, WeCom, points, events)
+
+def test_every_guide_has_one_valid_exclusive_token(seeded):
+    from guides.models import GuideToken
+    from guides.services import guide_token_resolve
+
+    guides = Guide.objects.filter(store__brand__group__code=DEMO_GROUP_CODE)
+    tokens = GuideToken.objects.filter(guide__in=guides)
+    assert tokens.count() == guides.count() == 500
+    sample = tokens.order_by("pk").first()
+    assert guide_token_resolve(sample.token).guide == sample.guide
+
+
+def test_wecom_friends_are_bound_members_of_their_guide_added_after_binding(seeded):
+    from members.models import WeComFriendship
+
+    friendships = WeComFriendship.objects.filter(member__group__code=DEMO_GROUP_CODE)
+    bindings = GuideBinding.objects.filter(brand__group__code=DEMO_GROUP_CODE)
+    started = {(b.member_id, b.guide_id): b.started_at for b in bindings}
+    assert friendships.exists()
+    for friendship in friendships:
+        assert friendship.added_at >= started[(friendship.member_id, friendship.guide_id)]
+        assert friendship.added_at <= END
+        assert friendship.removed_at is None or friendship.added_at <= friendship.removed_at <= END
+    # About 45% of bindings become WeCom friends (DOMAIN.md: 40% of store buyers at the sportswear brand).
+    assert 0.35 < friendships.count() / bindings.count() < 0.55
+
+
+def test_points_are_one_per_yuan_of_each_member_purchase(seeded):
+    from mall.selectors import purchases
+    from members.models import PointsEntry
+
+    bought = purchases(Order.objects.filter(brand__group__code=DEMO_GROUP_CODE, member__isnull=False))
+    expected = {pk: int(net) for pk, net in bought.values_list("pk", "net") if int(net) > 0}
+    entries = PointsEntry.objects.filter(brand__group__code=DEMO_GROUP_CODE)
+    assert dict(entries.values_list("order_id", "delta")) == expected
+    paid_at = dict(bought.values_list("pk", "paid_at"))
+    assert all(e.created_at == paid_at[e.order_id] for e in entries)
+
+
+def test_behaviour_events_cover_the_last_thirty_days_from_members_and_visitors(seeded):
+    from guides.services import guide_token_resolve
+    from members.models import BehaviourEvent
+
+    events = BehaviourEvent.objects.filter(brand__group__code=DEMO_GROUP_CODE)
+    bounds = events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    assert END - dt.timedelta(days=30) <= bounds["first"] and bounds["last"] <= END
+    assert set(events.values_list("kind", flat=True)) == {"product_view", "favourite", "add_to_cart", "share",
+                                                            "order_unpaid"}
+    assert events.filter(member__isnull=True).exclude(visitor_id="").exists()
+    shared = events.exclude(share_token="").select_related("guide").first()
+    assert guide_token_resolve(shared.share_token).guide == shared.guide

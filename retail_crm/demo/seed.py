@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from mall.models import Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member
+from retail_crm.demo.member_life import seed_member_life
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, StaffRole, Store
 
 DEMO_GROUP_CODE = "demo"
@@ -97,6 +98,7 @@ class SeedResult:
     orders: int = 0
     order_lines: int = 0
     logins: list[tuple[str, str, str]] = field(default_factory=list)
+    member_life: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
 
 
@@ -299,6 +301,8 @@ class DemoSeeder:
                                              started_at=joined, reason=reason))
         BrandMembership.objects.bulk_create(memberships, batch_size=2000)
         GuideBinding.objects.bulk_create(bindings, batch_size=2000)
+        self.bindings = bindings
+        self.membership_pairs = [(m.member_id, m.brand_id) for m in memberships]
         self.result.members = len(members)
         self.result.memberships = len(memberships)
         self.log(f"  members: {len(members)}, memberships: {len(memberships)}, bindings: {len(bindings)}")
@@ -430,6 +434,8 @@ class DemoSeeder:
             self.build_staff_logins()
             self.build_catalogue()
             self.build_members_and_orders()
+            self.result.member_life = seed_member_life(self)
+            self.log("  member life: " + ", ".join(f"{k} {v}" for k, v in self.result.member_life.items()))
         return self.result
 
 
@@ -454,6 +460,16 @@ def demo_delete() -> None:
 
     brands = Brand.objects.filter(group=group)
     SalesFact.objects.filter(brand__in=brands).delete()
+    from guides.models import GuideToken
+    from members.models import BehaviourEvent, MemberDailyActivity, MemberTag, PointsEntry, TagGroup, WeComFriendship
+
+    BehaviourEvent.objects.filter(brand__in=brands).delete()
+    MemberDailyActivity.objects.filter(brand__in=brands).delete()
+    MemberTag.objects.filter(member__group=group).delete()
+    TagGroup.objects.filter(group=group).delete()
+    WeComFriendship.objects.filter(member__group=group).delete()
+    PointsEntry.objects.filter(brand__in=brands).delete()
+    GuideToken.objects.filter(guide__store__brand__in=brands).delete()
     OrderLine.objects.filter(order__brand__in=brands).delete()
     Order.objects.filter(brand__in=brands).delete()
     Sku.objects.filter(brand__in=brands).delete()

@@ -1,0 +1,153 @@
+"""The demo's member life beyond orders: profiles, guide QR tokens, WeCom friends, points, behaviour.
+
+Runs after the organisation, members and orders are seeded, from its own
+random stream (derived from the seed) so adding it leaves the orders the
+seed has always produced untouched. Figures follow DOMAIN.md: about 40% of
+bound store buyers become a guide's WeCom friend, points are earned one per
+yuan of sales flow, and the last 30 days carry mini-program behaviour
+(product views, favourites, shares through guides' links, add to cart,
+unpaid orders) from members and anonymous visitors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+
+from django.core import signing
+from django.db.models import OuterRef, Subquery
+
+from guides.models import GuideToken
+from mall.models import Channel, Order, OrderStatus
+from mall.selectors import purchases
+from members.models import BehaviourEvent, EventKind, Member, PointsEntry, WeComFriendship
+
+CLOTHING_SIZES = ("S", "M", "L", "XL")
+SHOE_SIZES = ("35", "36", "37", "38", "39", "40", "41", "42", "43")
+STYLES = ("通勤", "休闲", "运动", "优雅", "街头", "简约")
+EVENT_DAYS = 30
+
+
+def seed_member_life(seeder) -> dict[str, int]:
+    """Add the member side of the demo to what ``seeder`` (a DemoSeeder) has built; returns row counts."""
+    from retail_crm.demo.seed import COLOURS, MATERIALS
+
+    rng = random.Random(seeder.seed * 7919 + 17)
+    counts: dict[str, int] = {}
+    members = list(Member.objects.filter(group=seeder.group).order_by("pk"))
+
+    # Profiles: sizes and preferences for the members who told a guide.
+    for member in members:
+        if rng.random() < 0.6:
+            member.clothing_size = rng.choice(CLOTHING_SIZES)
+        if rng.random() < 0.35:
+            member.shoe_size = rng.choice(SHOE_SIZES[:6] if member.gender == "F" else SHOE_SIZES[3:])
+        if rng.random() < 0.4:
+            member.preferred_colours = rng.sample(COLOURS, rng.randint(1, 2))
+            member.preferred_materials = rng.sample(MATERIALS, 1)
+            member.preferred_styles = rng.sample(STYLES, rng.randint(1, 2))
+    Member.objects.bulk_update(members, ["clothing_size", "shoe_size", "preferred_colours", "preferred_materials",
+                                         "preferred_styles"], batch_size=2000)
+
+    # Every guide's exclusive QR / share token, deterministic for the seed.
+    signer = signing.Signer(salt="guides.token")
+    guides = [g for store_guides in seeder.guides_by_store.values() for g in store_guides]
+    tokens = GuideToken.objects.bulk_create(
+        [GuideToken(guide=g, token=signer.sign(f"{rng.getrandbits(72):018x}")) for g in guides],
+        batch_size=2000)
+    token_of = {t.guide_id: t.token for t in tokens}
+    counts["guide_tokens"] = len(tokens)
+
+    # WeCom friends: ~45% of bound members add their guide a few days after binding; some delete later.
+    friendships = []
+    bindings = seeder.bindings
+    for binding in bindings:
+        if rng.random() >= 0.45:
+            continue
+        added = binding.started_at + dt.timedelta(days=rng.uniform(0, 6))
+        if added > seeder.end:
+            continue
+        removed = None
+        if rng.random() < 0.06:
+            removed = added + dt.timedelta(days=rng.uniform(5, 200))
+            removed = removed if removed <= seeder.end else None
+        friendships.append(WeComFriendship(member_id=binding.member_id, guide_id=binding.guide_id,
+                                           external_userid=f"wm{binding.member_id:08d}{binding.guide_id:05d}",
+                                           added_at=added, removed_at=removed, source=WeComFriendship.Source.IMPORT))
+    WeComFriendship.objects.bulk_create(friendships, batch_size=2000)
+    counts["wecom_friendships"] = len(friendships)
+
+    # Points: one per yuan of a purchase's sales flow, dated when the order was paid.
+    bought = purchases(Order.objects.filter(brand__group=seeder.group, member__isnull=False)).values_list(
+        "pk", "member_id", "brand_id", "net")
+    entries = [PointsEntry(member_id=member_id, brand_id=brand_id, order_id=pk, delta=int(net),
+                           reason=PointsEntry.Reason.EARN, note="demo")
+               for pk, member_id, brand_id, net in bought.iterator(chunk_size=5000) if int(net) > 0]
+    PointsEntry.objects.bulk_create(entries, batch_size=5000)
+    PointsEntry.objects.filter(note="demo", brand__group=seeder.group).update(
+        created_at=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("paid_at")[:1]))
+    counts["points_entries"] = len(entries)
+
+    counts["events"] = _seed_events(seeder, rng, token_of)
+    return counts
+
+
+def _seed_events(seeder, rng: random.Random, token_of: dict[int, str]) -> int:
+    """The last 30 days of mini-program behaviour, ending at the demo's end."""
+    start = seeder.end - dt.timedelta(days=EVENT_DAYS)
+    products_by_brand: dict[int, list[str]] = defaultdict(list)
+    for brand_code, skus in seeder.skus_by_brand.items():
+        brand = seeder.brands[brand_code]
+        products_by_brand[brand.pk] = sorted({sku.product.code for sku in skus})
+    bound_guide = {(b.member_id, b.brand_id): b.guide_id for b in seeder.bindings}
+    guides_by_brand: dict[int, list[int]] = defaultdict(list)
+    for store_guides in seeder.guides_by_store.values():
+        for guide in store_guides:
+            guides_by_brand[guide.store.brand_id].append(guide.pk)
+    events: list[BehaviourEvent] = []
+
+    def session(brand_id: int, at: dt.datetime, member_id: int | None, visitor: str, guide_id: int | None):
+        token = token_of.get(guide_id, "") if guide_id else ""
+        product = rng.choice(products_by_brand[brand_id])
+        common = {"brand_id": brand_id, "member_id": member_id, "visitor_id": visitor, "object_type": "product",
+                  "object_id": product, "share_token": token, "guide_id": guide_id if token else None}
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            at += dt.timedelta(seconds=rng.randrange(5, 120))
+            events.append(BehaviourEvent(kind=EventKind.PRODUCT_VIEW, occurred_at=at, **common))
+        roll = rng.random()
+        if roll < 0.18:
+            events.append(BehaviourEvent(kind=EventKind.FAVOURITE, occurred_at=at + dt.timedelta(seconds=20),
+                                         **common))
+        if roll < 0.12 and member_id:
+            events.append(BehaviourEvent(kind=EventKind.ADD_TO_CART, occurred_at=at + dt.timedelta(seconds=40),
+                                         **common))
+        if rng.random() < 0.05 and member_id:
+            events.append(BehaviourEvent(kind=EventKind.SHARE, occurred_at=at + dt.timedelta(seconds=60), **common))
+
+    memberships = list(seeder.membership_pairs)
+    for member_id, brand_id in memberships:
+        if rng.random() >= 0.3:
+            continue
+        for _ in range(rng.choice((1, 1, 2, 3, 5))):
+            at = start + dt.timedelta(seconds=rng.random() * EVENT_DAYS * 86400)
+            # About a third of visits come through a guide's share link (usually the bound guide's).
+            guide_id = None
+            if rng.random() < 0.35:
+                guide_id = bound_guide.get((member_id, brand_id)) or rng.choice(guides_by_brand[brand_id])
+            session(brand_id, at, member_id, "", guide_id)
+    brand_ids = sorted(products_by_brand)
+    for visitor in range(int(3000 * seeder.scale)):
+        brand_id = rng.choice(brand_ids)
+        at = start + dt.timedelta(seconds=rng.random() * EVENT_DAYS * 86400)
+        guide_id = rng.choice(guides_by_brand[brand_id]) if rng.random() < 0.5 else None
+        session(brand_id, at, None, f"v{seeder.seed % 1000:03d}-{visitor:06d}", guide_id)
+    unpaid = Order.objects.filter(brand__group=seeder.group, member__isnull=False, ordered_at__gte=start,
+                                  status__in=[OrderStatus.EXPIRED, OrderStatus.CANCELLED]).exclude(
+        channel=Channel.STORE_POS).values_list("brand_id", "member_id", "order_no", "ordered_at")
+    for brand_id, member_id, order_no, at in unpaid:
+        events.append(BehaviourEvent(brand_id=brand_id, member_id=member_id, kind=EventKind.ORDER_UNPAID,
+                                     occurred_at=at, object_type="order", object_id=order_no))
+    events = [e for e in events if e.occurred_at <= seeder.end]
+    BehaviourEvent.objects.bulk_create(events, batch_size=5000)
+    return len(events)
