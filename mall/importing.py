@@ -164,8 +164,9 @@ def unspecified_sku(brand: Brand) -> Sku:
 class _Resolver:
     """Bulk look-ups for one import: stores, guides, SKUs and members, each in a few queries."""
 
-    def __init__(self, brand: Brand, orders: dict[str, list[ParsedLine]]):
+    def __init__(self, brand: Brand, orders: dict[str, list[ParsedLine]], allowed_store_ids: set[int] | None):
         self.brand = brand
+        self.allowed_store_ids = allowed_store_ids
         heads = [lines[0] for lines in orders.values()]
         store_codes = {h.store_code for h in heads if h.store_code}
         self.stores = {s.code: s for s in Store.objects.filter(code__in=store_codes)}
@@ -203,6 +204,8 @@ class _Resolver:
             raise RowInvalid(f"store_code {head.store_code} is not a known store")
         if store.brand_id != self.brand.pk:
             raise RowInvalid(f"store {head.store_code} is not a store of brand {self.brand.code}")
+        if self.allowed_store_ids is not None and store.pk not in self.allowed_store_ids:
+            raise RowInvalid(f"store {head.store_code} is outside your scope")
         return store
 
     def guide(self, head: ParsedLine, store: Store | None) -> Guide | None:
@@ -283,8 +286,12 @@ def _group_orders(rows: Iterable[tuple[int, dict]], report: ImportReport, tz) ->
 
 
 @transaction.atomic
-def order_import(*, brand: Brand, rows: Iterable[tuple[int, dict]]) -> OrderImportResult:
-    """Import order lines for one brand; see the module docstring for the rules."""
+def order_import(*, brand: Brand, rows: Iterable[tuple[int, dict]],
+                 allowed_store_ids: set[int] | None = None) -> OrderImportResult:
+    """Import order lines for one brand; see the module docstring for the rules.
+
+    ``allowed_store_ids`` limits a staff caller (the POS push API) to the stores in their scope.
+    """
     tz = timezone.get_default_timezone()
     report = ImportReport()
     result = OrderImportResult(report=report)
@@ -292,7 +299,7 @@ def order_import(*, brand: Brand, rows: Iterable[tuple[int, dict]]) -> OrderImpo
     if not orders:
         report.errors.sort(key=lambda e: e.line)
         return result
-    resolver = _Resolver(brand, orders)
+    resolver = _Resolver(brand, orders, allowed_store_ids)
     drafts: dict[str, tuple[Order, list[OrderLine], list[ParsedLine]]] = {}
     for order_no, lines in orders.items():
         head = lines[0]

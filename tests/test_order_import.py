@@ -187,3 +187,61 @@ def test_command_reports_rows_and_exits_non_zero_when_rows_were_refused(shop, tm
     assert out.getvalue().endswith("created 1, updated 0, unchanged 0, rejected 1\n")
     with pytest.raises(CommandError, match="--brand NOPE: no such brand"):
         call_command("import_orders", str(path), "--brand", "NOPE")
+
+
+# ---------------------------------------------------------------- the POS push API
+
+URL = "/api/v1/pos/orders/import/"
+
+
+def row(**values):
+    base = {"order_no": "P1", "ordered_at": "2026-05-01T12:00:00", "channel": "store_pos", "store_code": "WOM-S1",
+            "sku_code": "P1-M-BLK", "quantity": "1", "unit_price": "599.00", "paid_amount": "599.00"}
+    return base | values
+
+
+def test_pos_push_imports_good_rows_and_reports_bad_ones_by_index(shop, api_client):
+    from tests.factories import staff_user
+
+    api_client.force_authenticate(staff_user("store_manager", store=shop["store"]))
+    body = {"brand": "WOM", "rows": [row(), row(order_no="P2", quantity="two"), row(order_no="P3", quantity=2,
+                                                                                 paid_amount=1198)]}
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"created": 2, "updated": 0, "unchanged": 0,
+                               "rejected": [{"row": 2, "reason": "quantity 'two' is not a whole number"}]}
+    assert Order.objects.get(order_no="P3").paid_amount == Decimal("1198.00")
+    again = api_client.post(URL, body, format="json").json()
+    assert (again["created"], again["unchanged"]) == (0, 2)
+
+
+def test_pos_push_is_limited_to_the_callers_stores_and_brands(shop, api_client):
+    from tests.factories import staff_user
+
+    sibling = StoreFactory(brand=shop["brand"], region=shop["store"].region, code="WOM-S2")
+    api_client.force_authenticate(staff_user("store_manager", store=sibling))
+    response = api_client.post(URL, {"brand": "WOM", "rows": [row()]}, format="json")
+    assert response.json()["rejected"] == [{"row": 1, "reason": "store WOM-S1 is outside your scope"}]
+    api_client.force_authenticate(staff_user("brand_operator", brand=shop["other"]))
+    response = api_client.post(URL, {"brand": "WOM", "rows": [row()]}, format="json")
+    assert response.status_code == 404
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"rows": [{"order_no": "X"}]}, "brand"),
+    ({"brand": "WOM", "rows": []}, "rows"),
+    ({"brand": "WOM", "rows": "nope"}, "rows"),
+    ({"brand": "WOM"}, "rows"),
+])
+def test_pos_push_refuses_malformed_bodies_with_field_messages(shop, api_client, body, field):
+    from tests.factories import staff_user
+
+    api_client.force_authenticate(staff_user("hq", group=shop["group"]))
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid" and field in response.json()["error"]["fields"]
+
+
+def test_pos_push_needs_a_staff_login(shop, api_client):
+    assert api_client.post(URL, {"brand": "WOM", "rows": [row()]}, format="json").status_code == 401

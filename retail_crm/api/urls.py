@@ -15,4 +15,5 @@ urlpatterns = [
     path("org/guides/", views.GuideListApi.as_view(), name="api-guide-list"),
     path("org/guides/<int:pk>/", views.GuideDetailApi.as_view(), name="api-guide-detail"),
     path("", include("members.api.urls")),
+    path("", include("mall.api.urls")),
 ]
