@@ -168,3 +168,104 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.quantity} × {self.sku_id}"
+
+
+class CouponTemplate(models.Model):
+    """A kind of coupon a brand hands out (满减 threshold or 折扣 discount) and how long instances last.
+
+    Validity is either a fixed window (``valid_from``–``valid_to``) or a number
+    of days from the moment an instance is issued (``valid_days``).
+    """
+
+    class Kind(models.TextChoices):
+        THRESHOLD = "threshold", _("Amount off above a threshold")
+        DISCOUNT = "discount", _("Percentage off")
+
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="coupon_templates")
+    name = models.CharField(_("name"), max_length=60)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    threshold_amount = money_field(_("minimum order amount"), default=ZERO)
+    discount_amount = money_field(_("amount off"), null=True, blank=True)
+    discount_rate = models.DecimalField(_("price rate"), max_digits=4, decimal_places=3, null=True, blank=True,
+                                        help_text=_("What the member pays, e.g. 0.850 for 15% off"))
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_to = models.DateTimeField(_("valid to"), null=True, blank=True)
+    valid_days = models.PositiveIntegerField(_("valid days after issue"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand")
+
+    class Meta:
+        verbose_name = _("coupon template")
+        verbose_name_plural = _("coupon templates")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="threshold", discount_amount__gt=0, discount_rate__isnull=True)
+                | Q(kind="discount", discount_rate__gt=0, discount_rate__lt=1, discount_amount__isnull=True),
+                name="coupon_template_kind_has_its_amount"),
+            models.CheckConstraint(condition=Q(threshold_amount__gte=0), name="coupon_template_threshold_not_negative"),
+            # Exactly one way of saying how long an instance lasts.
+            models.CheckConstraint(
+                condition=Q(valid_days__isnull=True, valid_from__isnull=False, valid_to__gt=F("valid_from"))
+                | Q(valid_days__gt=0, valid_from__isnull=True, valid_to__isnull=True),
+                name="coupon_template_validity_window_or_days"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CouponStatus(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    LOCKED = "locked", _("Locked by an unpaid order")
+    USED = "used", _("Used")
+    EXPIRED = "expired", _("Expired")
+    VOID = "void", _("Void")
+
+
+class Coupon(models.Model):
+    """One coupon held by one member: issued from a template, used at most once.
+
+    Checkout locks an available coupon to its pending order (status ``locked``,
+    ``used_order`` set) with a conditional update, so two checkouts cannot take
+    the same coupon; payment makes it ``used``; an order that expires or is
+    cancelled releases it back to ``available``. The checks below keep the
+    status and the order/timestamps consistent whatever code writes the row.
+    """
+
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="coupons")
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    issued_at = models.DateTimeField(_("issued at"))
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_to = models.DateTimeField(_("valid to"))
+    status = models.CharField(_("status"), max_length=10, choices=CouponStatus.choices,
+                              default=CouponStatus.AVAILABLE)
+    used_order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="coupons",
+                                   help_text=_("The order that locked or used the coupon"))
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    scope_paths = ScopePaths(group="template__brand__group", brand="template__brand")
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_to__gt=F("valid_from")), name="coupon_valid_window"),
+            # An order is attached exactly while the coupon is locked or used.
+            models.CheckConstraint(
+                condition=Q(status__in=["locked", "used"], used_order__isnull=False)
+                | (~Q(status__in=["locked", "used"]) & Q(used_order__isnull=True)),
+                name="coupon_order_while_locked_or_used"),
+            models.CheckConstraint(condition=Q(status="locked", locked_at__isnull=False) | ~Q(status="locked"),
+                                   name="coupon_locked_has_time"),
+            models.CheckConstraint(
+                condition=Q(status="used", used_at__isnull=False) | (~Q(status="used") & Q(used_at__isnull=True)),
+                name="coupon_used_has_time"),
+        ]
+        indexes = [models.Index(fields=["member", "status", "valid_to"])]
+
+    def __str__(self) -> str:
+        return self.code
