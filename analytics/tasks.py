@@ -25,3 +25,7 @@ def sales_facts_rebuild_yesterday() -> dict:
 def sales_facts_rebuild_today() -> dict:
     day = local_today().isoformat()
     return sales_facts_rebuild_range(day, day)
+
+
+# Each area keeps its tasks in its own module; importing them here registers them with Celery.
+from analytics import attribution_tasks, rfm_tasks  # noqa: E402,F401

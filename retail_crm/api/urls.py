@@ -16,4 +16,5 @@ urlpatterns = [
     path("org/guides/<int:pk>/", views.GuideDetailApi.as_view(), name="api-guide-detail"),
     path("", include("members.api.urls")),
     path("", include("mall.api.urls")),
+    path("", include("analytics.api.urls")),
 ]

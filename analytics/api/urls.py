@@ -1,0 +1,8 @@
+"""Analytics staff API routes; each area keeps its own url module."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("analytics/", include("analytics.api.attribution_urls")),
+    path("analytics/", include("analytics.api.rfm_urls")),
+]

@@ -1,0 +1,1 @@
+"""Celery tasks for attribution (filled by the attribution work)."""

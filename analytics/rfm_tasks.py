@@ -1,0 +1,1 @@
+"""Celery tasks for RFML, consumption cycles and care lists (filled by the RFML work)."""
