@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -497,3 +500,124 @@ class MemberTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}#{self.tag_value_id}"
+
+
+class TagRuleField(models.TextChoices):
+    """Order-line fields a tag rule can read (the product's category and season come through the SKU)."""
+
+    SIZE = "size", _("Size")
+    COLOUR = "colour", _("Colour")
+    MATERIAL = "material", _("Material")
+    CATEGORY = "category", _("Product category")
+    SEASON = "season", _("Product season")
+    CHANNEL = "channel", _("Channel")
+    STORE = "store", _("Store")
+    UNIT_PRICE = "unit_price", _("Unit price")
+    DISCOUNT_RATE = "discount_rate", _("Discount rate (1 − unit price / list price)")
+
+
+#: Fields holding numbers; the others hold labels.
+NUMERIC_TAG_RULE_FIELDS = frozenset({TagRuleField.UNIT_PRICE, TagRuleField.DISCOUNT_RATE})
+
+
+class TagRuleAggregation(models.TextChoices):
+    TOP_QUANTITY = "top_quantity", _("Most bought value (by quantity)")
+    TOP_SPEND = "top_spend", _("Value with the largest share of spend")
+    SHARE_AT_LEAST = "share_at_least", _("Share of spend where the field ≥ a value")
+    AVERAGE_BAND = "average_band", _("Average of the field, in bands")
+
+
+class TagRule(models.Model):
+    """A rule that derives a tag from a member's purchases in one brand, defined in the admin without code.
+
+    Read as: over the member's purchased order lines of ``brand`` (optionally only
+    the last ``lookback_days`` days, optionally only some product categories),
+    aggregate ``field`` with ``aggregation``; if the result passes ``threshold``
+    the member gets the resulting value of ``tag_group`` (created on the fly,
+    e.g. shoe size "38"). See members/tags.py for each aggregation's meaning.
+    """
+
+    class CategoryMode(models.TextChoices):
+        INCLUDE = "include", _("Only these categories")
+        EXCLUDE = "exclude", _("All but these categories")
+
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="tag_rules")
+    tag_group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="rules",
+                                  help_text=_("A tag group of the same brand; values are created as needed"))
+    name = models.CharField(_("name"), max_length=80)
+    field = models.CharField(_("order-line field"), max_length=20, choices=TagRuleField.choices)
+    aggregation = models.CharField(_("aggregation"), max_length=20, choices=TagRuleAggregation.choices)
+    threshold = models.DecimalField(
+        _("minimum share"), max_digits=4, decimal_places=3, default=0,
+        help_text=_("0–1. Most bought / largest spend: the value's minimum share; share of spend: the minimum "
+                    "share of spend where the field ≥ the compare value. Ignored for bands."))
+    compare_value = models.DecimalField(
+        _("compare value"), max_digits=12, decimal_places=3, null=True, blank=True,
+        help_text=_("Share of spend only: lines count when the field is at least this (e.g. 0.300 for 30% off)"))
+    value_code = models.CharField(_("tag value code"), max_length=60, blank=True,
+                                  help_text=_("Share of spend only: the value members who pass get"))
+    value_name = models.CharField(_("tag value name"), max_length=60, blank=True)
+    bands = models.CharField(
+        _("band edges"), max_length=200, blank=True,
+        help_text=_("Bands only: increasing edges separated by commas, e.g. 200,500,1000 gives "
+                    "<200, 200-500, 500-1000, ≥1000"))
+    min_quantity = models.PositiveIntegerField(
+        _("minimum items"), default=1,
+        help_text=_("The member needs at least this many items (net of refunds) in the rule's lines"))
+    lookback_days = models.PositiveIntegerField(_("lookback (days)"), null=True, blank=True,
+                                                help_text=_("Empty: every purchase"))
+    category_filter = models.CharField(
+        _("category filter"), max_length=200, blank=True,
+        help_text=_("Words separated by commas; a line matches when its product category contains one "
+                    "(e.g. 鞋,shoe). Empty: every category"))
+    category_mode = models.CharField(_("category filter mode"), max_length=10, choices=CategoryMode.choices,
+                                     default=CategoryMode.INCLUDE)
+    is_active = models.BooleanField(_("active"), default=True)
+    sort = models.IntegerField(_("priority"), default=0,
+                               help_text=_("When two rules fill a single-valued tag group, the lower wins"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="brand__regions", store="brand__stores",
+                             multi=True)
+
+    class Meta:
+        verbose_name = _("tag rule")
+        verbose_name_plural = _("tag rules")
+        ordering = ["brand_id", "sort", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold__gte=0, threshold__lte=1), name="tag_rule_threshold_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def band_edges(self) -> list[Decimal]:
+        """The band edges as numbers (raises ValueError when they are not increasing numbers)."""
+        edges = [Decimal(part.strip()) for part in self.bands.split(",") if part.strip()]
+        if not edges or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise ValueError("not increasing")
+        return edges
+
+    def clean(self) -> None:
+        """Refuse combinations the engine cannot compute, with a message per field for the admin form."""
+        errors: dict[str, str] = {}
+        numeric = self.field in NUMERIC_TAG_RULE_FIELDS
+        if self.aggregation in (TagRuleAggregation.TOP_QUANTITY, TagRuleAggregation.TOP_SPEND) and numeric:
+            errors["aggregation"] = _("Most bought / largest spend need a label field (size, colour, …).")
+        if self.aggregation in (TagRuleAggregation.SHARE_AT_LEAST, TagRuleAggregation.AVERAGE_BAND) and not numeric:
+            errors["field"] = _("Share of spend and bands need a number field (unit price, discount rate).")
+        if self.aggregation == TagRuleAggregation.SHARE_AT_LEAST:
+            if self.compare_value is None:
+                errors["compare_value"] = _("Required for a share of spend.")
+            if not self.value_code:
+                errors["value_code"] = _("Required for a share of spend.")
+        if self.aggregation == TagRuleAggregation.AVERAGE_BAND:
+            try:
+                self.band_edges()
+            except (ValueError, ArithmeticError):
+                errors["bands"] = _("Give increasing numbers separated by commas, e.g. 200,500,1000.")
+        if self.tag_group_id and self.brand_id and self.tag_group.brand_id != self.brand_id:
+            errors["tag_group"] = _("Choose a tag group of the rule's brand.")
+        if errors:
+            raise ValidationError(errors)
