@@ -26,7 +26,9 @@ class Product(models.Model):
     name = models.CharField(_("name"), max_length=120)
     category = models.CharField(_("category"), max_length=40)
     season = models.CharField(_("season"), max_length=20, blank=True)
-    is_active = models.BooleanField(_("active"), default=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Listed in the mall"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, null=True)
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="brand__regions",
                              store="brand__stores", guide="brand__stores__guides", multi=True)
@@ -35,9 +37,28 @@ class Product(models.Model):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         constraints = [models.UniqueConstraint(fields=["brand", "code"], name="product_code_unique_per_brand")]
+        indexes = [models.Index(fields=["brand", "category"])]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+
+class ProductImage(models.Model):
+    """A picture of a product (served from the project's media storage or the group's image host)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    url = models.CharField(_("image URL"), max_length=300)
+    sort = models.PositiveIntegerField(_("sort order"), default=0)
+
+    scope_paths = ScopePaths(group="product__brand__group", brand="product__brand")
+
+    class Meta:
+        verbose_name = _("product image")
+        verbose_name_plural = _("product images")
+        ordering = ["product_id", "sort", "pk"]
+
+    def __str__(self) -> str:
+        return self.url
 
 
 class Sku(models.Model):
@@ -114,6 +135,21 @@ class Order(models.Model):
     total_amount = money_field(_("order amount"))
     paid_amount = money_field(_("paid amount"), default=ZERO)
     refunded_amount = money_field(_("refunded amount"), default=ZERO)
+    # Mall checkout: goods at the price charged, then coupon and points; total_amount is what is payable.
+    items_amount = money_field(_("goods amount"), default=ZERO)
+    coupon_discount = money_field(_("coupon discount"), default=ZERO)
+    points_used = models.PositiveIntegerField(_("points used"), default=0)
+    points_discount = money_field(_("points discount"), default=ZERO)
+    member_price_applied = models.BooleanField(_("member price applied"), default=False)
+    share_token = models.CharField(_("share token"), max_length=100, blank=True,
+                                   help_text=_("The guide share link the order came through"))
+    live_session = models.ForeignKey("livestream.LiveSession", on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="orders")
+    expires_at = models.DateTimeField(_("payment due by"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("cancelled or expired at"), null=True, blank=True)
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
                              guide="guide")
@@ -127,8 +163,11 @@ class Order(models.Model):
                                    name="order_amounts_not_negative"),
             models.CheckConstraint(condition=Q(refunded_amount__lte=F("paid_amount")),
                                    name="order_refund_within_paid"),
+            models.CheckConstraint(condition=Q(coupon_discount__gte=0, points_discount__gte=0, items_amount__gte=0),
+                                   name="order_discounts_not_negative"),
         ]
         indexes = [
+            models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["brand", "ordered_at"]),
             models.Index(fields=["member", "ordered_at"]),
             models.Index(fields=["store", "ordered_at"]),
@@ -151,7 +190,9 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField(_("quantity"))
     list_price = money_field(_("list price"))
     unit_price = money_field(_("unit price"))
-    amount = money_field(_("amount"))
+    amount = money_field(_("amount"), help_text=_("What the line costs the buyer, after its share of discounts"))
+    discount_amount = money_field(_("discount share"), default=ZERO,
+                                  help_text=_("The line's share of the coupon and points discounts"))
     refunded_amount = money_field(_("refunded amount"), default=ZERO)
 
     scope_paths = ScopePaths(group="order__brand__group", brand="order__brand", region="order__store__region",
@@ -269,3 +310,267 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+# ---------------------------------------------------------------------------- stock, cart, mall settings
+
+class MallSettings(models.Model):
+    """Per-brand mall rules; without a row the defaults apply."""
+
+    brand = models.OneToOneField("retail_crm.Brand", on_delete=models.CASCADE, related_name="mall_settings")
+    points_per_yuan = models.DecimalField(_("points earned per yuan"), max_digits=6, decimal_places=2,
+                                          default=Decimal("1.00"))
+    yuan_per_point = models.DecimalField(_("yuan a point is worth at checkout"), max_digits=6, decimal_places=4,
+                                         default=Decimal("0.0100"))
+    points_max_share = models.DecimalField(_("largest share of an order payable with points"), max_digits=3,
+                                           decimal_places=2, default=Decimal("0.50"))
+    payment_minutes = models.PositiveIntegerField(_("minutes to pay before an order expires"), default=30)
+    return_days = models.PositiveIntegerField(_("no-reason return window (days after delivery)"), default=7)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand")
+
+    class Meta:
+        verbose_name = _("mall settings")
+        verbose_name_plural = _("mall settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(points_max_share__gte=0, points_max_share__lte=1),
+                                   name="mall_points_share_is_a_fraction"),
+            models.CheckConstraint(condition=Q(points_per_yuan__gte=0, yuan_per_point__gte=0),
+                                   name="mall_points_rates_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}"
+
+
+class Stock(models.Model):
+    """Units of a SKU available in the online warehouse. Never negative (a database CHECK backs the locks)."""
+
+    sku = models.OneToOneField(Sku, on_delete=models.CASCADE, primary_key=True, related_name="stock")
+    quantity = models.IntegerField(_("available"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    scope_paths = ScopePaths(group="sku__brand__group", brand="sku__brand")
+
+    class Meta:
+        verbose_name = _("stock")
+        verbose_name_plural = _("stock")
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=0), name="stock_never_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id}: {self.quantity}"
+
+
+class StockMovement(models.Model):
+    """One change of a SKU's stock and why: the audit trail behind the counter."""
+
+    class Reason(models.TextChoices):
+        ADJUST = "adjust", _("Manual adjustment")
+        RESERVE = "reserve", _("Reserved by an order")
+        RELEASE = "release", _("Released by a cancelled or expired order")
+        RETURN = "return", _("Returned goods")
+
+    sku = models.ForeignKey(Sku, on_delete=models.CASCADE, related_name="stock_movements")
+    delta = models.IntegerField(_("change"))
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    scope_paths = ScopePaths(group="sku__brand__group", brand="sku__brand")
+
+    class Meta:
+        verbose_name = _("stock movement")
+        verbose_name_plural = _("stock movements")
+        constraints = [models.CheckConstraint(condition=~Q(delta=0), name="stock_movement_not_zero")]
+        indexes = [models.Index(fields=["sku", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id} {self.delta:+d}"
+
+
+class CartItem(models.Model):
+    """A SKU in a member's cart (one row per SKU; adding again raises the quantity)."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="cart_items")
+    sku = models.ForeignKey(Sku, on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField(_("quantity"))
+    share_token = models.CharField(_("share token"), max_length=100, blank=True)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("cart item")
+        verbose_name_plural = _("cart items")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "sku"], name="one_cart_row_per_member_sku"),
+            models.CheckConstraint(condition=Q(quantity__gte=1, quantity__lte=99), name="cart_quantity_1_to_99"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.quantity} × {self.sku_id}"
+
+
+# ---------------------------------------------------------------------------- order life, payments, refunds
+
+class OrderTransition(models.Model):
+    """One status change of an order: from what, to what, when, and who (a member, a staff user or a job)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    at = models.DateTimeField(_("at"))
+    by_user = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    by_member = models.ForeignKey("members.Member", on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    by_system = models.CharField(_("by job or provider"), max_length=40, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    scope_paths = ScopePaths(group="order__brand__group", brand="order__brand", region="order__store__region",
+                             store="order__store", guide="order__guide")
+
+    class Meta:
+        verbose_name = _("order transition")
+        verbose_name_plural = _("order transitions")
+        ordering = ["order_id", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} → {self.to_status}"
+
+
+class Payment(models.Model):
+    """A payment attempt with the provider (WeChat Pay shaped): prepay, then a signed notification."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Created")
+        PAID = "paid", _("Paid")
+        CLOSED = "closed", _("Closed")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(_("provider"), max_length=20)
+    out_trade_no = models.CharField(_("merchant trade number"), max_length=40, unique=True)
+    prepay_id = models.CharField(_("prepay id"), max_length=80, blank=True)
+    amount = money_field(_("amount"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CREATED)
+    transaction_id = models.CharField(_("provider transaction id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    scope_paths = ScopePaths(group="order__brand__group", brand="order__brand")
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.UniqueConstraint(fields=["transaction_id"], condition=~Q(transaction_id=""),
+                                    name="payment_transaction_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.out_trade_no
+
+
+class PaymentNotification(models.Model):
+    """Every notification the provider delivered, verified or not, and what we did with it (audit)."""
+
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    provider = models.CharField(_("provider"), max_length=20)
+    out_trade_no = models.CharField(max_length=40, blank=True)
+    transaction_id = models.CharField(max_length=64, blank=True)
+    verified = models.BooleanField(_("signature verified"), default=False)
+    outcome = models.CharField(_("outcome"), max_length=40)
+    body = models.TextField(_("body"))
+
+    class Meta:
+        verbose_name = _("payment notification")
+        verbose_name_plural = _("payment notifications")
+        indexes = [models.Index(fields=["out_trade_no"])]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} {self.outcome}"
+
+
+class Refund(models.Model):
+    """A refund or 7-day no-reason return of some or all of an order, requested, decided, then paid out."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", _("Refund")
+        RETURN = "return", _("7-day no-reason return")
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        REFUNDED = "refunded", _("Refunded")
+        FAILED = "failed", _("Provider refused")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    refund_no = models.CharField(_("refund number"), max_length=40, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    amount = money_field(_("amount"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    requested_at = models.DateTimeField(_("requested at"))
+    requested_by_member = models.ForeignKey("members.Member", on_delete=models.SET_NULL, null=True, blank=True,
+                                            related_name="+")
+    requested_by_user = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True,
+                                          related_name="+")
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decision_note = models.CharField(_("decision note"), max_length=200, blank=True)
+    provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
+
+    scope_paths = ScopePaths(group="order__brand__group", brand="order__brand", region="order__store__region",
+                             store="order__store", guide="order__guide")
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        indexes = [models.Index(fields=["status", "requested_at"])]
+
+    def __str__(self) -> str:
+        return self.refund_no
+
+
+class RefundLine(models.Model):
+    """How much of one order line a refund gives back (and how many units come back for a return)."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="refund_lines")
+    quantity = models.PositiveIntegerField(_("units returned"), default=0)
+    amount = money_field(_("amount"))
+
+    class Meta:
+        verbose_name = _("refund line")
+        verbose_name_plural = _("refund lines")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_line_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.refund_id}/{self.order_line_id}: {self.amount}"
+
+
+class IdempotencyRecord(models.Model):
+    """A request made with an Idempotency-Key: the same key and body get the same response (kept ≥ 24 h)."""
+
+    owner = models.CharField(max_length=40, help_text=_("member:<id> or user:<id>"))
+    scope = models.CharField(max_length=40, help_text=_("The operation, e.g. order_create"))
+    key = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                   help_text=_("Empty while the first request is in flight"))
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [models.UniqueConstraint(fields=["owner", "scope", "key"], name="idempotency_key_unique")]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.scope}/{self.key}"
