@@ -188,6 +188,7 @@ class PointsEntry(models.Model):
         EARN = "earn", _("Earned on a paid order")
         SPEND = "spend", _("Spent at checkout")
         REVERSE = "reverse", _("Reversed by a refund")
+        RELEASE = "release", _("Spent points returned (order cancelled, expired or refunded)")
         ADJUST = "adjust", _("Manual adjustment")
         EXPIRE = "expire", _("Expired")
         IMPORT = "import", _("Import")
@@ -197,6 +198,8 @@ class PointsEntry(models.Model):
     delta = models.IntegerField(_("points"))
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
     order = models.ForeignKey("mall.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    refund = models.ForeignKey("mall.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               help_text=_("The refund that reversed or returned these points"))
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -211,8 +214,12 @@ class PointsEntry(models.Model):
         verbose_name_plural = _("points entries")
         constraints = [
             # An order earns (or is reversed, or spends) once: redelivered events cannot double-credit.
-            models.UniqueConstraint(fields=["member", "brand", "order", "reason"], condition=Q(order__isnull=False),
+            models.UniqueConstraint(fields=["member", "brand", "order", "reason"],
+                                    condition=Q(order__isnull=False, refund__isnull=True),
                                     name="points_once_per_order_and_reason"),
+            # Each refund reverses earned points (and returns spent ones) once.
+            models.UniqueConstraint(fields=["refund", "reason"], condition=Q(refund__isnull=False),
+                                    name="points_once_per_refund_and_reason"),
             models.CheckConstraint(condition=~Q(delta=0), name="points_entry_not_zero"),
         ]
         indexes = [models.Index(fields=["member", "brand"])]
