@@ -1,0 +1,245 @@
+"""Reads for staff: member search and detail, always through ``retail_crm.scoping.scoped``.
+
+Personal data: :class:`PhoneVisibility` (and its one-member form
+:func:`phone_for_viewer`) is the one place that decides whether a viewer sees a
+member's whole phone number. Every staff list, detail page and admin page asks it.
+
+What a staff user sees *about* a member (memberships, bindings, WeCom
+friendships, tags, activity) is limited to the brands their scope covers: a
+brand A operator reading a member who also shops at brand B sees the member's
+brand A side only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from members.models import (
+    BrandMembership,
+    GuideBinding,
+    Member,
+    MemberDailyActivity,
+    MemberTag,
+    PointsEntry,
+    TagValue,
+    WeComFriendship,
+)
+from retail_crm.errors import ApplicationError, ErrorCode
+from retail_crm.models import Brand, Guide, Store
+from retail_crm.phones import display_phone, mask_phone
+from retail_crm.scoping import Actor, scoped
+
+RFML_TAG_GROUP = "rfml"  # the tag group the RFML run writes its class tags into
+ACTIVITY_DAYS = 30
+ACTIVITY_FIELDS = ("product_views", "favourites", "shares", "add_to_carts", "orders_unpaid", "live_watches",
+                   "material_views")
+
+
+# ---------------------------------------------------------------------------- phone visibility
+
+class PhoneVisibility:
+    """Who sees whole phone numbers, decided once for a viewer and a batch of members.
+
+    Whole only for the member's currently bound guide (any brand), or for a user
+    holding ``members.view_full_phone`` (superusers hold every permission) when
+    the member lies in that user's scope; masked (138****1234) for everyone else.
+    Two queries at most however many members: one for the viewer's own bindings,
+    one for the scope check.
+    """
+
+    def __init__(self, *, actor: Actor, user, members: Iterable[Member]):
+        self.actor = actor
+        self.user = user
+        self._member_ids = {member.pk for member in members}
+        self._whole: set[int] | None = None
+
+    def _whole_ids(self) -> set[int]:
+        if self._whole is None:
+            whole: set[int] = set()
+            if self.actor.guide_id is not None and self._member_ids:
+                whole.update(GuideBinding.objects.filter(member_id__in=self._member_ids, guide_id=self.actor.guide_id,
+                                                         ended_at__isnull=True).values_list("member_id", flat=True))
+            rest = self._member_ids - whole
+            if rest and self._may_see_phones():
+                whole.update(scoped(Member.objects.filter(pk__in=rest), self.actor).values_list("pk", flat=True))
+            self._whole = whole
+        return self._whole
+
+    def _may_see_phones(self) -> bool:
+        user = self.user
+        if user is None or not getattr(user, "is_authenticated", False) or user.pk != self.actor.user_id:
+            return False  # the permission must belong to the same person the scope was built for
+        return user.has_perm("members.view_full_phone")
+
+    def covers(self, member: Member) -> bool:
+        """Whether ``member`` was in the batch this visibility was built for."""
+        return member.pk in self._member_ids
+
+    def sees_whole(self, member: Member) -> bool:
+        if not self.covers(member):
+            raise ValueError(f"member {member.pk} was not in the batch this visibility was built for")
+        return member.pk in self._whole_ids()
+
+    def phone(self, member: Member) -> str:
+        if not member.phone:
+            return ""
+        return display_phone(member.phone) if self.sees_whole(member) else mask_phone(member.phone)
+
+
+def phone_for_viewer(*, actor: Actor, user, member: Member) -> str:
+    """The member's phone as this viewer may see it: whole or 138****1234."""
+    return PhoneVisibility(actor=actor, user=user, members=[member]).phone(member)
+
+
+# ---------------------------------------------------------------------------- search
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(ErrorCode.INVALID, message, fields={field: [message]})
+
+
+def _visible_brand_ids(actor: Actor) -> QuerySet:
+    return scoped(Brand.objects.all(), actor).values("pk")
+
+
+def tag_values_for(*, actor: Actor, tag: int | tuple[str, str]) -> QuerySet[TagValue]:
+    """Tag values the actor can see matching an id or (group code, value code).
+
+    A group code may exist once group-wide and once per brand; all visible matches count.
+    """
+    values = scoped(TagValue.objects.all(), actor)
+    if isinstance(tag, int):
+        return values.filter(pk=tag)
+    group_code, value_code = tag
+    return values.filter(tag_group__code=group_code, code=value_code)
+
+
+def member_search(*, actor: Actor, phone: str | None = None, name: str | None = None,
+                  tag: int | tuple[str, str] | None = None, segment: str | None = None, guide: str | None = None,
+                  store: str | None = None, brand: str | None = None) -> QuerySet[Member]:
+    """Live members in the actor's scope matching every given filter, newest first.
+
+    ``phone`` must already be normalised (``retail_crm.phones.normalise_phone``):
+    it is matched by equality on the indexed column, never with LIKE; a phone left
+    on a merge tombstone finds the member it was merged into. ``guide`` matches the
+    current binding; ``store`` members who joined there or are currently bound to
+    one of its guides. Codes the actor cannot see are refused with a 400, the same
+    as codes that do not exist, so a search never reveals what lies outside scope.
+    """
+    members = Member.objects.filter(merged_into__isnull=True)
+    if phone:
+        tombstone_targets = Member.objects.filter(phone=phone, merged_into__isnull=False).values("merged_into_id")
+        members = members.filter(Q(phone=phone) | Q(pk__in=tombstone_targets))
+    if name:
+        members = members.filter(name__icontains=name)
+    if tag is not None:
+        values = tag_values_for(actor=actor, tag=tag)
+        if not values.exists():
+            raise _invalid("tag", "No such tag value.")
+        members = members.filter(pk__in=MemberTag.objects.filter(tag_value__in=values).values("member_id"))
+    if segment:
+        # A known RFML class that no run has tagged yet simply matches no one.
+        values = scoped(TagValue.objects.filter(tag_group__code=RFML_TAG_GROUP, code=segment), actor)
+        members = members.filter(pk__in=MemberTag.objects.filter(tag_value__in=values).values("member_id"))
+    if guide:
+        guide_obj = scoped(Guide.objects.filter(code=guide), actor).first()
+        if guide_obj is None:
+            raise _invalid("guide", "No such guide.")
+        members = members.filter(pk__in=GuideBinding.objects.filter(guide=guide_obj, ended_at__isnull=True)
+                                 .values("member_id"))
+    if store:
+        store_obj = scoped(Store.objects.filter(code=store), actor).first()
+        if store_obj is None:
+            raise _invalid("store", "No such store.")
+        members = members.filter(
+            Q(pk__in=BrandMembership.objects.filter(store=store_obj).values("member_id"))
+            | Q(pk__in=GuideBinding.objects.filter(guide__store=store_obj, ended_at__isnull=True).values("member_id")))
+    if brand:
+        brand_obj = scoped(Brand.objects.filter(code=brand), actor).first()
+        if brand_obj is None:
+            raise _invalid("brand", "No such brand.")
+        members = members.filter(pk__in=BrandMembership.objects.filter(brand=brand_obj).values("member_id"))
+
+    visible_brands = _visible_brand_ids(actor)
+    return scoped(members, actor).order_by("-created_at", "-pk").prefetch_related(
+        Prefetch("memberships", to_attr="visible_memberships",
+                 queryset=BrandMembership.objects.filter(brand__in=visible_brands).select_related("brand")
+                 .order_by("brand__code")),
+        Prefetch("bindings", to_attr="current_bindings",
+                 queryset=GuideBinding.objects.filter(brand__in=visible_brands, ended_at__isnull=True)
+                 .select_related("guide").order_by("guide__code")),
+    )
+
+
+# ---------------------------------------------------------------------------- detail
+
+@dataclass(frozen=True)
+class MembershipRow:
+    membership: BrandMembership
+    points: int
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    """Behaviour counters summed over the last ``days`` local days (today included)."""
+
+    since: dt.date
+    days: int
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class MemberDetail:
+    """Everything a staff user may read about one member, limited to the brands of their scope."""
+
+    member: Member
+    memberships: list[MembershipRow]
+    bindings: list[GuideBinding]
+    wecom_friendships: list[WeComFriendship]
+    tags: list[MemberTag]
+    activity: ActivitySummary
+
+
+def member_get(*, actor: Actor, member_id: int) -> Member:
+    """One member in the actor's scope, or a 404 that does not say whether it exists elsewhere."""
+    member = scoped(Member.objects.filter(pk=member_id), actor).select_related("merged_into").first()
+    if member is None:
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such member.", status=404)
+    return member
+
+
+def member_detail(*, actor: Actor, member_id: int, today: dt.date | None = None) -> MemberDetail:
+    """Profile, memberships with points balances, binding history, WeCom friendships, tags and activity.
+
+    A fixed number of queries (one per kind of row), whatever the member's history.
+    """
+    member = member_get(actor=actor, member_id=member_id)
+    brands = _visible_brand_ids(actor)
+    memberships = list(BrandMembership.objects.filter(member=member, brand__in=brands)
+                       .select_related("brand", "store").order_by("joined_at", "pk"))
+    balances = dict(PointsEntry.objects.filter(member=member, brand__in=brands).values("brand")
+                    .annotate(total=Sum("delta")).values_list("brand", "total"))
+    bindings = list(GuideBinding.objects.filter(member=member, brand__in=brands)
+                    .select_related("brand", "guide", "store").order_by("started_at", "pk"))
+    friendships = list(WeComFriendship.objects.filter(member=member, guide__store__brand__in=brands)
+                       .select_related("guide").order_by("added_at", "pk"))
+    tags = list(MemberTag.objects.filter(member=member, tag_value__in=scoped(TagValue.objects.all(), actor))
+                .select_related("tag_value", "tag_value__tag_group").order_by("tag_value__tag_group__code",
+                                                                             "tag_value__sort", "tag_value__code"))
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=ACTIVITY_DAYS - 1)
+    sums = MemberDailyActivity.objects.filter(member=member, brand__in=brands, day__gte=since, day__lte=today) \
+        .aggregate(**{field: Sum(field) for field in ACTIVITY_FIELDS})
+    return MemberDetail(
+        member=member,
+        memberships=[MembershipRow(m, balances.get(m.brand_id) or 0) for m in memberships],
+        bindings=bindings,
+        wecom_friendships=friendships,
+        tags=tags,
+        activity=ActivitySummary(since=since, days=ACTIVITY_DAYS,
+                                 counts={field: sums[field] or 0 for field in ACTIVITY_FIELDS}),
+    )
