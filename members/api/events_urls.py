@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from members.api.events_views import EventBatchIngestApi
+
+urlpatterns = [
+    path("", EventBatchIngestApi.as_view(), name="api-mp-events"),
+]

@@ -1,0 +1,81 @@
+"""Mini-program API: batch ingestion of behaviour events (``POST /api/v1/mp/events/``)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.auth import MemberPrincipal, MemberTokenAuthentication
+from members.events import MAX_BATCH, event_batch_ingest
+from members.models import EventKind
+
+
+class EventItemDocSerializer(serializers.Serializer):
+    """The shape of one item (documentation; validation happens in ``event_batch_ingest``)."""
+
+    class Meta:
+        ref_name = "MpBehaviourEventIn"
+
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601; at most 5 minutes ahead, at most 30 days old")
+    brand = serializers.CharField(help_text="Brand code")
+    object_type = serializers.CharField(required=False, max_length=20)
+    object_id = serializers.CharField(required=False, max_length=64)
+    share_token = serializers.CharField(required=False, max_length=100, help_text="Guide share token")
+    visitor_id = serializers.CharField(required=False, max_length=64, help_text="Required when anonymous")
+    client_event_id = serializers.CharField(required=False, max_length=64,
+                                            help_text="Unique per brand; makes resending safe")
+
+
+class EventBatchDocSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "MpEventBatchIn"
+
+    events = serializers.ListField(child=EventItemDocSerializer(), min_length=1, max_length=MAX_BATCH)
+
+
+class EventBatchIngestApi(APIView):
+    """Store a batch of 1–500 behaviour events; bad items are reported by index, the rest are stored.
+
+    Call it with a member token (``Authorization: Member <token>``) or
+    anonymously, in which case every item needs a ``visitor_id``. A resent
+    ``client_event_id`` is counted in ``duplicates`` and not stored twice.
+    """
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        # No child field: items are validated one by one in the service, so one bad item
+        # is reported with its index instead of failing the whole request.
+        events = serializers.ListField(allow_empty=False, max_length=MAX_BATCH)
+
+    class OutputSerializer(serializers.Serializer):
+        class RejectedSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "MpEventRejected"
+
+            index = serializers.IntegerField()
+            errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+        class Meta:
+            ref_name = "MpEventBatchOut"
+
+        accepted = serializers.IntegerField()
+        duplicates = serializers.IntegerField()
+        rejected = RejectedSerializer(many=True)
+
+    @extend_schema(request=EventBatchDocSerializer, responses={200: OutputSerializer},
+                   operation_id="mp_events_ingest")
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        principal = request.user
+        member = principal.member if isinstance(principal, MemberPrincipal) else None
+        result = event_batch_ingest(items=serializer.validated_data["events"], member=member)
+        # Built by hand: the output serializer would cost more than the insert for a 500-item batch.
+        return Response({"accepted": result.accepted, "duplicates": result.duplicates,
+                         "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected]})

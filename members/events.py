@@ -1,0 +1,428 @@
+"""Behaviour events: batch ingestion, daily per-member counters, retention, merging.
+
+The mini-program sends events in batches (up to 500). Each item is validated on
+its own in plain Python, without per-item queries: brands are loaded once per
+batch, share tokens are checked by signature first and then looked up with one
+``IN`` query, and all valid items go in with one bulk insert. A bad item is
+reported with its index and reasons; it never costs the rest of the batch.
+
+Raw events are summarised into :class:`MemberDailyActivity` (one row per member,
+brand and local day, group time zone ``settings.TIME_ZONE``), which segmentation
+and the dashboard read. Raw rows older than the retention period are purged,
+but only for days whose counters match the raw events.
+
+Decisions worth knowing:
+
+* **Revoked share tokens still attribute.** A link shared last month keeps
+  circulating after the guide rotates or revokes the token; the event is history
+  ("who brought this visit"), so the guide is credited. Revocation only stops new
+  *bindings* (``guides.services.guide_token_resolve``). Forged tokens (bad
+  signature) and unknown ones are rejected per item.
+* **Cross-brand shares are kept.** A guide of brand A sharing a brand B product is
+  the cross-brand guided selling the group wants (DOMAIN.md), so the token's guide
+  need not belong to the event's brand.
+* **Naive times are local.** ``occurred_at`` without an offset is read in the
+  group time zone; ISO 8601 with ``Z`` or an offset is taken as given.
+* **Resends are duplicates, not errors.** A ``client_event_id`` seen before for the
+  brand (or twice in one batch) is skipped and counted in ``duplicates``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
+from retail_crm.locks import job_lock
+from retail_crm.models import Brand
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)  # phones' clocks drift; further ahead is a broken client
+MAX_AGE = dt.timedelta(days=30)  # offline-queued events older than this would rewrite settled counters
+DEFAULT_RETENTION_DAYS = 180
+# Purging must never reach days that can still receive events, or their counters would go stale.
+MIN_RETENTION_DAYS = MAX_AGE.days + 1
+
+#: counter column of MemberDailyActivity for each kind
+COUNTER_OF_KIND: dict[str, str] = {
+    EventKind.PRODUCT_VIEW: "product_views",
+    EventKind.FAVOURITE: "favourites",
+    EventKind.SHARE: "shares",
+    EventKind.ADD_TO_CART: "add_to_carts",
+    EventKind.ORDER_UNPAID: "orders_unpaid",
+    EventKind.LIVE_WATCH: "live_watches",
+    EventKind.MATERIAL_VIEW: "material_views",
+}
+COUNTERS: tuple[str, ...] = tuple(COUNTER_OF_KIND.values())
+_KINDS = frozenset(str(k) for k in EventKind.values)
+
+_MAX_LEN = {f.name: f.max_length for f in BehaviourEvent._meta.concrete_fields if f.max_length}
+
+
+# ---------------------------------------------------------------------------- ingestion
+
+@dataclass(frozen=True)
+class RejectedItem:
+    """One refused item of a batch: its position and the reasons per field."""
+
+    index: int
+    errors: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What became of a batch: stored, skipped as already stored, and refused items."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+def _text(item: dict, name: str, errors: dict, *, required: bool = False) -> str:
+    """A string field of an item: '' when absent; an error when the wrong type, too long, or with NUL."""
+    value = item.get(name)
+    if value is None or value == "":
+        if required:
+            errors[name] = ["This field is required."]
+        return ""
+    if not isinstance(value, str):
+        errors[name] = ["Expected a string."]
+        return ""
+    value = value.strip()
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text; refuse it here rather than fail the whole insert.
+        errors[name] = ["Null characters are not allowed."]
+    elif len(value) > _MAX_LEN[name]:
+        errors[name] = [f"Ensure this field has no more than {_MAX_LEN[name]} characters."]
+    elif required and not value:
+        errors[name] = ["This field is required."]
+    return value
+
+
+def _occurred_at(item: dict, errors: dict, now: dt.datetime) -> dt.datetime | None:
+    raw = item.get("occurred_at")
+    if raw is None or raw == "":
+        errors["occurred_at"] = ["This field is required."]
+        return None
+    if not isinstance(raw, str):
+        errors["occurred_at"] = ["Expected an ISO 8601 date-time string."]
+        return None
+    try:
+        value = parse_datetime(raw.strip())
+    except (ValueError, OverflowError):
+        value = None
+    if value is None:
+        errors["occurred_at"] = ["Not a valid ISO 8601 date-time."]
+        return None
+    if timezone.is_naive(value):
+        try:
+            value = timezone.make_aware(value, timezone.get_default_timezone())
+        except (ValueError, OverflowError):
+            errors["occurred_at"] = ["Not a valid ISO 8601 date-time."]
+            return None
+    if value > now + FUTURE_TOLERANCE:
+        errors["occurred_at"] = ["Lies in the future (more than 5 minutes ahead of the server clock)."]
+    elif value < now - MAX_AGE:
+        errors["occurred_at"] = ["Older than 30 days; such events are no longer accepted."]
+    return value
+
+
+def share_token_guides(values: Iterable[str]) -> dict[str, int | None]:
+    """Guide id per genuine share token (None for office-staff tokens); forged and unknown ones absent.
+
+    Signatures are checked first (no query for a forged value), then one ``IN``
+    query finds the stored tokens. Revoked tokens are included: see the module
+    docstring. This is the batch form of ``guides.services.guide_token_resolve``.
+    """
+    from django.core import signing
+
+    from guides.models import GuideToken
+    from guides.services import _signer
+
+    signer = _signer()
+    genuine = []
+    for value in set(values):
+        try:
+            signer.unsign(value)
+        except signing.BadSignature:
+            continue
+        genuine.append(value)
+    if not genuine:
+        return {}
+    return dict(GuideToken.objects.filter(token__in=genuine).values_list("token", "guide_id"))
+
+
+def event_batch_ingest(*, items: Sequence, member: Member | None = None,
+                       now: dt.datetime | None = None) -> BatchResult:
+    """Validate every item on its own and store all valid ones with one bulk insert.
+
+    ``member`` is the logged-in member (events are theirs); without one each
+    item needs a ``visitor_id``. Items with a ``client_event_id`` already stored
+    for the brand, or repeated within the batch, are counted as duplicates and
+    not stored again. Queries: brands (one), share tokens (at most one), known
+    client ids (at most one), the insert (one).
+    """
+    if len(items) > MAX_BATCH:
+        raise ValueError(f"a batch holds at most {MAX_BATCH} events")
+    now = now or timezone.now()
+    dicts = [item if isinstance(item, dict) else {} for item in items]
+    codes = {item["brand"].strip() for item in dicts if isinstance(item.get("brand"), str)}
+    brands_qs = Brand.objects.filter(code__in=codes, is_active=True)
+    if member is not None:
+        # A member belongs to one group; another group's brand is as unknown to them as a made-up code.
+        brands_qs = brands_qs.filter(group_id=member.group_id)
+    brand_ids = dict(brands_qs.values_list("code", "pk"))
+    tokens = {item["share_token"].strip() for item in dicts if isinstance(item.get("share_token"), str)}
+    tokens.discard("")
+    guide_of_token = share_token_guides(tokens) if tokens else {}
+
+    rejected: list[RejectedItem] = []
+    valid: list[tuple[int, BehaviourEvent]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            rejected.append(RejectedItem(index, {"non_field_errors": ["Expected an object."]}))
+            continue
+        errors: dict[str, list[str]] = {}
+        kind = _text(item, "kind", errors, required=True)
+        if kind and "kind" not in errors and kind not in _KINDS:
+            errors["kind"] = [f'"{kind}" is not a valid choice.']
+        occurred_at = _occurred_at(item, errors, now)
+        brand_code = item.get("brand")
+        brand_id = None
+        if brand_code is None or brand_code == "":
+            errors["brand"] = ["This field is required."]
+        elif not isinstance(brand_code, str):
+            errors["brand"] = ["Expected a string."]
+        else:
+            brand_id = brand_ids.get(brand_code.strip())
+            if brand_id is None:
+                errors["brand"] = ["Unknown brand."]
+        object_type = _text(item, "object_type", errors)
+        object_id = _text(item, "object_id", errors)
+        visitor_id = _text(item, "visitor_id", errors, required=member is None)
+        client_event_id = _text(item, "client_event_id", errors)
+        share_token = _text(item, "share_token", errors)
+        guide_id = None
+        if share_token and "share_token" not in errors:
+            if share_token not in guide_of_token:
+                errors["share_token"] = ["Not a valid share token."]
+            else:
+                guide_id = guide_of_token[share_token]
+        if errors:
+            rejected.append(RejectedItem(index, errors))
+            continue
+        valid.append((index, BehaviourEvent(
+            brand_id=brand_id, member=member, visitor_id=visitor_id, kind=kind, occurred_at=occurred_at,
+            received_at=now, object_type=object_type, object_id=object_id, share_token=share_token,
+            guide_id=guide_id, client_event_id=client_event_id)))
+
+    accepted, duplicates = _store(valid)
+    return BatchResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+
+def _drop_known(valid: list[tuple[int, BehaviourEvent]]) -> tuple[list[BehaviourEvent], int]:
+    """The events not stored yet: one query for the batch's client ids; repeats inside the batch dropped too."""
+    keyed = [(e.brand_id, e.client_event_id) for _i, e in valid if e.client_event_id]
+    known: set[tuple[int, str]] = set()
+    if keyed:
+        brand_ids = {b for b, _c in keyed}
+        client_ids = {c for _b, c in keyed}
+        known = set(BehaviourEvent.objects.filter(brand_id__in=brand_ids, client_event_id__in=client_ids)
+                    .values_list("brand_id", "client_event_id"))
+    fresh, duplicates = [], 0
+    for _index, event in valid:
+        if event.client_event_id:
+            key = (event.brand_id, event.client_event_id)
+            if key in known:
+                duplicates += 1
+                continue
+            known.add(key)
+        fresh.append(event)
+    return fresh, duplicates
+
+
+def _store(valid: list[tuple[int, BehaviourEvent]]) -> tuple[int, int]:
+    """One bulk insert; returns (stored, duplicates).
+
+    Two clients resending the same batch at once can both pass the look-up; the
+    unique constraint stops the second insert, and a retry (the look-up now
+    sees the winner's rows) reports exact counts instead of silently ignoring
+    conflicts.
+    """
+    if not valid:
+        return 0, 0
+    for _attempt in range(3):
+        fresh, duplicates = _drop_known(valid)
+        try:
+            with transaction.atomic():
+                BehaviourEvent.objects.bulk_create(fresh)
+        except IntegrityError:
+            continue
+        return len(fresh), duplicates
+    # Still racing after three looks: store what is new and let the constraint drop the rest.
+    fresh, duplicates = _drop_known(valid)
+    BehaviourEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    return len(fresh), duplicates
+
+
+# ---------------------------------------------------------------------------- daily counters
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+def local_today() -> dt.date:
+    return timezone.localdate(timezone.now(), timezone=timezone.get_default_timezone())
+
+
+def _local_day():
+    return TruncDate("occurred_at", tzinfo=timezone.get_default_timezone())
+
+
+def _counts_by_kind() -> dict:
+    return {column: Count("id", filter=Q(kind=kind)) for kind, column in COUNTER_OF_KIND.items()}
+
+
+@dataclass(frozen=True)
+class ActivitySummaryResult:
+    """A rebuild of daily counters: the (brand, day) pairs rebuilt and the rows replaced and written."""
+
+    date_from: dt.date
+    date_to: dt.date
+    brand_days: int
+    rows_deleted: int
+    rows_written: int
+
+
+@transaction.atomic
+def activity_summarise(*, date_from: dt.date, date_to: dt.date, brand_id: int | None = None) -> ActivitySummaryResult:
+    """Rebuild MemberDailyActivity for the local days [date_from, date_to] from the raw events.
+
+    Idempotent: the counters of every (brand, day) that still has raw events
+    are replaced by one grouped query's result, written with bulk inserts.
+    Days whose raw events were purged keep their counters (they cannot be
+    rebuilt); days purged never receive new events (ingestion refuses events
+    older than 30 days, purging keeps at least 31). The job lock keeps an
+    hourly and a nightly run from interleaving.
+    """
+    if date_to < date_from:
+        raise ValueError("date_to is before date_from")
+    job_lock("members.activity_summarise")
+    events = BehaviourEvent.objects.filter(occurred_at__gte=_local_midnight(date_from),
+                                           occurred_at__lt=_local_midnight(date_to + dt.timedelta(days=1)))
+    if brand_id is not None:
+        events = events.filter(brand_id=brand_id)
+    brand_days = set(events.annotate(day=_local_day()).values_list("brand_id", "day").distinct().order_by())
+    if not brand_days:
+        return ActivitySummaryResult(date_from, date_to, 0, 0, 0)
+    days_by_brand: dict[int, list[dt.date]] = defaultdict(list)
+    for brand, day in brand_days:
+        days_by_brand[brand].append(day)
+    stale = Q()
+    for brand, days in days_by_brand.items():
+        stale |= Q(brand_id=brand, day__in=days)
+    deleted, _ = MemberDailyActivity.objects.filter(stale).delete()
+    rows = (events.filter(member__isnull=False).annotate(day=_local_day())
+            .values("member_id", "brand_id", "day").annotate(**_counts_by_kind()).order_by())
+    written = 0
+    chunk: list[MemberDailyActivity] = []
+    for row in rows.iterator(chunk_size=5000):
+        chunk.append(MemberDailyActivity(**row))
+        if len(chunk) >= 5000:
+            MemberDailyActivity.objects.bulk_create(chunk)
+            written += len(chunk)
+            chunk = []
+    MemberDailyActivity.objects.bulk_create(chunk)
+    written += len(chunk)
+    return ActivitySummaryResult(date_from, date_to, len(brand_days), deleted, written)
+
+
+def late_event_days(*, received_since: dt.datetime, before: dt.date) -> list[dt.date]:
+    """Local days before ``before`` that received events since ``received_since`` (late, offline-queued).
+
+    Bounded by the ingestion window, so the scan stays on the occurred_at index.
+    """
+    window_start = received_since - MAX_AGE - FUTURE_TOLERANCE
+    days = (BehaviourEvent.objects.filter(occurred_at__gte=window_start, occurred_at__lt=_local_midnight(before),
+                                          received_at__gte=received_since)
+            .annotate(day=_local_day()).values_list("day", flat=True).distinct().order_by("day"))
+    return list(days)
+
+
+# ---------------------------------------------------------------------------- retention
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """A purge: raw events deleted, and (brand, day) pairs kept because their counters do not match yet."""
+
+    cutoff: dt.datetime
+    deleted: int
+    unsummarised: list[tuple[int, dt.date]]
+
+
+def events_purge(*, before: dt.date | None = None, days: int = DEFAULT_RETENTION_DAYS) -> PurgeResult:
+    """Delete raw events of local days before ``before`` (default: today − ``days``), summarised days only.
+
+    A (brand, day) counts as summarised when its member events, counted per
+    kind, equal the sums of its daily counters; other days are kept and
+    reported (run ``activity_summarise`` for them, then purge again).
+    Anonymous events have no counters; they go with their day.
+    """
+    if days < MIN_RETENTION_DAYS:
+        raise ValueError(f"retention must be at least {MIN_RETENTION_DAYS} days (the ingestion window)")
+    latest_allowed = local_today() - dt.timedelta(days=days)
+    before = min(before or latest_allowed, latest_allowed)
+    cutoff = _local_midnight(before)
+    old = BehaviourEvent.objects.filter(occurred_at__lt=cutoff)
+    raw = {(r.pop("brand_id"), r.pop("day")): r for r in
+           old.filter(member__isnull=False).annotate(day=_local_day()).values("brand_id", "day")
+           .annotate(**_counts_by_kind()).order_by()}
+    summed = {(r.pop("brand_id"), r.pop("day")): r for r in
+              MemberDailyActivity.objects.filter(day__lt=before, brand_id__in={b for b, _d in raw} or [0])
+              .values("brand_id", "day").annotate(**{c: Sum(c) for c in COUNTERS}).order_by()}
+    unsummarised = sorted(key for key, counts in raw.items() if summed.get(key) != counts)
+    if unsummarised:
+        logger.warning("events_purge: %d brand-days not summarised yet, kept: %s", len(unsummarised),
+                       unsummarised[:10])
+    deleted = 0
+    with transaction.atomic():
+        purgeable = old
+        for brand, day in unsummarised:
+            purgeable = purgeable.exclude(brand_id=brand, occurred_at__gte=_local_midnight(day),
+                                          occurred_at__lt=_local_midnight(day + dt.timedelta(days=1)))
+        deleted, _ = purgeable.delete()
+    return PurgeResult(cutoff=cutoff, deleted=deleted, unsummarised=unsummarised)
+
+
+# ---------------------------------------------------------------------------- merging
+
+def member_events_merge(*, survivor: Member, absorbed: Member) -> int:
+    """Move the absorbed member's events and daily counters to the survivor; returns the events moved.
+
+    Where both have a counter row for the same brand and day, the absorbed
+    counts are added to the survivor's row and the absorbed row is dropped, so
+    nothing is lost or counted twice. Set-based: a fixed number of statements
+    whatever the history. Called inside ``member_merge``'s transaction.
+    """
+    with transaction.atomic():
+        moved = BehaviourEvent.objects.filter(member=absorbed).update(member=survivor)
+        theirs = MemberDailyActivity.objects.filter(member=absorbed, brand_id=OuterRef("brand_id"),
+                                                    day=OuterRef("day"))
+        mine = MemberDailyActivity.objects.filter(member=survivor, brand_id=OuterRef("brand_id"),
+                                                  day=OuterRef("day"))
+        MemberDailyActivity.objects.filter(member=survivor).filter(Exists(theirs)).update(
+            **{c: F(c) + Subquery(theirs.values(c)[:1]) for c in COUNTERS})
+        MemberDailyActivity.objects.filter(member=absorbed).filter(Exists(mine)).delete()
+        MemberDailyActivity.objects.filter(member=absorbed).update(member=survivor)
+    return moved
