@@ -418,7 +418,7 @@ def test_staff_api_bad_input_is_400_with_field_messages(api_client, org):
     assert future.status_code == 400
     assert future.json()["error"]["fields"] == {"added_at": ["Must not be in the future."]}
     assert before_start.status_code == 400
-    assert before_start.json()["error"]["fields"] == {"removed_at": ["Must not be before 2024-05-06T02:00:00+00:00."]}
+    assert before_start.json()["error"]["fields"] == {"removed_at": ["Must not be before 2024-05-06T10:00:00+08:00."]}
     assert not_json.status_code == 400
     assert rows_of(member) == [("zhangsan", "", at(5), None, "api")]
 

@@ -165,7 +165,8 @@ class FriendshipAddApi(APIView):
         if not created and row.removed_at is not None:
             raise ApplicationError(ErrorCode.CONFLICT,
                                    "added_at is not after the last recorded removal of this friendship.",
-                                   status=409, fields={"added_at": [f"Must be after {row.removed_at.isoformat()}."]})
+                                   status=409, fields={"added_at": [
+                                       f"Must be after {timezone.localtime(row.removed_at).isoformat()}."]})
         return Response(FriendshipOutputSerializer(row).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -197,7 +198,8 @@ class FriendshipRemoveApi(APIView):
         open_row = WeComFriendship.objects.filter(member=member, guide=guide, removed_at__isnull=True).first()
         if open_row is not None and removed_at < open_row.added_at:
             raise ApplicationError(ErrorCode.INVALID, "removed_at is before the friendship began.",
-                                   fields={"removed_at": [f"Must not be before {open_row.added_at.isoformat()}."]})
+                                   fields={"removed_at": [
+                                       f"Must not be before {timezone.localtime(open_row.added_at).isoformat()}."]})
         row = wecom.wecom_friend_remove(member=member, guide=guide, at=removed_at)
         if row is None:
             row = (WeComFriendship.objects.filter(member=member, guide=guide)
