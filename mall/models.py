@@ -242,14 +242,18 @@ class CouponTemplate(models.Model):
         verbose_name_plural = _("coupon templates")
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind="threshold", discount_amount__gt=0, discount_rate__isnull=True)
-                | Q(kind="discount", discount_rate__gt=0, discount_rate__lt=1, discount_amount__isnull=True),
+                # isnull=False spelled out: a comparison with NULL is unknown, and CHECK lets unknown pass.
+                condition=Q(kind="threshold", discount_amount__isnull=False, discount_amount__gt=0,
+                            discount_rate__isnull=True)
+                | Q(kind="discount", discount_rate__isnull=False, discount_rate__gt=0, discount_rate__lt=1,
+                    discount_amount__isnull=True),
                 name="coupon_template_kind_has_its_amount"),
             models.CheckConstraint(condition=Q(threshold_amount__gte=0), name="coupon_template_threshold_not_negative"),
             # Exactly one way of saying how long an instance lasts.
             models.CheckConstraint(
-                condition=Q(valid_days__isnull=True, valid_from__isnull=False, valid_to__gt=F("valid_from"))
-                | Q(valid_days__gt=0, valid_from__isnull=True, valid_to__isnull=True),
+                condition=Q(valid_days__isnull=True, valid_from__isnull=False, valid_to__isnull=False,
+                            valid_to__gt=F("valid_from"))
+                | Q(valid_days__isnull=False, valid_days__gt=0, valid_from__isnull=True, valid_to__isnull=True),
                 name="coupon_template_validity_window_or_days"),
         ]
 

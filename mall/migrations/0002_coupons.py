@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='coupontemplate',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('discount_amount__gt', 0), ('discount_rate__isnull', True), ('kind', 'threshold')), models.Q(('discount_amount__isnull', True), ('discount_rate__gt', 0), ('discount_rate__lt', 1), ('kind', 'discount')), _connector='OR'), name='coupon_template_kind_has_its_amount'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('discount_amount__gt', 0), ('discount_amount__isnull', False), ('discount_rate__isnull', True), ('kind', 'threshold')), models.Q(('discount_amount__isnull', True), ('discount_rate__gt', 0), ('discount_rate__isnull', False), ('discount_rate__lt', 1), ('kind', 'discount')), _connector='OR'), name='coupon_template_kind_has_its_amount'),
         ),
         migrations.AddConstraint(
             model_name='coupontemplate',
@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='coupontemplate',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('valid_days__isnull', True), ('valid_from__isnull', False), ('valid_to__gt', models.F('valid_from'))), models.Q(('valid_days__gt', 0), ('valid_from__isnull', True), ('valid_to__isnull', True)), _connector='OR'), name='coupon_template_validity_window_or_days'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('valid_days__isnull', True), ('valid_from__isnull', False), ('valid_to__gt', models.F('valid_from')), ('valid_to__isnull', False)), models.Q(('valid_days__gt', 0), ('valid_days__isnull', False), ('valid_from__isnull', True), ('valid_to__isnull', True)), _connector='OR'), name='coupon_template_validity_window_or_days'),
         ),
         migrations.AddIndex(
             model_name='coupon',

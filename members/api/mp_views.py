@@ -58,6 +58,24 @@ class MemberApi(APIView):
 
 # ---------------------------------------------------------------------------- shared shapes
 
+class PreferenceListField(serializers.ListField):
+    """Up to 10 short words; an item's error names the item ("Item 2: …") instead of a nested structure."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(max_length=20), max_length=10, required=False, **kwargs)
+
+    def run_child_validation(self, data):
+        result, errors = [], []
+        for index, item in enumerate(data, start=1):
+            try:
+                result.append(self.child.run_validation(item))
+            except serializers.ValidationError as exc:
+                errors.extend(f"Item {index}: {message}" for message in exc.detail)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return result
+
+
 class BrandRefSerializer(serializers.Serializer):
     class Meta:
         ref_name = "MpBrandRef"
@@ -153,12 +171,9 @@ class ProfileApi(MemberApi):
         address = serializers.CharField(max_length=200, allow_blank=True, required=False)
         clothing_size = serializers.CharField(max_length=10, allow_blank=True, required=False)
         shoe_size = serializers.CharField(max_length=10, allow_blank=True, required=False)
-        preferred_colours = serializers.ListField(child=serializers.CharField(max_length=20), max_length=10,
-                                                  required=False)
-        preferred_styles = serializers.ListField(child=serializers.CharField(max_length=20), max_length=10,
-                                                 required=False)
-        preferred_materials = serializers.ListField(child=serializers.CharField(max_length=20), max_length=10,
-                                                    required=False)
+        preferred_colours = PreferenceListField()
+        preferred_styles = PreferenceListField()
+        preferred_materials = PreferenceListField()
 
         def validate_birthday(self, value: dt.date | None) -> dt.date | None:
             if value is not None and value > timezone.localdate():
