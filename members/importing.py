@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member, WeComFriendship
@@ -193,14 +194,20 @@ def _parse_member_row(row: dict, known: _MemberFile) -> _MemberRow:
                       guide=guide, joined_at=joined_at, join_channel=channel)
 
 
-def _member_row_import(*, known: _MemberFile, row: dict, report: ImportReport) -> None:
-    parsed = _parse_member_row(row, known)
+def _resolve(parsed: _MemberRow, known: _MemberFile) -> Member | None:
+    """The live member the row is about (None: a new one); a phone held by someone else is a row error."""
     member = known.by_code.get(parsed.code)
     member = _live(member, known.by_pk) if member is not None else None
     owner = known.by_phone.get(parsed.phone) if parsed.phone else None
     owner = _live(owner, known.by_pk) if owner is not None else None
     if owner is not None and (member is None or owner.pk != member.pk):
         raise RowInvalid(f"phone belongs to member {owner.code}")
+    return member
+
+
+def _member_row_import(*, known: _MemberFile, row: dict, report: ImportReport) -> None:
+    parsed = _parse_member_row(row, known)
+    member = _resolve(parsed, known)
 
     now = timezone.now()
     created = member is None
@@ -252,18 +259,91 @@ def _member_row_import(*, known: _MemberFile, row: dict, report: ImportReport) -
         report.unchanged += 1
 
 
+def _new_members_bulk(*, known: _MemberFile, new: list[tuple[int, _MemberRow]]) -> bool:
+    """Create the file's new members, their memberships and first bindings in a few bulk inserts.
+
+    A new member has no binding yet, so binding them is always a plain new
+    binding whatever the brand's policy (``binding_bind`` would decide "new").
+    All or nothing: False when the database refused the batch (someone created
+    one of these members meanwhile), and the rows then go one by one.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            members = Member.objects.bulk_create(
+                [Member(group_id=known.brand.group_id, code=p.code, phone=p.phone, name=p.name, gender=p.gender or "",
+                        birthday=p.birthday, created_at=now) for _line, p in new], batch_size=1000)
+            memberships = BrandMembership.objects.bulk_create(
+                [BrandMembership(member=m, brand=known.brand, joined_at=p.joined_at or now, join_channel=p.join_channel,
+                                 store=p.store) for m, (_line, p) in zip(members, new, strict=True)], batch_size=1000)
+            bindings = GuideBinding.objects.bulk_create(
+                [GuideBinding(member=m, brand=known.brand, guide=p.guide, store=p.guide.store,
+                              started_at=p.joined_at or now, reason=GuideBinding.Reason.IMPORT)
+                 for m, (_line, p) in zip(members, new, strict=True) if p.guide is not None], batch_size=1000)
+    except IntegrityError:
+        return False
+    for member, membership in zip(members, memberships, strict=True):
+        known.by_pk[member.pk] = known.by_code[member.code] = member
+        if member.phone:
+            known.by_phone[member.phone] = member
+        known.memberships[member.pk] = membership
+    for binding in bindings:
+        known.open_bindings[binding.member_id] = binding
+    return True
+
+
 def member_import(*, rows: list[tuple[int, dict]], brand: Brand) -> ImportReport:
     """Create or update members, their membership of ``brand`` and their guide binding; idempotent.
 
     A row's member is found by member code (an absorbed member's code reaches
     the survivor) or created; a phone already held by another member is a row
-    error. Stores and guides must belong to the brand; bindings go through
-    :func:`members.services.binding_bind` with reason ``import``, so the
-    brand's protected-first-binding policy holds.
+    error. Stores and guides must belong to the brand; bindings of existing
+    members go through :func:`members.services.binding_bind` with reason
+    ``import``, so the brand's protected-first-binding policy holds.
+
+    Rows that create a member (most of a first import) are checked first and
+    written in bulk; rows about existing members, and new ones if the bulk
+    write is refused, run one by one in their own savepoints.
     """
     known = _MemberFile.load(brand, rows)
-    return import_rows(rows=rows, key_column="member_code",
+    report = ImportReport()
+    new: list[tuple[int, _MemberRow]] = []
+    one_by_one: list[tuple[int, dict]] = []
+    seen: dict[str, int] = {}
+    claimed_phones: dict[str, str] = {}  # phone → code of an earlier new row in this file
+    for line, row in rows:
+        code = row.get("member_code", "")
+        if code in seen:
+            report.add_error(line, f"member_code {code} already given on line {seen[code]}")
+            continue
+        try:
+            parsed = _parse_member_row(row, known)
+            member = _resolve(parsed, known)
+            if parsed.phone in claimed_phones:
+                raise RowInvalid(f"phone belongs to member {claimed_phones[parsed.phone]}")
+        except RowInvalid as exc:
+            report.add_error(line, str(exc))
+            continue
+        seen[code] = line
+        if member is None:
+            new.append((line, parsed))
+            if parsed.phone:
+                claimed_phones[parsed.phone] = parsed.code
+        else:
+            one_by_one.append((line, row))
+    if new and _new_members_bulk(known=known, new=new):
+        report.created += len(new)
+    elif new:
+        rows_by_line = dict(rows)
+        one_by_one = sorted(one_by_one + [(line, rows_by_line[line]) for line, _parsed in new],
+                            key=lambda numbered: numbered[0])
+    rest = import_rows(rows=one_by_one, key_column="member_code",
                        handle_row=lambda row, report: _member_row_import(known=known, row=row, report=report))
+    report.created += rest.created
+    report.updated += rest.updated
+    report.unchanged += rest.unchanged
+    report.errors = sorted(report.errors + rest.errors, key=lambda error: error.line)
+    return report
 
 
 # ---------------------------------------------------------------------------- WeCom friendships

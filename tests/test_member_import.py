@@ -165,6 +165,27 @@ def test_the_same_file_twice_changes_nothing(org):
     assert state(org.grp) == after_first
 
 
+def test_when_the_bulk_write_is_refused_new_members_go_in_one_by_one_with_the_same_result(org, monkeypatch):
+    from django.db import IntegrityError
+
+    def refused(*args, **kwargs):
+        raise IntegrityError("someone created one of these members meanwhile")
+
+    expected_report = member_import(rows=rows(GOOD), brand=org.brand_a)
+    expected = state(org.grp)
+    Member.objects.filter(group=org.grp).delete()
+    monkeypatch.setattr(GuideBinding.objects, "bulk_create", refused)  # the last of the three bulk inserts
+
+    report = member_import(rows=rows(GOOD), brand=org.brand_a)
+
+    assert (report.created, report.updated, report.unchanged, report.errors) == (3, 0, 0, [])
+    members, memberships, bindings = state(org.grp)
+    assert members == expected[0]
+    assert [m[:2] + m[3:] for m in memberships] == [m[:2] + m[3:] for m in expected[1]]
+    assert [b[:3] for b in bindings] == [b[:3] for b in expected[2]]
+    assert expected_report.created == 3
+
+
 def test_existing_members_are_updated_keep_their_first_join_and_their_protected_binding(org):
     member = MemberFactory(group=org.grp, code="C001", phone="", name="", birthday=None)
     BrandMembershipFactory(member=member, brand=org.brand_a, joined_at=local(2023, 5, 1), join_channel="pay_as_join",
