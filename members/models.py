@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -556,6 +557,7 @@ class TagRule(models.Model):
     aggregation = models.CharField(_("aggregation"), max_length=20, choices=TagRuleAggregation.choices)
     threshold = models.DecimalField(
         _("minimum share"), max_digits=4, decimal_places=3, default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text=_("0–1. Most bought / largest spend: the value's minimum share; share of spend: the minimum "
                     "share of spend where the field ≥ the compare value. Ignored for bands."))
     compare_value = models.DecimalField(

@@ -1,0 +1,646 @@
+"""Member tags (标签): tag groups and values, manual/import assignment, and the rule engine.
+
+Rule tags are derived from a member's *purchases* (``mall.selectors.purchases``)
+of one brand: the order lines whose brand is that brand, net of line refunds
+(a fully refunded line counts for nothing; a partly refunded one counts its net
+amount and, proportionally, its quantity). An admin defines a rule as
+(tag group, order-line field, aggregation, threshold, optional lookback window,
+optional category filter); see :class:`members.models.TagRule`.
+
+Aggregations, per member over the rule's lines that have a value for the field:
+
+* ``top_quantity``: the value bought in the largest quantity; passes when its
+  share of the quantity is at least the threshold.
+* ``top_spend``: the value with the largest net spend; passes when its share of
+  the spend is at least the threshold.
+* ``share_at_least``: the share of spend on lines whose (numeric) field is at
+  least ``compare_value``; passes when that share is at least the threshold and
+  above zero, giving the rule's fixed value (e.g. "discount-sensitive").
+* ``average_band``: the quantity-weighted average of a numeric field, put into
+  the bands between the rule's edges ("<200", "200-500", "≥1000").
+
+Ties (``top_*``): the larger quantity (``top_quantity``) or spend
+(``top_spend``) wins; then the other measure, larger first; then the value
+that sorts first alphabetically. Every rule also needs ``min_quantity`` items.
+
+Set-based: one query per brand into a pandas frame, all rules vectorised, then
+a diff against the rule-sourced MemberTag rows of the brand's tag groups,
+applied with bulk writes (COPY on PostgreSQL). Recomputing with unchanged data
+writes nothing. Manual, import, RFML and behaviour tags are never touched by
+rules; in a single-valued group a member holding such a tag gets no rule value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mall.models import Channel, OrderLine
+from mall.selectors import purchases
+from members.models import (
+    NUMERIC_TAG_RULE_FIELDS,
+    Member,
+    MemberTag,
+    TagGroup,
+    TagRule,
+    TagRuleAggregation,
+    TagRuleField,
+    TagSource,
+    TagValue,
+)
+from retail_crm.errors import ApplicationError
+from retail_crm.models import Brand, RetailGroup, Store
+
+logger = logging.getLogger(__name__)
+
+HAND_SOURCES = frozenset({TagSource.MANUAL, TagSource.IMPORT})
+_LOCK_CLASS = 7301  # advisory-lock namespace for tag recomputes (PostgreSQL)
+
+
+class TagErrorCode(StrEnum):
+    TAG_OTHER_GROUP = "tag_other_group"
+    TAG_BRAND_NOT_JOINED = "tag_brand_not_joined"
+    TAG_SOURCE_INVALID = "tag_source_invalid"
+    TAG_NOT_HELD = "tag_not_held"
+    TAG_COMPUTED = "tag_computed"
+
+
+# ---------------------------------------------------------------------------- groups, values, hand tags
+
+def tag_group_get_or_create(*, group: RetailGroup, code: str, name: str, brand: Brand | None = None,
+                            multi_valued: bool = False) -> TagGroup:
+    """The tag group ``code`` of ``brand`` (or group-wide when ``brand`` is None), created if missing."""
+    lookup = {"group": group, "brand": brand, "code": code}
+    try:
+        with transaction.atomic():
+            tag_group, _created = TagGroup.objects.get_or_create(
+                **lookup, defaults={"name": name, "multi_valued": multi_valued})
+    except IntegrityError:  # created concurrently: the unique constraint decided, read the winner
+        tag_group = TagGroup.objects.get(**lookup)
+    return tag_group
+
+
+def tag_value_get_or_create(*, tag_group: TagGroup, code: str, name: str | None = None, sort: int = 0) -> TagValue:
+    """The value ``code`` of ``tag_group``, created if missing (name defaults to the code)."""
+    try:
+        with transaction.atomic():
+            value, _created = TagValue.objects.get_or_create(
+                tag_group=tag_group, code=code[:60], defaults={"name": (name or code)[:60], "sort": sort})
+    except IntegrityError:
+        value = TagValue.objects.get(tag_group=tag_group, code=code[:60])
+    return value
+
+
+def _check_tag_fits_member(member: Member, tag_value: TagValue) -> None:
+    tag_group = tag_value.tag_group
+    if tag_group.group_id != member.group_id:
+        raise ApplicationError(TagErrorCode.TAG_OTHER_GROUP, "This tag belongs to another group.",
+                               fields={"tag_value": ["This tag belongs to another group."]})
+    if tag_group.brand_id is not None and not member.memberships.filter(brand_id=tag_group.brand_id).exists():
+        message = "This tag belongs to a brand the member has not joined."
+        raise ApplicationError(TagErrorCode.TAG_BRAND_NOT_JOINED, message, fields={"tag_value": [message]})
+
+
+@transaction.atomic
+def member_tag_assign(*, member: Member, tag_value: TagValue, reason: str, source: str = TagSource.MANUAL,
+                      assigned_by=None, evidence: dict | None = None, at: dt.datetime | None = None) -> MemberTag:
+    """Give ``member`` the tag ``tag_value`` by hand (``manual``) or from an import (``import``).
+
+    Assigning a value the member already holds makes that row a hand tag with the
+    new reason (an operator confirming a rule value takes it out of the rules'
+    hands). In a single-valued group the member's other value is replaced,
+    whatever its source: the operator's word wins over a computed value.
+    """
+    if source not in HAND_SOURCES:
+        raise ApplicationError(TagErrorCode.TAG_SOURCE_INVALID, "Only manual or import tags are assigned by hand.",
+                               fields={"source": ["Only manual or import tags are assigned by hand."]})
+    _check_tag_fits_member(member, tag_value)
+    # Lock the member row: two operators tagging one member at once cannot both keep a single-valued slot.
+    Member.objects.select_for_update().filter(pk=member.pk).first()
+    now = at or timezone.now()
+    if not tag_value.tag_group.multi_valued:
+        MemberTag.objects.filter(member=member, tag_value__tag_group_id=tag_value.tag_group_id) \
+            .exclude(tag_value=tag_value).delete()
+    row, _created = MemberTag.objects.update_or_create(
+        member=member, tag_value=tag_value,
+        defaults={"source": source, "assigned_at": now, "reason": reason[:200], "evidence": evidence or {},
+                  "assigned_by": assigned_by})
+    return row
+
+
+@transaction.atomic
+def member_tag_remove(*, member: Member, tag_value: TagValue, reason: str = "", removed_by=None) -> None:
+    """Take a manual or import tag off ``member``; computed tags (rules, RFML, behaviour) are refused.
+
+    Removing a computed tag would only last until the next recompute, so it is
+    refused (409); change or deactivate the rule instead.
+    """
+    row = MemberTag.objects.select_for_update().filter(member=member, tag_value=tag_value).first()
+    if row is None:
+        raise ApplicationError(TagErrorCode.TAG_NOT_HELD, "The member does not hold this tag.", status=404)
+    if row.source not in HAND_SOURCES:
+        raise ApplicationError(TagErrorCode.TAG_COMPUTED,
+                               f"This tag comes from {row.source} and is recomputed; it cannot be removed by hand.",
+                               status=409)
+    row.delete()
+    logger.info("member tag removed: member=%s tag_value=%s by=%s reason=%s", member.pk, tag_value.pk,
+                getattr(removed_by, "pk", None), reason)
+
+
+@transaction.atomic
+def member_tags_merge(*, survivor: Member, absorbed: Member) -> int:
+    """Move ``absorbed``'s tags to ``survivor`` on a member merge; returns how many rows moved.
+
+    Where both hold the same value, or both hold a value of a single-valued
+    group, the earlier assignment is kept and the other row is dropped, so the
+    survivor never holds a value twice nor two values of a single-valued group.
+    """
+    mine = list(MemberTag.objects.select_related("tag_value__tag_group").filter(member=survivor))
+    by_value = {row.tag_value_id: row for row in mine}
+    single_by_group = {row.tag_value.tag_group_id: row for row in mine if not row.tag_value.tag_group.multi_valued}
+    moved = 0
+    for row in MemberTag.objects.select_related("tag_value__tag_group").filter(member=absorbed) \
+            .order_by("assigned_at", "pk"):
+        tag_group = row.tag_value.tag_group
+        rival = by_value.get(row.tag_value_id) or (None if tag_group.multi_valued else
+                                                   single_by_group.get(tag_group.pk))
+        if rival is not None:
+            if rival.assigned_at <= row.assigned_at:
+                row.delete()
+                continue
+            rival.delete()
+            by_value.pop(rival.tag_value_id, None)
+        row.member = survivor
+        row.save(update_fields=["member"])
+        by_value[row.tag_value_id] = row
+        if not tag_group.multi_valued:
+            single_by_group[tag_group.pk] = row
+        moved += 1
+    return moved
+
+
+# ---------------------------------------------------------------------------- default rules
+
+@dataclass(frozen=True)
+class DefaultRule:
+    code: str
+    name: str
+    field: str
+    aggregation: str
+    threshold: str = "0"
+    lookback_days: int | None = None
+    category_filter: str = ""
+    category_mode: str = TagRule.CategoryMode.INCLUDE
+    compare_value: str | None = None
+    value_code: str = ""
+    value_name: str = ""
+    bands: str = ""
+
+
+SHOE_WORDS = "鞋,shoe,sneaker,boot"
+# Sizes of accessories (bags, hats, belts…) say nothing about a clothing size.
+NOT_CLOTHING_WORDS = SHOE_WORDS + ",包,bag,帽,hat,首饰,jewel,腰带,belt,围巾,scarf"
+
+DEFAULT_RULES = (
+    DefaultRule("shoe-size", "Shoe size", TagRuleField.SIZE, TagRuleAggregation.TOP_QUANTITY,
+                category_filter=SHOE_WORDS),
+    DefaultRule("clothing-size", "Clothing size", TagRuleField.SIZE, TagRuleAggregation.TOP_QUANTITY,
+                category_filter=NOT_CLOTHING_WORDS, category_mode=TagRule.CategoryMode.EXCLUDE),
+    DefaultRule("colour-preference", "Colour preference", TagRuleField.COLOUR, TagRuleAggregation.TOP_SPEND,
+                threshold="0.4", lookback_days=365),
+    DefaultRule("material-preference", "Material preference", TagRuleField.MATERIAL, TagRuleAggregation.TOP_SPEND,
+                threshold="0.4", lookback_days=365),
+    DefaultRule("discount-preference", "Discount preference", TagRuleField.DISCOUNT_RATE,
+                TagRuleAggregation.SHARE_AT_LEAST, threshold="0.5", lookback_days=365, compare_value="0.300",
+                value_code="discount-sensitive", value_name="Discount-sensitive"),
+    DefaultRule("favourite-category", "Favourite category", TagRuleField.CATEGORY, TagRuleAggregation.TOP_SPEND,
+                threshold="0.3", lookback_days=365),
+    DefaultRule("price-band", "Price band", TagRuleField.UNIT_PRICE, TagRuleAggregation.AVERAGE_BAND,
+                lookback_days=365, bands="200,500,1000"),
+    DefaultRule("preferred-channel", "Preferred channel", TagRuleField.CHANNEL, TagRuleAggregation.TOP_SPEND,
+                threshold="0.5", lookback_days=365),
+    DefaultRule("preferred-store", "Preferred store", TagRuleField.STORE, TagRuleAggregation.TOP_SPEND,
+                threshold="0.5", lookback_days=365),
+)
+
+
+@transaction.atomic
+def tag_rules_install_defaults(brand: Brand) -> list[TagRule]:
+    """Install the standard rule tags of DOMAIN.md for ``brand``; idempotent.
+
+    Each default gets a single-valued tag group of the brand. A group that
+    already has a rule (an operator may have tuned it) is left alone. Returns
+    the rules created by this call.
+    """
+    created = []
+    for spec in DEFAULT_RULES:
+        tag_group = tag_group_get_or_create(group=brand.group, brand=brand, code=spec.code, name=_(spec.name))
+        if TagRule.objects.filter(tag_group=tag_group).exists():
+            continue
+        created.append(TagRule.objects.create(
+            brand=brand, tag_group=tag_group, name=_(spec.name), field=spec.field, aggregation=spec.aggregation,
+            threshold=Decimal(spec.threshold), lookback_days=spec.lookback_days,
+            category_filter=spec.category_filter, category_mode=spec.category_mode,
+            compare_value=Decimal(spec.compare_value) if spec.compare_value else None,
+            value_code=spec.value_code, value_name=_(spec.value_name) if spec.value_name else "",
+            bands=spec.bands, sort=len(created)))
+    return created
+
+
+# ---------------------------------------------------------------------------- rule engine
+
+@dataclass(frozen=True)
+class TagRecomputeResult:
+    """What one recompute did: rows written per kind, members with lines, rules evaluated."""
+
+    created: int
+    updated: int
+    deleted: int
+    members: int
+    rules: int
+
+
+LINE_COLUMNS = ("member_id", "ordered_at", "quantity", "amount", "refunded", "unit_price", "line_list_price",
+                "sku_list_price", "colour", "size", "material", "category", "season", "channel", "store_id")
+_LINE_LOOKUPS = ("order__member_id", "order__ordered_at", "quantity", "amount", "refunded_amount", "unit_price",
+                 "list_price", "sku__list_price", "sku__colour", "sku__size", "sku__material",
+                 "sku__product__category", "sku__product__season", "order__channel", "order__store_id")
+_TEXT_COLUMNS = ("colour", "size", "material", "category", "season", "channel")
+
+
+def _copy_frame(queryset, columns: tuple[str, ...], dtypes: dict) -> pd.DataFrame | None:
+    """Stream ``queryset``'s rows through PostgreSQL COPY into a frame; None when COPY is not available."""
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        if not hasattr(raw, "copy_expert"):
+            return None
+        buffer = io.StringIO()
+        raw.copy_expert(f"COPY ({raw.mogrify(sql, params).decode()}) TO STDOUT WITH (FORMAT csv)", buffer)
+    buffer.seek(0)
+    # keep_default_na off: an empty size is "no value", while the text "NA" is a real value.
+    frame = pd.read_csv(buffer, header=None, names=list(columns), dtype=dtypes, keep_default_na=False,
+                        na_values={c: [""] for c in columns})
+    return frame
+
+
+def _cents(values: pd.Series) -> pd.Series:
+    # Money arrives as text (COPY) or Decimal (ORM): exact to the cent through float for amounts < 10^13.
+    return np.rint(pd.to_numeric(values.astype("float64")) * 100).astype("int64")
+
+
+def _load_lines(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
+    """The brand's purchased order lines with a member, one row per line, money in integer cents."""
+    queryset = OrderLine.objects.filter(brand=brand, order__member__isnull=False,
+                                        order_id__in=purchases().values("pk"))
+    if member_ids is not None:
+        queryset = queryset.filter(order__member_id__in=member_ids)
+    queryset = queryset.values_list(*_LINE_LOOKUPS)
+    text = {c: "string" for c in _TEXT_COLUMNS}
+    frame = _copy_frame(queryset, LINE_COLUMNS, {**text, "ordered_at": "string"})
+    if frame is None:
+        frame = pd.DataFrame.from_records(list(queryset), columns=list(LINE_COLUMNS))
+        for column in _TEXT_COLUMNS:
+            frame[column] = frame[column].astype("string").replace("", pd.NA)
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True, format="ISO8601")
+    frame["member_id"] = frame["member_id"].astype("int64")
+    frame["quantity"] = frame["quantity"].astype("int64")
+    frame["store_id"] = pd.to_numeric(frame["store_id"]).astype("Int64")
+    for column in ("amount", "refunded", "unit_price", "line_list_price"):
+        frame[column] = _cents(frame[column])
+    frame["sku_list_price"] = _cents(frame["sku_list_price"].fillna(0))
+    frame["net"] = frame["amount"] - frame["refunded"]
+    frame = frame[frame["net"] > 0].copy()
+    frame["qty"] = frame["quantity"] * frame["net"] / frame["amount"]
+    # The line's own list price is the one the sale was made against; the SKU's is the fallback.
+    frame["list_c"] = frame["line_list_price"].where(frame["line_list_price"] > 0, frame["sku_list_price"])
+    return frame
+
+
+def _money_text(cents: pd.Series) -> list[str]:
+    return [f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}" for c in cents.astype("int64")]
+
+
+def _qty_text(quantities: pd.Series) -> list[str]:
+    return [f"{q:.2f}".rstrip("0").rstrip(".") for q in quantities.round(2)]
+
+
+def _milli_text(milli: pd.Series) -> list[str]:
+    return [f"{m // 1000}.{m % 1000:03d}" for m in milli.astype("int64")]
+
+
+def _evidence(rule: TagRule, **figures: list[str]) -> list[str]:
+    """Evidence JSON per row, keys in the order PostgreSQL's jsonb prints them (length, then bytes).
+
+    Writing the text exactly as jsonb (and Django on SQLite) gives it back lets
+    a recompute compare stored and fresh evidence as plain strings.
+    """
+    figures = {"rule": [str(rule.pk)] * len(next(iter(figures.values()))), **figures}
+    keys = sorted(figures, key=lambda k: (len(k), k))
+    columns = [figures[k] for k in keys]
+    return ["{" + ", ".join(f'"{k}": "{v}"' for k, v in zip(keys, row, strict=True)) + "}"
+            for row in zip(*columns, strict=True)]
+
+
+def _share_milli(part: pd.Series, whole: pd.Series) -> pd.Series:
+    """floor(1000 · part / whole): a share shown to three places that passes a threshold exactly when the
+    true share does (thresholds have three decimals)."""
+    if np.issubdtype(part.dtype, np.integer) and np.issubdtype(whole.dtype, np.integer):
+        return (part * 1000) // whole
+    return np.floor(part * 1000 / whole + 1e-9).astype("int64")
+
+
+def _rule_lines(rule: TagRule, lines: pd.DataFrame, as_of: dt.datetime) -> pd.DataFrame:
+    """The lines a rule reads: its window, its categories, and a value for its field."""
+    keep = pd.Series(True, index=lines.index)
+    if rule.lookback_days:
+        keep &= lines["ordered_at"] >= pd.Timestamp(as_of - dt.timedelta(days=rule.lookback_days))
+    words = [w.strip() for w in rule.category_filter.split(",") if w.strip()]
+    if words:
+        pattern = "|".join(re.escape(w) for w in words)
+        matched = lines["category"].str.contains(pattern, case=False, regex=True).fillna(False).astype(bool)
+        keep &= matched if rule.category_mode == TagRule.CategoryMode.INCLUDE else ~matched
+    if rule.field == TagRuleField.DISCOUNT_RATE:
+        keep &= lines["list_c"] > 0
+    elif rule.field == TagRuleField.STORE:
+        keep &= lines["store_id"].notna()
+    elif rule.field != TagRuleField.UNIT_PRICE:
+        keep &= lines[rule.field].notna()
+    return lines[keep]
+
+
+def _top(rule: TagRule, lines: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """``top_quantity`` / ``top_spend``: each member's leading value, if its share passes the threshold."""
+    key = "store_id" if rule.field == TagRuleField.STORE else rule.field
+    per_value = lines.groupby(["member_id", key], observed=True, sort=False) \
+        .agg(qty=("qty", "sum"), spend=("net", "sum")).reset_index()
+    per_value["code"] = per_value[key].astype("string") if rule.field != TagRuleField.STORE else \
+        per_value[key].map(labels.get("codes", {})).astype("string")
+    totals = per_value.groupby("member_id", sort=False).agg(total_qty=("qty", "sum"), total_spend=("spend", "sum"))
+    by_quantity = rule.aggregation == TagRuleAggregation.TOP_QUANTITY
+    order = ["qty", "spend"] if by_quantity else ["spend", "qty"]
+    per_value = per_value.sort_values(["member_id", *order, "code"], ascending=[True, False, False, True],
+                                      kind="stable")
+    best = per_value.drop_duplicates("member_id").join(totals, on="member_id")
+    best = best[best["total_qty"] >= rule.min_quantity - 1e-9]
+    threshold_milli = int(rule.threshold * 1000)
+    if by_quantity:
+        share = _share_milli(best["qty"], best["total_qty"])
+    else:
+        share = _share_milli(best["spend"], best["total_spend"])
+    best = best.assign(share=share)
+    best = best[best["share"] >= threshold_milli]
+    names = labels.get("names", {})
+    best["name"] = best["code"].map(lambda c: names.get(c, c)).astype("string")
+    if by_quantity:
+        evidence = _evidence(rule, share=_milli_text(best["share"]), quantity=_qty_text(best["qty"]),
+                             spend=_money_text(best["spend"]), total_quantity=_qty_text(best["total_qty"]))
+        reasons = [f"{rule.name}: {n} ({q} of {t} items)" for n, q, t in
+                   zip(best["name"], _qty_text(best["qty"]), _qty_text(best["total_qty"]), strict=True)]
+    else:
+        evidence = _evidence(rule, share=_milli_text(best["share"]), spend=_money_text(best["spend"]),
+                             total_spend=_money_text(best["total_spend"]))
+        reasons = [f"{rule.name}: {n} ({s} of {t} spent)" for n, s, t in
+                   zip(best["name"], _money_text(best["spend"]), _money_text(best["total_spend"]), strict=True)]
+    return pd.DataFrame({"member_id": best["member_id"].to_numpy(), "code": best["code"].to_numpy(),
+                         "name": best["name"].to_numpy(), "sort": 0, "evidence": evidence, "reason": reasons})
+
+
+def _numeric(rule: TagRule, lines: pd.DataFrame) -> pd.Series:
+    if rule.field == TagRuleField.UNIT_PRICE:
+        return lines["unit_price"] / 100
+    return 1 - lines["unit_price"] / lines["list_c"]
+
+
+def _share_at_least(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
+    """``share_at_least``: members whose spend with field ≥ compare value is a large enough share."""
+    compare_milli = int(rule.compare_value * 1000)
+    # Exact integer comparisons: unit ≤ (1 − c)·list for a discount rate, unit ≥ c for a price.
+    if rule.field == TagRuleField.DISCOUNT_RATE:
+        hit = lines["unit_price"] * 1000 <= (1000 - compare_milli) * lines["list_c"]
+    else:
+        hit = lines["unit_price"] * 1000 >= compare_milli * 100
+    frame = pd.DataFrame({"member_id": lines["member_id"], "qty": lines["qty"], "spend": lines["net"],
+                          "hit": lines["net"].where(hit, 0)})
+    per_member = frame.groupby("member_id", sort=True).agg(qty=("qty", "sum"), spend=("spend", "sum"),
+                                                           hit=("hit", "sum")).reset_index()
+    per_member["share"] = _share_milli(per_member["hit"], per_member["spend"])
+    passed = per_member[(per_member["qty"] >= rule.min_quantity - 1e-9) & (per_member["hit"] > 0)
+                        & (per_member["share"] >= int(rule.threshold * 1000))]
+    evidence = _evidence(rule, share=_milli_text(passed["share"]), spend=_money_text(passed["hit"]),
+                         total_spend=_money_text(passed["spend"]))
+    reasons = [f"{rule.name}: {s} of {t} spent at {rule.get_field_display().lower()} ≥ {rule.compare_value}"
+               for s, t in zip(_money_text(passed["hit"]), _money_text(passed["spend"]), strict=True)]
+    return pd.DataFrame({"member_id": passed["member_id"].to_numpy(), "code": rule.value_code,
+                         "name": rule.value_name or rule.value_code, "sort": 0, "evidence": evidence,
+                         "reason": reasons})
+
+
+def _band_labels(edges: list[Decimal]) -> list[str]:
+    texts = [format(e.normalize(), "f") for e in edges]
+    return [f"<{texts[0]}", *(f"{a}-{b}" for a, b in zip(texts, texts[1:], strict=False)), f"≥{texts[-1]}"]
+
+
+def _average_band(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
+    """``average_band``: the quantity-weighted average of the field, placed in the rule's bands."""
+    frame = pd.DataFrame({"member_id": lines["member_id"], "qty": lines["qty"], "spend": lines["net"],
+                          "weighted": _numeric(rule, lines) * lines["qty"]})
+    per_member = frame.groupby("member_id", sort=True).agg(qty=("qty", "sum"), spend=("spend", "sum"),
+                                                           weighted=("weighted", "sum")).reset_index()
+    per_member = per_member[per_member["qty"] >= rule.min_quantity - 1e-9]
+    average = (per_member["weighted"] / per_member["qty"]).round(6)
+    edges = rule.band_edges()
+    labels = _band_labels(edges)
+    band = np.searchsorted(np.array([float(e) for e in edges]), average.to_numpy(), side="right")
+    codes = [labels[b] for b in band]
+    decimals = 2 if rule.field == TagRuleField.UNIT_PRICE else 3
+    averages = [f"{a:.{decimals}f}" for a in average]
+    evidence = _evidence(rule, average=averages, quantity=_qty_text(per_member["qty"]),
+                         spend=_money_text(per_member["spend"]))
+    reasons = [f"{rule.name}: {c} (average {a})" for c, a in zip(codes, averages, strict=True)]
+    return pd.DataFrame({"member_id": per_member["member_id"].to_numpy(), "code": codes, "name": codes,
+                         "sort": band, "evidence": evidence, "reason": reasons})
+
+
+def _labels_for(rule: TagRule, brand: Brand) -> dict:
+    if rule.field == TagRuleField.STORE:
+        stores = Store.objects.filter(brand__group_id=brand.group_id).values_list("pk", "code", "name")
+        return {"codes": {pk: code for pk, code, _n in stores}, "names": {code: name for _p, code, name in stores}}
+    if rule.field == TagRuleField.CHANNEL:
+        return {"names": {value: str(label) for value, label in Channel.choices}}
+    return {}
+
+
+def _evaluate(rule: TagRule, lines: pd.DataFrame, brand: Brand, as_of: dt.datetime) -> pd.DataFrame:
+    """One rule over the brand's lines: a frame of (member_id, code, name, sort, evidence, reason)."""
+    selected = _rule_lines(rule, lines, as_of)
+    if selected.empty:
+        return pd.DataFrame(columns=["member_id", "code", "name", "sort", "evidence", "reason"])
+    if rule.aggregation == TagRuleAggregation.SHARE_AT_LEAST:
+        return _share_at_least(rule, selected)
+    if rule.aggregation == TagRuleAggregation.AVERAGE_BAND:
+        return _average_band(rule, selected)
+    return _top(rule, selected, _labels_for(rule, brand))
+
+
+def _runnable(rule: TagRule) -> bool:
+    """A rule saved around the form's checks (shell, fixtures) is skipped rather than crashing the run."""
+    numeric = rule.field in NUMERIC_TAG_RULE_FIELDS
+    if rule.aggregation in (TagRuleAggregation.TOP_QUANTITY, TagRuleAggregation.TOP_SPEND):
+        return not numeric
+    if rule.aggregation == TagRuleAggregation.SHARE_AT_LEAST:
+        return numeric and rule.compare_value is not None and bool(rule.value_code)
+    try:
+        rule.band_edges()
+    except (ValueError, ArithmeticError):
+        return False
+    return numeric
+
+
+def _tag_value_ids(wanted: pd.DataFrame) -> pd.Series:
+    """Tag value ids for (tag_group_id, code) pairs, creating the values that do not exist yet."""
+    pairs = wanted.drop_duplicates(["tag_group_id", "code"])
+    group_ids = [int(g) for g in pairs["tag_group_id"].unique()]
+    existing = {(g, c): pk for pk, g, c in
+                TagValue.objects.filter(tag_group_id__in=group_ids).values_list("pk", "tag_group_id", "code")}
+    missing = [TagValue(tag_group_id=int(g), code=str(c)[:60], name=str(n)[:60], sort=int(s))
+               for g, c, n, s in pairs[["tag_group_id", "code", "name", "sort"]].itertuples(index=False)
+               if (int(g), str(c)[:60]) not in existing]
+    if missing:
+        TagValue.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {(g, c): pk for pk, g, c in
+                    TagValue.objects.filter(tag_group_id__in=group_ids).values_list("pk", "tag_group_id", "code")}
+    keys = zip(wanted["tag_group_id"].astype("int64"), wanted["code"].astype(str).str.slice(0, 60), strict=True)
+    return pd.Series([existing[k] for k in keys], index=wanted.index, dtype="int64")
+
+
+def _existing_rule_tags(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    queryset = MemberTag.objects.filter(source=TagSource.RULE, tag_value__tag_group__brand=brand)
+    if member_ids is not None:
+        queryset = queryset.filter(member_id__in=member_ids)
+    queryset = queryset.annotate(evidence_text=Cast("evidence", TextField())) \
+        .values_list("pk", "member_id", "tag_value_id", "evidence_text")
+    columns = ("pk", "member_id", "tag_value_id", "old_evidence")
+    frame = _copy_frame(queryset, columns, {"old_evidence": "string"})
+    if frame is None:
+        frame = pd.DataFrame.from_records(list(queryset), columns=list(columns))
+    return frame.astype({"pk": "int64", "member_id": "int64", "tag_value_id": "int64"})
+
+
+def _lock(brand: Brand) -> None:
+    # Recomputes of one brand (nightly run, per-member runs after orders) take turns: both diff then write.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, brand.pk])
+
+
+def _insert(rows: pd.DataFrame, now: dt.datetime) -> None:
+    if rows.empty:
+        return
+    if connection.vendor == "postgresql" and hasattr(connection.cursor().cursor, "copy_expert"):
+        out = pd.DataFrame({"member_id": rows["member_id"], "tag_value_id": rows["tag_value_id"],
+                            "source": TagSource.RULE.value, "assigned_at": now.isoformat(),
+                            "reason": rows["reason"].str.slice(0, 200), "evidence": rows["evidence"]})
+        buffer = io.StringIO()
+        out.to_csv(buffer, index=False, header=False)
+        buffer.seek(0)
+        with connection.cursor() as cursor:
+            cursor.cursor.copy_expert(
+                f"COPY {MemberTag._meta.db_table} (member_id, tag_value_id, source, assigned_at, reason, evidence) "
+                "FROM STDIN WITH (FORMAT csv)", buffer)
+        return
+    MemberTag.objects.bulk_create(
+        [MemberTag(member_id=int(m), tag_value_id=int(v), source=TagSource.RULE, assigned_at=now,
+                   reason=str(r)[:200], evidence=json.loads(e))
+         for m, v, r, e in rows[["member_id", "tag_value_id", "reason", "evidence"]].itertuples(index=False)],
+        batch_size=5000)
+
+
+def _recompute(brand: Brand, member_ids: list[int] | None, as_of: dt.datetime | None) -> TagRecomputeResult:
+    as_of = as_of or timezone.now()
+    _lock(brand)
+    rules = [rule for rule in TagRule.objects.select_related("tag_group")
+             .filter(brand=brand, is_active=True, tag_group__brand=brand).order_by("sort", "pk") if _runnable(rule)]
+    lines = _load_lines(brand, member_ids) if rules else pd.DataFrame(columns=[*LINE_COLUMNS, "net", "qty"])
+    results = []
+    for position, rule in enumerate(rules):
+        frame = _evaluate(rule, lines, brand, as_of)
+        if not frame.empty:
+            results.append(frame.assign(tag_group_id=rule.tag_group_id, position=position,
+                                        multi=rule.tag_group.multi_valued))
+    wanted = pd.concat(results, ignore_index=True) if results else \
+        pd.DataFrame(columns=["member_id", "code", "name", "sort", "evidence", "reason", "tag_group_id", "position",
+                              "multi"])
+    if not wanted.empty:
+        wanted = wanted.astype({"member_id": "int64", "tag_group_id": "int64"})
+        single = wanted[~wanted["multi"].astype(bool)]
+        # Single-valued groups: the first rule (priority, then id) decides; a hand/RFML/behaviour value
+        # the member already holds in the group wins over any rule.
+        single = single.sort_values("position", kind="stable").drop_duplicates(["tag_group_id", "member_id"])
+        held = MemberTag.objects.filter(tag_value__tag_group_id__in=[int(g) for g in single["tag_group_id"].unique()]) \
+            .exclude(source=TagSource.RULE)
+        if member_ids is not None:
+            held = held.filter(member_id__in=member_ids)
+        held = set(held.values_list("member_id", "tag_value__tag_group_id"))
+        if held:
+            taken = pd.Series([(m, g) in held for m, g in zip(single["member_id"], single["tag_group_id"],
+                                                               strict=True)], index=single.index)
+            single = single[~taken]
+        wanted = pd.concat([single, wanted[wanted["multi"].astype(bool)]])
+        wanted["tag_value_id"] = _tag_value_ids(wanted)
+        wanted = wanted.sort_values("position", kind="stable").drop_duplicates(["member_id", "tag_value_id"])
+    else:
+        wanted["tag_value_id"] = pd.Series(dtype="int64")
+    existing = _existing_rule_tags(brand, member_ids)
+    diff = wanted[["member_id", "tag_value_id", "evidence", "reason"]].astype(
+        {"member_id": "int64", "tag_value_id": "int64"}).merge(
+        existing, on=["member_id", "tag_value_id"], how="outer", indicator=True)
+    to_create = diff[diff["_merge"] == "left_only"]
+    to_delete = [int(pk) for pk in diff.loc[diff["_merge"] == "right_only", "pk"]]
+    both = diff[diff["_merge"] == "both"]
+    changed = both[both["evidence"].astype(str) != both["old_evidence"].astype(str)]
+    updates = [MemberTag(pk=int(pk), evidence=json.loads(e), reason=str(r)[:200])
+               for pk, e, r, old in changed[["pk", "evidence", "reason", "old_evidence"]].itertuples(index=False)
+               if json.loads(e) != json.loads(old)]
+    for start in range(0, len(to_delete), 20_000):
+        MemberTag.objects.filter(pk__in=to_delete[start:start + 20_000]).delete()
+    if updates:
+        MemberTag.objects.bulk_update(updates, ["evidence", "reason"], batch_size=2000)
+    _insert(to_create, as_of)
+    return TagRecomputeResult(created=len(to_create), updated=len(updates), deleted=len(to_delete),
+                              members=int(lines["member_id"].nunique()) if not lines.empty else 0,
+                              rules=len(rules))
+
+
+@transaction.atomic
+def brand_tags_recompute(brand: Brand, *, as_of: dt.datetime | None = None) -> TagRecomputeResult:
+    """Recompute every rule tag of ``brand`` for all its buyers (nightly); idempotent.
+
+    Members who no longer qualify (refunds, a lookback window passing, a rule
+    switched off) lose the rule tag; hand, import, RFML and behaviour tags stay.
+    """
+    return _recompute(brand, None, as_of)
+
+
+@transaction.atomic
+def member_tags_recompute(member: Member, brand: Brand, *, as_of: dt.datetime | None = None) -> TagRecomputeResult:
+    """Recompute ``member``'s rule tags of ``brand`` (after an order or a refund); idempotent."""
+    return _recompute(brand, [member.pk], as_of)
+
