@@ -1,0 +1,526 @@
+"""Sales attribution (业绩归属): who gets credit for each purchase, and why.
+
+For every purchase (``mall.selectors.purchases``: a paid order with net amount > 0)
+the engine wants these credits, each worth the order's net amount (paid − refunded):
+
+* exactly one **store** credit
+    - ``offline_pos_store``: a store POS sale goes to the POS store (``order.store``);
+    - ``store_live_host``: a store-livestream sale goes to the host store (``order.store``);
+    - ``online_bound_guide_store``: any other channel goes to the store of the member's
+      bound guide *for the order's brand* at the time of the order (the binding's store,
+      i.e. the guide's store when the binding started);
+    - ``online_unbound_hq_pool``: no such binding → the HQ pool (``store`` empty).
+    A POS or livestream order that names no store is treated like an online order.
+* an **exclusive** credit (专属业绩) to the member's bound guide at the time of the order,
+  whatever the channel (``exclusive_bound_guide``). Without a binding for the order's
+  brand, credit follows the member's guide in another brand of the group
+  (``exclusive_cross_brand_guide``, ``cross_brand``): of the bindings open at the time of
+  the order the most recently started one wins. The store credit does *not* follow it:
+  a store is credited only with sales of its own brand.
+* a **selling** credit (销售业绩) to the guide named by the share link or the POS
+  (``order.guide``) when that guide is not the exclusive guide (``selling_named_guide``);
+  ``cross_brand`` when that guide's store is of another brand. The binding is not moved.
+
+"At the time of the order" means a binding with ``started_at <= ordered_at`` and
+``ended_at`` empty or ``> ordered_at``: a binding started later does not count, and a
+member transferred since keeps their old orders with the old guide.
+
+Rows are append-only. The credit of (order, kind, target) — the target being the store
+for a store credit and the guide for a guide credit — is the sum of its rows. Each run
+computes the wanted credits, compares them with those sums and writes only the
+difference: a refund adds a negative row (same rule), an order that is no longer a
+purchase gets rows bringing each target to zero (rule ``reversal_not_purchase``), a
+credit whose target changed (binding corrected, rule changed) gets a reversing row
+for the old target (rule ``reversal_target_changed``) and a new row for the new one.
+A second run over unchanged data writes nothing.
+
+Everything is set-based: per chunk of orders one query for the orders, one join for the
+bindings open at order time, one for the guides involved, one grouped query for the
+credits already booked, pandas to compare, and one COPY (PostgreSQL) or bulk insert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Sum
+from django.utils import timezone
+
+from analytics.models import SalesCredit
+from mall.models import PAID_STATUSES, Channel, Order
+from mall.selectors import purchases
+from members.models import GuideBinding
+from retail_crm.locks import job_lock
+from retail_crm.models import Guide, Store
+
+KIND_STORE = SalesCredit.Kind.STORE.value
+KIND_EXCLUSIVE = SalesCredit.Kind.EXCLUSIVE.value
+KIND_SELLING = SalesCredit.Kind.SELLING.value
+
+
+class Rule:
+    """The names written to ``SalesCredit.rule``; the workbench explains each one."""
+
+    OFFLINE_POS_STORE = "offline_pos_store"
+    STORE_LIVE_HOST = "store_live_host"
+    ONLINE_BOUND_GUIDE_STORE = "online_bound_guide_store"
+    ONLINE_UNBOUND_HQ_POOL = "online_unbound_hq_pool"
+    EXCLUSIVE_BOUND_GUIDE = "exclusive_bound_guide"
+    EXCLUSIVE_CROSS_BRAND_GUIDE = "exclusive_cross_brand_guide"
+    SELLING_NAMED_GUIDE = "selling_named_guide"
+    REVERSAL_NOT_PURCHASE = "reversal_not_purchase"
+    REVERSAL_TARGET_CHANGED = "reversal_target_changed"
+
+
+#: orders handled per transaction; bounds memory and how long the brand locks are held
+CHUNK_ORDERS = 100_000
+_KIND_RANK = {KIND_STORE: 0, KIND_EXCLUSIVE: 1, KIND_SELLING: 2}
+_NO_ID = -1  # stands for "no store" (HQ pool) in comparison keys; ids are positive
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """One credit an order should have (or a correcting row that was written)."""
+
+    kind: str
+    store_id: int | None
+    guide_id: int | None
+    amount: Decimal
+    rule: str
+    cross_brand: bool
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    """What attribution decided for one order and how many rows it had to write."""
+
+    order_id: int
+    is_purchase: bool
+    net_amount: Decimal
+    credits: tuple[CreditLine, ...]
+    rows_written: tuple[CreditLine, ...]
+
+
+@dataclass
+class AttributionRunResult:
+    """Totals of a range or sweep run."""
+
+    orders: int = 0
+    purchases: int = 0
+    rows_written: int = 0
+    seconds: float = 0.0
+    chunks: int = 0
+    per_order: list[AttributionResult] = field(default_factory=list, repr=False)
+
+
+# ---------------------------------------------------------------------------- public services
+
+def attribute_orders(*, order_ids: Iterable[int]) -> list[AttributionResult]:
+    """Bring the credits of these orders in line with the rules; one result per existing order.
+
+    Safe to call any number of times: only differences are written.
+    """
+    ids = sorted({int(i) for i in order_ids})
+    results: list[AttributionResult] = []
+    for start in range(0, len(ids), CHUNK_ORDERS):
+        part = ids[start:start + CHUNK_ORDERS]
+        run = _attribute_chunk(Order.objects.filter(pk__in=part), detail=True)
+        results.extend(run.per_order)
+    return results
+
+
+def attribute_range(*, brand_id: int, date_from: dt.date, date_to: dt.date) -> AttributionRunResult:
+    """Re-run attribution for one brand over the orders placed on local days [date_from, date_to].
+
+    Used when rules or bindings were corrected; with nothing changed it writes nothing.
+    """
+    if date_to < date_from:
+        raise ValueError("date_to is before date_from")
+    tz = timezone.get_default_timezone()
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    orders = Order.objects.filter(brand_id=brand_id, ordered_at__gte=start, ordered_at__lt=end)
+    return _attribute_in_id_chunks(orders)
+
+
+def attribute_sweep(*, since: dt.datetime) -> AttributionRunResult:
+    """Nightly safety net: attribute every order paid since ``since`` and every order whose credits are off.
+
+    "Off" means the sum of its store credits differs from what it should be (the net
+    amount of a purchase, zero otherwise) — a refund or import update whose task was lost —
+    or a purchase with no credit row at all. Both are found with grouped queries.
+    """
+    paid_since = set(Order.objects.filter(paid_at__gte=since).values_list("pk", flat=True))
+    never = set(purchases().filter(~Exists(SalesCredit.objects.filter(order_id=OuterRef("pk"))))
+                .values_list("pk", flat=True))
+    store_sums = (SalesCredit.objects.filter(kind=KIND_STORE).values("order_id")
+                  .annotate(credited=Sum("amount"), paid=Max("order__paid_amount"),
+                            refunded=Max("order__refunded_amount"), status=Min("order__status"))
+                  .order_by())
+    off = set()
+    paid_statuses = {str(s) for s in PAID_STATUSES}
+    for row in store_sums.iterator(chunk_size=20_000):
+        net = row["paid"] - row["refunded"]
+        want = net if row["status"] in paid_statuses and net > 0 else Decimal("0")
+        if _cents(row["credited"]) != _cents(want):
+            off.add(row["order_id"])
+    ids = sorted(paid_since | never | off)
+    started = time.perf_counter()
+    total = AttributionRunResult()
+    for start in range(0, len(ids), CHUNK_ORDERS):
+        run = _attribute_chunk(Order.objects.filter(pk__in=ids[start:start + CHUNK_ORDERS]), detail=False)
+        _add(total, run)
+    total.seconds = time.perf_counter() - started
+    return total
+
+
+# ---------------------------------------------------------------------------- the engine
+
+def _add(total: AttributionRunResult, run: AttributionRunResult) -> None:
+    total.orders += run.orders
+    total.purchases += run.purchases
+    total.rows_written += run.rows_written
+    total.chunks += 1
+
+
+def _attribute_in_id_chunks(orders: QuerySet[Order]) -> AttributionRunResult:
+    """Walk a (possibly huge) order set in primary-key ranges of about CHUNK_ORDERS orders."""
+    started = time.perf_counter()
+    total = AttributionRunResult()
+    ids = np.fromiter(orders.order_by().values_list("pk", flat=True).iterator(chunk_size=50_000), dtype=np.int64)
+    ids.sort()
+    for start in range(0, len(ids), CHUNK_ORDERS):
+        lo, hi = int(ids[start]), int(ids[min(start + CHUNK_ORDERS, len(ids)) - 1])
+        _add(total, _attribute_chunk(orders.filter(pk__gte=lo, pk__lte=hi), detail=False))
+    total.seconds = time.perf_counter() - started
+    return total
+
+
+def _cents(value) -> int:
+    return int((Decimal(value) * 100).to_integral_value()) if value is not None else 0
+
+
+def _from_cents(cents) -> Decimal:
+    return (Decimal(int(cents)) / 100).quantize(Decimal("0.01"))
+
+
+def _to_utc(series: pd.Series) -> pd.Series:
+    # SQLite hands raw datetimes back as text, PostgreSQL as aware datetimes.
+    return pd.to_datetime(series, utc=True, format="ISO8601") if len(series) else series
+
+
+def _money_text(cents: pd.Series) -> pd.Series:
+    """Integer cents → '123.45' / '-0.50' text, vectorised."""
+    absolute = cents.abs()
+    text = (absolute // 100).astype(str) + "." + (absolute % 100).astype(str).str.zfill(2)
+    return text.where(cents >= 0, "-" + text)
+
+
+def _json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _attribute_chunk(orders_qs: QuerySet[Order], *, detail: bool) -> AttributionRunResult:
+    """Attribute one chunk of orders in one transaction, holding the job lock of each brand involved."""
+    with transaction.atomic():
+        brand_ids = sorted(orders_qs.order_by().values_list("brand_id", flat=True).distinct())
+        for brand_id in brand_ids:  # same order everywhere: two runs never wait on each other in a cycle
+            job_lock(f"analytics.attribution.brand.{brand_id}")
+        orders = _load_orders(orders_qs)
+        run = AttributionRunResult(orders=len(orders))
+        if orders.empty:
+            return run
+        run.purchases = int(orders["is_purchase"].sum())
+        wanted = _wanted_credits(orders, orders_qs)
+        existing, had_rows = _existing_credits(orders_qs)
+        rows = _differences(orders, wanted, existing, had_rows)
+        _write(rows)
+        run.rows_written = len(rows)
+        if detail:
+            run.per_order = _per_order_results(orders, wanted, rows)
+        return run
+
+
+def _load_orders(orders_qs: QuerySet[Order]) -> pd.DataFrame:
+    columns = ["order_id", "brand_id", "member_id", "channel", "order_store_id", "order_guide_id", "ordered_at",
+               "paid_amount", "refunded_amount"]
+    data = list(orders_qs.order_by().values_list("pk", "brand_id", "member_id", "channel", "store_id", "guide_id",
+                                                 "ordered_at", "paid_amount", "refunded_amount"))
+    frame = pd.DataFrame(data, columns=columns)
+    if frame.empty:
+        return frame
+    for col in ("member_id", "order_store_id", "order_guide_id"):
+        frame[col] = frame[col].astype("Int64")
+    frame["net_cents"] = [_cents(p) - _cents(r) for p, r in zip(frame["paid_amount"], frame["refunded_amount"],
+                                                                strict=True)]
+    frame["net_cents"] = frame["net_cents"].astype("int64")
+    purchase_ids = set(purchases(orders_qs.order_by()).values_list("pk", flat=True))
+    frame["is_purchase"] = frame["order_id"].isin(purchase_ids)
+    ordered = _to_utc(frame["ordered_at"])
+    frame["ordered_at"] = ordered
+    frame["order_day"] = ordered.dt.tz_convert(timezone.get_default_timezone()).dt.date
+    return frame.drop(columns=["paid_amount", "refunded_amount"])
+
+
+def _bindings_at_order_time(orders_qs: QuerySet[Order]) -> pd.DataFrame:
+    """Every binding open when each order was placed, in one join (not one query per order)."""
+    order_table = Order._meta.db_table
+    binding_table = GuideBinding._meta.db_table
+    sub_sql, sub_params = orders_qs.order_by().values("pk").query.sql_with_params()
+    sql = (
+        f"SELECT o.id, b.id, b.brand_id, b.guide_id, b.store_id, b.started_at, b.reason "  # noqa: S608
+        f"FROM {order_table} o JOIN {binding_table} b ON b.member_id = o.member_id "
+        f"AND b.started_at <= o.ordered_at AND (b.ended_at IS NULL OR b.ended_at > o.ordered_at) "
+        f"WHERE o.id IN ({sub_sql})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, sub_params)
+        data = cursor.fetchall()
+    frame = pd.DataFrame(data, columns=["order_id", "binding_id", "binding_brand_id", "bound_guide_id",
+                                        "binding_store_id", "binding_started_at", "binding_reason"])
+    frame["binding_started_at"] = _to_utc(frame["binding_started_at"])
+    return frame
+
+
+def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> pd.DataFrame:
+    """The credits the purchases of the chunk should have, with rule, inputs and cross-brand flag."""
+    buys = orders[orders["is_purchase"]].copy()
+    columns = ["order_id", "kind", "store_id", "guide_id", "cents", "rule", "inputs", "cross_brand"]
+    if buys.empty:
+        return pd.DataFrame(columns=columns)
+    bindings = _bindings_at_order_time(orders_qs)
+    bindings = bindings.merge(buys[["order_id", "brand_id"]], on="order_id")
+    bindings["same_brand"] = bindings["binding_brand_id"] == bindings["brand_id"]
+    # Same-brand binding first; otherwise the most recently started binding of another brand.
+    bindings = bindings.sort_values(["order_id", "same_brand", "binding_started_at", "binding_id"],
+                                    ascending=[True, False, False, False])
+    chosen = bindings.drop_duplicates("order_id")[["order_id", "binding_id", "binding_brand_id", "bound_guide_id",
+                                                   "binding_store_id", "binding_started_at", "binding_reason",
+                                                   "same_brand"]]
+    buys = buys.merge(chosen, on="order_id", how="left")
+    for col in ("binding_id", "binding_brand_id", "bound_guide_id", "binding_store_id"):
+        buys[col] = buys[col].astype("Int64")
+    buys["same_brand"] = buys["same_brand"].fillna(False).astype(bool)
+
+    guide_ids = set(buys["bound_guide_id"].dropna().tolist()) | set(buys["order_guide_id"].dropna().tolist())
+    guides = pd.DataFrame(list(Guide.objects.filter(pk__in=[int(g) for g in guide_ids])
+                               .values_list("pk", "code", "store_id", "store__brand_id")),
+                          columns=["guide_id", "guide_code", "guide_store_id", "guide_brand_id"])
+    code_of_guide = dict(zip(guides["guide_id"], guides["guide_code"], strict=True))
+    store_of_guide = dict(zip(guides["guide_id"], guides["guide_store_id"], strict=True))
+    brand_of_guide = dict(zip(guides["guide_id"], guides["guide_brand_id"], strict=True))
+    store_ids = set(buys["order_store_id"].dropna().tolist()) | set(buys["binding_store_id"].dropna().tolist())
+    code_of_store = dict(Store.objects.filter(pk__in=[int(s) for s in store_ids]).values_list("pk", "code"))
+
+    # ---- store credit
+    has_store = buys["order_store_id"].notna()
+    offline = has_store & (buys["channel"] == Channel.STORE_POS.value)
+    live = has_store & (buys["channel"] == Channel.STORE_LIVE.value)
+    bound_here = ~offline & ~live & buys["same_brand"]
+    store_rule = np.select([offline, live, bound_here],
+                           [Rule.OFFLINE_POS_STORE, Rule.STORE_LIVE_HOST, Rule.ONLINE_BOUND_GUIDE_STORE],
+                           default=Rule.ONLINE_UNBOUND_HQ_POOL)
+    store_target = buys["order_store_id"].where(offline | live, buys["binding_store_id"].where(bound_here))
+    store_credit = pd.DataFrame({"order_id": buys["order_id"], "kind": KIND_STORE, "store_id": store_target,
+                                 "guide_id": pd.array([pd.NA] * len(buys), dtype="Int64"),
+                                 "cents": buys["net_cents"], "rule": store_rule, "cross_brand": False})
+
+    # ---- exclusive credit
+    bound = buys[buys["bound_guide_id"].notna()]
+    exclusive = pd.DataFrame({
+        "order_id": bound["order_id"], "kind": KIND_EXCLUSIVE, "store_id": bound["binding_store_id"],
+        "guide_id": bound["bound_guide_id"], "cents": bound["net_cents"],
+        "rule": np.where(bound["same_brand"], Rule.EXCLUSIVE_BOUND_GUIDE, Rule.EXCLUSIVE_CROSS_BRAND_GUIDE),
+        "cross_brand": ~bound["same_brand"].to_numpy()})
+
+    # ---- selling credit: another guide's share link or POS entry
+    named = buys[buys["order_guide_id"].notna()
+                 & (buys["bound_guide_id"].isna() | (buys["order_guide_id"] != buys["bound_guide_id"]))]
+    named_guides = named["order_guide_id"].astype("int64")
+    selling = pd.DataFrame({
+        "order_id": named["order_id"], "kind": KIND_SELLING,
+        "store_id": named_guides.map(store_of_guide).astype("Int64"),
+        "guide_id": named["order_guide_id"], "cents": named["net_cents"], "rule": Rule.SELLING_NAMED_GUIDE,
+        "cross_brand": (named_guides.map(brand_of_guide) != named["brand_id"]).to_numpy()})
+
+    wanted = pd.concat([frame for frame in (store_credit, exclusive, selling) if not frame.empty],
+                       ignore_index=True)
+    wanted["store_id"] = wanted["store_id"].astype("Int64")
+    wanted["guide_id"] = wanted["guide_id"].astype("Int64")
+
+    # ---- inputs: what the rule looked at, per order, then the rule per row
+    order_inputs = _order_inputs(buys, code_of_guide, code_of_store)
+    wanted = wanted.merge(order_inputs, on="order_id", how="left")
+    wanted["inputs"] = '{"rule": ' + wanted["rule"].map(_json_text) + ", " + wanted["order_inputs"] + "}"
+    return wanted[columns]
+
+
+def _order_inputs(buys: pd.DataFrame, code_of_guide: dict, code_of_store: dict) -> pd.DataFrame:
+    """The inputs JSON body (without the rule) of each order, built column-wise as text."""
+    def nullable(values: pd.Series) -> pd.Series:
+        values = values.astype(object)
+        return values.where(values.notna(), "null").astype(str)
+
+    def coded(ids: pd.Series, codes: dict) -> pd.Series:
+        as_json = {int(k): _json_text(v) for k, v in codes.items()}
+        return nullable(ids.astype(object).map(as_json))
+
+    def reason(values: pd.Series) -> pd.Series:
+        return nullable(values.astype(object).map(_json_text, na_action="ignore"))
+
+    started = buys["binding_started_at"]
+    body = (
+        '"channel": ' + buys["channel"].map(_json_text)
+        + ', "store": ' + coded(buys["order_store_id"], code_of_store)
+        + ', "order_guide": ' + coded(buys["order_guide_id"], code_of_guide)
+        + ', "binding": ' + nullable(buys["binding_id"].astype(object).map(str, na_action="ignore"))
+        + ', "bound_guide": ' + coded(buys["bound_guide_id"], code_of_guide)
+        + ', "binding_store": ' + coded(buys["binding_store_id"], code_of_store)
+        + ', "binding_reason": ' + reason(buys["binding_reason"])
+        + ', "binding_started_at": ' + reason(started.map(lambda t: t.isoformat(), na_action="ignore"))
+        + ', "binding_cross_brand": ' + np.where(buys["bound_guide_id"].notna() & ~buys["same_brand"],
+                                                 "true", "false")
+        + ', "net_amount": "' + _money_text(buys["net_cents"]) + '"'
+    )
+    return pd.DataFrame({"order_id": buys["order_id"], "order_inputs": body})
+
+
+def _existing_credits(orders_qs: QuerySet[Order]) -> tuple[pd.DataFrame, set[int]]:
+    """Sums of the rows already booked per (order, kind, store, guide), and the orders having any row."""
+    rows = list(SalesCredit.objects.filter(order__in=orders_qs.order_by().values("pk"))
+                .values_list("order_id", "kind", "store_id", "guide_id").annotate(total=Sum("amount")).order_by())
+    frame = pd.DataFrame(rows, columns=["order_id", "kind", "store_id", "guide_id", "total"])
+    frame["cents"] = [_cents(t) for t in frame["total"]]
+    frame["cents"] = frame["cents"].astype("int64")
+    frame["store_id"] = frame["store_id"].astype("Int64")
+    frame["guide_id"] = frame["guide_id"].astype("Int64")
+    had_rows = set(frame["order_id"].tolist())
+    return frame.drop(columns=["total"]), had_rows
+
+
+def _target(frame: pd.DataFrame) -> pd.Series:
+    """The comparison key within (order, kind): the store of a store credit, the guide of a guide credit."""
+    return frame["store_id"].fillna(_NO_ID).where(frame["kind"] == KIND_STORE, frame["guide_id"]).astype("int64")
+
+
+def _differences(orders: pd.DataFrame, wanted: pd.DataFrame, existing: pd.DataFrame,
+                 had_rows: set[int]) -> pd.DataFrame:
+    """The rows to append so that every (order, kind, target) sums to what it should."""
+    key = ["order_id", "kind", "target"]
+    wanted = wanted.assign(target=_target(wanted)) if not wanted.empty else wanted.assign(target=pd.Series(
+        dtype="int64"))
+    existing = existing.assign(target=_target(existing)) if not existing.empty else existing.assign(
+        target=pd.Series(dtype="int64"))
+    have = existing.groupby(key, as_index=False)["cents"].sum().rename(columns={"cents": "have"})
+
+    # Wanted targets: top up (or take back) the difference, with the wanted rule and inputs.
+    topped = wanted.merge(have, on=key, how="left")
+    topped["cents"] = topped["cents"] - topped["have"].fillna(0).astype("int64")
+    topped = topped[topped["cents"] != 0].drop(columns=["have"])
+
+    # Targets no longer wanted: bring each booked (store, guide) group back to zero.
+    gone = existing.merge(wanted[key].drop_duplicates(), on=key, how="left", indicator=True)
+    gone = gone[(gone["_merge"] == "left_only") & (gone["cents"] != 0)].drop(columns=["_merge"])
+    if not gone.empty:
+        gone = gone.assign(cents=-gone["cents"])
+        purchase_ids = set(orders.loc[orders["is_purchase"], "order_id"].tolist())
+        gone["rule"] = np.where(gone["order_id"].isin(purchase_ids), Rule.REVERSAL_TARGET_CHANGED,
+                                Rule.REVERSAL_NOT_PURCHASE)
+        gone = _reversal_details(gone, orders, wanted)
+
+    if topped.empty and gone.empty:
+        return topped
+    # A stable, readable order: per order, new credits first, then reversals; store, exclusive, selling.
+    rows = pd.concat([frame.assign(section=section) for section, frame in enumerate((topped, gone))
+                      if not frame.empty], ignore_index=True)
+    rows["kind_rank"] = rows["kind"].map(_KIND_RANK)
+    rows = rows.sort_values(["order_id", "section", "kind_rank", "target"], kind="stable") \
+        .drop(columns=["section", "kind_rank"]).reset_index(drop=True)
+    facts = orders[["order_id", "brand_id", "member_id", "channel", "order_day"]]
+    rows = rows.merge(facts, on="order_id", how="left")
+    rows["is_correction"] = rows["order_id"].isin(had_rows)
+    return rows.drop(columns=["target"])
+
+
+def _reversal_details(gone: pd.DataFrame, orders: pd.DataFrame, wanted: pd.DataFrame) -> pd.DataFrame:
+    """Inputs and cross-brand flag of reversing rows: what is taken back, and the order's facts now."""
+    guide_ids = [int(g) for g in gone["guide_id"].dropna().unique()]
+    guides = dict(Guide.objects.filter(pk__in=guide_ids).values_list("pk", "store__brand_id"))
+    brand_of_order = dict(zip(orders["order_id"], orders["brand_id"], strict=True))
+    gone["cross_brand"] = [pd.notna(g) and guides.get(int(g)) != brand_of_order[o]
+                           for o, g in zip(gone["order_id"], gone["guide_id"], strict=True)]
+    net_of_order = dict(zip(orders["order_id"], orders["net_cents"], strict=True))
+    purchase = dict(zip(orders["order_id"], orders["is_purchase"], strict=True))
+    channel = dict(zip(orders["order_id"], orders["channel"], strict=True))
+    gone["inputs"] = [
+        _json_text({"rule": rule, "channel": channel[o], "is_purchase": bool(purchase[o]),
+                    "net_amount": str(_from_cents(net_of_order[o])),
+                    "reverses": {"kind": kind, "store_id": None if pd.isna(s) else int(s),
+                                 "guide_id": None if pd.isna(g) else int(g)}})
+        for o, kind, s, g, rule in zip(gone["order_id"], gone["kind"], gone["store_id"], gone["guide_id"],
+                                       gone["rule"], strict=True)
+    ]
+    return gone
+
+
+_COLUMNS = ["order_id", "kind", "brand_id", "store_id", "guide_id", "member_id", "amount", "order_day", "booked_at",
+            "channel", "rule", "inputs", "cross_brand", "is_correction"]
+
+
+def _write(rows: pd.DataFrame) -> None:
+    """Append the rows: COPY on PostgreSQL (millions of rows), bulk_create elsewhere."""
+    if rows.empty:
+        return
+    rows = rows.assign(amount=_money_text(rows["cents"].astype("int64")), booked_at=timezone.now())
+    if connection.vendor == "postgresql":
+        out = io.StringIO()
+        frame = rows[_COLUMNS].copy()
+        frame["booked_at"] = frame["booked_at"].map(lambda t: t.isoformat())
+        frame["cross_brand"] = np.where(frame["cross_brand"].astype(bool), "t", "f")
+        frame["is_correction"] = np.where(frame["is_correction"].astype(bool), "t", "f")
+        frame.to_csv(out, index=False, header=False)
+        out.seek(0)
+        table = SalesCredit._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", out)
+        return
+    credits = [
+        SalesCredit(order_id=int(r.order_id), kind=r.kind, brand_id=int(r.brand_id),
+                    store_id=None if pd.isna(r.store_id) else int(r.store_id),
+                    guide_id=None if pd.isna(r.guide_id) else int(r.guide_id),
+                    member_id=None if pd.isna(r.member_id) else int(r.member_id),
+                    amount=Decimal(r.amount), order_day=r.order_day, channel=r.channel, rule=r.rule,
+                    inputs=json.loads(r.inputs) if isinstance(r.inputs, str) else r.inputs,
+                    cross_brand=bool(r.cross_brand), is_correction=bool(r.is_correction))
+        for r in rows.itertuples(index=False)
+    ]
+    SalesCredit.objects.bulk_create(credits, batch_size=2000)
+
+
+def _per_order_results(orders: pd.DataFrame, wanted: pd.DataFrame, rows: pd.DataFrame) -> list[AttributionResult]:
+    def lines(frame: pd.DataFrame) -> dict[int, list[CreditLine]]:
+        out: dict[int, list[CreditLine]] = {}
+        for r in frame.itertuples(index=False):
+            out.setdefault(int(r.order_id), []).append(CreditLine(
+                kind=r.kind, store_id=None if pd.isna(r.store_id) else int(r.store_id),
+                guide_id=None if pd.isna(r.guide_id) else int(r.guide_id),
+                amount=_from_cents(r.cents), rule=r.rule, cross_brand=bool(r.cross_brand)))
+        return out
+
+    wanted_by_order, written_by_order = lines(wanted), lines(rows)
+    return [AttributionResult(order_id=int(o.order_id), is_purchase=bool(o.is_purchase),
+                              net_amount=_from_cents(o.net_cents),
+                              credits=tuple(wanted_by_order.get(int(o.order_id), ())),
+                              rows_written=tuple(written_by_order.get(int(o.order_id), ())))
+            for o in orders.sort_values("order_id").itertuples(index=False)]
+
+
