@@ -1,0 +1,327 @@
+"""The mini-program's mall API (``/api/v1/mp/``): catalogue, cart, orders. One view per operation."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from mall import catalogue, checkout
+from mall.models import CartItem, Order, OrderStatus, Sku
+from members.api.mp_views import MemberApi
+from members.auth import MemberPrincipal, MemberTokenAuthentication
+from retail_crm.api.pagination import StandardPagination
+from retail_crm.errors import ApplicationError
+from retail_crm.idempotency import idempotent
+
+
+def _not_found(what: str) -> ApplicationError:
+    return ApplicationError("not_found", f"No such {what}.", status=404)
+
+
+# ---------------------------------------------------------------------------- catalogue
+
+class CatalogueQuerySerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "MallCatalogueQuery"
+
+    brand = serializers.CharField(required=False, help_text="Brand code; several separated by commas")
+    category = serializers.CharField(required=False, max_length=40)
+    price_min = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=0)
+    price_max = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=0)
+    size = serializers.CharField(required=False, max_length=20, help_text="Only products with this size in stock")
+    q = serializers.CharField(required=False, max_length=60, help_text="Search in name, code and category")
+
+    def validate(self, attrs):
+        low, high = attrs.get("price_min"), attrs.get("price_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"price_max": ["Must not be below price_min."]})
+        return attrs
+
+
+class ProductListApi(generics.ListAPIView):
+    """The group mall: active products of every brand, filterable; open to visitors and members alike."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [AllowAny]
+    filter_backends: list = []
+    pagination_class = StandardPagination
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MallProductListItem"
+
+        id = serializers.IntegerField()
+        code = serializers.CharField()
+        name = serializers.CharField()
+        brand = serializers.CharField(source="brand.code")
+        brand_name = serializers.CharField(source="brand.name")
+        category = serializers.CharField()
+        season = serializers.CharField()
+        price_from = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+        member_price_from = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+        in_stock = serializers.IntegerField()
+        image = serializers.CharField(allow_null=True)
+
+    serializer_class = OutputSerializer
+
+    @extend_schema(parameters=[CatalogueQuerySerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = CatalogueQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        user = self.request.user
+        group_id = user.member.group_id if isinstance(user, MemberPrincipal) else None
+        brands = tuple(code.strip() for code in data.get("brand", "").split(",") if code.strip())
+        return catalogue.product_list(filters=catalogue.CatalogueFilter(
+            group_id=group_id, brands=brands, category=data.get("category", ""), price_min=data.get("price_min"),
+            price_max=data.get("price_max"), size=data.get("size", ""), q=data.get("q", "")))
+
+
+class ProductDetailApi(generics.GenericAPIView):
+    """A product with every SKU's prices and stock."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [AllowAny]
+    filter_backends: list = []
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MallProductDetail"
+
+        class SkuSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "MallSku"
+
+            id = serializers.IntegerField()
+            code = serializers.CharField()
+            colour = serializers.CharField()
+            size = serializers.CharField()
+            material = serializers.CharField()
+            list_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+            member_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+            stock = serializers.SerializerMethodField()
+
+            def get_stock(self, sku) -> int:
+                # A SKU nobody has stocked yet has no stock row (the reverse one-to-one raises).
+                return sku.stock.quantity if hasattr(sku, "stock") else 0
+
+        id = serializers.IntegerField()
+        code = serializers.CharField()
+        name = serializers.CharField()
+        brand = serializers.CharField(source="brand.code")
+        brand_name = serializers.CharField(source="brand.name")
+        category = serializers.CharField()
+        season = serializers.CharField()
+        description = serializers.CharField()
+        images = serializers.SerializerMethodField()
+        skus = SkuSerializer(many=True)
+
+        def get_images(self, product) -> list[str]:
+            return [image.url for image in product.images.all()]
+
+    serializer_class = OutputSerializer
+
+    def get(self, request, pk: int):
+        user = request.user
+        group_id = user.member.group_id if isinstance(user, MemberPrincipal) else None
+        product = catalogue.product_detail(product_id=pk, group_id=group_id)
+        if product is None:
+            raise _not_found("product")
+        return Response(self.OutputSerializer(product).data)
+
+
+# ---------------------------------------------------------------------------- cart
+
+class CartItemOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "MallCartItem"
+
+    sku_id = serializers.IntegerField()
+    sku_code = serializers.CharField(source="sku.code")
+    product_id = serializers.IntegerField(source="sku.product_id")
+    product_name = serializers.CharField(source="sku.product.name")
+    brand = serializers.CharField(source="sku.brand.code")
+    colour = serializers.CharField(source="sku.colour")
+    size = serializers.CharField(source="sku.size")
+    list_price = serializers.DecimalField(source="sku.list_price", max_digits=14, decimal_places=2)
+    member_price = serializers.DecimalField(source="sku.member_price", max_digits=14, decimal_places=2)
+    quantity = serializers.IntegerField()
+    share_token = serializers.CharField()
+
+
+def _cart(member) -> Response:
+    items = (CartItem.objects.filter(member=member).select_related("sku__product", "sku__brand")
+             .order_by("added_at", "pk"))
+    return Response(CartItemOutputSerializer(items, many=True).data)
+
+
+class CartApi(MemberApi):
+    """The member's cart, every brand's items together."""
+
+    @extend_schema(responses=CartItemOutputSerializer(many=True))
+    def get(self, request):
+        return _cart(self.member)
+
+
+class CartItemSetApi(MemberApi):
+    """Set how many of a SKU are in the cart (0 removes it)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MallCartItemSetInput"
+
+        sku_id = serializers.IntegerField(min_value=1)
+        quantity = serializers.IntegerField(min_value=0, max_value=checkout.MAX_QUANTITY)
+        share_token = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses=CartItemOutputSerializer(many=True))
+    def put(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sku = Sku.objects.select_related("product", "brand").filter(
+            pk=data.validated_data["sku_id"], brand__group_id=self.member.group_id).first()
+        if sku is None:
+            raise ApplicationError("invalid", "No such item.", fields={"sku_id": ["Unknown SKU."]})
+        checkout.cart_set(member=self.member, sku=sku, quantity=data.validated_data["quantity"],
+                          share_token=data.validated_data["share_token"])
+        return _cart(self.member)
+
+
+# ---------------------------------------------------------------------------- orders
+
+class OrderOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "MallOrder"
+
+    class LineSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MallOrderLine"
+
+        sku_id = serializers.IntegerField()
+        sku_code = serializers.CharField(source="sku.code")
+        product_name = serializers.CharField(source="sku.product.name")
+        colour = serializers.CharField(source="sku.colour")
+        size = serializers.CharField(source="sku.size")
+        quantity = serializers.IntegerField()
+        list_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+        unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+        discount_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+        amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+        refunded_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    order_no = serializers.CharField()
+    brand = serializers.CharField(source="brand.code")
+    status = serializers.CharField()
+    channel = serializers.CharField()
+    ordered_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    items_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    member_price_applied = serializers.BooleanField()
+    coupon_discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    points_used = serializers.IntegerField()
+    points_discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    paid_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    refunded_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    lines = LineSerializer(many=True)
+
+
+class OrderCreateApi(MemberApi):
+    """Create a pending order (reserves stock, locks the coupon, spends points). Send an Idempotency-Key."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MallOrderCreateInput"
+
+        class LineSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "MallOrderCreateLine"
+
+            sku_id = serializers.IntegerField(min_value=1)
+            quantity = serializers.IntegerField(min_value=1, max_value=checkout.MAX_QUANTITY)
+
+        lines = LineSerializer(many=True, required=False, max_length=checkout.MAX_LINES)
+        from_cart_brand = serializers.CharField(required=False, max_length=32,
+                                                help_text="Check out the cart's items of this brand instead")
+        coupon_code = serializers.CharField(required=False, allow_blank=True, max_length=32, default="")
+        points = serializers.IntegerField(required=False, min_value=0, max_value=10_000_000, default=0)
+        share_token = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+        live_session_id = serializers.IntegerField(required=False, min_value=1, allow_null=True, default=None)
+
+        def validate(self, attrs):
+            if bool(attrs.get("lines")) == bool(attrs.get("from_cart_brand")):
+                raise serializers.ValidationError({"lines": ["Give either lines or from_cart_brand."]})
+            return attrs
+
+    @extend_schema(request=InputSerializer, responses={201: OrderOutputSerializer},
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    @idempotent("order_create")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        member = self.member
+        share_token = values["share_token"]
+        if values.get("from_cart_brand"):
+            items = list(CartItem.objects.filter(member=member, sku__brand__code=values["from_cart_brand"]))
+            if not items:
+                raise ApplicationError(checkout.CheckoutErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
+                                       fields={"from_cart_brand": ["The cart holds nothing of this brand."]})
+            lines = [checkout.LineRequest(sku_id=i.sku_id, quantity=i.quantity) for i in items]
+            share_token = share_token or next((i.share_token for i in items if i.share_token), "")
+        else:
+            lines = [checkout.LineRequest(**line) for line in values["lines"]]
+        order = checkout.order_create(member=member, lines=lines, coupon_code=values["coupon_code"],
+                                      points=values["points"], share_token=share_token,
+                                      live_session_id=values["live_session_id"],
+                                      from_cart=bool(values.get("from_cart_brand")))
+        order = catalogue.order_for_member(member=member, order_no=order.order_no)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderListApi(MemberApi, generics.ListAPIView):
+    """The member's orders, newest first; filter by status."""
+
+    pagination_class = StandardPagination
+    serializer_class = OrderOutputSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=OrderStatus.values)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        status_ = self.request.query_params.get("status", "")
+        if status_ and status_ not in OrderStatus.values:
+            raise ApplicationError("invalid", "Unknown status.",
+                                   fields={"status": [f"One of: {', '.join(OrderStatus.values)}."]})
+        return catalogue.orders_for_member(member=self.member, status=status_)
+
+
+class OrderDetailApi(MemberApi):
+    """One of the member's orders; another member's order is 404."""
+
+    @extend_schema(responses=OrderOutputSerializer)
+    def get(self, request, order_no: str):
+        order = catalogue.order_for_member(member=self.member, order_no=order_no)
+        if order is None:
+            raise _not_found("order")
+        return Response(OrderOutputSerializer(order).data)
+
+
+class OrderCancelApi(MemberApi):
+    """Cancel an unpaid order (409 once paid); its stock, coupon and points are given back."""
+
+    @extend_schema(request=None, responses=OrderOutputSerializer)
+    def post(self, request, order_no: str):
+        order = Order.objects.filter(member=self.member, order_no=order_no).first()
+        if order is None:
+            raise _not_found("order")
+        checkout.order_cancel(order=order, by_member=self.member, reason="cancelled by the member")
+        return Response(OrderOutputSerializer(catalogue.order_for_member(member=self.member,
+                                                                         order_no=order_no)).data)

@@ -1,0 +1,385 @@
+"""Cart and checkout: turning a member's choice into a pending order, and unwinding unpaid ones.
+
+Creating an order reserves its stock, locks its coupon and spends its points
+in one transaction, so an order that exists always holds what it needs and
+one that is cancelled or expires gives all of it back. Stock rows are locked
+in primary-key order (so two checkouts of overlapping SKUs cannot deadlock)
+and decremented with F(); the CHECK constraint ``stock_never_negative`` is
+the backstop if anything ever got past the locks. Prices come from the
+catalogue, never from the client: member price only for members of the
+brand (private-domain members), then the coupon, then points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mall.models import (
+    CartItem,
+    Channel,
+    Coupon,
+    CouponStatus,
+    CouponTemplate,
+    MallSettings,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderTransition,
+    Sku,
+    Stock,
+    StockMovement,
+)
+from mall.orders import order_lock, order_transition
+from members.models import BrandMembership, Member, PointsEntry
+from retail_crm.errors import ApplicationError
+from retail_crm.models import Brand
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+MAX_LINES = 50
+MAX_QUANTITY = 99
+
+
+class CheckoutErrorCode(StrEnum):
+    OUT_OF_STOCK = "out_of_stock"
+    SKU_UNAVAILABLE = "sku_unavailable"
+    MIXED_BRANDS = "mixed_brands"
+    COUPON_UNAVAILABLE = "coupon_unavailable"
+    COUPON_NOT_APPLICABLE = "coupon_not_applicable"
+    POINTS_INVALID = "points_invalid"
+    EMPTY_ORDER = "empty_order"
+    LIVE_SESSION_INVALID = "live_session_invalid"
+
+
+def mall_settings_for(brand: Brand | int) -> MallSettings:
+    brand_id = brand if isinstance(brand, int) else brand.pk
+    return MallSettings.objects.filter(brand_id=brand_id).first() or MallSettings(brand_id=brand_id)
+
+
+# ---------------------------------------------------------------------------- cart
+
+def cart_set(*, member: Member, sku: Sku, quantity: int, share_token: str = "") -> CartItem | None:
+    """Put ``quantity`` of a SKU in the cart (0 removes it). The latest share link is remembered."""
+    if quantity < 0 or quantity > MAX_QUANTITY:
+        raise ApplicationError("invalid", f"Quantity must be between 0 and {MAX_QUANTITY}.",
+                               fields={"quantity": [f"Must be between 0 and {MAX_QUANTITY}."]})
+    if quantity == 0:
+        CartItem.objects.filter(member=member, sku=sku).delete()
+        return None
+    if not sku.product.is_active:
+        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, f"{sku.code} is no longer sold.", status=409)
+    defaults = {"quantity": quantity}
+    if share_token:
+        defaults["share_token"] = share_token
+    item, _ = CartItem.objects.update_or_create(member=member, sku=sku, defaults=defaults)
+    return item
+
+
+# ---------------------------------------------------------------------------- order creation
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What checkout computed, before anything was written (also what a price preview shows)."""
+
+    brand: Brand
+    skus: dict[int, Sku]
+    quantities: dict[int, int]
+    unit_prices: dict[int, Decimal]
+    member_price_applied: bool
+    items_amount: Decimal
+
+
+def _merge_lines(lines: list[LineRequest]) -> dict[int, int]:
+    if not lines:
+        raise ApplicationError(CheckoutErrorCode.EMPTY_ORDER, "An order needs at least one line.",
+                               fields={"lines": ["At least one line is required."]})
+    quantities: dict[int, int] = {}
+    for line in lines:
+        if line.quantity < 1 or line.quantity > MAX_QUANTITY:
+            raise ApplicationError("invalid", f"Quantity must be between 1 and {MAX_QUANTITY}.",
+                                   fields={"lines": [f"quantity must be between 1 and {MAX_QUANTITY}"]})
+        quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
+    if len(quantities) > MAX_LINES:
+        raise ApplicationError("invalid", f"At most {MAX_LINES} different items per order.",
+                               fields={"lines": [f"At most {MAX_LINES} lines."]})
+    if any(q > MAX_QUANTITY for q in quantities.values()):
+        raise ApplicationError("invalid", f"At most {MAX_QUANTITY} of one item per order.",
+                               fields={"lines": [f"At most {MAX_QUANTITY} of one SKU."]})
+    return quantities
+
+
+def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
+    """Price the lines for this member: one brand, active products, member price for members of the brand."""
+    quantities = _merge_lines(lines)
+    skus = {s.pk: s for s in Sku.objects.select_related("product", "brand").filter(pk__in=list(quantities))}
+    missing = sorted(set(quantities) - set(skus))
+    if missing:
+        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
+                               fields={"lines": [f"Unknown sku_id {pk}." for pk in missing]})
+    inactive = sorted(s.code for s in skus.values() if not s.product.is_active)
+    if inactive:
+        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items are no longer sold.", status=409,
+                               fields={"lines": [f"{code} is no longer sold." for code in inactive]})
+    brands = {s.brand_id for s in skus.values()}
+    if len(brands) != 1:
+        raise ApplicationError(CheckoutErrorCode.MIXED_BRANDS,
+                               "Each order is for one brand: check out each brand's items separately.",
+                               fields={"lines": ["Items of several brands."]})
+    brand = next(iter(skus.values())).brand
+    if brand.group_id != member.group_id:
+        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.",
+                               fields={"lines": ["Items of another group."]})
+    is_member = BrandMembership.objects.filter(member=member, brand=brand).exists()
+    unit_prices = {pk: (sku.member_price if is_member else sku.list_price) for pk, sku in skus.items()}
+    items = sum((unit_prices[pk] * q for pk, q in quantities.items()), ZERO)
+    return Pricing(brand=brand, skus=skus, quantities=quantities, unit_prices=unit_prices,
+                   member_price_applied=is_member and any(s.member_price < s.list_price for s in skus.values()),
+                   items_amount=items)
+
+
+def coupon_discount_for(template: CouponTemplate, items_amount: Decimal) -> Decimal:
+    """What a coupon takes off ``items_amount`` (never the whole order: at least a cent stays payable)."""
+    if items_amount < template.threshold_amount:
+        return ZERO
+    if template.kind == CouponTemplate.Kind.THRESHOLD:
+        discount = template.discount_amount
+    else:
+        discount = (items_amount * (1 - template.discount_rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return min(discount, items_amount - CENT)
+
+
+def _allocate(total_discount: Decimal, line_amounts: list[Decimal]) -> list[Decimal]:
+    """Share a discount over lines in proportion to their amounts, in cents; the last line takes the rest."""
+    base = sum(line_amounts, ZERO)
+    if total_discount == 0 or base == 0:
+        return [ZERO for _ in line_amounts]
+    shares = [(total_discount * amount / base).quantize(CENT, rounding=ROUND_DOWN) for amount in line_amounts[:-1]]
+    shares.append(total_discount - sum(shares, ZERO))
+    return shares
+
+
+def _new_order_no(brand: Brand, at: dt.datetime) -> str:
+    return f"{brand.code}{timezone.localtime(at):%y%m%d%H%M%S}{secrets.token_hex(3).upper()}"
+
+
+def _reserve_stock(order: Order, quantities: dict[int, int], skus: dict[int, Sku]) -> None:
+    """Lock the SKUs' stock rows in primary-key order, check, then decrement (409 if short)."""
+    stock = {s.sku_id: s for s in Stock.objects.select_for_update().filter(sku_id__in=list(quantities))
+             .order_by("sku_id")}
+    short = {skus[pk].code: (stock[pk].quantity if pk in stock else 0) for pk, q in sorted(quantities.items())
+             if pk not in stock or stock[pk].quantity < q}
+    if short:
+        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
+                               fields={code: [f"Only {left} left."] for code, left in short.items()})
+    try:
+        with transaction.atomic():
+            for pk in sorted(quantities):
+                Stock.objects.filter(sku_id=pk).update(quantity=F("quantity") - quantities[pk])
+    except IntegrityError:  # the CHECK backstop: only reachable if something bypassed the locks
+        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.",
+                               status=409) from None
+    StockMovement.objects.bulk_create([StockMovement(sku_id=pk, delta=-q, reason=StockMovement.Reason.RESERVE,
+                                                     order=order) for pk, q in sorted(quantities.items())])
+
+
+def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decimal, at: dt.datetime) -> Coupon:
+    coupon = (Coupon.objects.select_for_update().select_related("template")
+              .filter(code=code, member=member).first())
+    if coupon is None:
+        raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "No such coupon.",
+                               fields={"coupon_code": ["You hold no coupon with this code."]})
+    if coupon.status != CouponStatus.AVAILABLE or not (coupon.valid_from <= at < coupon.valid_to):
+        raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "This coupon cannot be used now.",
+                               status=409, fields={"coupon_code": [f"Coupon is {coupon.status} or out of date."]})
+    if coupon.template.brand_id != brand.pk:
+        raise ApplicationError(CheckoutErrorCode.COUPON_NOT_APPLICABLE, "This coupon is for another brand.",
+                               fields={"coupon_code": ["Coupon of another brand."]})
+    if items_amount < coupon.template.threshold_amount:
+        raise ApplicationError(CheckoutErrorCode.COUPON_NOT_APPLICABLE,
+                               f"This coupon needs an order of at least {coupon.template.threshold_amount}.",
+                               fields={"coupon_code": [f"Minimum {coupon.template.threshold_amount}."]})
+    return coupon
+
+
+def _share_guide(share_token: str):
+    if not share_token:
+        return None
+    from guides.services import guide_token_resolve
+
+    # A link shared before the token was rotated still credits the guide who shared it.
+    try:
+        return guide_token_resolve(share_token, allow_revoked=True).guide
+    except ApplicationError as exc:
+        raise ApplicationError(exc.code, exc.message, fields={"share_token": exc.fields.get("token", [])}) from None
+
+
+@transaction.atomic
+def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str = "", points: int = 0,
+                 share_token: str = "", live_session_id: int | None = None, from_cart: bool = False,
+                 at: dt.datetime | None = None) -> Order:
+    """Create a pending order: price it, reserve stock, lock the coupon, spend points; due in N minutes."""
+    at = at or timezone.now()
+    pricing = checkout_price(member=member, lines=lines)
+    brand = pricing.brand
+    settings_ = mall_settings_for(brand)
+    guide = _share_guide(share_token)
+    channel, store, session = Channel.MINI_PROGRAM, None, None
+    if live_session_id is not None:
+        from livestream.models import LiveSession
+
+        session = LiveSession.objects.filter(pk=live_session_id, brand=brand).first()
+        if session is None:
+            raise ApplicationError(CheckoutErrorCode.LIVE_SESSION_INVALID, "No such live session for this brand.",
+                                   fields={"live_session_id": ["Unknown live session."]})
+        channel = Channel.STORE_LIVE if session.kind == LiveSession.Kind.STORE else Channel.HQ_LIVE
+        store = session.host_store
+    if store is None and guide is not None:
+        store = guide.store
+    if points < 0:
+        raise ApplicationError(CheckoutErrorCode.POINTS_INVALID, "Points cannot be negative.",
+                               fields={"points": ["Must be 0 or more."]})
+
+    items = pricing.items_amount
+    order = Order(brand=brand, member=member, channel=channel, store=store, guide=guide, live_session=session,
+                  share_token=share_token, status=OrderStatus.PENDING_PAYMENT, ordered_at=at,
+                  expires_at=at + dt.timedelta(minutes=settings_.payment_minutes), items_amount=items,
+                  total_amount=items, member_price_applied=pricing.member_price_applied)
+    coupon = None
+    if coupon_code:
+        coupon = _lock_coupon(member=member, code=coupon_code, brand=brand, items_amount=items, at=at)
+        order.coupon_discount = coupon_discount_for(coupon.template, items)
+    after_coupon = items - order.coupon_discount
+    if points:
+        value = (points * settings_.yuan_per_point).quantize(CENT, rounding=ROUND_DOWN)
+        cap = (after_coupon * settings_.points_max_share).quantize(CENT, rounding=ROUND_DOWN)
+        if value > cap or value >= after_coupon:
+            raise ApplicationError(CheckoutErrorCode.POINTS_INVALID,
+                                   f"Points can pay at most {cap} of this order.",
+                                   fields={"points": [f"At most {int(cap / settings_.yuan_per_point)} points."]})
+        order.points_used, order.points_discount = points, value
+    order.total_amount = after_coupon - order.points_discount
+
+    for _attempt in range(5):
+        order.order_no = _new_order_no(brand, at)
+        try:
+            with transaction.atomic():
+                order.save()
+            break
+        except IntegrityError:
+            order.pk = None  # an order number clash (one in 16 million a second): draw again
+    else:
+        raise ApplicationError("conflict", "Could not allocate an order number; try again.", status=409)
+
+    _reserve_stock(order, pricing.quantities, pricing.skus)
+    ordered = sorted(pricing.quantities)
+    gross = [pricing.unit_prices[pk] * pricing.quantities[pk] for pk in ordered]
+    shares = _allocate(order.coupon_discount + order.points_discount, gross)
+    OrderLine.objects.bulk_create([
+        OrderLine(order=order, brand=brand, sku_id=pk, quantity=pricing.quantities[pk],
+                  list_price=pricing.skus[pk].list_price, unit_price=pricing.unit_prices[pk],
+                  discount_amount=share, amount=amount - share)
+        for pk, amount, share in zip(ordered, gross, shares, strict=True)])
+    if coupon is not None:
+        coupon.status, coupon.used_order, coupon.locked_at = CouponStatus.LOCKED, order, at
+        coupon.save(update_fields=["status", "used_order", "locked_at"])
+    if points:
+        from members.services import points_post
+
+        points_post(member=member, brand=brand, delta=-points, reason=PointsEntry.Reason.SPEND, order=order,
+                    note=order.order_no)
+    OrderTransition.objects.create(order=order, from_status="", to_status=OrderStatus.PENDING_PAYMENT, at=at,
+                                   by_member=member, note="created")
+    if from_cart:
+        CartItem.objects.filter(member=member, sku_id__in=ordered).delete()
+    return order
+
+
+# ---------------------------------------------------------------------------- unwinding unpaid orders
+
+def _release(order: Order, at: dt.datetime) -> None:
+    """Give back what a pending order held: stock, the coupon and spent points."""
+    quantities = dict(order.lines.values_list("sku_id", "quantity"))
+    for pk in sorted(quantities):
+        if pk is not None:
+            Stock.objects.filter(sku_id=pk).update(quantity=F("quantity") + quantities[pk])
+    StockMovement.objects.bulk_create([StockMovement(sku_id=pk, delta=q, reason=StockMovement.Reason.RELEASE,
+                                                     order=order) for pk, q in sorted(quantities.items()) if pk])
+    Coupon.objects.filter(used_order=order, status=CouponStatus.LOCKED).update(
+        status=CouponStatus.AVAILABLE, used_order=None, locked_at=None)
+    if order.points_used and order.member_id:
+        from members.services import points_post
+
+        points_post(member=order.member, brand=order.brand, delta=order.points_used,
+                    reason=PointsEntry.Reason.RELEASE, order=order, note=f"{order.order_no} {order.status}")
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, by_member: Member | None = None, by_user=None, reason: str = "") -> Order:
+    """The member (or staff) cancels an unpaid order; 409 once it is paid, cancelled or expired."""
+    order = order_lock(order.pk)
+    at = timezone.now()
+    order_transition(order=order, to_status=OrderStatus.CANCELLED, by_member=by_member, by_user=by_user,
+                     note=reason[:200], at=at)
+    _release(order, at)
+    return order
+
+
+def orders_expire(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Expire pending orders past their payment deadline, each in its own transaction; returns how many.
+
+    Rows another worker (or a payment) is holding are skipped and picked up
+    next run, so expiry never waits on, or races, a payment in progress.
+    """
+    from members.models import BehaviourEvent, EventKind
+
+    now = now or timezone.now()
+    due = list(Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
+               .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    expired = 0
+    for pk in due:
+        with transaction.atomic():
+            order = (Order.objects.select_for_update(skip_locked=True)
+                     .filter(pk=pk, status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now).first())
+            if order is None:
+                continue
+            order_transition(order=order, to_status=OrderStatus.EXPIRED, by_system="expiry", at=now)
+            _release(order, now)
+            if order.member_id:
+                # "Order created, unpaid": the behaviour guides follow up on.
+                BehaviourEvent.objects.create(brand_id=order.brand_id, member_id=order.member_id,
+                                              kind=EventKind.ORDER_UNPAID, occurred_at=now, object_type="order",
+                                              object_id=order.order_no, share_token=order.share_token,
+                                              guide_id=order.guide_id)
+            expired += 1
+    return expired
+
+
+@transaction.atomic
+def stock_adjust(*, sku: Sku, delta: int, user, note: str = "") -> Stock:
+    """Staff add or remove stock (a count, a delivery); never below zero (409)."""
+    if delta == 0:
+        raise ApplicationError("invalid", "The change cannot be zero.", fields={"delta": ["Must not be 0."]})
+    stock, _ = Stock.objects.get_or_create(sku=sku)
+    stock = Stock.objects.select_for_update().get(pk=stock.pk)
+    if stock.quantity + delta < 0:
+        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK,
+                               f"Only {stock.quantity} in stock; cannot remove {-delta}.", status=409,
+                               fields={"delta": [f"At most {stock.quantity} can be removed."]})
+    Stock.objects.filter(pk=stock.pk).update(quantity=F("quantity") + delta)
+    StockMovement.objects.create(sku=sku, delta=delta, reason=StockMovement.Reason.ADJUST, by=user, note=note)
+    stock.refresh_from_db()
+    return stock
