@@ -564,7 +564,7 @@ def _insert(rows: pd.DataFrame, now: dt.datetime) -> None:
         with connection.cursor() as cursor:
             cursor.cursor.copy_expert(
                 f"COPY {MemberTag._meta.db_table} (member_id, tag_value_id, source, assigned_at, reason, evidence) "
-                "FROM STDIN WITH (FORMAT csv)", buffer)
+                "FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (reason))", buffer)
         return
     MemberTag.objects.bulk_create(
         [MemberTag(member_id=int(m), tag_value_id=int(v), source=TagSource.RULE, assigned_at=now,
