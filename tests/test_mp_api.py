@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings as settings_module
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -801,3 +804,70 @@ def test_the_member_api_is_in_the_openapi_schema_with_the_member_token(client):
     assert schema["paths"]["/api/v1/mp/me/points/"]["get"]["responses"]["200"]["content"]["application/json"][
         "schema"]["$ref"] == "#/components/schemas/PaginatedMpPointsEntryList"
     assert "balance" in schema["components"]["schemas"]["PaginatedMpPointsEntryList"]["required"]
+
+
+# ---------------------------------------------------------------------------- concurrency (PostgreSQL)
+
+# SQLite serialises writers on a file lock and proves nothing here.
+pg_only = pytest.mark.skipif(settings_module.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                             reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
+
+
+def run_at_once(calls):
+    """Each zero-argument callable in its own thread, released together; ("ok", value) or ("error", exc)."""
+    barrier = threading.Barrier(len(calls))
+
+    def worker(call):
+        try:
+            barrier.wait(timeout=10)
+            try:
+                return "ok", call()
+            except ApplicationError as exc:
+                return "error", exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [f.result(timeout=60) for f in [pool.submit(worker, call) for call in calls]]
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+def test_the_same_person_logging_in_five_times_at_once_is_one_member(org):
+    results = run_at_once([lambda: mp_services.mp_login(code="alice") for _ in range(5)])
+
+    assert [kind for kind, _ in results] == ["ok"] * 5
+    assert len({result.member.pk for _kind, result in results}) == 1
+    assert sorted(result.is_new for _kind, result in results) == [False] * 4 + [True]
+    assert (Member.objects.count(), MemberToken.objects.count()) == (1, 5)
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+def test_two_members_binding_the_same_free_phone_at_once_one_gets_it(org):
+    first = mp_services.mp_login(code="alice").member
+    second = mp_services.mp_login(code="bob").member
+
+    results = run_at_once([
+        (lambda m=m: mp_services.mp_phone_bind(member=m, phone_code="phone:13812345678")) for m in (first, second)])
+
+    assert sorted(kind for kind, _ in results) == ["error", "ok"]
+    error = next(value for kind, value in results if kind == "error")
+    assert (error.code, error.status) in {("conflict", 409), ("identity_conflict", 409)}
+    assert Member.objects.filter(phone="+8613812345678").count() == 1
+    assert MemberMerge.objects.count() == 0
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+def test_scanning_two_guides_at_once_joins_once_and_binds_one(org):
+    member = mp_services.mp_login(code="alice").member
+    tokens = [guide_token_current(guide=g).token for g in (org.guide, org.colleague)]
+
+    results = run_at_once([(lambda t=t: mp_services.mp_guide_scan(member=member, token=t)) for t in tokens])
+
+    assert [kind for kind, _ in results] == ["ok", "ok"]
+    assert sorted(r.rule for _, r in results) == ["new", "protected"]
+    assert sorted(r.joined for _, r in results) == [False, True]
+    assert BrandMembership.objects.filter(member=member).count() == 1
+    assert GuideBinding.objects.filter(member=member).count() == 1
