@@ -265,7 +265,8 @@ def _upsert_members_pg(brand: Brand, run: RfmRun, members: pd.DataFrame) -> None
             "cycle_days, next_expected_on, updated_at) "
             "SELECT member_id, %s, %s, recency_days, frequency, (cents::numeric / 100)::numeric(14,2), "
             "lifetime_days, purchases_total, DATE '1970-01-01' + first_day, DATE '1970-01-01' + last_day, "
-            "segment, lifecycle_stage, cycle_days, DATE '1970-01-01' + next_expected_day, now() FROM rfm_stage "
+            "COALESCE(segment, ''), lifecycle_stage, cycle_days, DATE '1970-01-01' + next_expected_day, now() "
+            "FROM rfm_stage "
             "ON CONFLICT (member_id, brand_id) DO UPDATE SET run_id = EXCLUDED.run_id, "
             "recency_days = EXCLUDED.recency_days, frequency = EXCLUDED.frequency, monetary = EXCLUDED.monetary, "
             "lifetime_days = EXCLUDED.lifetime_days, purchases_total = EXCLUDED.purchases_total, "
@@ -313,7 +314,8 @@ def _write_changes(brand: Brand, run: RfmRun, previous: pd.DataFrame, members: p
         with connection.cursor() as cursor:
             cursor.cursor.copy_expert(
                 f"COPY {RfmClassChange._meta.db_table} (member_id, brand_id, run_id, from_segment, to_segment, "
-                "from_stage, to_stage, changed_on) FROM STDIN WITH (FORMAT csv)", _csv(out))
+                "from_stage, to_stage, changed_on) FROM STDIN WITH (FORMAT csv, "
+                "FORCE_NOT_NULL (from_segment, to_segment, from_stage, to_stage))", _csv(out))
     else:
         RfmClassChange.objects.bulk_create(
             [RfmClassChange(member_id=int(r.member_id), brand=brand, run=run, from_segment=r.segment_from,
