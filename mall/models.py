@@ -235,7 +235,9 @@ class CouponTemplate(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
-    scope_paths = ScopePaths(group="brand__group", brand="brand")
+    # Templates are brand-wide: regional and store staff see (and issue to their own members) their brand's.
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="brand__regions", store="brand__stores",
+                             multi=True)
 
     class Meta:
         verbose_name = _("coupon template")

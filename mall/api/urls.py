@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mall.api import mp_views, pos_views
+from mall.api import mp_views, pos_views, staff_views
 
 urlpatterns = [
     path("pos/orders/import/", pos_views.PosOrderImportApi.as_view(), name="api-pos-order-import"),
@@ -12,4 +12,9 @@ urlpatterns = [
     path("mp/orders/create/", mp_views.OrderCreateApi.as_view(), name="mp-order-create"),
     path("mp/orders/<str:order_no>/", mp_views.OrderDetailApi.as_view(), name="mp-order-detail"),
     path("mp/orders/<str:order_no>/cancel/", mp_views.OrderCancelApi.as_view(), name="mp-order-cancel"),
+    path("mall/orders/", staff_views.StaffOrderListApi.as_view(), name="staff-order-list"),
+    path("mall/orders/<int:pk>/", staff_views.StaffOrderDetailApi.as_view(), name="staff-order-detail"),
+    path("mall/skus/<int:sku_id>/stock/adjust/", staff_views.StockAdjustApi.as_view(), name="staff-stock-adjust"),
+    path("mall/coupon-templates/", staff_views.CouponTemplateListCreateApi.as_view(), name="staff-coupon-templates"),
+    path("mall/coupon-templates/<int:pk>/issue/", staff_views.CouponIssueApi.as_view(), name="staff-coupon-issue"),
 ]

@@ -1,0 +1,51 @@
+"""Issuing one coupon template to many members at once: a tag, an RFML class or a list of member codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from mall.models import Coupon, CouponTemplate
+from members.models import Member
+from retail_crm.errors import ApplicationError
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    issued: int
+    skipped_holding: int  # members who already hold an unused coupon of this template
+
+
+@transaction.atomic
+def coupons_issue_to(*, template: CouponTemplate, members: QuerySet[Member], at: dt.datetime | None = None,
+                     once_per_member: bool = True) -> CampaignResult:
+    """Give every member in ``members`` (already scoped by the caller) one coupon of ``template``, in bulk.
+
+    With ``once_per_member`` a member who still holds an available coupon of this
+    template gets no second one, so re-running a campaign never doubles it.
+    """
+    at = at or timezone.now()
+    if not template.is_active:
+        raise ApplicationError("coupon_template_inactive", f"Coupon {template.name!r} is no longer issued.",
+                               status=409)
+    if template.valid_days:
+        valid_from, valid_to = at, at + dt.timedelta(days=template.valid_days)
+    else:
+        valid_from, valid_to = template.valid_from, template.valid_to
+        if valid_to <= at:
+            raise ApplicationError("coupon_template_expired", f"Coupon {template.name!r} has expired.", status=409)
+    member_ids = set(members.filter(group_id=template.brand.group_id).values_list("pk", flat=True))
+    holding: set[int] = set()
+    if once_per_member:
+        holding = set(Coupon.objects.filter(template=template, member_id__in=member_ids, status="available",
+                                            valid_to__gt=at).values_list("member_id", flat=True))
+    targets = sorted(member_ids - holding)
+    Coupon.objects.bulk_create(
+        [Coupon(template=template, member_id=pk, code="C" + secrets.token_hex(6).upper(), issued_at=at,
+                valid_from=valid_from, valid_to=valid_to) for pk in targets], batch_size=2000)
+    return CampaignResult(issued=len(targets), skipped_holding=len(holding))
