@@ -9,6 +9,7 @@ own brand and no other.
 from __future__ import annotations
 
 import io
+from functools import partial
 
 from django import forms
 from django.contrib import admin
@@ -52,7 +53,7 @@ class MemberImportForm(forms.Form):
         return upload
 
 
-def member_import_page(request):
+def member_import_page(request, admin_site: admin.AdminSite = admin.site):
     """GET: the upload form. POST: run the import and show counts and the rejected rows with line numbers."""
     actor = actor_for(request.user)
     if not (actor.is_superuser or actor.role in IMPORT_ROLES):
@@ -65,7 +66,7 @@ def member_import_page(request):
     else:
         form = MemberImportForm(user=request.user)
     context = {
-        **admin.site.each_context(request),
+        **admin_site.each_context(request),
         "title": _("Import members"),
         "opts": Member._meta,
         "form": form,
@@ -76,5 +77,8 @@ def member_import_page(request):
 
 
 def member_import_urls(model_admin: admin.ModelAdmin) -> list:
-    """The page's URL for ``MemberAdmin.get_urls`` (named ``admin:members_member_import``)."""
-    return [path("import/", model_admin.admin_site.admin_view(member_import_page), name="members_member_import")]
+    """The page's URL for ``MemberAdmin.get_urls`` (named ``admin:members_member_import``); the Member
+    changelist template shows an "Import members" link once it exists."""
+    site = model_admin.admin_site
+    return [path("import/", site.admin_view(partial(member_import_page, admin_site=site)),
+                 name="members_member_import")]

@@ -349,6 +349,17 @@ def upload(text: str) -> SimpleUploadedFile:
 
 
 @pytest.mark.urls("tests.urls_wecom")
+def test_member_changelist_links_to_the_import_page(client, org):
+    client.force_login(staff_user("hq", group=org.grp))
+
+    changelist = client.get("/admin/members/member/")
+
+    assert changelist.status_code == 200
+    assert f'<li><a href="{PAGE}">导入会员</a></li>' in changelist.content.decode() or \
+        f'<li><a href="{PAGE}">Import members</a></li>' in changelist.content.decode()
+
+
+@pytest.mark.urls("tests.urls_wecom")
 def test_admin_upload_for_hq_offers_every_brand_and_shows_the_report(client, org):
     client.force_login(staff_user("hq", group=org.grp))
 
