@@ -486,3 +486,65 @@ def test_celery_tasks_take_ids_and_are_idempotent(shop):
     assert tag_tasks.tags_recompute_member.name == "members.tasks.tags_recompute_member"
     assert tag_tasks.tags_recompute_brand.name == "members.tasks.tags_recompute_brand"
     assert tag_tasks.tags_recompute_member.delay(999_999, shop.brand.pk).get() == {"skipped": "member not found"}
+
+
+# ---------------------------------------------------------------------------- admin
+
+def rule_form(brand, tag_group, **overrides):
+    data = {"brand": brand.pk, "tag_group": tag_group.pk, "name": "Sock size", "is_active": "on", "sort": "0",
+            "field": "size", "aggregation": "top_quantity", "threshold": "0.5", "min_quantity": "1",
+            "lookback_days": "", "category_filter": "袜,sock", "category_mode": "include", "compare_value": "",
+            "value_code": "", "value_name": "", "bands": ""}
+    return {**data, **overrides}
+
+
+def test_brand_operator_adds_a_rule_in_the_admin(shop, client):
+    from tests.factories import staff_user
+
+    group = tag_group_get_or_create(group=shop.grp, brand=shop.brand, code="sock-size", name="Sock size")
+    client.force_login(staff_user("brand_operator", brand=shop.brand))
+
+    response = client.post("/admin/members/tagrule/add/", rule_form(shop.brand, group))
+
+    assert response.status_code == 302
+    rule = TagRule.objects.get(name="Sock size")
+    assert (rule.brand, rule.tag_group, rule.field, rule.aggregation, rule.threshold, rule.category_filter) == (
+        shop.brand, group, "size", "top_quantity", Decimal("0.500"), "袜,sock")
+    # A combination the engine cannot compute is refused with the field named.
+    response = client.post("/admin/members/tagrule/add/", rule_form(shop.brand, group, name="Bad",
+                                                                    aggregation="average_band", bands=""))
+    assert response.status_code == 200
+    assert set(response.context["adminform"].form.errors) == {"field", "bands"}
+    assert not TagRule.objects.filter(name="Bad").exists()
+
+
+def test_brand_operator_cannot_define_group_wide_tag_groups_or_see_other_brands_rules(shop, client):
+    from tests.factories import staff_user
+
+    tag_rules_install_defaults(shop.other)
+    client.force_login(staff_user("brand_operator", brand=shop.brand))
+
+    response = client.post("/admin/members/taggroup/add/", {
+        "group": shop.grp.pk, "brand": "", "code": "hobby", "name": "Hobby",
+        "values-TOTAL_FORMS": "0", "values-INITIAL_FORMS": "0"})
+    changelist = client.get("/admin/members/tagrule/")
+
+    assert response.status_code == 200
+    assert set(response.context["adminform"].form.errors) == {"brand"}
+    assert not TagGroup.objects.filter(code="hobby").exists()
+    assert {rule.brand_id for rule in changelist.context["cl"].result_list} == {shop.brand.pk}
+    assert changelist.context["cl"].result_count == 9
+
+
+def test_guide_cannot_change_rules(shop, client):
+    from tests.factories import GuideFactory, staff_user
+
+    guide = GuideFactory(store=shop.s1)
+    client.force_login(staff_user("guide", guide=guide))
+    rule = shop.rules["colour-preference"]
+    name = rule.name
+    response = client.post(f"/admin/members/tagrule/{rule.pk}/change/",
+                           rule_form(shop.brand, rule.tag_group, name="Hijacked"))
+    assert response.status_code == 403
+    rule.refresh_from_db()
+    assert rule.name == name == "Colour preference"
