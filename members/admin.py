@@ -1,8 +1,12 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from members.models import BindingPolicy, BrandMembership, GuideBinding, Member, MemberMerge, PointsEntry
+from members.models import BindingPolicy, BrandMembership, GuideBinding, JoinChannel, Member, MemberMerge, PointsEntry
+from members.selectors import PhoneVisibility
 from retail_crm.admin_scoping import ScopedModelAdmin
-from retail_crm.phones import mask_phone
+from retail_crm.models import Brand
+from retail_crm.phones import InvalidPhone, normalise_phone
+from retail_crm.scoping import actor_for, scoped
 
 
 class BrandMembershipInline(admin.TabularInline):
@@ -15,21 +19,90 @@ class BrandMembershipInline(admin.TabularInline):
         return False
 
 
+class MemberBrandFilter(admin.SimpleListFilter):
+    """Members who joined a brand; offers only the brands the viewer's scope covers."""
+
+    title = _("brand")
+    parameter_name = "brand"
+
+    def lookups(self, request, model_admin):
+        return [(str(brand.pk), brand.name) for brand in scoped(Brand.objects.order_by("code"), request.user)]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if not self.value().isdigit():
+            return queryset.none()
+        return queryset.filter(pk__in=BrandMembership.objects.filter(brand_id=int(self.value())).values("member_id"))
+
+
+class MemberJoinChannelFilter(admin.SimpleListFilter):
+    """Members who joined any brand through a channel."""
+
+    title = _("join channel")
+    parameter_name = "join_channel"
+
+    def lookups(self, request, model_admin):
+        return JoinChannel.choices
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(pk__in=BrandMembership.objects.filter(join_channel=self.value()).values("member_id"))
+
+
 @admin.register(Member)
 class MemberAdmin(ScopedModelAdmin):
-    list_display = ("code", "name", "masked_phone", "gender", "created_at", "merged_into")
-    list_filter = (("merged_into", admin.EmptyFieldListFilter),)
-    search_fields = ("code",)
+    """Members in the viewer's scope. Phones are shown only as members.selectors.PhoneVisibility allows.
+
+    Searching: a term that reads as a phone number is normalised and matched exactly
+    (never a LIKE on the phone column); anything else matches the code prefix or the name.
+    """
+
+    list_filter = (MemberBrandFilter, MemberJoinChannelFilter, "gender",
+                   ("merged_into", admin.EmptyFieldListFilter))
+    search_fields = ("^code", "name")
+    search_help_text = _("Member code, name, or a whole phone number")
     raw_id_fields = ("merged_into",)
     list_per_page = 50
     inlines = [BrandMembershipInline]
     exclude = ("phone", "unionid", "openid")
-    readonly_fields = ("masked_phone",)
 
-    @admin.display(description="phone")
-    def masked_phone(self, obj):
-        # Personal data: masked in the admin; whole numbers only through role-checked views.
-        return mask_phone(obj.phone)
+    def _phone_column(self, request):
+        # One callable per request: Django compares readonly fields by identity when building the form.
+        column = getattr(request, "_member_phone_column", None)
+        if column is not None:
+            return column
+
+        def phone(obj):
+            visibility = getattr(request, "_member_phone_visibility", None)
+            if visibility is None or not visibility.covers(obj):
+                visibility = PhoneVisibility(actor=actor_for(request.user), user=request.user, members=[obj])
+            return visibility.phone(obj)
+        phone.short_description = _("phone")
+        request._member_phone_column = phone
+        return phone
+
+    def get_list_display(self, request):
+        return ("code", "name", self._phone_column(request), "gender", "created_at", "merged_into")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (self._phone_column(request),)
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One visibility decision for the whole page (two queries), not one per row.
+        request._member_phone_visibility = PhoneVisibility(actor=actor_for(request.user), user=request.user,
+                                                           members=changelist.result_list)
+        return changelist
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = normalise_phone(search_term)
+        except InvalidPhone:
+            return results, may_have_duplicates
+        return results | queryset.filter(phone=phone), may_have_duplicates
 
 
 @admin.register(GuideBinding)
