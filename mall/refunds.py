@@ -338,10 +338,9 @@ def _points_for_refund(*, order: Order, refund: Refund) -> None:
         spent=Sum("delta", filter=Q(reason=reason.SPEND, refund__isnull=True)),
         reversed=Sum("delta", filter=Q(reason=reason.REVERSE, refund__isnull=False)),
         released=Sum("delta", filter=Q(reason=reason.RELEASE, refund__isnull=False)))
-    share = order.refunded_amount / order.paid_amount
-
     def due(points: int) -> int:
-        return int((points * share).to_integral_value(rounding=ROUND_FLOOR))
+        # Multiply before dividing: points × 40 ÷ 437 must not come out as 39.999… and floor to 39.
+        return int((points * order.refunded_amount / order.paid_amount).to_integral_value(rounding=ROUND_FLOOR))
 
     reverse_now = due(sums["earned"] or 0) - (-(sums["reversed"] or 0))
     release_now = due(-(sums["spent"] or 0)) - (sums["released"] or 0)

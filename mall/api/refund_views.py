@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -81,7 +81,9 @@ class OrderRefundRequestApi(MemberApi):
         reason = serializers.CharField(max_length=200, allow_blank=True, default="")
         lines = LineSerializer(many=True, required=False, allow_empty=False, max_length=50)
 
-    @extend_schema(request=InputSerializer, responses={201: RefundSerializer})
+    @extend_schema(request=InputSerializer, responses={201: RefundSerializer}, parameters=[
+        OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                         description="Any unique string (≤ 100 characters) per intended refund request")])
     @idempotent("refund_request")
     def post(self, request, order_no: str):
         data = self.InputSerializer(data=request.data)
