@@ -35,7 +35,6 @@ from mall.models import (
     RefundLine,
     Stock,
     StockMovement,
-    money_field,
 )
 from mall.orders import order_lock
 from mall.payments.provider import PaymentProvider, ProviderError, RefundOrder, get_payment_provider, to_fen
@@ -304,17 +303,17 @@ def _refund_book(*, refund_id: int, provider_refund_id: str) -> Refund:
     if is_stray(refund):
         return refund  # the order never counted this money: its amounts, points and stock stay as they are
     lines = list(refund.lines.select_related("order_line").order_by("order_line_id"))
+    # New totals are computed here, not with F(): every writer of these amounts holds the order lock we
+    # hold, and SQLite would add decimals as floats (100 + 249.96 = 349.96000000000004 > 349.96).
+    order.refunded_amount += refund.amount
+    for rl in lines:
+        rl.order_line.refunded_amount += rl.amount
     try:
         with transaction.atomic():
-            Order.objects.filter(pk=order.pk).update(refunded_amount=F("refunded_amount") + refund.amount)
-            if lines:
-                OrderLine.objects.filter(pk__in=[rl.order_line_id for rl in lines]).update(
-                    refunded_amount=F("refunded_amount") + Case(
-                        *[When(pk=rl.order_line_id, then=Value(rl.amount)) for rl in lines],
-                        output_field=money_field("")))
+            order.save(update_fields=["refunded_amount"])
+            OrderLine.objects.bulk_update([rl.order_line for rl in lines], ["refunded_amount"])
     except IntegrityError:  # the CHECK backstop: only reachable if something bypassed the checks above
         raise _exceeds(f"Refund {refund.refund_no} would refund more than was paid.") from None
-    order.refresh_from_db(fields=["refunded_amount", "paid_amount"])
     _points_for_refund(order=order, refund=refund)
     _stock_back(order=order, refund=refund, lines=lines)
     attribution_enqueue_on_commit(order.pk)
