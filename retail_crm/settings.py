@@ -191,6 +191,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set, so components stay stable as endpoints are added.
+    "ENUM_NAME_OVERRIDES": {
+        "CouponKindEnum": "mall.models.CouponTemplate.Kind",
+        "CouponStatusEnum": "mall.models.CouponStatus",
+        "OrderStatusEnum": "mall.models.OrderStatus",
+        "ChannelEnum": "mall.models.Channel",
+        "RefundKindEnum": "mall.models.Refund.Kind",
+        "RefundStatusEnum": "mall.models.Refund.Status",
+        "SalesCreditKindEnum": "analytics.models.SalesCredit.Kind",
+        "SegmentEnum": "analytics.models.Segment",
+        "LifecycleStageEnum": "analytics.models.LifecycleStage",
+        "CareItemKindEnum": "analytics.models.CareItem.Kind",
+        "EventKindEnum": "members.models.EventKind",
+        "JoinChannelEnum": "members.models.JoinChannel",
+        "TagSourceEnum": "members.models.TagSource",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "retail_crm.api.schema.add_error_responses",
+    ],
 }
 
 LOGGING = {

@@ -22,3 +22,25 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def not_found(request, exception=None):
+    """404s under /api/ answer in the API's error shape (clients parse JSON); pages keep Django's page."""
+    if request.path.startswith("/api/"):
+        from retail_crm.api.errors import error_body
+
+        return JsonResponse(error_body("not_found", "No such endpoint."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """A 500 under /api/ is still JSON in the one error shape."""
+    if request.path.startswith("/api/"):
+        from retail_crm.api.errors import error_body
+
+        return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
+    from django.views.defaults import server_error as page_server_error
+
+    return page_server_error(request)

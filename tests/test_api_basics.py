@@ -300,3 +300,14 @@ def test_language_switch_sets_the_cookie_and_returns_to_the_page(client):
     assert response["Location"] == "/accounts/login/"
     assert response.cookies["django_language"].value == "en"
     assert "<h1>Log in</h1>" in client.get("/accounts/login/").content.decode()
+
+
+def test_unknown_api_paths_answer_404_in_the_error_shape(api_client):
+    response = api_client.get("/api/v1/no/such/thing/")
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {"error": {"code": "not_found", "message": "No such endpoint."}}
+
+
+def test_unknown_pages_keep_the_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")

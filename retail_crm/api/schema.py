@@ -1,0 +1,50 @@
+"""OpenAPI post-processing: every operation documents the one error shape and the statuses it may answer.
+
+Clients (and the schema fuzz test) can then rely on the schema for errors as
+much as for successes: 400 with field messages, 401, 403, 404 (also outside
+the caller's scope), 409 conflicts and 422 for a reused Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable code to branch on, e.g. out_of_stock"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                           "description": "Per-field messages (400)"},
+            },
+        },
+    },
+}
+
+ERROR_STATUSES = {
+    "400": "Invalid input; `fields` holds a message per field",
+    "401": "Not authenticated",
+    "403": "Authenticated, but this role may not do this",
+    "404": "No such object, or outside the caller's scope",
+    "405": "Method not allowed",
+    "409": "Conflicts with the current state (stock, status, identity)",
+    "415": "Unsupported media type",
+    "422": "The Idempotency-Key was used with another request",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_STATUSES.items():
+                responses.setdefault(status, {"description": description, "content": reference})
+    return result
