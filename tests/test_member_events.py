@@ -158,6 +158,14 @@ def test_malformed_json_is_a_400(brand, api_client):
 
 
 @pytest.mark.django_db
+def test_a_form_post_is_refused_as_unsupported(brand, api_client):
+    response = api_client.post(URL, {"events": "x"})
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert BehaviourEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_a_member_token_makes_the_events_the_members_and_visitor_id_optional(brand, api_client):
     member = MemberFactory(code="M-ANN", group=brand.group)
     key = member_token_issue(member=member)
@@ -281,6 +289,8 @@ def test_the_endpoint_is_in_the_openapi_schema(client):
     schema = client.get("/api/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/mp/events/"]["post"]
     assert operation["operationId"] == "mp_events_ingest"
+    assert operation["security"] == [{"memberToken": []}, {}]  # member token or anonymous
+    assert list(operation["requestBody"]["content"]) == ["application/json"]
     assert sorted(schema["components"]["schemas"]["MpEventBatchOut"]["properties"]) == [
         "accepted", "duplicates", "rejected"]
 
