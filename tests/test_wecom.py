@@ -13,11 +13,15 @@ import hashlib
 import io
 import json
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from members import wecom
@@ -528,3 +532,28 @@ def test_fake_client_is_deterministic():
     assert fake.external_contact("wm1234") == ExternalContact("wm1234", "fake-union-wm1234", "WeCom 1234")
     assert fake.calls == ["wmK", "wm1234"]
 
+
+
+# ---------------------------------------------------------------------------- concurrency (PostgreSQL only)
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                    reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_ten_redelivered_add_events_at_once_open_exactly_one_friendship(org):
+    member = MemberFactory(group=org.grp)
+    barrier = threading.Barrier(10)
+
+    def add():
+        try:
+            barrier.wait(timeout=10)
+            return wecom_friend_add(member=member, guide=org.zhang, external_userid="wmC", at=at(0),
+                                    source="callback")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = [f.result(timeout=60) for f in [pool.submit(add) for _ in range(10)]]
+
+    assert sorted(created for _row, created in results) == [False] * 9 + [True]
+    assert {row.pk for row, _created in results} == {WeComFriendship.objects.get().pk}
+    assert rows_of(member) == [("zhangsan", "wmC", at(0), None, "callback")]
