@@ -132,8 +132,13 @@ def member_search(*, actor: Actor, phone: str | None = None, name: str | None = 
     """
     members = Member.objects.filter(merged_into__isnull=True)
     if phone:
-        tombstone_targets = Member.objects.filter(phone=phone, merged_into__isnull=False).values("merged_into_id")
-        members = members.filter(Q(phone=phone) | Q(pk__in=tombstone_targets))
+        # (group, phone) is the unique index: naming the group lets the database use it for the equality.
+        same_phone = Member.objects.filter(phone=phone)
+        if actor.group_id is not None:
+            same_phone = same_phone.filter(group_id=actor.group_id)
+        # Resolved to ids first (one or two rows), so the search itself starts from the primary key.
+        found = {live_id or pk for pk, live_id in same_phone.values_list("pk", "merged_into_id")}
+        members = members.filter(pk__in=found)
     if name:
         members = members.filter(name__icontains=name)
     if tag is not None:
