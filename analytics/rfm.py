@@ -12,7 +12,7 @@ One run for one brand as of a local date:
   when monetary > median (ordinary medians over those members; a value equal to
   the median is never recent/high). Members whose purchases all lie before the
   window are ``lapsed``: they keep their figures but get no class.
-* The consumption cycle is computed in the same pass (see ``consumption_cycle``)
+* The consumption cycle is computed in the same pass (see ``_own_cycles``)
   and stored on the run and on each member row.
 * Writes are bulk: the run, an upsert of every member's row (COPY into a temp
   table + INSERT … ON CONFLICT on PostgreSQL), class-change history only for
@@ -117,6 +117,13 @@ def load_purchases(*, brand: Brand, as_of: dt.date) -> PurchaseArrays:
 
 # ---------------------------------------------------------------------------- the computation
 
+# Classes and stages travel as small integer codes through numpy and COPY; code 0 is "none".
+SEGMENT_CODES = ["", *SEGMENT_SLUGS]
+STAGE_CODES = ["", LifecycleStage.NEW.value, LifecycleStage.GROWING.value, LifecycleStage.MATURE.value,
+               LifecycleStage.LAPSED.value]
+NEW, GROWING, MATURE, LAPSED = 1, 2, 3, 4
+
+
 def twice_median(values: np.ndarray) -> int:
     """Twice the ordinary median (mean of the two middle values for an even count), exact in integers."""
     ordered = np.sort(values)
@@ -129,144 +136,236 @@ def _half(twice: int, places: str = "0.01") -> Decimal:
 
 
 def classify(*, recent: np.ndarray, f_high: np.ndarray, m_high: np.ndarray) -> np.ndarray:
-    """The eight classes of DOMAIN.md's table from the three high/low judgements."""
-    prefix = np.where(m_high, "important_", "general_")
-    suffix = np.select([recent & f_high, recent & ~f_high, ~recent & f_high], ["value", "develop", "retain"],
-                       default="winback")
-    return np.char.add(prefix.astype("U10"), suffix.astype("U7")).astype(object)
+    """Segment codes (index into SEGMENT_CODES) of DOMAIN.md's table from the three high/low judgements.
+
+    Slugs are ordered important_{value, develop, retain, winback}, general_{…}: M picks the half,
+    then R and F pick value (R, F), develop (R, not F), retain (not R, F) or win-back (neither).
+    """
+    return (1 + 4 * (~m_high) + 2 * (~recent) + (~f_high)).astype("int8")
 
 
 @dataclass(frozen=True)
-class CycleResult:
-    """Per-member own cycles (median days between consecutive purchase dates) and the brand's cycle."""
+class MemberFigures:
+    """One entry per member with a purchase ever (up to as_of), sorted by member id; -1 means none."""
 
-    member_cycles: pd.Series  # index: member id, value: float days (multiples of 0.5)
-    brand_cycle: Decimal | None  # median of member_cycles, None when no member bought on two dates
+    member_id: np.ndarray
+    recency_days: np.ndarray  # -1: lapsed
+    frequency: np.ndarray
+    cents: np.ndarray
+    lifetime_days: np.ndarray
+    purchases_total: np.ndarray
+    first_day: np.ndarray
+    last_day: np.ndarray
+    segment: np.ndarray  # code into SEGMENT_CODES
+    stage: np.ndarray  # code into STAGE_CODES
+    cycle2: np.ndarray  # twice the member's own cycle in days; -1: fewer than two purchase dates
+    next_day: np.ndarray  # next expected purchase (day number); -1: no brand cycle
 
+    def __len__(self) -> int:
+        return len(self.member_id)
 
-def consumption_cycle(arrays: PurchaseArrays) -> CycleResult:
-    """The consumption cycle (消费周期) from every purchase up to as_of.
-
-    Gaps are taken between a member's consecutive *distinct* purchase dates:
-    two orders on one day are one shopping trip, not a zero-day cycle. So a
-    member counts when they bought on at least two different dates.
-    """
-    if len(arrays.member_id) == 0:
-        return CycleResult(member_cycles=pd.Series(dtype="float64"), brand_cycle=None)
-    order = np.lexsort((arrays.day, arrays.member_id))
-    members, days = arrays.member_id[order], arrays.day[order]
-    distinct = np.ones(len(members), dtype=bool)
-    distinct[1:] = (members[1:] != members[:-1]) | (days[1:] != days[:-1])
-    members, days = members[distinct], days[distinct]
-    same = members[1:] == members[:-1]
-    gaps = (days[1:] - days[:-1])[same]
-    if len(gaps) == 0:
-        return CycleResult(member_cycles=pd.Series(dtype="float64"), brand_cycle=None)
-    member_cycles = pd.Series(gaps, dtype="float64").groupby(members[1:][same], sort=False).median()
-    # Member cycles are multiples of 0.5, so twice them is an exact integer and so is the brand's doubled median.
-    brand = twice_median(np.rint(member_cycles.to_numpy() * 2).astype("int64"))
-    return CycleResult(member_cycles=member_cycles, brand_cycle=(Decimal(brand) / 4).quantize(Decimal("0.01")))
+    def frame(self) -> pd.DataFrame:
+        """The figures as a readable frame (slugs, dates, Decimal-free), indexed by member id."""
+        out = pd.DataFrame({name: getattr(self, name) for name in self.__dataclass_fields__}).set_index("member_id")
+        out["segment"] = np.array(SEGMENT_CODES, dtype=object)[self.segment]
+        out["lifecycle_stage"] = np.array(STAGE_CODES, dtype=object)[self.stage]
+        return out.drop(columns=["stage"])
 
 
 @dataclass(frozen=True)
 class RfmComputation:
     """What one run computes, before anything is written."""
 
-    members: pd.DataFrame  # one row per member with a purchase ever (up to as_of), index member_id
+    members: MemberFigures
     twice_median_recency: int | None
     twice_median_frequency: int | None
     twice_median_cents: int | None
-    brand_cycle: Decimal | None
-    cycle_used: int | None  # whole days used for next_expected_on (override or rounded measured cycle)
+    brand_cycle: Decimal | None  # median of the members' own cycles; None when nobody bought on two dates
+    cycle_used: int | None  # whole days used for next_expected_on (override, else rounded brand cycle)
+
+
+def _group_bounds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each run of equal values in a sorted array."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return starts, np.r_[starts[1:], len(keys)]
+
+
+def _own_cycles(members: np.ndarray, days: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Twice each member's median gap between consecutive distinct purchase dates (-1 with fewer than two).
+
+    ``members``/``days`` are sorted by member, then day. Two orders on one day are one shopping trip, not a
+    zero-day cycle, so a member counts once they bought on two different dates.
+    """
+    cycle2 = np.full(len(ids), -1, dtype="int64")
+    distinct = np.r_[True, (members[1:] != members[:-1]) | (days[1:] != days[:-1])] if len(members) else \
+        np.zeros(0, dtype=bool)
+    members, days = members[distinct], days[distinct]
+    same = members[1:] == members[:-1]
+    gaps = (days[1:] - days[:-1])[same]
+    if len(gaps) == 0:
+        return cycle2
+    owners = members[1:][same]
+    # Sort each member's gaps in one pass: owners are already ascending, gaps < 2**24 days.
+    keyed = np.sort((owners << 24) | gaps)
+    owners, gaps = keyed >> 24, keyed & ((1 << 24) - 1)
+    starts, ends = _group_bounds(owners)
+    counts = ends - starts
+    twice = gaps[starts + (counts - 1) // 2] + gaps[starts + counts // 2]
+    cycle2[np.searchsorted(ids, owners[starts])] = twice
+    return cycle2
 
 
 def rfm_compute(*, arrays: PurchaseArrays, as_of: dt.date, window_days: int, mature_after_days: int,
                 cycle_override: int | None = None) -> RfmComputation:
-    """Vectorised RFML over one brand's purchases; see the module docstring for the rules."""
+    """Vectorised RFML and consumption cycle over one brand's purchases (one sort, then group reductions)."""
     as_of_n = _day_number(as_of)
-    frame = pd.DataFrame({"member_id": arrays.member_id, "day": arrays.day, "cents": arrays.cents})
-    ever = frame.groupby("member_id", sort=True).agg(first_day=("day", "min"), last_day=("day", "max"),
-                                                     purchases_total=("day", "size"))
-    window = frame[frame["day"] > as_of_n - window_days]
-    inwin = window.groupby("member_id", sort=False).agg(frequency=("day", "size"), cents=("cents", "sum"))
-    del frame, window
-    out = ever.join(inwin, how="left")
-    classified = out["frequency"].notna().to_numpy()
-    out["frequency"] = out["frequency"].fillna(0).astype("int64")
-    out["cents"] = out["cents"].fillna(0).astype("int64")
-    out["lifetime_days"] = (out["last_day"] - out["first_day"]).astype("int64")
-    recency = (as_of_n - out["last_day"]).astype("int64").to_numpy()
-    out["recency_days"] = pd.array(np.where(classified, recency, 0), dtype="Int64")
-    out.loc[~classified, "recency_days"] = pd.NA
+    order = np.lexsort((arrays.day, arrays.member_id))
+    members, days, cents = arrays.member_id[order], arrays.day[order], arrays.cents[order]
+    del order
+    starts, ends = _group_bounds(members)
+    ids = members[starts]
+    first_day, last_day = days[starts], days[ends - 1] if len(ends) else days[:0]
+    purchases_total = ends - starts
+    in_window = days > as_of_n - window_days
+    frequency = np.add.reduceat(in_window.astype("int64"), starts) if len(ids) else starts
+    monetary = np.add.reduceat(np.where(in_window, cents, 0), starts) if len(ids) else starts
+    classified = frequency > 0
+    # Purchases after as_of were never read, so the last purchase ever is the last one in the window.
+    recency = np.where(classified, as_of_n - last_day, -1)
+    lifetime = last_day - first_day
+    stage = np.select([~classified, purchases_total == 1, lifetime >= mature_after_days],
+                      [LAPSED, NEW, MATURE], default=GROWING).astype("int8")
 
-    mature = (out["purchases_total"] >= 2) & (out["lifetime_days"] >= mature_after_days)
-    stage = np.select([~classified, out["purchases_total"].to_numpy() == 1, mature.to_numpy()],
-                      ["lapsed", "new", "mature"], default="growing")
-    out["lifecycle_stage"] = stage.astype(object)
-
-    segment = np.full(len(out), "", dtype=object)
+    segment = np.zeros(len(ids), dtype="int8")
     tm_r = tm_f = tm_m = None
     if classified.any():
-        r = recency[classified]
-        f = out["frequency"].to_numpy()[classified]
-        m = out["cents"].to_numpy()[classified]
+        r, f, m = recency[classified], frequency[classified], monetary[classified]
         tm_r, tm_f, tm_m = twice_median(r), twice_median(f), twice_median(m)
         # Doubled values against doubled medians: a value equal to the median is neither recent nor high.
         segment[classified] = classify(recent=2 * r < tm_r, f_high=2 * f > tm_f, m_high=2 * m > tm_m)
-    out["segment"] = segment
 
-    cycles = consumption_cycle(arrays)
-    out["cycle_days"] = cycles.member_cycles.reindex(out.index)
+    cycle2 = _own_cycles(members, days, ids)
+    measured = cycle2[cycle2 >= 0]
+    # Own cycles are multiples of 0.5 days, so the brand's median is a multiple of 0.25: exact as twice/4.
+    brand_cycle = (Decimal(twice_median(measured)) / 4).quantize(Decimal("0.01")) if len(measured) else None
     cycle_used = cycle_override
-    if cycle_used is None and cycles.brand_cycle is not None:
-        cycle_used = int(cycles.brand_cycle.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
-    if cycle_used:
-        out["next_expected_day"] = pd.array(out["last_day"].to_numpy() + cycle_used, dtype="Int64")
-    else:
-        out["next_expected_day"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    return RfmComputation(members=out, twice_median_recency=tm_r, twice_median_frequency=tm_f,
-                          twice_median_cents=tm_m, brand_cycle=cycles.brand_cycle, cycle_used=cycle_used)
+    if cycle_used is None and brand_cycle is not None:
+        cycle_used = int(brand_cycle.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    next_day = last_day + cycle_used if cycle_used else np.full(len(ids), -1, dtype="int64")
+    figures = MemberFigures(member_id=ids, recency_days=recency, frequency=frequency, cents=monetary,
+                            lifetime_days=lifetime, purchases_total=purchases_total, first_day=first_day,
+                            last_day=last_day, segment=segment, stage=stage, cycle2=cycle2, next_day=next_day)
+    return RfmComputation(members=figures, twice_median_recency=tm_r, twice_median_frequency=tm_f,
+                          twice_median_cents=tm_m, brand_cycle=brand_cycle, cycle_used=cycle_used)
 
 
 # ---------------------------------------------------------------------------- writing
 
-_MEMBER_COLUMNS = ["member_id", "recency_days", "frequency", "cents", "lifetime_days", "purchases_total",
-                   "first_day", "last_day", "segment", "lifecycle_stage", "cycle_days", "next_expected_day"]
+_PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 
 
-def _previous_state(brand: Brand) -> pd.DataFrame:
+def _copy_binary(cursor, table: str, columns: list[tuple[str, np.ndarray, str]]) -> None:
+    """COPY integer columns into ``table`` in PostgreSQL's binary format, built in one numpy pass.
+
+    ``columns``: (name, values, "i4" | "i8"). Every row has the same width (no NULLs: -1 stands for
+    none and the SQL reading the table turns it into NULL), so the whole payload is one structured array.
+    """
+    n = len(columns[0][1])
+    layout = [("fields", ">i2")]
+    for name, _values, kind in columns:
+        layout += [(f"{name}_len", ">i4"), (name, ">" + kind)]
+    rows = np.empty(n, dtype=np.dtype(layout))
+    rows["fields"] = len(columns)
+    for name, values, kind in columns:
+        rows[f"{name}_len"] = int(kind[1])
+        rows[name] = values
+    payload = io.BytesIO()
+    payload.write(_PG_HEADER)
+    payload.write(rows.tobytes())
+    payload.write((-1).to_bytes(2, "big", signed=True))
+    payload.seek(0)
+    cursor.cursor.copy_expert(f"COPY {table} ({', '.join(c[0] for c in columns)}) FROM STDIN WITH (FORMAT binary)",
+                              payload)
+
+
+def _codes_sql(column: str, codes: list[str]) -> str:
+    """SQL turning a code column back into its string (code 0 → '')."""
+    return "(ARRAY[" + ", ".join(f"'{c}'" for c in codes) + f"])[{column} + 1]"
+
+
+def _previous_state(brand: Brand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(member ids ascending, segment codes, stage codes) of the brand's current rows, before this run."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT member_id, segment, lifecycle_stage FROM {MemberRfm._meta.db_table} "  # noqa: S608
-                       "WHERE brand_id = %s", [brand.pk])
+                       "WHERE brand_id = %s ORDER BY member_id", [brand.pk])
         rows = cursor.fetchall()
-    return pd.DataFrame(rows, columns=["member_id", "segment", "lifecycle_stage"]).set_index("member_id")
+    if not rows:
+        empty = np.zeros(0, dtype="int64")
+        return empty, empty.astype("int8"), empty.astype("int8")
+    frame = pd.DataFrame(rows, columns=["member_id", "segment", "stage"])
+    seg = frame["segment"].map({c: i for i, c in enumerate(SEGMENT_CODES)}).fillna(0).to_numpy("int8")
+    stage = frame["stage"].map({c: i for i, c in enumerate(STAGE_CODES)}).fillna(0).to_numpy("int8")
+    return frame["member_id"].to_numpy("int64"), seg, stage
 
 
-def _csv(frame: pd.DataFrame) -> io.StringIO:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, header=False, index=False, na_rep="")
-    buffer.seek(0)
-    return buffer
+@dataclass(frozen=True)
+class ClassChanges:
+    """Members whose class or stage changed in this run (code 0 on the "to" side: the member is gone)."""
+
+    member_id: np.ndarray
+    from_segment: np.ndarray
+    to_segment: np.ndarray
+    from_stage: np.ndarray
+    to_stage: np.ndarray
 
 
-def _upsert_members_pg(brand: Brand, run: RfmRun, members: pd.DataFrame) -> None:
-    table = MemberRfm._meta.db_table
+def class_changes(previous: tuple[np.ndarray, np.ndarray, np.ndarray], figures: MemberFigures) -> ClassChanges:
+    prev_ids, prev_seg, prev_stage = previous
+    ids = figures.member_id
+    pos = np.searchsorted(prev_ids, ids)
+    pos_ok = np.minimum(pos, max(len(prev_ids) - 1, 0))
+    known = (pos < len(prev_ids)) & (prev_ids[pos_ok] == ids) if len(prev_ids) else np.zeros(len(ids), bool)
+    from_seg = np.where(known, prev_seg[pos_ok] if len(prev_ids) else 0, 0).astype("int8")
+    from_stage = np.where(known, prev_stage[pos_ok] if len(prev_ids) else 0, 0).astype("int8")
+    changed = (from_seg != figures.segment) | (from_stage != figures.stage)
+    gone = ~np.isin(prev_ids, ids, assume_unique=True)
+    return ClassChanges(
+        member_id=np.r_[ids[changed], prev_ids[gone]],
+        from_segment=np.r_[from_seg[changed], prev_seg[gone]].astype("int8"),
+        to_segment=np.r_[figures.segment[changed], np.zeros(gone.sum(), dtype="int8")],
+        from_stage=np.r_[from_stage[changed], prev_stage[gone]].astype("int8"),
+        to_stage=np.r_[figures.stage[changed], np.zeros(gone.sum(), dtype="int8")])
+
+
+def _write_pg(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup) -> None:
+    """Upsert member rows, drop rows of members without purchases, history and tags: COPY + set-based SQL."""
+    rfm, history = MemberRfm._meta.db_table, RfmClassChange._meta.db_table
+    tags, values = MemberTag._meta.db_table, TagValue._meta.db_table
+    epoch = "DATE '1970-01-01'"
     with connection.cursor() as cursor:
+        # Dropped here too (not only on commit): two runs can share one transaction (tests, run_jobs).
+        cursor.execute("DROP TABLE IF EXISTS rfm_stage; DROP TABLE IF EXISTS rfm_change_stage")
         cursor.execute(
             "CREATE TEMP TABLE rfm_stage (member_id bigint, recency_days integer, frequency integer, "
             "cents bigint, lifetime_days integer, purchases_total integer, first_day integer, last_day integer, "
-            "segment varchar(20), lifecycle_stage varchar(10), cycle_days numeric(8,2), next_expected_day integer)"
-            " ON COMMIT DROP")
-        cursor.cursor.copy_expert("COPY rfm_stage FROM STDIN WITH (FORMAT csv)",
-                                  _csv(members.reset_index()[_MEMBER_COLUMNS]))
+            "segment integer, stage integer, cycle2 integer, next_day integer) ON COMMIT DROP")
+        f = figures
+        _copy_binary(cursor, "rfm_stage", [
+            ("member_id", f.member_id, "i8"), ("recency_days", f.recency_days, "i4"), ("frequency", f.frequency, "i4"),
+            ("cents", f.cents, "i8"), ("lifetime_days", f.lifetime_days, "i4"),
+            ("purchases_total", f.purchases_total, "i4"), ("first_day", f.first_day, "i4"),
+            ("last_day", f.last_day, "i4"), ("segment", f.segment, "i4"), ("stage", f.stage, "i4"),
+            ("cycle2", f.cycle2, "i4"), ("next_day", f.next_day, "i4")])
         cursor.execute(
-            f"INSERT INTO {table} (member_id, brand_id, run_id, recency_days, frequency, monetary, "  # noqa: S608
+            f"INSERT INTO {rfm} (member_id, brand_id, run_id, recency_days, frequency, monetary, "  # noqa: S608
             "lifetime_days, purchases_total, first_purchase_on, last_purchase_on, segment, lifecycle_stage, "
             "cycle_days, next_expected_on, updated_at) "
-            "SELECT member_id, %s, %s, recency_days, frequency, (cents::numeric / 100)::numeric(14,2), "
-            "lifetime_days, purchases_total, DATE '1970-01-01' + first_day, DATE '1970-01-01' + last_day, "
-            "COALESCE(segment, ''), lifecycle_stage, cycle_days, DATE '1970-01-01' + next_expected_day, now() "
-            "FROM rfm_stage "
+            "SELECT member_id, %s, %s, NULLIF(recency_days, -1), frequency, cents::numeric / 100, "
+            f"lifetime_days, purchases_total, {epoch} + first_day, {epoch} + last_day, "
+            f"{_codes_sql('segment', SEGMENT_CODES)}, {_codes_sql('stage', STAGE_CODES)}, "
+            f"NULLIF(cycle2, -1)::numeric / 2, {epoch} + NULLIF(next_day, -1), now() FROM rfm_stage "
             "ON CONFLICT (member_id, brand_id) DO UPDATE SET run_id = EXCLUDED.run_id, "
             "recency_days = EXCLUDED.recency_days, frequency = EXCLUDED.frequency, monetary = EXCLUDED.monetary, "
             "lifetime_days = EXCLUDED.lifetime_days, purchases_total = EXCLUDED.purchases_total, "
@@ -275,54 +374,83 @@ def _upsert_members_pg(brand: Brand, run: RfmRun, members: pd.DataFrame) -> None
             "cycle_days = EXCLUDED.cycle_days, next_expected_on = EXCLUDED.next_expected_on, "
             "updated_at = EXCLUDED.updated_at",
             [brand.pk, run.pk])
-        cursor.execute("DROP TABLE rfm_stage")
+        cursor.execute(f"DELETE FROM {rfm} WHERE brand_id = %s AND (run_id <> %s OR run_id IS NULL)",  # noqa: S608
+                       [brand.pk, run.pk])
+        if len(changes.member_id) == 0:
+            return
+        cursor.execute("CREATE TEMP TABLE rfm_change_stage (member_id bigint, from_segment integer, "
+                       "to_segment integer, from_stage integer, to_stage integer) ON COMMIT DROP")
+        c = changes
+        _copy_binary(cursor, "rfm_change_stage", [
+            ("member_id", c.member_id, "i8"), ("from_segment", c.from_segment, "i4"),
+            ("to_segment", c.to_segment, "i4"), ("from_stage", c.from_stage, "i4"), ("to_stage", c.to_stage, "i4")])
+        cursor.execute(
+            f"INSERT INTO {history} (member_id, brand_id, run_id, from_segment, to_segment, from_stage, "  # noqa: S608
+            "to_stage, changed_on) "
+            f"SELECT member_id, %s, %s, {_codes_sql('from_segment', SEGMENT_CODES)}, "
+            f"{_codes_sql('to_segment', SEGMENT_CODES)}, {_codes_sql('from_stage', STAGE_CODES)}, "
+            f"{_codes_sql('to_stage', STAGE_CODES)}, %s FROM rfm_change_stage",
+            [brand.pk, run.pk, run.as_of])
+        # The rfml tag changes exactly when the class does: drop the old value, add the new one.
+        cursor.execute(
+            f"DELETE FROM {tags} t USING rfm_change_stage s, {values} v "  # noqa: S608
+            "WHERE s.from_segment <> s.to_segment AND t.member_id = s.member_id AND t.tag_value_id = v.id "
+            "AND v.tag_group_id = %s AND t.source = %s",
+            [group.pk, TagSource.RFML.value])
+        cursor.execute(
+            f"INSERT INTO {tags} (member_id, tag_value_id, source, assigned_at, reason, evidence) "  # noqa: S608
+            f"SELECT s.member_id, v.id, %s, %s, %s, %s FROM rfm_change_stage s JOIN {values} v "
+            f"ON v.tag_group_id = %s AND v.code = {_codes_sql('s.to_segment', SEGMENT_CODES)} "
+            "WHERE s.to_segment > 0 AND s.from_segment <> s.to_segment "
+            "ON CONFLICT (member_id, tag_value_id) DO NOTHING",
+            [TagSource.RFML.value, timezone.now(), _tag_reason(run), _tag_evidence(run), group.pk])
 
 
-def _upsert_members_orm(brand: Brand, run: RfmRun, members: pd.DataFrame) -> None:
-    rows = []
-    for rec in members.reset_index()[_MEMBER_COLUMNS].itertuples(index=False):
-        rows.append(MemberRfm(
-            member_id=int(rec.member_id), brand=brand, run=run,
-            recency_days=None if pd.isna(rec.recency_days) else int(rec.recency_days),
-            frequency=int(rec.frequency), monetary=Decimal(int(rec.cents)) / 100,
-            lifetime_days=int(rec.lifetime_days), purchases_total=int(rec.purchases_total),
-            first_purchase_on=_date(rec.first_day), last_purchase_on=_date(rec.last_day), segment=rec.segment,
-            lifecycle_stage=rec.lifecycle_stage,
-            cycle_days=None if pd.isna(rec.cycle_days) else Decimal(str(rec.cycle_days)).quantize(Decimal("0.01")),
-            next_expected_on=_date(rec.next_expected_day)))
+def _tag_reason(run: RfmRun) -> str:
+    return f"RFML class as of {run.as_of.isoformat()}"
+
+
+def _tag_evidence(run: RfmRun) -> str:
+    return json.dumps({"rfm_run": run.pk, "as_of": run.as_of.isoformat()})
+
+
+def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup) -> None:
+    """The same writes through the ORM, for SQLite (development and the test suite)."""
+    frame = figures.frame()
+    rows = [MemberRfm(
+        member_id=int(member_id), brand=brand, run=run,
+        recency_days=None if rec.recency_days < 0 else int(rec.recency_days), frequency=int(rec.frequency),
+        monetary=Decimal(int(rec.cents)) / 100, lifetime_days=int(rec.lifetime_days),
+        purchases_total=int(rec.purchases_total), first_purchase_on=_date(rec.first_day),
+        last_purchase_on=_date(rec.last_day), segment=rec.segment, lifecycle_stage=rec.lifecycle_stage,
+        cycle_days=None if rec.cycle2 < 0 else (Decimal(int(rec.cycle2)) / 2).quantize(Decimal("0.01")),
+        next_expected_on=None if rec.next_day < 0 else _date(rec.next_day))
+        for member_id, rec in zip(frame.index, frame.itertuples(index=False), strict=True)]
     MemberRfm.objects.bulk_create(
         rows, batch_size=2000, update_conflicts=True, unique_fields=["member", "brand"],
         update_fields=["run", "recency_days", "frequency", "monetary", "lifetime_days", "purchases_total",
                        "first_purchase_on", "last_purchase_on", "segment", "lifecycle_stage", "cycle_days",
                        "next_expected_on", "updated_at"])
-
-
-def _write_changes(brand: Brand, run: RfmRun, previous: pd.DataFrame, members: pd.DataFrame) -> int:
-    """History rows for members whose class or stage changed (first run: from ''; gone: to '')."""
-    now = members[["segment", "lifecycle_stage"]]
-    both = previous.merge(now, how="outer", left_index=True, right_index=True, suffixes=("_from", "_to")).fillna("")
-    changed = both[(both["segment_from"] != both["segment_to"])
-                   | (both["lifecycle_stage_from"] != both["lifecycle_stage_to"])]
-    if changed.empty:
-        return 0
-    changed = changed.reset_index()
-    if connection.vendor == "postgresql":
-        out = pd.DataFrame({"member_id": changed["member_id"], "brand_id": brand.pk, "run_id": run.pk,
-                            "from_segment": changed["segment_from"], "to_segment": changed["segment_to"],
-                            "from_stage": changed["lifecycle_stage_from"], "to_stage": changed["lifecycle_stage_to"],
-                            "changed_on": run.as_of.isoformat()})
-        with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(
-                f"COPY {RfmClassChange._meta.db_table} (member_id, brand_id, run_id, from_segment, to_segment, "
-                "from_stage, to_stage, changed_on) FROM STDIN WITH (FORMAT csv, "
-                "FORCE_NOT_NULL (from_segment, to_segment, from_stage, to_stage))", _csv(out))
-    else:
-        RfmClassChange.objects.bulk_create(
-            [RfmClassChange(member_id=int(r.member_id), brand=brand, run=run, from_segment=r.segment_from,
-                            to_segment=r.segment_to, from_stage=r.lifecycle_stage_from,
-                            to_stage=r.lifecycle_stage_to, changed_on=run.as_of)
-             for r in changed.itertuples(index=False)], batch_size=2000)
-    return len(changed)
+    MemberRfm.objects.filter(brand=brand).exclude(run=run).delete()
+    MemberRfm.objects.filter(brand=brand, run__isnull=True).delete()
+    c = changes
+    RfmClassChange.objects.bulk_create(
+        [RfmClassChange(member_id=int(c.member_id[i]), brand=brand, run=run,
+                        from_segment=SEGMENT_CODES[c.from_segment[i]], to_segment=SEGMENT_CODES[c.to_segment[i]],
+                        from_stage=STAGE_CODES[c.from_stage[i]], to_stage=STAGE_CODES[c.to_stage[i]],
+                        changed_on=run.as_of) for i in range(len(c.member_id))], batch_size=2000)
+    moved = c.from_segment != c.to_segment
+    moved_ids = [int(m) for m in c.member_id[moved]]
+    value_ids = dict(TagValue.objects.filter(tag_group=group).values_list("code", "pk"))
+    for start in range(0, len(moved_ids), 500):
+        MemberTag.objects.filter(member_id__in=moved_ids[start:start + 500], tag_value__tag_group=group,
+                                 source=TagSource.RFML).delete()
+    now = timezone.now()
+    MemberTag.objects.bulk_create(
+        [MemberTag(member_id=int(m), tag_value_id=value_ids[SEGMENT_CODES[code]], source=TagSource.RFML,
+                   assigned_at=now, reason=_tag_reason(run), evidence=json.loads(_tag_evidence(run)))
+         for m, code in zip(c.member_id[moved], c.to_segment[moved], strict=True) if code > 0],
+        batch_size=2000, ignore_conflicts=True)
 
 
 def rfml_tag_group(brand: Brand) -> TagGroup:
@@ -333,28 +461,6 @@ def rfml_tag_group(brand: Brand) -> TagGroup:
     TagValue.objects.bulk_create([TagValue(tag_group=group, code=s.value, name=str(s.label)[:60], sort=i)
                                   for i, s in enumerate(Segment) if s.value not in have])
     return group
-
-
-def _write_tags(brand: Brand, run: RfmRun) -> None:
-    """One rfml tag per classified member: stale ones (class changed, lapsed, gone) removed, new ones added."""
-    group = rfml_tag_group(brand)
-    tags, values, rfm = MemberTag._meta.db_table, TagValue._meta.db_table, MemberRfm._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {tags} WHERE source = %s "  # noqa: S608
-            f"AND tag_value_id IN (SELECT id FROM {values} WHERE tag_group_id = %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {rfm} r JOIN {values} tv ON tv.code = r.segment "
-            f"WHERE r.brand_id = %s AND tv.tag_group_id = %s AND r.member_id = {tags}.member_id "
-            f"AND tv.id = {tags}.tag_value_id)",
-            [TagSource.RFML.value, group.pk, brand.pk, group.pk])
-        cursor.execute(
-            f"INSERT INTO {tags} (member_id, tag_value_id, source, assigned_at, reason, evidence) "  # noqa: S608
-            f"SELECT r.member_id, tv.id, %s, %s, %s, %s FROM {rfm} r "
-            f"JOIN {values} tv ON tv.tag_group_id = %s AND tv.code = r.segment "
-            f"WHERE r.brand_id = %s AND r.segment <> '' AND NOT EXISTS "
-            f"(SELECT 1 FROM {tags} mt WHERE mt.member_id = r.member_id AND mt.tag_value_id = tv.id)",
-            [TagSource.RFML.value, timezone.now(), f"RFML class as of {run.as_of.isoformat()}",
-             json.dumps({"rfm_run": run.pk, "as_of": run.as_of.isoformat()}), group.pk, brand.pk])
 
 
 @transaction.atomic
@@ -379,32 +485,28 @@ def rfm_recompute(*, brand: Brand, as_of: dt.date | None = None, window_days: in
     result = rfm_compute(arrays=arrays, as_of=as_of, window_days=window_days,
                          mature_after_days=config.mature_after_days, cycle_override=config.cycle_days)
     del arrays
-    members = result.members
-    classified = members[members["segment"] != ""]
-    counts = {slug: 0 for slug in SEGMENT_SLUGS}
-    counts.update({k: int(v) for k, v in classified["segment"].value_counts().items()})
-    stage_counts = {stage: 0 for stage in STAGES}
-    stage_counts.update({k: int(v) for k, v in members["lifecycle_stage"].value_counts().items()})
+    figures = result.members
+    seg_counts = np.bincount(figures.segment, minlength=len(SEGMENT_CODES))
+    stage_counts_arr = np.bincount(figures.stage, minlength=len(STAGE_CODES))
+    counts = {slug: int(seg_counts[i + 1]) for i, slug in enumerate(SEGMENT_SLUGS)}
+    stage_counts = {STAGE_CODES[i]: int(stage_counts_arr[i]) for i in range(1, len(STAGE_CODES))}
+    twice_m = result.twice_median_cents
     run = RfmRun.objects.create(
         brand=brand, as_of=as_of, window_days=window_days,
         median_recency_days=None if result.twice_median_recency is None else _half(result.twice_median_recency),
         median_frequency=None if result.twice_median_frequency is None else _half(result.twice_median_frequency),
         # Cents → yuan; a median between two cents shows rounded half up (comparisons used the exact value).
-        median_monetary=None if result.twice_median_cents is None
-        else (Decimal(result.twice_median_cents) / 200).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
-        members=len(classified), lapsed=stage_counts["lapsed"], counts=counts, stage_counts=stage_counts,
-        cycle_days=(Decimal(result.cycle_used) if config.cycle_days else result.brand_cycle),
-        started_at=started_at)
-    previous = _previous_state(brand)
+        median_monetary=None if twice_m is None else (Decimal(twice_m) / 200).quantize(Decimal("0.01"),
+                                                                                        rounding=ROUND_HALF_UP),
+        members=int(seg_counts[1:].sum()), lapsed=stage_counts[LifecycleStage.LAPSED], counts=counts,
+        stage_counts=stage_counts,
+        cycle_days=Decimal(config.cycle_days) if config.cycle_days else result.brand_cycle, started_at=started_at)
+    changes = class_changes(_previous_state(brand), figures)
+    group = rfml_tag_group(brand)
     if connection.vendor == "postgresql":
-        _upsert_members_pg(brand, run, members)
+        _write_pg(brand, run, figures, changes, group)
     else:
-        _upsert_members_orm(brand, run, members)
-    # Every member with a purchase now carries this run; the rest no longer have any purchase.
-    MemberRfm.objects.filter(brand=brand).exclude(run=run).delete()
-    MemberRfm.objects.filter(brand=brand, run__isnull=True).delete()
-    _write_changes(brand, run, previous, members)
-    _write_tags(brand, run)
+        _write_orm(brand, run, figures, changes, group)
     run.duration_ms = int((time.monotonic() - started) * 1000)
     run.save(update_fields=["duration_ms"])
     return run
