@@ -234,3 +234,11 @@ if not DEBUG:
 
 # Business configuration.
 MONEY_CURRENCY = "CNY"
+
+# WeChat mini-program login (code → openid) and phone numbers. Development uses a deterministic fake;
+# without DEBUG the real client is used and refuses to start a login without an app id and secret.
+WECHAT_PROVIDER = env_str("WECHAT_PROVIDER", "fake" if DEBUG else "real")
+WECHAT_APPID = env_str("WECHAT_APPID", "")
+WECHAT_SECRET = env_str("WECHAT_SECRET", "")
+WECHAT_TIMEOUT = env_int("WECHAT_TIMEOUT", 5)
+WECHAT_GROUP = env_str("WECHAT_GROUP", "")  # code of the group whose mini-program this is

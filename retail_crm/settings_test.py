@@ -17,3 +17,4 @@ CELERY_TASK_ALWAYS_EAGER = True
 SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 LANGUAGE_CODE = "zh-hans"
+WECHAT_PROVIDER = "fake"

@@ -311,3 +311,15 @@ def test_unknown_api_paths_answer_404_in_the_error_shape(api_client):
 def test_unknown_pages_keep_the_html_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+def test_nested_field_errors_are_reported_under_dotted_keys():
+    from rest_framework import exceptions
+
+    from retail_crm.api.errors import exception_handler
+
+    error = exceptions.ValidationError({"lines": [{}, {"quantity": ["Must be at least 1."]}],
+                                        "brand": ["Required."], "address": {"city": ["Too long."]}})
+    response = exception_handler(error, {})
+    assert response.data == {"error": {"code": "invalid", "message": "Invalid input.", "fields": {
+        "lines.1.quantity": ["Must be at least 1."], "brand": ["Required."], "address.city": ["Too long."]}}}

@@ -35,15 +35,27 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": body}
 
 
+def _messages(value, prefix: str, out: dict[str, list[str]]) -> None:
+    """Collect messages under dotted keys: {"lines": [{}, {"quantity": [...]}]} → {"lines.1.quantity": [...]}."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            nested = prefix if key == "non_field_errors" and prefix else (f"{prefix}.{key}" if prefix else str(key))
+            _messages(item, nested, out)
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        for index, item in enumerate(value):
+            if item:  # list serializers report {} for the items that were fine
+                _messages(item, f"{prefix}.{index}" if prefix else str(index), out)
+    else:
+        items = value if isinstance(value, list) else [value]
+        out.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in items)
+
+
 def _flatten(detail) -> tuple[str, dict]:
     if isinstance(detail, dict):
-        fields = {key: [str(item) for item in (value if isinstance(value, list) else [value])]
-                  for key, value in detail.items()}
-        non_field = fields.pop("non_field_errors", None)
-        message = non_field[0] if non_field else "Invalid input."
-        if non_field:
-            fields["non_field_errors"] = non_field
-        return message, fields
+        fields: dict[str, list[str]] = {}
+        _messages(detail, "", fields)
+        non_field = fields.get("non_field_errors")
+        return (non_field[0] if non_field else "Invalid input."), fields
     if isinstance(detail, list):
         items = [str(item) for item in detail]
         return (items[0] if items else "Invalid input."), {"non_field_errors": items}
