@@ -36,7 +36,6 @@ import datetime as dt
 import io
 import json
 import logging
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -278,24 +277,27 @@ _LINE_LOOKUPS = ("order__member_id", "order__ordered_at", "quantity", "amount", 
                  "list_price", "sku__list_price", "sku__colour", "sku__size", "sku__material",
                  "sku__product__category", "sku__product__season", "order__channel", "order__store_id")
 _TEXT_COLUMNS = ("colour", "size", "material", "category", "season", "channel")
+_RESULT_COLUMNS = ["member_id", "code", "name", "sort", "evidence", "reason"]
 
 
-def _copy_frame(queryset, columns: tuple[str, ...], dtypes: dict) -> pd.DataFrame | None:
-    """Stream ``queryset``'s rows through PostgreSQL COPY into a frame; None when COPY is not available."""
+def _has_copy() -> bool:
     if connection.vendor != "postgresql":
-        return None
+        return False
+    with connection.cursor() as cursor:
+        return hasattr(cursor.cursor, "copy_expert")
+
+
+def _copy_frame(queryset, columns: tuple[str, ...], dtypes: dict) -> pd.DataFrame:
+    """Stream ``queryset``'s rows through PostgreSQL COPY into a frame (one query, no Python row objects)."""
     sql, params = queryset.query.sql_with_params()
+    buffer = io.BytesIO()
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        if not hasattr(raw, "copy_expert"):
-            return None
-        buffer = io.StringIO()
         raw.copy_expert(f"COPY ({raw.mogrify(sql, params).decode()}) TO STDOUT WITH (FORMAT csv)", buffer)
     buffer.seek(0)
     # keep_default_na off: an empty size is "no value", while the text "NA" is a real value.
-    frame = pd.read_csv(buffer, header=None, names=list(columns), dtype=dtypes, keep_default_na=False,
-                        na_values={c: [""] for c in columns})
-    return frame
+    return pd.read_csv(buffer, header=None, names=list(columns), dtype=dtypes, keep_default_na=False,
+                       na_values={c: [""] for c in columns})
 
 
 def _cents(values: pd.Series) -> pd.Series:
@@ -310,12 +312,13 @@ def _load_lines(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
     if member_ids is not None:
         queryset = queryset.filter(order__member_id__in=member_ids)
     queryset = queryset.values_list(*_LINE_LOOKUPS)
-    text = {c: "string" for c in _TEXT_COLUMNS}
-    frame = _copy_frame(queryset, LINE_COLUMNS, {**text, "ordered_at": "string"})
-    if frame is None:
+    if _has_copy():
+        frame = _copy_frame(queryset, LINE_COLUMNS,
+                            {**{c: "category" for c in _TEXT_COLUMNS}, "ordered_at": "string"})
+    else:
         frame = pd.DataFrame.from_records(list(queryset), columns=list(LINE_COLUMNS))
         for column in _TEXT_COLUMNS:
-            frame[column] = frame[column].astype("string").replace("", pd.NA)
+            frame[column] = frame[column].replace("", None).astype("category")
     frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True, format="ISO8601")
     frame["member_id"] = frame["member_id"].astype("int64")
     frame["quantity"] = frame["quantity"].astype("int64")
@@ -331,29 +334,22 @@ def _load_lines(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
     return frame
 
 
-def _money_text(cents: pd.Series) -> list[str]:
-    return [f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}" for c in cents.astype("int64")]
+# Text for evidence and reasons: one pass over plain Python ints per column (numpy scalars format slowly).
+
+def _money_text(cents) -> list[str]:
+    whole, part = np.divmod(np.asarray(cents, dtype="int64"), 100)
+    return [f"{w}.{p:02d}" for w, p in zip(whole.tolist(), part.tolist(), strict=True)]
 
 
-def _qty_text(quantities: pd.Series) -> list[str]:
-    return [f"{q:.2f}".rstrip("0").rstrip(".") for q in quantities.round(2)]
+def _milli_text(milli) -> list[str]:
+    whole, part = np.divmod(np.asarray(milli, dtype="int64"), 1000)
+    return [f"{w}.{p:03d}" for w, p in zip(whole.tolist(), part.tolist(), strict=True)]
 
 
-def _milli_text(milli: pd.Series) -> list[str]:
-    return [f"{m // 1000}.{m % 1000:03d}" for m in milli.astype("int64")]
-
-
-def _evidence(rule: TagRule, **figures: list[str]) -> list[str]:
-    """Evidence JSON per row, keys in the order PostgreSQL's jsonb prints them (length, then bytes).
-
-    Writing the text exactly as jsonb (and Django on SQLite) gives it back lets
-    a recompute compare stored and fresh evidence as plain strings.
-    """
-    figures = {"rule": [str(rule.pk)] * len(next(iter(figures.values()))), **figures}
-    keys = sorted(figures, key=lambda k: (len(k), k))
-    columns = [figures[k] for k in keys]
-    return ["{" + ", ".join(f'"{k}": "{v}"' for k, v in zip(keys, row, strict=True)) + "}"
-            for row in zip(*columns, strict=True)]
+def _qty_text(quantities) -> list[str]:
+    whole, part = np.divmod(np.rint(np.asarray(quantities, dtype="float64") * 100).astype("int64"), 100)
+    return [str(w) if p == 0 else f"{w}.{p:02d}".rstrip("0") for w, p in zip(whole.tolist(), part.tolist(),
+                                                                               strict=True)]
 
 
 def _share_milli(part: pd.Series, whole: pd.Series) -> pd.Series:
@@ -369,10 +365,11 @@ def _rule_lines(rule: TagRule, lines: pd.DataFrame, as_of: dt.datetime) -> pd.Da
     keep = pd.Series(True, index=lines.index)
     if rule.lookback_days:
         keep &= lines["ordered_at"] >= pd.Timestamp(as_of - dt.timedelta(days=rule.lookback_days))
-    words = [w.strip() for w in rule.category_filter.split(",") if w.strip()]
+    words = [w.strip().lower() for w in rule.category_filter.split(",") if w.strip()]
     if words:
-        pattern = "|".join(re.escape(w) for w in words)
-        matched = lines["category"].str.contains(pattern, case=False, regex=True).fillna(False).astype(bool)
+        # Match the few distinct categories, not the million lines.
+        hits = [c for c in lines["category"].cat.categories if any(w in str(c).lower() for w in words)]
+        matched = lines["category"].isin(hits)
         keep &= matched if rule.category_mode == TagRule.CategoryMode.INCLUDE else ~matched
     if rule.field == TagRuleField.DISCOUNT_RATE:
         keep &= lines["list_c"] > 0
@@ -383,13 +380,23 @@ def _rule_lines(rule: TagRule, lines: pd.DataFrame, as_of: dt.datetime) -> pd.Da
     return lines[keep]
 
 
-def _top(rule: TagRule, lines: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+def _labels_for(rule: TagRule, brand: Brand) -> tuple[dict | None, dict | None]:
+    """(store id → value code, value code → display name) for fields whose stored value is not the label."""
+    if rule.field == TagRuleField.STORE:
+        stores = list(Store.objects.filter(brand__group_id=brand.group_id).values_list("pk", "code", "name"))
+        return {pk: code for pk, code, _n in stores}, {code: name for _p, code, name in stores}
+    if rule.field == TagRuleField.CHANNEL:
+        return None, {value: str(label) for value, label in Channel.choices}
+    return None, None
+
+
+def _top(rule: TagRule, lines: pd.DataFrame, brand: Brand) -> pd.DataFrame:
     """``top_quantity`` / ``top_spend``: each member's leading value, if its share passes the threshold."""
     key = "store_id" if rule.field == TagRuleField.STORE else rule.field
     per_value = lines.groupby(["member_id", key], observed=True, sort=False) \
         .agg(qty=("qty", "sum"), spend=("net", "sum")).reset_index()
-    per_value["code"] = per_value[key].astype("string") if rule.field != TagRuleField.STORE else \
-        per_value[key].map(labels.get("codes", {})).astype("string")
+    codes, names = _labels_for(rule, brand)
+    per_value["code"] = (per_value[key].map(codes) if codes else per_value[key]).astype(str).str.slice(0, 60)
     totals = per_value.groupby("member_id", sort=False).agg(total_qty=("qty", "sum"), total_spend=("spend", "sum"))
     by_quantity = rule.aggregation == TagRuleAggregation.TOP_QUANTITY
     order = ["qty", "spend"] if by_quantity else ["spend", "qty"]
@@ -397,33 +404,27 @@ def _top(rule: TagRule, lines: pd.DataFrame, labels: dict[str, str]) -> pd.DataF
                                       kind="stable")
     best = per_value.drop_duplicates("member_id").join(totals, on="member_id")
     best = best[best["total_qty"] >= rule.min_quantity - 1e-9]
-    threshold_milli = int(rule.threshold * 1000)
-    if by_quantity:
-        share = _share_milli(best["qty"], best["total_qty"])
-    else:
-        share = _share_milli(best["spend"], best["total_spend"])
+    share = _share_milli(best["qty"], best["total_qty"]) if by_quantity else \
+        _share_milli(best["spend"], best["total_spend"])
     best = best.assign(share=share)
-    best = best[best["share"] >= threshold_milli]
-    names = labels.get("names", {})
-    best["name"] = best["code"].map(lambda c: names.get(c, c)).astype("string")
+    best = best[best["share"] >= int(rule.threshold * 1000)].reset_index(drop=True)
+    code_list = best["code"].tolist()
+    name_list = [names.get(c, c)[:60] for c in code_list] if names else code_list
+    share_t, spend_t = _milli_text(best["share"]), _money_text(best["spend"])
     if by_quantity:
-        evidence = _evidence(rule, share=_milli_text(best["share"]), quantity=_qty_text(best["qty"]),
-                             spend=_money_text(best["spend"]), total_quantity=_qty_text(best["total_qty"]))
-        reasons = [f"{rule.name}: {n} ({q} of {t} items)" for n, q, t in
-                   zip(best["name"], _qty_text(best["qty"]), _qty_text(best["total_qty"]), strict=True)]
+        qty_t, total_t = _qty_text(best["qty"]), _qty_text(best["total_qty"])
+        evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "quantity": "{q}", '
+                    f'"total_quantity": "{t}"}}' for s, m, q, t in zip(share_t, spend_t, qty_t, total_t, strict=True)]
+        reasons = [f"{rule.name}: {n} ({q} of {t} items)"[:200]
+                   for n, q, t in zip(name_list, qty_t, total_t, strict=True)]
     else:
-        evidence = _evidence(rule, share=_milli_text(best["share"]), spend=_money_text(best["spend"]),
-                             total_spend=_money_text(best["total_spend"]))
-        reasons = [f"{rule.name}: {n} ({s} of {t} spent)" for n, s, t in
-                   zip(best["name"], _money_text(best["spend"]), _money_text(best["total_spend"]), strict=True)]
-    return pd.DataFrame({"member_id": best["member_id"].to_numpy(), "code": best["code"].to_numpy(),
-                         "name": best["name"].to_numpy(), "sort": 0, "evidence": evidence, "reason": reasons})
-
-
-def _numeric(rule: TagRule, lines: pd.DataFrame) -> pd.Series:
-    if rule.field == TagRuleField.UNIT_PRICE:
-        return lines["unit_price"] / 100
-    return 1 - lines["unit_price"] / lines["list_c"]
+        total_t = _money_text(best["total_spend"])
+        evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "total_spend": "{t}"}}'
+                    for s, m, t in zip(share_t, spend_t, total_t, strict=True)]
+        reasons = [f"{rule.name}: {n} ({m} of {t} spent)"[:200]
+                   for n, m, t in zip(name_list, spend_t, total_t, strict=True)]
+    return pd.DataFrame({"member_id": best["member_id"].to_numpy(), "code": code_list, "name": name_list,
+                         "sort": 0, "evidence": evidence, "reason": reasons})
 
 
 def _share_at_least(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
@@ -441,12 +442,13 @@ def _share_at_least(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
     per_member["share"] = _share_milli(per_member["hit"], per_member["spend"])
     passed = per_member[(per_member["qty"] >= rule.min_quantity - 1e-9) & (per_member["hit"] > 0)
                         & (per_member["share"] >= int(rule.threshold * 1000))]
-    evidence = _evidence(rule, share=_milli_text(passed["share"]), spend=_money_text(passed["hit"]),
-                         total_spend=_money_text(passed["spend"]))
-    reasons = [f"{rule.name}: {s} of {t} spent at {rule.get_field_display().lower()} ≥ {rule.compare_value}"
-               for s, t in zip(_money_text(passed["hit"]), _money_text(passed["spend"]), strict=True)]
-    return pd.DataFrame({"member_id": passed["member_id"].to_numpy(), "code": rule.value_code,
-                         "name": rule.value_name or rule.value_code, "sort": 0, "evidence": evidence,
+    share_t, hit_t, total_t = _milli_text(passed["share"]), _money_text(passed["hit"]), _money_text(passed["spend"])
+    evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "total_spend": "{t}"}}'
+                for s, m, t in zip(share_t, hit_t, total_t, strict=True)]
+    what = f"{rule.get_field_display().lower()} ≥ {rule.compare_value}"
+    reasons = [f"{rule.name}: {m} of {t} spent at {what}"[:200] for m, t in zip(hit_t, total_t, strict=True)]
+    return pd.DataFrame({"member_id": passed["member_id"].to_numpy(), "code": rule.value_code[:60],
+                         "name": (rule.value_name or rule.value_code)[:60], "sort": 0, "evidence": evidence,
                          "reason": reasons})
 
 
@@ -457,44 +459,40 @@ def _band_labels(edges: list[Decimal]) -> list[str]:
 
 def _average_band(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
     """``average_band``: the quantity-weighted average of the field, placed in the rule's bands."""
+    if rule.field == TagRuleField.UNIT_PRICE:
+        numeric = lines["unit_price"] / 100
+    else:
+        numeric = 1 - lines["unit_price"] / lines["list_c"]
     frame = pd.DataFrame({"member_id": lines["member_id"], "qty": lines["qty"], "spend": lines["net"],
-                          "weighted": _numeric(rule, lines) * lines["qty"]})
+                          "weighted": numeric * lines["qty"]})
     per_member = frame.groupby("member_id", sort=True).agg(qty=("qty", "sum"), spend=("spend", "sum"),
                                                            weighted=("weighted", "sum")).reset_index()
     per_member = per_member[per_member["qty"] >= rule.min_quantity - 1e-9]
-    average = (per_member["weighted"] / per_member["qty"]).round(6)
+    average = (per_member["weighted"] / per_member["qty"]).round(6).to_numpy()
     edges = rule.band_edges()
     labels = _band_labels(edges)
-    band = np.searchsorted(np.array([float(e) for e in edges]), average.to_numpy(), side="right")
-    codes = [labels[b] for b in band]
+    band = np.searchsorted(np.array([float(e) for e in edges]), average, side="right")
+    codes = [labels[b][:60] for b in band.tolist()]
     decimals = 2 if rule.field == TagRuleField.UNIT_PRICE else 3
-    averages = [f"{a:.{decimals}f}" for a in average]
-    evidence = _evidence(rule, average=averages, quantity=_qty_text(per_member["qty"]),
-                         spend=_money_text(per_member["spend"]))
-    reasons = [f"{rule.name}: {c} (average {a})" for c, a in zip(codes, averages, strict=True)]
+    averages = [f"{a:.{decimals}f}" for a in average.tolist()]
+    qty_t, spend_t = _qty_text(per_member["qty"]), _money_text(per_member["spend"])
+    evidence = [f'{{"rule": "{rule.pk}", "spend": "{m}", "average": "{a}", "quantity": "{q}"}}'
+                for m, a, q in zip(spend_t, averages, qty_t, strict=True)]
+    reasons = [f"{rule.name}: {c} (average {a})"[:200] for c, a in zip(codes, averages, strict=True)]
     return pd.DataFrame({"member_id": per_member["member_id"].to_numpy(), "code": codes, "name": codes,
                          "sort": band, "evidence": evidence, "reason": reasons})
-
-
-def _labels_for(rule: TagRule, brand: Brand) -> dict:
-    if rule.field == TagRuleField.STORE:
-        stores = Store.objects.filter(brand__group_id=brand.group_id).values_list("pk", "code", "name")
-        return {"codes": {pk: code for pk, code, _n in stores}, "names": {code: name for _p, code, name in stores}}
-    if rule.field == TagRuleField.CHANNEL:
-        return {"names": {value: str(label) for value, label in Channel.choices}}
-    return {}
 
 
 def _evaluate(rule: TagRule, lines: pd.DataFrame, brand: Brand, as_of: dt.datetime) -> pd.DataFrame:
     """One rule over the brand's lines: a frame of (member_id, code, name, sort, evidence, reason)."""
     selected = _rule_lines(rule, lines, as_of)
     if selected.empty:
-        return pd.DataFrame(columns=["member_id", "code", "name", "sort", "evidence", "reason"])
+        return pd.DataFrame(columns=_RESULT_COLUMNS)
     if rule.aggregation == TagRuleAggregation.SHARE_AT_LEAST:
         return _share_at_least(rule, selected)
     if rule.aggregation == TagRuleAggregation.AVERAGE_BAND:
         return _average_band(rule, selected)
-    return _top(rule, selected, _labels_for(rule, brand))
+    return _top(rule, selected, brand)
 
 
 def _runnable(rule: TagRule) -> bool:
@@ -511,37 +509,125 @@ def _runnable(rule: TagRule) -> bool:
     return numeric
 
 
-def _tag_value_ids(wanted: pd.DataFrame) -> pd.Series:
-    """Tag value ids for (tag_group_id, code) pairs, creating the values that do not exist yet."""
-    pairs = wanted.drop_duplicates(["tag_group_id", "code"])
-    group_ids = [int(g) for g in pairs["tag_group_id"].unique()]
-    existing = {(g, c): pk for pk, g, c in
-                TagValue.objects.filter(tag_group_id__in=group_ids).values_list("pk", "tag_group_id", "code")}
-    missing = [TagValue(tag_group_id=int(g), code=str(c)[:60], name=str(n)[:60], sort=int(s))
-               for g, c, n, s in pairs[["tag_group_id", "code", "name", "sort"]].itertuples(index=False)
-               if (int(g), str(c)[:60]) not in existing]
-    if missing:
-        TagValue.objects.bulk_create(missing, ignore_conflicts=True)
-        existing = {(g, c): pk for pk, g, c in
-                    TagValue.objects.filter(tag_group_id__in=group_ids).values_list("pk", "tag_group_id", "code")}
-    keys = zip(wanted["tag_group_id"].astype("int64"), wanted["code"].astype(str).str.slice(0, 60), strict=True)
-    return pd.Series([existing[k] for k in keys], index=wanted.index, dtype="int64")
+def _with_tag_value_ids(wanted: pd.DataFrame) -> pd.DataFrame:
+    """Add ``tag_value_id`` for each (tag_group_id, code), creating the values that do not exist yet."""
+    group_ids = [int(g) for g in wanted["tag_group_id"].unique()]
+
+    def existing() -> pd.DataFrame:
+        rows = TagValue.objects.filter(tag_group_id__in=group_ids).values_list("pk", "tag_group_id", "code")
+        return pd.DataFrame.from_records(list(rows), columns=["tag_value_id", "tag_group_id", "code"]) \
+            .astype({"tag_value_id": "int64", "tag_group_id": "int64", "code": object})
+
+    pairs = wanted[["tag_group_id", "code", "name", "sort"]].drop_duplicates(["tag_group_id", "code"])
+    known = existing()
+    missing = pairs.merge(known, on=["tag_group_id", "code"], how="left")
+    missing = missing[missing["tag_value_id"].isna()]
+    if not missing.empty:
+        TagValue.objects.bulk_create(
+            [TagValue(tag_group_id=int(g), code=c, name=n, sort=int(s))
+             for g, c, n, s in missing[["tag_group_id", "code", "name", "sort"]].itertuples(index=False)],
+            ignore_conflicts=True)
+        known = existing()
+    return wanted.merge(known, on=["tag_group_id", "code"], how="inner")
 
 
-def _existing_rule_tags(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
-    from django.db.models import TextField
-    from django.db.models.functions import Cast
+def _without_held(wanted: pd.DataFrame, member_ids: list[int] | None) -> pd.DataFrame:
+    """Drop what hand, import, RFML or behaviour tags already decide.
 
-    queryset = MemberTag.objects.filter(source=TagSource.RULE, tag_value__tag_group__brand=brand)
+    In a single-valued group such a tag takes the member's one slot; in a
+    multi-valued group the same value simply is already held.
+    """
+    held = MemberTag.objects.filter(tag_value__tag_group_id__in=[int(g) for g in wanted["tag_group_id"].unique()]) \
+        .exclude(source=TagSource.RULE)
     if member_ids is not None:
-        queryset = queryset.filter(member_id__in=member_ids)
-    queryset = queryset.annotate(evidence_text=Cast("evidence", TextField())) \
-        .values_list("pk", "member_id", "tag_value_id", "evidence_text")
-    columns = ("pk", "member_id", "tag_value_id", "old_evidence")
-    frame = _copy_frame(queryset, columns, {"old_evidence": "string"})
-    if frame is None:
-        frame = pd.DataFrame.from_records(list(queryset), columns=list(columns))
-    return frame.astype({"pk": "int64", "member_id": "int64", "tag_value_id": "int64"})
+        held = held.filter(member_id__in=member_ids)
+    held = pd.DataFrame.from_records(list(held.values_list("member_id", "tag_value_id", "tag_value__tag_group_id")),
+                                     columns=["member_id", "tag_value_id", "tag_group_id"]).astype("int64")
+    if held.empty:
+        return wanted
+    slot = wanted.merge(held[["member_id", "tag_group_id"]].drop_duplicates(), how="left",
+                        on=["member_id", "tag_group_id"], indicator="slot")["slot"].eq("both").to_numpy()
+    same = wanted.merge(held[["member_id", "tag_value_id"]].drop_duplicates(), how="left",
+                        on=["member_id", "tag_value_id"], indicator="same")["same"].eq("both").to_numpy()
+    single = ~wanted["multi"].to_numpy(dtype=bool)
+    return wanted[~((single & slot) | same)]
+
+
+def _rule_tags_sql(brand: Brand, member_ids: list[int] | None) -> tuple[str, list]:
+    """SQL condition (alias ``m``) for the rule-sourced tags a recompute owns: the brand's tag groups."""
+    value, group = TagValue._meta.db_table, TagGroup._meta.db_table
+    # Only table names from model metadata are interpolated; every value is a query parameter.
+    sql = (f"m.source = %s AND m.tag_value_id IN (SELECT v.id FROM {value} v JOIN {group} g "  # noqa: S608
+           f"ON g.id = v.tag_group_id WHERE g.brand_id = %s)")
+    params: list = [TagSource.RULE.value, brand.pk]
+    if member_ids is not None:
+        sql += " AND m.member_id = ANY(%s)"
+        params.append(list(member_ids))
+    return sql, params
+
+
+def _apply_postgres(brand: Brand, member_ids: list[int] | None, wanted: pd.DataFrame,
+                    now: dt.datetime) -> tuple[int, int, int]:
+    """Diff in the database: the wanted rows go to a temporary table by COPY, then one DELETE, one UPDATE
+    and one INSERT … SELECT do the work (no million-row round trip back to Python)."""
+    table = MemberTag._meta.db_table
+    owned, params = _rule_tags_sql(brand, member_ids)
+    buffer = io.StringIO()
+    wanted[["member_id", "tag_value_id", "reason", "evidence"]].to_csv(buffer, index=False, header=False)
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.member_tag_wanted")
+        cursor.execute("CREATE TEMPORARY TABLE member_tag_wanted (member_id bigint NOT NULL, "
+                       "tag_value_id bigint NOT NULL, reason text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP")
+        cursor.cursor.copy_expert("COPY member_tag_wanted FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (reason))",
+                                  buffer)
+        cursor.execute("ANALYZE member_tag_wanted")
+        cursor.execute(f"DELETE FROM {table} m WHERE {owned} AND NOT EXISTS (SELECT 1 FROM member_tag_wanted w "  # noqa: S608
+                       "WHERE w.member_id = m.member_id AND w.tag_value_id = m.tag_value_id)", params)
+        deleted = cursor.rowcount
+        cursor.execute(f"UPDATE {table} m SET evidence = w.evidence, reason = w.reason FROM member_tag_wanted w "  # noqa: S608
+                       f"WHERE w.member_id = m.member_id AND w.tag_value_id = m.tag_value_id AND {owned} "
+                       "AND (m.evidence <> w.evidence OR m.reason <> w.reason)", params)
+        updated = cursor.rowcount
+        cursor.execute(f"INSERT INTO {table} (member_id, tag_value_id, source, assigned_at, reason, evidence) "  # noqa: S608
+                       "SELECT w.member_id, w.tag_value_id, %s, %s, w.reason, w.evidence FROM member_tag_wanted w "
+                       f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.member_id = w.member_id "
+                       "AND m.tag_value_id = w.tag_value_id)", [TagSource.RULE.value, now])
+        created = cursor.rowcount
+        cursor.execute("DROP TABLE member_tag_wanted")
+    return created, updated, deleted
+
+
+def _apply_orm(brand: Brand, member_ids: list[int] | None, wanted: pd.DataFrame,
+               now: dt.datetime) -> tuple[int, int, int]:
+    """The same diff through the ORM, for databases without COPY (SQLite in development and tests)."""
+    owned = MemberTag.objects.filter(source=TagSource.RULE, tag_value__tag_group__brand=brand)
+    if member_ids is not None:
+        owned = owned.filter(member_id__in=member_ids)
+    existing = pd.DataFrame.from_records(
+        list(owned.values_list("pk", "member_id", "tag_value_id", "evidence", "reason")),
+        columns=["pk", "member_id", "tag_value_id", "old_evidence", "old_reason"]) \
+        .astype({"pk": "int64", "member_id": "int64", "tag_value_id": "int64"})
+    diff = wanted[["member_id", "tag_value_id", "evidence", "reason"]].merge(
+        existing, on=["member_id", "tag_value_id"], how="outer", indicator=True)
+    to_create = diff[diff["_merge"] == "left_only"]
+    to_delete = [int(pk) for pk in diff.loc[diff["_merge"] == "right_only", "pk"]]
+    both = diff[diff["_merge"] == "both"]
+    updates = []
+    for pk, evidence, reason, old_evidence, old_reason in \
+            both[["pk", "evidence", "reason", "old_evidence", "old_reason"]].itertuples(index=False):
+        evidence = json.loads(evidence)
+        if evidence != old_evidence or reason != old_reason:
+            updates.append(MemberTag(pk=int(pk), evidence=evidence, reason=reason))
+    for start in range(0, len(to_delete), 20_000):
+        MemberTag.objects.filter(pk__in=to_delete[start:start + 20_000]).delete()
+    MemberTag.objects.bulk_update(updates, ["evidence", "reason"], batch_size=2000)
+    MemberTag.objects.bulk_create(
+        [MemberTag(member_id=int(m), tag_value_id=int(v), source=TagSource.RULE, assigned_at=now, reason=r,
+                   evidence=json.loads(e))
+         for m, v, r, e in to_create[["member_id", "tag_value_id", "reason", "evidence"]].itertuples(index=False)],
+        batch_size=5000)
+    return len(to_create), len(updates), len(to_delete)
 
 
 def _lock(brand: Brand) -> None:
@@ -549,28 +635,6 @@ def _lock(brand: Brand) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, brand.pk])
-
-
-def _insert(rows: pd.DataFrame, now: dt.datetime) -> None:
-    if rows.empty:
-        return
-    if connection.vendor == "postgresql" and hasattr(connection.cursor().cursor, "copy_expert"):
-        out = pd.DataFrame({"member_id": rows["member_id"], "tag_value_id": rows["tag_value_id"],
-                            "source": TagSource.RULE.value, "assigned_at": now.isoformat(),
-                            "reason": rows["reason"].str.slice(0, 200), "evidence": rows["evidence"]})
-        buffer = io.StringIO()
-        out.to_csv(buffer, index=False, header=False)
-        buffer.seek(0)
-        with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(
-                f"COPY {MemberTag._meta.db_table} (member_id, tag_value_id, source, assigned_at, reason, evidence) "
-                "FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (reason))", buffer)
-        return
-    MemberTag.objects.bulk_create(
-        [MemberTag(member_id=int(m), tag_value_id=int(v), source=TagSource.RULE, assigned_at=now,
-                   reason=str(r)[:200], evidence=json.loads(e))
-         for m, v, r, e in rows[["member_id", "tag_value_id", "reason", "evidence"]].itertuples(index=False)],
-        batch_size=5000)
 
 
 def _recompute(brand: Brand, member_ids: list[int] | None, as_of: dt.datetime | None) -> TagRecomputeResult:
@@ -586,45 +650,19 @@ def _recompute(brand: Brand, member_ids: list[int] | None, as_of: dt.datetime | 
             results.append(frame.assign(tag_group_id=rule.tag_group_id, position=position,
                                         multi=rule.tag_group.multi_valued))
     wanted = pd.concat(results, ignore_index=True) if results else \
-        pd.DataFrame(columns=["member_id", "code", "name", "sort", "evidence", "reason", "tag_group_id", "position",
-                              "multi"])
+        pd.DataFrame(columns=[*_RESULT_COLUMNS, "tag_group_id", "position", "multi", "tag_value_id"])
+    wanted = wanted.astype({"member_id": "int64", "tag_group_id": "int64", "code": object})
     if not wanted.empty:
-        wanted = wanted.astype({"member_id": "int64", "tag_group_id": "int64"})
-        single = wanted[~wanted["multi"].astype(bool)]
-        # Single-valued groups: the first rule (priority, then id) decides; a hand/RFML/behaviour value
-        # the member already holds in the group wins over any rule.
-        single = single.sort_values("position", kind="stable").drop_duplicates(["tag_group_id", "member_id"])
-        held = MemberTag.objects.filter(tag_value__tag_group_id__in=[int(g) for g in single["tag_group_id"].unique()]) \
-            .exclude(source=TagSource.RULE)
-        if member_ids is not None:
-            held = held.filter(member_id__in=member_ids)
-        held = set(held.values_list("member_id", "tag_value__tag_group_id"))
-        if held:
-            taken = pd.Series([(m, g) in held for m, g in zip(single["member_id"], single["tag_group_id"],
-                                                               strict=True)], index=single.index)
-            single = single[~taken]
-        wanted = pd.concat([single, wanted[wanted["multi"].astype(bool)]])
-        wanted["tag_value_id"] = _tag_value_ids(wanted)
+        multi = wanted["multi"].astype(bool)
+        # Single-valued groups: the first rule (priority, then id) decides for each member.
+        single = wanted[~multi].sort_values("position", kind="stable").drop_duplicates(["tag_group_id", "member_id"])
+        wanted = _with_tag_value_ids(pd.concat([single, wanted[multi]]))
         wanted = wanted.sort_values("position", kind="stable").drop_duplicates(["member_id", "tag_value_id"])
-    else:
-        wanted["tag_value_id"] = pd.Series(dtype="int64")
-    existing = _existing_rule_tags(brand, member_ids)
-    diff = wanted[["member_id", "tag_value_id", "evidence", "reason"]].astype(
-        {"member_id": "int64", "tag_value_id": "int64"}).merge(
-        existing, on=["member_id", "tag_value_id"], how="outer", indicator=True)
-    to_create = diff[diff["_merge"] == "left_only"]
-    to_delete = [int(pk) for pk in diff.loc[diff["_merge"] == "right_only", "pk"]]
-    both = diff[diff["_merge"] == "both"]
-    changed = both[both["evidence"].astype(str) != both["old_evidence"].astype(str)]
-    updates = [MemberTag(pk=int(pk), evidence=json.loads(e), reason=str(r)[:200])
-               for pk, e, r, old in changed[["pk", "evidence", "reason", "old_evidence"]].itertuples(index=False)
-               if json.loads(e) != json.loads(old)]
-    for start in range(0, len(to_delete), 20_000):
-        MemberTag.objects.filter(pk__in=to_delete[start:start + 20_000]).delete()
-    if updates:
-        MemberTag.objects.bulk_update(updates, ["evidence", "reason"], batch_size=2000)
-    _insert(to_create, as_of)
-    return TagRecomputeResult(created=len(to_create), updated=len(updates), deleted=len(to_delete),
+        wanted = _without_held(wanted, member_ids)
+    wanted = wanted.astype({"tag_value_id": "int64"})
+    apply = _apply_postgres if _has_copy() else _apply_orm
+    created, updated, deleted = apply(brand, member_ids, wanted, as_of)
+    return TagRecomputeResult(created=created, updated=updated, deleted=deleted,
                               members=int(lines["member_id"].nunique()) if not lines.empty else 0,
                               rules=len(rules))
 
@@ -643,4 +681,3 @@ def brand_tags_recompute(brand: Brand, *, as_of: dt.datetime | None = None) -> T
 def member_tags_recompute(member: Member, brand: Brand, *, as_of: dt.datetime | None = None) -> TagRecomputeResult:
     """Recompute ``member``'s rule tags of ``brand`` (after an order or a refund); idempotent."""
     return _recompute(brand, [member.pk], as_of)
-
