@@ -34,8 +34,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -87,6 +88,22 @@ class BatchResult:
     accepted: int
     duplicates: int
     rejected: list[RejectedItem] = field(default_factory=list)
+
+
+class EventRow(NamedTuple):
+    """One validated event, in the column order of the insert (a tuple, so it is its own parameter list)."""
+
+    brand_id: int
+    member_id: int | None
+    visitor_id: str
+    kind: str
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    object_type: str
+    object_id: str
+    share_token: str
+    guide_id: int | None
+    client_event_id: str
 
 
 def _text(item: dict, name: str, errors: dict, *, required: bool = False) -> str:
@@ -188,7 +205,7 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None,
     guide_of_token = share_token_guides(tokens) if tokens else {}
 
     rejected: list[RejectedItem] = []
-    valid: list[tuple[int, BehaviourEvent]] = []
+    valid: list[EventRow] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             rejected.append(RejectedItem(index, {"non_field_errors": ["Expected an object."]}))
@@ -222,18 +239,16 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None,
         if errors:
             rejected.append(RejectedItem(index, errors))
             continue
-        valid.append((index, BehaviourEvent(
-            brand_id=brand_id, member=member, visitor_id=visitor_id, kind=kind, occurred_at=occurred_at,
-            received_at=now, object_type=object_type, object_id=object_id, share_token=share_token,
-            guide_id=guide_id, client_event_id=client_event_id)))
+        valid.append(EventRow(brand_id, member.pk if member else None, visitor_id, kind, occurred_at, now,
+                              object_type, object_id, share_token, guide_id, client_event_id))
 
     accepted, duplicates = _store(valid)
     return BatchResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
 
 
-def _drop_known(valid: list[tuple[int, BehaviourEvent]]) -> tuple[list[BehaviourEvent], int]:
+def _drop_known(valid: list[EventRow]) -> tuple[list[EventRow], int]:
     """The events not stored yet: one query for the batch's client ids; repeats inside the batch dropped too."""
-    keyed = [(e.brand_id, e.client_event_id) for _i, e in valid if e.client_event_id]
+    keyed = [(e.brand_id, e.client_event_id) for e in valid if e.client_event_id]
     known: set[tuple[int, str]] = set()
     if keyed:
         brand_ids = {b for b, _c in keyed}
@@ -243,7 +258,7 @@ def _drop_known(valid: list[tuple[int, BehaviourEvent]]) -> tuple[list[Behaviour
         known = set(BehaviourEvent.objects.filter(brand_id__in=brand_ids, client_event_id__in=client_ids)
                     .exclude(client_event_id="").values_list("brand_id", "client_event_id"))
     fresh, duplicates = [], 0
-    for _index, event in valid:
+    for event in valid:
         if event.client_event_id:
             key = (event.brand_id, event.client_event_id)
             if key in known:
@@ -254,8 +269,32 @@ def _drop_known(valid: list[tuple[int, BehaviourEvent]]) -> tuple[list[Behaviour
     return fresh, duplicates
 
 
-def _store(valid: list[tuple[int, BehaviourEvent]]) -> tuple[int, int]:
-    """One bulk insert; returns (stored, duplicates).
+def _insert(rows: list[EventRow], *, ignore_conflicts: bool = False) -> None:
+    """One multi-row INSERT of the rows.
+
+    Written as SQL rather than ``bulk_create`` because building 100 model
+    instances and compiling their values cost more CPU than the database spent
+    storing them (profiled: about 15 ms of 25 ms per batch of 100), and this is
+    the hottest write path of the platform. Same table, same constraints.
+    """
+    if not rows:
+        return
+    meta = BehaviourEvent._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in EventRow._fields)
+    adapt = connection.ops.adapt_datetimefield_value
+    placeholders = "(" + ", ".join(["%s"] * len(EventRow._fields)) + ")"
+    params: list = []
+    for row in rows:
+        params.extend(row._replace(occurred_at=adapt(row.occurred_at), received_at=adapt(row.received_at)))
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
+                       f"{', '.join([placeholders] * len(rows))}{conflict}", params)
+
+
+def _store(valid: list[EventRow]) -> tuple[int, int]:
+    """One insert; returns (stored, duplicates).
 
     Two clients resending the same batch at once can both pass the look-up; the
     unique constraint stops the second insert, and a retry (the look-up now
@@ -268,13 +307,13 @@ def _store(valid: list[tuple[int, BehaviourEvent]]) -> tuple[int, int]:
         fresh, duplicates = _drop_known(valid)
         try:
             with transaction.atomic():
-                BehaviourEvent.objects.bulk_create(fresh)
+                _insert(fresh)
         except IntegrityError:
             continue
         return len(fresh), duplicates
     # Still racing after three looks: store what is new and let the constraint drop the rest.
     fresh, duplicates = _drop_known(valid)
-    BehaviourEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    _insert(fresh, ignore_conflicts=True)
     return len(fresh), duplicates
 
 
