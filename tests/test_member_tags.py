@@ -348,6 +348,24 @@ def test_rule_added_in_admin_terms_creates_values_on_the_fly(shop):
     assert list(TagValue.objects.filter(tag_group=group).values_list("code", "name")) == [("white", "white")]
 
 
+
+def test_rule_value_already_held_by_hand_in_a_multi_valued_group_is_not_duplicated(shop):
+    buy_scenario(shop)
+    TagRule.objects.filter(brand=shop.brand).update(is_active=False)
+    group = tag_group_get_or_create(group=shop.grp, brand=shop.brand, code="shoe-colour", name="Shoe colour",
+                                    multi_valued=True)
+    TagRule.objects.create(brand=shop.brand, tag_group=group, name="Shoe colour", field="colour",
+                           aggregation="top_quantity", threshold=Decimal("0.6"), category_filter="鞋")
+    member_tag_assign(member=shop.m.b, tag_value=tag_value_get_or_create(tag_group=group, code="white"),
+                      reason="Said so", at=ago(40))
+
+    result = brand_tags_recompute(shop.brand, as_of=AS_OF)
+
+    # B's only qualifying value (white, 1/1) is already B's by hand: nothing to create, nothing touched.
+    assert (result.created, result.updated, result.deleted) == (0, 0, 0)
+    assert tags_of(shop.m.b) == {}
+    assert tags_of(shop.m.b, TagSource.MANUAL) == {"shoe-colour": ("white", {})}
+
 def test_min_quantity_and_threshold_edges(shop):
     buy_scenario(shop)
     rule = shop.rules["discount-preference"]
