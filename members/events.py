@@ -180,6 +180,12 @@ def share_token_guides(values: Iterable[str]) -> dict[str, int | None]:
     return dict(GuideToken.objects.filter(token__in=genuine).values_list("token", "guide_id"))
 
 
+def _strings(items: list[dict], name: str) -> set[str]:
+    """The distinct non-empty, NUL-free string values of one field across a batch (stripped)."""
+    values = {item[name].strip() for item in items if isinstance(item.get(name), str)}
+    return {value for value in values if value and "\x00" not in value}
+
+
 def event_batch_ingest(*, items: Sequence, member: Member | None = None,
                        now: dt.datetime | None = None) -> BatchResult:
     """Validate every item on its own and store all valid ones with one bulk insert.
@@ -194,14 +200,14 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None,
         raise ValueError(f"a batch holds at most {MAX_BATCH} events")
     now = now or timezone.now()
     dicts = [item if isinstance(item, dict) else {} for item in items]
-    codes = {item["brand"].strip() for item in dicts if isinstance(item.get("brand"), str)}
+    # Only look up values that could be real: PostgreSQL refuses NUL characters in any query parameter.
+    codes = {code for code in _strings(dicts, "brand") if len(code) <= Brand._meta.get_field("code").max_length}
     brands_qs = Brand.objects.filter(code__in=codes, is_active=True)
     if member is not None:
         # A member belongs to one group; another group's brand is as unknown to them as a made-up code.
         brands_qs = brands_qs.filter(group_id=member.group_id)
     brand_ids = dict(brands_qs.values_list("code", "pk"))
-    tokens = {item["share_token"].strip() for item in dicts if isinstance(item.get("share_token"), str)}
-    tokens.discard("")
+    tokens = {token for token in _strings(dicts, "share_token") if len(token) <= _MAX_LEN["share_token"]}
     guide_of_token = share_token_guides(tokens) if tokens else {}
 
     rejected: list[RejectedItem] = []

@@ -124,6 +124,21 @@ def test_mixed_batch_stores_the_good_items_and_reports_each_bad_one_by_index(bra
 
 
 @pytest.mark.django_db
+def test_nul_characters_and_overlong_values_in_looked_up_fields_are_refused_per_item(brand, api_client):
+    # PostgreSQL refuses NUL in any query parameter: such values must never reach the brand or token look-ups.
+    batch = [item(brand="LA\x00DY"), item(share_token="abc\x00:def"), item(brand="L" * 40),
+             item(share_token="t" * 101), item(object_id="P1")]
+    response = api_client.post(URL, {"events": batch}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": [
+        {"index": 0, "errors": {"brand": ["Unknown brand."]}},
+        {"index": 1, "errors": {"share_token": ["Null characters are not allowed."]}},
+        {"index": 2, "errors": {"brand": ["Unknown brand."]}},
+        {"index": 3, "errors": {"share_token": ["Ensure this field has no more than 100 characters."]}},
+    ]}
+
+
+@pytest.mark.django_db
 def test_500_items_are_accepted_and_501_are_refused_whole(brand, api_client):
     response = api_client.post(URL, {"events": [item(object_id=f"P{i}") for i in range(500)]}, format="json")
     assert response.status_code == 200
