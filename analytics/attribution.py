@@ -46,13 +46,29 @@ import io
 import json
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Sum
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
 from analytics.models import SalesCredit
@@ -83,6 +99,9 @@ class Rule:
 
 #: orders handled per transaction; bounds memory and how long the brand locks are held
 CHUNK_ORDERS = 100_000
+#: threads (each with its own PostgreSQL connection) for runs of several chunks
+PARALLEL_WORKERS = 2
+_AMOUNT = DecimalField(max_digits=16, decimal_places=2)
 _KIND_RANK = {KIND_STORE: 0, KIND_EXCLUSIVE: 1, KIND_SELLING: 2}
 _NO_ID = -1  # stands for "no store" (HQ pool) in comparison keys; ids are positive
 
@@ -162,25 +181,16 @@ def attribute_sweep(*, since: dt.datetime) -> AttributionRunResult:
     paid_since = set(Order.objects.filter(paid_at__gte=since).values_list("pk", flat=True))
     never = set(purchases().filter(~Exists(SalesCredit.objects.filter(order_id=OuterRef("pk"))))
                 .values_list("pk", flat=True))
-    store_sums = (SalesCredit.objects.filter(kind=KIND_STORE).values("order_id")
-                  .annotate(credited=Sum("amount"), paid=Max("order__paid_amount"),
-                            refunded=Max("order__refunded_amount"), status=Min("order__status"))
-                  .order_by())
-    off = set()
-    paid_statuses = {str(s) for s in PAID_STATUSES}
-    for row in store_sums.iterator(chunk_size=20_000):
-        net = row["paid"] - row["refunded"]
-        want = net if row["status"] in paid_statuses and net > 0 else Decimal("0")
-        if _cents(row["credited"]) != _cents(want):
-            off.add(row["order_id"])
+    net = F("order__paid_amount") - F("order__refunded_amount")
+    should_be = Case(When(Q(order__status__in=PAID_STATUSES, order__paid_amount__gt=F("order__refunded_amount")),
+                          then=net), default=Value(Decimal("0")), output_field=DecimalField(max_digits=14,
+                                                                                            decimal_places=2))
+    off = set(SalesCredit.objects.filter(kind=KIND_STORE).values("order_id")
+              .annotate(credited=Sum("amount"), should_be=Max(should_be)).order_by()
+              .exclude(credited=F("should_be")).values_list("order_id", flat=True))
     ids = sorted(paid_since | never | off)
-    started = time.perf_counter()
-    total = AttributionRunResult()
-    for start in range(0, len(ids), CHUNK_ORDERS):
-        run = _attribute_chunk(Order.objects.filter(pk__in=ids[start:start + CHUNK_ORDERS]), detail=False)
-        _add(total, run)
-    total.seconds = time.perf_counter() - started
-    return total
+    return _run_chunks([Order.objects.filter(pk__in=ids[start:start + CHUNK_ORDERS])
+                        for start in range(0, len(ids), CHUNK_ORDERS)])
 
 
 # ---------------------------------------------------------------------------- the engine
@@ -194,15 +204,55 @@ def _add(total: AttributionRunResult, run: AttributionRunResult) -> None:
 
 def _attribute_in_id_chunks(orders: QuerySet[Order]) -> AttributionRunResult:
     """Walk a (possibly huge) order set in primary-key ranges of about CHUNK_ORDERS orders."""
-    started = time.perf_counter()
-    total = AttributionRunResult()
     ids = np.fromiter(orders.order_by().values_list("pk", flat=True).iterator(chunk_size=50_000), dtype=np.int64)
     ids.sort()
+    chunks = []
     for start in range(0, len(ids), CHUNK_ORDERS):
         lo, hi = int(ids[start]), int(ids[min(start + CHUNK_ORDERS, len(ids)) - 1])
-        _add(total, _attribute_chunk(orders.filter(pk__gte=lo, pk__lte=hi), detail=False))
+        chunks.append(orders.filter(pk__gte=lo, pk__lte=hi))
+    return _run_chunks(chunks)
+
+
+def _run_chunks(chunks: list[QuerySet[Order]]) -> AttributionRunResult:
+    """Attribute the chunks, each in its own transaction.
+
+    A single chunk takes its brands' locks itself. Many chunks on PostgreSQL run on
+    PARALLEL_WORKERS threads (each with its own connection) while this thread holds the
+    brand locks of the whole set for the run: chunks are disjoint, so they cannot double-book
+    an order, and any other attribution of those brands (a paid-order task, another run)
+    waits until the run commits. While one thread waits for PostgreSQL (COPY, index and
+    foreign-key upkeep) the other computes in pandas, which is what keeps a million
+    orders within the target on two cores.
+    """
+    started = time.perf_counter()
+    total = AttributionRunResult()
+    if len(chunks) < 2 or connection.vendor != "postgresql" or PARALLEL_WORKERS < 2:
+        for chunk in chunks:
+            _add(total, _attribute_chunk(chunk, detail=False))
+    else:
+        with transaction.atomic():
+            _lock_brands(chunks)
+            with ThreadPoolExecutor(max_workers=PARALLEL_WORKERS) as pool:
+                for run in pool.map(_attribute_chunk_in_thread, chunks):
+                    _add(total, run)
     total.seconds = time.perf_counter() - started
     return total
+
+
+def _attribute_chunk_in_thread(chunk: QuerySet[Order]) -> AttributionRunResult:
+    try:
+        return _attribute_chunk(chunk, detail=False, lock=False)
+    finally:
+        connection.close()  # the thread's own connection
+
+
+def _lock_brands(chunks: list[QuerySet[Order]]) -> None:
+    """Take the attribution lock of every brand of these orders, in id order (no lock cycles)."""
+    brand_ids: set[int] = set()
+    for chunk in chunks:
+        brand_ids.update(chunk.order_by().values_list("brand_id", flat=True).distinct())
+    for brand_id in sorted(brand_ids):
+        job_lock(f"analytics.attribution.brand.{brand_id}")
 
 
 def _cents(value) -> int:
@@ -229,20 +279,30 @@ def _json_text(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _attribute_chunk(orders_qs: QuerySet[Order], *, detail: bool) -> AttributionRunResult:
-    """Attribute one chunk of orders in one transaction, holding the job lock of each brand involved."""
+def _as_json(values: pd.Series, render=None) -> pd.Series:
+    """Each value rendered (e.g. an id to its code) as JSON text, nulls as ``null``; each distinct value once."""
+    values = values.astype(object)
+    present = values.notna()
+    table = {v: _json_text(render(v) if render else v) for v in pd.unique(values[present])}
+    return values.map(table).where(present, "null").astype(str)
+
+
+def _attribute_chunk(orders_qs: QuerySet[Order], *, detail: bool, lock: bool = True) -> AttributionRunResult:
+    """Attribute one chunk of orders in one transaction, holding the lock of each brand involved.
+
+    ``lock=False`` only for chunks of a run whose coordinating thread holds those locks.
+    """
     with transaction.atomic():
-        brand_ids = sorted(orders_qs.order_by().values_list("brand_id", flat=True).distinct())
-        for brand_id in brand_ids:  # same order everywhere: two runs never wait on each other in a cycle
-            job_lock(f"analytics.attribution.brand.{brand_id}")
+        if lock:
+            _lock_brands([orders_qs])
         orders = _load_orders(orders_qs)
         run = AttributionRunResult(orders=len(orders))
         if orders.empty:
             return run
         run.purchases = int(orders["is_purchase"].sum())
-        wanted = _wanted_credits(orders, orders_qs)
+        wanted, context = _wanted_credits(orders, orders_qs)
         existing, had_rows = _existing_credits(orders_qs)
-        rows = _differences(orders, wanted, existing, had_rows)
+        rows = _differences(orders, wanted, existing, had_rows, context)
         _write(rows)
         run.rows_written = len(rows)
         if detail:
@@ -250,25 +310,32 @@ def _attribute_chunk(orders_qs: QuerySet[Order], *, detail: bool) -> Attribution
         return run
 
 
+def _in_cents(expression) -> Cast:
+    """An amount expression as integer cents, computed by the database (no Decimal per row in Python)."""
+    return Cast(Round(ExpressionWrapper(expression * Value(100), output_field=_AMOUNT)), BigIntegerField())
+
+
 def _load_orders(orders_qs: QuerySet[Order]) -> pd.DataFrame:
     columns = ["order_id", "brand_id", "member_id", "channel", "order_store_id", "order_guide_id", "ordered_at",
-               "paid_amount", "refunded_amount"]
-    data = list(orders_qs.order_by().values_list("pk", "brand_id", "member_id", "channel", "store_id", "guide_id",
-                                                 "ordered_at", "paid_amount", "refunded_amount"))
+               "net_cents"]
+    data = list(orders_qs.order_by()
+                .annotate(net_cents=_in_cents(F("paid_amount") - F("refunded_amount")))
+                .values_list("pk", "brand_id", "member_id", "channel", "store_id", "guide_id", "ordered_at",
+                             "net_cents"))
     frame = pd.DataFrame(data, columns=columns)
     if frame.empty:
         return frame
     for col in ("member_id", "order_store_id", "order_guide_id"):
         frame[col] = frame[col].astype("Int64")
-    frame["net_cents"] = [_cents(p) - _cents(r) for p, r in zip(frame["paid_amount"], frame["refunded_amount"],
-                                                                strict=True)]
     frame["net_cents"] = frame["net_cents"].astype("int64")
     purchase_ids = set(purchases(orders_qs.order_by()).values_list("pk", flat=True))
     frame["is_purchase"] = frame["order_id"].isin(purchase_ids)
     ordered = _to_utc(frame["ordered_at"])
     frame["ordered_at"] = ordered
-    frame["order_day"] = ordered.dt.tz_convert(timezone.get_default_timezone()).dt.date
-    return frame.drop(columns=["paid_amount", "refunded_amount"])
+    # Local day as ISO text; a chunk spans a few hundred days at most, so format each day once.
+    days = ordered.dt.tz_convert(timezone.get_default_timezone()).dt.tz_localize(None).dt.normalize()
+    frame["order_day"] = days.map({d: d.date().isoformat() for d in days.unique()})
+    return frame
 
 
 def _bindings_at_order_time(orders_qs: QuerySet[Order]) -> pd.DataFrame:
@@ -291,12 +358,21 @@ def _bindings_at_order_time(orders_qs: QuerySet[Order]) -> pd.DataFrame:
     return frame
 
 
-def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> pd.DataFrame:
-    """The credits the purchases of the chunk should have, with rule, inputs and cross-brand flag."""
+@dataclass
+class _Context:
+    """What the inputs JSON of a chunk's new rows is made from (built only for rows to be written)."""
+
+    buys: pd.DataFrame
+    code_of_guide: dict
+    code_of_store: dict
+
+
+def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> tuple[pd.DataFrame, _Context | None]:
+    """The credits the purchases of the chunk should have, with rule and cross-brand flag."""
     buys = orders[orders["is_purchase"]].copy()
-    columns = ["order_id", "kind", "store_id", "guide_id", "cents", "rule", "inputs", "cross_brand"]
+    columns = ["order_id", "kind", "store_id", "guide_id", "cents", "rule", "cross_brand"]
     if buys.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), None
     bindings = _bindings_at_order_time(orders_qs)
     bindings = bindings.merge(buys[["order_id", "brand_id"]], on="order_id")
     bindings["same_brand"] = bindings["binding_brand_id"] == bindings["brand_id"]
@@ -357,36 +433,30 @@ def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> pd.Data
     wanted["store_id"] = wanted["store_id"].astype("Int64")
     wanted["guide_id"] = wanted["guide_id"].astype("Int64")
 
-    # ---- inputs: what the rule looked at, per order, then the rule per row
-    order_inputs = _order_inputs(buys, code_of_guide, code_of_store)
-    wanted = wanted.merge(order_inputs, on="order_id", how="left")
-    wanted["inputs"] = '{"rule": ' + wanted["rule"].map(_json_text) + ", " + wanted["order_inputs"] + "}"
-    return wanted[columns]
+    return wanted[columns], _Context(buys=buys, code_of_guide=code_of_guide, code_of_store=code_of_store)
+
+
+def _with_inputs(rows: pd.DataFrame, context: _Context) -> pd.DataFrame:
+    """Add the inputs JSON (what the rule looked at) to new credit rows: the order's facts, then the rule."""
+    buys = context.buys[context.buys["order_id"].isin(rows["order_id"])]
+    order_inputs = _order_inputs(buys, context.code_of_guide, context.code_of_store)
+    rows = rows.merge(order_inputs, on="order_id", how="left")
+    rows["inputs"] = '{"rule": ' + _as_json(rows["rule"]) + ", " + rows["order_inputs"] + "}"
+    return rows.drop(columns=["order_inputs"])
 
 
 def _order_inputs(buys: pd.DataFrame, code_of_guide: dict, code_of_store: dict) -> pd.DataFrame:
     """The inputs JSON body (without the rule) of each order, built column-wise as text."""
-    def nullable(values: pd.Series) -> pd.Series:
-        values = values.astype(object)
-        return values.where(values.notna(), "null").astype(str)
-
-    def coded(ids: pd.Series, codes: dict) -> pd.Series:
-        as_json = {int(k): _json_text(v) for k, v in codes.items()}
-        return nullable(ids.astype(object).map(as_json))
-
-    def reason(values: pd.Series) -> pd.Series:
-        return nullable(values.astype(object).map(_json_text, na_action="ignore"))
-
     started = buys["binding_started_at"]
     body = (
-        '"channel": ' + buys["channel"].map(_json_text)
-        + ', "store": ' + coded(buys["order_store_id"], code_of_store)
-        + ', "order_guide": ' + coded(buys["order_guide_id"], code_of_guide)
-        + ', "binding": ' + nullable(buys["binding_id"].astype(object).map(str, na_action="ignore"))
-        + ', "bound_guide": ' + coded(buys["bound_guide_id"], code_of_guide)
-        + ', "binding_store": ' + coded(buys["binding_store_id"], code_of_store)
-        + ', "binding_reason": ' + reason(buys["binding_reason"])
-        + ', "binding_started_at": ' + reason(started.map(lambda t: t.isoformat(), na_action="ignore"))
+        '"channel": ' + _as_json(buys["channel"])
+        + ', "store": ' + _as_json(buys["order_store_id"], code_of_store.get)
+        + ', "order_guide": ' + _as_json(buys["order_guide_id"], code_of_guide.get)
+        + ', "binding": ' + _as_json(buys["binding_id"], int)
+        + ', "bound_guide": ' + _as_json(buys["bound_guide_id"], code_of_guide.get)
+        + ', "binding_store": ' + _as_json(buys["binding_store_id"], code_of_store.get)
+        + ', "binding_reason": ' + _as_json(buys["binding_reason"])
+        + ', "binding_started_at": ' + _as_json(started, lambda t: t.isoformat())
         + ', "binding_cross_brand": ' + np.where(buys["bound_guide_id"].notna() & ~buys["same_brand"],
                                                  "true", "false")
         + ', "net_amount": "' + _money_text(buys["net_cents"]) + '"'
@@ -397,14 +467,14 @@ def _order_inputs(buys: pd.DataFrame, code_of_guide: dict, code_of_store: dict) 
 def _existing_credits(orders_qs: QuerySet[Order]) -> tuple[pd.DataFrame, set[int]]:
     """Sums of the rows already booked per (order, kind, store, guide), and the orders having any row."""
     rows = list(SalesCredit.objects.filter(order__in=orders_qs.order_by().values("pk"))
-                .values_list("order_id", "kind", "store_id", "guide_id").annotate(total=Sum("amount")).order_by())
-    frame = pd.DataFrame(rows, columns=["order_id", "kind", "store_id", "guide_id", "total"])
-    frame["cents"] = [_cents(t) for t in frame["total"]]
+                .values_list("order_id", "kind", "store_id", "guide_id").annotate(cents=_in_cents(Sum("amount")))
+                .order_by())
+    frame = pd.DataFrame(rows, columns=["order_id", "kind", "store_id", "guide_id", "cents"])
     frame["cents"] = frame["cents"].astype("int64")
     frame["store_id"] = frame["store_id"].astype("Int64")
     frame["guide_id"] = frame["guide_id"].astype("Int64")
     had_rows = set(frame["order_id"].tolist())
-    return frame.drop(columns=["total"]), had_rows
+    return frame, had_rows
 
 
 def _target(frame: pd.DataFrame) -> pd.Series:
@@ -413,7 +483,7 @@ def _target(frame: pd.DataFrame) -> pd.Series:
 
 
 def _differences(orders: pd.DataFrame, wanted: pd.DataFrame, existing: pd.DataFrame,
-                 had_rows: set[int]) -> pd.DataFrame:
+                 had_rows: set[int], context: _Context | None) -> pd.DataFrame:
     """The rows to append so that every (order, kind, target) sums to what it should."""
     key = ["order_id", "kind", "target"]
     wanted = wanted.assign(target=_target(wanted)) if not wanted.empty else wanted.assign(target=pd.Series(
@@ -426,6 +496,8 @@ def _differences(orders: pd.DataFrame, wanted: pd.DataFrame, existing: pd.DataFr
     topped = wanted.merge(have, on=key, how="left")
     topped["cents"] = topped["cents"] - topped["have"].fillna(0).astype("int64")
     topped = topped[topped["cents"] != 0].drop(columns=["have"])
+    if not topped.empty:
+        topped = _with_inputs(topped, context)
 
     # Targets no longer wanted: bring each booked (store, guide) group back to zero.
     gone = existing.merge(wanted[key].drop_duplicates(), on=key, how="left", indicator=True)
@@ -480,30 +552,45 @@ def _write(rows: pd.DataFrame) -> None:
     """Append the rows: COPY on PostgreSQL (millions of rows), bulk_create elsewhere."""
     if rows.empty:
         return
-    rows = rows.assign(amount=_money_text(rows["cents"].astype("int64")), booked_at=timezone.now())
+    rows = rows.assign(amount=_money_text(rows["cents"].astype("int64")))
+    booked_at = timezone.now()
     if connection.vendor == "postgresql":
-        out = io.StringIO()
-        frame = rows[_COLUMNS].copy()
-        frame["booked_at"] = frame["booked_at"].map(lambda t: t.isoformat())
-        frame["cross_brand"] = np.where(frame["cross_brand"].astype(bool), "t", "f")
-        frame["is_correction"] = np.where(frame["is_correction"].astype(bool), "t", "f")
-        frame.to_csv(out, index=False, header=False)
-        out.seek(0)
-        table = SalesCredit._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.copy_expert(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", out)
+        _copy(rows, booked_at)
         return
     credits = [
         SalesCredit(order_id=int(r.order_id), kind=r.kind, brand_id=int(r.brand_id),
                     store_id=None if pd.isna(r.store_id) else int(r.store_id),
                     guide_id=None if pd.isna(r.guide_id) else int(r.guide_id),
                     member_id=None if pd.isna(r.member_id) else int(r.member_id),
-                    amount=Decimal(r.amount), order_day=r.order_day, channel=r.channel, rule=r.rule,
-                    inputs=json.loads(r.inputs) if isinstance(r.inputs, str) else r.inputs,
-                    cross_brand=bool(r.cross_brand), is_correction=bool(r.is_correction))
+                    amount=Decimal(r.amount), order_day=dt.date.fromisoformat(r.order_day), booked_at=booked_at,
+                    channel=r.channel, rule=r.rule, inputs=json.loads(r.inputs), cross_brand=bool(r.cross_brand),
+                    is_correction=bool(r.is_correction))
         for r in rows.itertuples(index=False)
     ]
     SalesCredit.objects.bulk_create(credits, batch_size=2000)
+
+
+def _copy(rows: pd.DataFrame, booked_at: dt.datetime) -> None:
+    """COPY the rows in PostgreSQL's text format, built column-wise (much faster than DataFrame.to_csv)."""
+    null = "\\N"
+
+    def ids(values: pd.Series) -> list[str]:
+        return values.astype("Int64").astype("string").fillna(null).astype(str).tolist()
+
+    def flags(values: pd.Series) -> list[str]:
+        return np.where(values.astype(bool).to_numpy(), "t", "f").tolist()
+
+    inputs = rows["inputs"].astype(str)
+    if inputs.str.contains("\\", regex=False).any():  # JSON escapes: the text format needs them doubled
+        inputs = inputs.str.replace("\\", "\\\\", regex=False)
+    columns = [ids(rows["order_id"]), rows["kind"].astype(str).tolist(), ids(rows["brand_id"]), ids(rows["store_id"]),
+               ids(rows["guide_id"]), ids(rows["member_id"]), rows["amount"].tolist(), rows["order_day"].tolist(),
+               [booked_at.isoformat()] * len(rows), rows["channel"].astype(str).tolist(),
+               rows["rule"].astype(str).tolist(), inputs.tolist(), flags(rows["cross_brand"]),
+               flags(rows["is_correction"])]
+    text = "".join("\t".join(values) + "\n" for values in zip(*columns, strict=True))
+    with connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY {SalesCredit._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN", io.StringIO(text))
 
 
 def _per_order_results(orders: pd.DataFrame, wanted: pd.DataFrame, rows: pd.DataFrame) -> list[AttributionResult]:
