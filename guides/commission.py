@@ -54,7 +54,10 @@ def _commission_kinds(brand_id: int) -> list[str]:
 
 @transaction.atomic
 def commission_post_for_credits(*, order) -> list[CommissionEntry]:
-    """Post the commission entries the order's credit rows call for and do not have yet; returns the new ones."""
+    """Post the commission entries the order's credit rows call for and do not have yet.
+
+    Returns the entries it posted (rows another worker posted first are dropped by the unique key).
+    """
     from analytics.models import SalesCredit
     from mall.checkout import mall_settings_for
     from mall.models import OrderLine

@@ -8,3 +8,6 @@ urlpatterns = [
     path("api/v1/", include("mall.api.pay_urls")),
     *project_urlpatterns,
 ]
+
+handler404 = "retail_crm.views.not_found"
+handler500 = "retail_crm.views.server_error"

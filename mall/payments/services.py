@@ -98,7 +98,7 @@ def _new_out_trade_no(order: Order) -> str:
     return f"P{order.pk:010d}{secrets.token_hex(5)}"
 
 
-def _provider_unavailable(exc: Exception) -> ApplicationError:
+def _provider_unavailable() -> ApplicationError:
     return ApplicationError(PaymentErrorCode.PROVIDER_UNAVAILABLE,
                             "The payment service is unavailable; try again in a moment.", status=503)
 
@@ -122,7 +122,7 @@ def payment_prepare(*, order: Order, member, provider: PaymentProvider | None = 
         provider = provider or get_payment_provider()
     except Exception as exc:  # ImproperlyConfigured: a deployment fault, not the member's
         logger.error("payment provider not configured: %s", exc)
-        raise _provider_unavailable(exc) from None
+        raise _provider_unavailable() from None
     with transaction.atomic():
         order = order_lock(order.pk)
         if order.status != OrderStatus.PENDING_PAYMENT:
@@ -144,7 +144,7 @@ def payment_prepare(*, order: Order, member, provider: PaymentProvider | None = 
         params = provider.create_prepay(order, payment, openid=member.openid)
     except ProviderError as exc:
         logger.warning("prepay failed for %s: %s", payment.out_trade_no, exc.code or exc.message)
-        raise _provider_unavailable(exc) from None
+        raise _provider_unavailable() from None
     if payment.prepay_id != params.prepay_id:
         Payment.objects.filter(pk=payment.pk).update(prepay_id=params.prepay_id)
         payment.prepay_id = params.prepay_id
