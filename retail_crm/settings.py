@@ -242,3 +242,11 @@ WECHAT_APPID = env_str("WECHAT_APPID", "")
 WECHAT_SECRET = env_str("WECHAT_SECRET", "")
 WECHAT_TIMEOUT = env_int("WECHAT_TIMEOUT", 5)
 WECHAT_GROUP = env_str("WECHAT_GROUP", "")  # code of the group whose mini-program this is
+
+# WeCom (企业微信) customer contact: the callback and the API. A guide's WeCom userid is their Guide.code.
+WECOM_CORP_ID = env_str("WECOM_CORP_ID", "")
+WECOM_CORP_SECRET = env_str("WECOM_CORP_SECRET", "")  # the customer-contact (客户联系) secret
+WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
+WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
+WECOM_CLIENT = env_str("WECOM_CLIENT", "fake" if DEBUG else "api")  # "fake": no network (development)
+WECOM_TIMEOUT_SECONDS = env_int("WECOM_TIMEOUT_SECONDS", 5)

@@ -18,3 +18,4 @@ SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 LANGUAGE_CODE = "zh-hans"
 WECHAT_PROVIDER = "fake"
+WECOM_CLIENT = "fake"

@@ -7,4 +7,5 @@ urlpatterns = [
     path("mp/events/", include("members.api.events_urls")),
     path("", include("members.api.staff_urls")),
     path("", include("members.api.tags_urls")),
+    path("wecom/", include("members.api.wecom_urls")),
 ]
