@@ -18,7 +18,8 @@ def payments_reconcile() -> dict:
     from mall.payments.services import payments_reconcile as reconcile
 
     result = reconcile(older_than_minutes=5)
-    return {"checked": result.checked, "paid": result.paid, "closed": result.closed, "failed": result.failed}
+    return {"checked": result.checked, "paid": result.paid, "closed": result.closed, "failed": result.failed,
+            "refunds_retried": result.refunds_retried, "refunds_failed": result.refunds_failed}
 
 
 @shared_task(name="mall.tasks.idempotency_purge")

@@ -273,6 +273,38 @@ def test_reconcile_pays_an_order_whose_notification_never_came(django_capture_on
     assert json.loads(notification.body)["source"] == "reconcile"
 
 
+class DownForRefunds(FakeWeChatPay):
+    """The fake, except that refunds fail as if the provider were unreachable."""
+
+    def refund(self, order):
+        from mall.payments.provider import ProviderError
+
+        raise ProviderError("unreachable", retryable=True)
+
+
+def test_reconcile_retries_an_automatic_refund_the_provider_could_not_take(django_capture_on_commit_callbacks,
+                                                                           monkeypatch):
+    example = paid_ready_order()
+    payment = _prepared(example)
+    Order.objects.filter(pk=example.order.pk).update(status=OrderStatus.EXPIRED)
+    fake = FakeWeChatPay()
+    headers, body = fake.notification(fake.pay(payment.out_trade_no))
+    monkeypatch.setattr("mall.payments.provider.get_payment_provider", lambda: DownForRefunds())
+    monkeypatch.setattr("mall.refunds.get_payment_provider", lambda: DownForRefunds())
+    with django_capture_on_commit_callbacks(execute=True):
+        result = payment_notify(provider=fake, headers=headers, body=body)
+    assert result.outcome == NotifyOutcome.PAID_AFTER_CLOSE and result.acknowledged
+    refund = Refund.objects.get()
+    assert (refund.status, fake.refunded_fen(payment.out_trade_no)) == ("approved", 0)
+
+    Refund.objects.filter(pk=refund.pk).update(decided_at=timezone.now() - dt.timedelta(minutes=6))
+    outcome = payments_reconcile(older_than_minutes=5, provider=fake)
+    assert (outcome.refunds_retried, outcome.refunds_failed) == (1, 0)
+    assert Refund.objects.get(pk=refund.pk).status == "refunded"
+    assert fake.refunded_fen(payment.out_trade_no) == 43700
+    assert Order.objects.get(pk=example.order.pk).refunded_amount == Decimal("0.00")
+
+
 # ---------------------------------------------------------------------------- API
 
 def _member_client(api_client, member):

@@ -180,7 +180,7 @@ def attribution_enqueue_on_commit(order_id: int) -> None:
 
         order_commission_post.delay(order_id)
 
-    transaction.on_commit(post_commission)
+    transaction.on_commit(post_commission, robust=True)
 
 
 def _refund_stray_payment(*, order: Order, payment: Payment, why: str, at: dt.datetime) -> Refund:
@@ -196,7 +196,9 @@ def _refund_stray_payment(*, order: Order, payment: Payment, why: str, at: dt.da
 
         refund_execute.delay(refund.pk)
 
-    transaction.on_commit(execute)
+    # robust: a provider hiccup in the follow-up must not turn the acknowledged notification into a 500;
+    # reconciliation retries refunds left approved.
+    transaction.on_commit(execute, robust=True)
     return refund
 
 
@@ -297,6 +299,8 @@ class ReconcileResult:
     paid: int = 0
     closed: int = 0
     failed: int = 0
+    refunds_retried: int = 0
+    refunds_failed: int = 0
 
 
 def payments_reconcile(*, older_than_minutes: int = 5, provider: PaymentProvider | None = None,
@@ -306,7 +310,9 @@ def payments_reconcile(*, older_than_minutes: int = 5, provider: PaymentProvider
     The notification may have been lost (our outage, a network fault). A trade
     the provider reports paid goes through exactly the notification's paid path;
     an unpaid trade of an order that has closed is marked closed so it is not
-    asked about again.
+    asked about again. Refunds left approved for as long (the provider was down
+    when they were approved or refunded automatically) are paid out again; the
+    provider is idempotent by refund number.
     """
     now = now or timezone.now()
     provider = provider or get_payment_provider()
@@ -337,7 +343,24 @@ def payments_reconcile(*, older_than_minutes: int = 5, provider: PaymentProvider
                 payment.order.status != OrderStatus.PENDING_PAYMENT:
             Payment.objects.filter(pk=payment.pk, status=Payment.Status.CREATED).update(status=Payment.Status.CLOSED)
             result.closed += 1
+    _refunds_retry(result=result, before=now - dt.timedelta(minutes=older_than_minutes), provider=provider,
+                   limit=limit)
     return result
+
+
+def _refunds_retry(*, result: ReconcileResult, before: dt.datetime, provider: PaymentProvider, limit: int) -> None:
+    from mall.refunds import refund_execute  # refunds builds on this module
+
+    stuck = list(Refund.objects.filter(status=Refund.Status.APPROVED, decided_at__lte=before)
+                 .order_by("decided_at").values_list("pk", flat=True)[:limit])
+    for pk in stuck:
+        try:
+            refund_execute(refund=Refund(pk=pk), provider=provider)
+        except ApplicationError as exc:
+            logger.warning("refund %s still not paid out: %s", pk, exc.code)
+            result.refunds_failed += 1
+        else:
+            result.refunds_retried += 1
 
 
 def order_payment(order: Order) -> Payment | None:
