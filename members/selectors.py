@@ -118,6 +118,13 @@ def tag_values_for(*, actor: Actor, tag: int | tuple[str, str]) -> QuerySet[TagV
     return values.filter(tag_group__code=group_code, code=value_code)
 
 
+def _for_brand(values: QuerySet[TagValue], brand: Brand | None) -> QuerySet[TagValue]:
+    """With a brand filter, a tag or segment means that brand's (or a group-wide) tag group."""
+    if brand is None:
+        return values
+    return values.filter(Q(tag_group__brand=brand) | Q(tag_group__brand__isnull=True))
+
+
 def member_search(*, actor: Actor, phone: str | None = None, name: str | None = None,
                   tag: int | tuple[str, str] | None = None, segment: str | None = None, guide: str | None = None,
                   store: str | None = None, brand: str | None = None) -> QuerySet[Member]:
@@ -125,11 +132,17 @@ def member_search(*, actor: Actor, phone: str | None = None, name: str | None = 
 
     ``phone`` must already be normalised (``retail_crm.phones.normalise_phone``):
     it is matched by equality on the indexed column, never with LIKE; a phone left
-    on a merge tombstone finds the member it was merged into. ``guide`` matches the
-    current binding; ``store`` members who joined there or are currently bound to
-    one of its guides. Codes the actor cannot see are refused with a 400, the same
+    on a merge tombstone finds the member it was merged into. With ``brand``, a tag
+    or segment is read from that brand's tag groups (RFML classes differ by brand).
+    ``guide`` matches the current binding; ``store`` members who joined there or
+    are currently bound to one of its guides. Codes the actor cannot see are refused with a 400, the same
     as codes that do not exist, so a search never reveals what lies outside scope.
     """
+    brand_obj = None
+    if brand:
+        brand_obj = scoped(Brand.objects.filter(code=brand), actor).first()
+        if brand_obj is None:
+            raise _invalid("brand", "No such brand.")
     members = Member.objects.filter(merged_into__isnull=True)
     if phone:
         # (group, phone) is the unique index: naming the group lets the database use it for the equality.
@@ -142,13 +155,14 @@ def member_search(*, actor: Actor, phone: str | None = None, name: str | None = 
     if name:
         members = members.filter(name__icontains=name)
     if tag is not None:
-        values = tag_values_for(actor=actor, tag=tag)
+        values = _for_brand(tag_values_for(actor=actor, tag=tag), brand_obj)
         if not values.exists():
             raise _invalid("tag", "No such tag value.")
         members = members.filter(pk__in=MemberTag.objects.filter(tag_value__in=values).values("member_id"))
     if segment:
-        # A known RFML class that no run has tagged yet simply matches no one.
-        values = scoped(TagValue.objects.filter(tag_group__code=RFML_TAG_GROUP, code=segment), actor)
+        # RFML writes one "rfml" tag group per brand. A known class no run has tagged yet matches no one.
+        values = _for_brand(scoped(TagValue.objects.filter(tag_group__code=RFML_TAG_GROUP, code=segment), actor),
+                            brand_obj)
         members = members.filter(pk__in=MemberTag.objects.filter(tag_value__in=values).values("member_id"))
     if guide:
         guide_obj = scoped(Guide.objects.filter(code=guide), actor).first()
@@ -163,10 +177,7 @@ def member_search(*, actor: Actor, phone: str | None = None, name: str | None = 
         members = members.filter(
             Q(pk__in=BrandMembership.objects.filter(store=store_obj).values("member_id"))
             | Q(pk__in=GuideBinding.objects.filter(guide__store=store_obj, ended_at__isnull=True).values("member_id")))
-    if brand:
-        brand_obj = scoped(Brand.objects.filter(code=brand), actor).first()
-        if brand_obj is None:
-            raise _invalid("brand", "No such brand.")
+    if brand_obj is not None:
         members = members.filter(pk__in=BrandMembership.objects.filter(brand=brand_obj).values("member_id"))
 
     visible_brands = _visible_brand_ids(actor)
@@ -233,8 +244,9 @@ def member_detail(*, actor: Actor, member_id: int, today: dt.date | None = None)
     friendships = list(WeComFriendship.objects.filter(member=member, guide__store__brand__in=brands)
                        .select_related("guide").order_by("added_at", "pk"))
     tags = list(MemberTag.objects.filter(member=member, tag_value__in=scoped(TagValue.objects.all(), actor))
-                .select_related("tag_value", "tag_value__tag_group").order_by("tag_value__tag_group__code",
-                                                                             "tag_value__sort", "tag_value__code"))
+                .select_related("tag_value", "tag_value__tag_group", "tag_value__tag_group__brand")
+                .order_by("tag_value__tag_group__code", "tag_value__tag_group__brand__code", "tag_value__sort",
+                          "tag_value__code"))
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=ACTIVITY_DAYS - 1)
     sums = MemberDailyActivity.objects.filter(member=member, brand__in=brands, day__gte=since, day__lte=today) \

@@ -9,10 +9,11 @@ Group ``grp``:
 plus group ``other`` (brand-c / c-1 / g-c1-1) with member ``mc``, which nobody of ``grp`` sees.
 
 Members of ``grp`` (created one day apart, m1 oldest; phones +86138000000<n>):
-    m1  王小明  joined A at a-e1, bound to g-e1-1; tags shoe-size:38 (rule) and rfml:important_value
+    m1  王小明  joined A at a-e1, bound to g-e1-1; tags A shoe-size:38 (rule) and A rfml:important_value
     m2  王芳    joined A at a-e1, was bound to g-e1-1 (ended), now bound to g-e1-2
-    m3  李雷    joined A at a-e2 (bound g-e2-1) and B at b-1 (bound g-b1-1)
-    m4  韩梅梅  joined B at b-1, bound to g-b1-1
+    m3  李雷    joined A at a-e2 (bound g-e2-1) and B at b-1 (bound g-b1-1); tags B style:sporty,
+                A rfml:general_develop, B rfml:important_value, group-wide colour:black
+    m4  韩梅梅  joined B at b-1, bound to g-b1-1; tag colour:black
     m5  张伟    joined A at a-w1, bound to g-e1-1 (a guide of another store)
     m6  赵敏    joined A online (no store), never bound
     m9  (tombstone) merged into m6, phone +8613800000099 left on it
@@ -136,8 +137,14 @@ def build_member_world() -> SimpleNamespace:
     shoe = TagGroupFactory(group=grp, brand=brand_a, code="shoe-size", name="Shoe size")
     shoe_38 = TagValueFactory(tag_group=shoe, code="38", name="38")
     shoe_39 = TagValueFactory(tag_group=shoe, code="39", name="39")
-    rfml = TagGroupFactory(group=grp, brand=None, code="rfml", name="RFML class")
-    important_value = TagValueFactory(tag_group=rfml, code="important_value", name="Important value", sort=1)
+    # RFML writes one "rfml" group per brand, values sorted in class order.
+    rfml_a = TagGroupFactory(group=grp, brand=brand_a, code="rfml", name="RFML class")
+    important_value = TagValueFactory(tag_group=rfml_a, code="important_value", name="Important value", sort=0)
+    a_general_develop = TagValueFactory(tag_group=rfml_a, code="general_develop", name="General develop", sort=5)
+    rfml_b = TagGroupFactory(group=grp, brand=brand_b, code="rfml", name="RFML class")
+    b_important_value = TagValueFactory(tag_group=rfml_b, code="important_value", name="Important value", sort=0)
+    colour = TagGroupFactory(group=grp, brand=None, code="colour", name="Colour")
+    black = TagValueFactory(tag_group=colour, code="black", name="Black")
     b_style = TagGroupFactory(group=grp, brand=brand_b, code="style", name="Style")
     b_sporty = TagValueFactory(tag_group=b_style, code="sporty", name="Sporty")
     MemberTagFactory(member=members["m1"], tag_value=shoe_38, source=TagSource.RULE, reason="3 of 4 pairs bought",
@@ -146,11 +153,19 @@ def build_member_world() -> SimpleNamespace:
                      reason="R 12 d, F 5, M 3,400.00", assigned_at=T0 + dt.timedelta(days=31))
     MemberTagFactory(member=members["m3"], tag_value=b_sporty, source=TagSource.MANUAL, reason="asked in store",
                      assigned_at=T0 + dt.timedelta(days=32))
+    MemberTagFactory(member=members["m3"], tag_value=a_general_develop, source=TagSource.RFML,
+                     assigned_at=T0 + dt.timedelta(days=33))
+    MemberTagFactory(member=members["m3"], tag_value=b_important_value, source=TagSource.RFML,
+                     assigned_at=T0 + dt.timedelta(days=33))
+    MemberTagFactory(member=members["m3"], tag_value=black, source=TagSource.IMPORT,
+                     assigned_at=T0 + dt.timedelta(days=34))
+    MemberTagFactory(member=members["m4"], tag_value=black, source=TagSource.IMPORT,
+                     assigned_at=T0 + dt.timedelta(days=34))
 
     return SimpleNamespace(grp=grp, other=other, brand_a=brand_a, brand_b=brand_b, brand_c=brand_c, regions=regions,
                            stores=stores, guides=guides, store_c=store_c, guide_c=guide_c, members=members,
                            tags=SimpleNamespace(shoe_38=shoe_38, shoe_39=shoe_39, important_value=important_value,
-                                                b_sporty=b_sporty))
+                                                b_important_value=b_important_value, b_sporty=b_sporty, black=black))
 
 
 def add_history(world) -> None:

@@ -48,8 +48,14 @@ def as_user(api_client, user):
     ({"name": "小明"}, ["m1"]),
     ({"tag": "shoe-size:38"}, ["m1"]),
     ({"tag": "shoe-size:39"}, []),
-    ({"segment": "important_value"}, ["m1"]),
+    ({"segment": "important_value"}, ["m3", "m1"]),  # m3 is important in brand B
+    ({"segment": "important_value", "brand": "brand-a"}, ["m1"]),  # …and general_develop in brand A
+    ({"segment": "important_value", "brand": "brand-b"}, ["m3"]),
+    ({"segment": "general_develop"}, ["m3"]),
     ({"segment": "general_value"}, []),  # a known class no run has tagged yet
+    ({"tag": "colour:black"}, ["m4", "m3"]),  # a group-wide tag
+    ({"tag": "colour:black", "brand": "brand-a"}, ["m3"]),
+    ({"tag": "rfml:important_value", "brand": "brand-b"}, ["m3"]),
     ({"guide": "g-e1-1"}, ["m5", "m1"]),  # m2's binding to g-e1-1 has ended
     ({"guide": "g-e1-2"}, ["m2"]),
     ({"store": "a-e1"}, ["m5", "m2", "m1"]),  # m5 joined elsewhere but is bound to an a-e1 guide
@@ -69,6 +75,27 @@ def test_search_by_tag_value_id(world, api_client):
 
     assert codes(api_client, {"tag": str(world.tags.shoe_38.pk)}) == ["m1"]
     assert codes(api_client, {"tag": str(world.tags.b_sporty.pk)}) == ["m3"]
+    assert codes(api_client, {"tag": str(world.tags.black.pk)}) == ["m4", "m3"]
+
+
+def test_search_by_the_id_of_another_brands_tag_is_400(world, api_client):
+    as_user(api_client, world_user(world, "brand-b"))
+
+    response = api_client.get(LIST, {"tag": str(world.tags.shoe_38.pk)})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"tag": ["No such tag value."]}
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("brand-a", ["m1"]),  # m3's important_value tag belongs to brand B's RFML run
+    ("brand-b", ["m3"]),
+    ("g-e2-1", []),
+])
+def test_segment_search_reads_the_rfml_tags_of_the_callers_brands(world, api_client, key, expected):
+    as_user(api_client, world_user(world, key))
+
+    assert codes(api_client, {"segment": "important_value"}) == expected
 
 
 @pytest.mark.parametrize(("params", "field"), [
@@ -234,12 +261,12 @@ def test_detail_body_for_hq_with_the_phone_permission(world, api_client):
             {"guide": "g-e1-1", "added_at": "2025-01-05T10:00:00+08:00", "removed_at": None, "source": "callback"},
         ],
         "tags": [
-            {"tag_value_id": world.tags.important_value.pk, "group": "rfml", "group_name": "RFML class",
-             "value": "important_value", "value_name": "Important value", "source": "rfml",
+            {"tag_value_id": world.tags.important_value.pk, "brand": "brand-a", "group": "rfml",
+             "group_name": "RFML class", "value": "important_value", "value_name": "Important value", "source": "rfml",
              "reason": "R 12 d, F 5, M 3,400.00", "assigned_at": "2025-02-01T10:00:00+08:00"},
-            {"tag_value_id": world.tags.shoe_38.pk, "group": "shoe-size", "group_name": "Shoe size", "value": "38",
-             "value_name": "38", "source": "rule", "reason": "3 of 4 pairs bought",
-             "assigned_at": "2025-01-31T10:00:00+08:00"},
+            {"tag_value_id": world.tags.shoe_38.pk, "brand": "brand-a", "group": "shoe-size",
+             "group_name": "Shoe size", "value": "38", "value_name": "38", "source": "rule",
+             "reason": "3 of 4 pairs bought", "assigned_at": "2025-01-31T10:00:00+08:00"},
         ],
         "activity_30d": {"since": since.isoformat(), "days": 30, "product_views": 7, "favourites": 2, "shares": 1,
                          "add_to_carts": 0, "orders_unpaid": 0, "live_watches": 0, "material_views": 0},
@@ -258,10 +285,14 @@ def test_detail_binding_history_keeps_every_row(world, api_client):
 
 
 @pytest.mark.parametrize(("key", "brands", "points", "guides", "friends", "tags", "activity"), [
-    ("hq", ["brand-a", "brand-b"], [50, 20], ["g-e2-1", "g-b1-1"], ["g-b1-1"], ["style:sporty"], (1, 5)),
-    ("brand-a", ["brand-a"], [50], ["g-e2-1"], [], [], (1, 0)),
-    ("brand-b", ["brand-b"], [20], ["g-b1-1"], ["g-b1-1"], ["style:sporty"], (0, 5)),
-    ("g-b1-1", ["brand-b"], [20], ["g-b1-1"], ["g-b1-1"], ["style:sporty"], (0, 5)),
+    ("hq", ["brand-a", "brand-b"], [50, 20], ["g-e2-1", "g-b1-1"], ["g-b1-1"],
+     ["-:colour:black", "brand-a:rfml:general_develop", "brand-b:rfml:important_value", "brand-b:style:sporty"],
+     (1, 5)),
+    ("brand-a", ["brand-a"], [50], ["g-e2-1"], [], ["-:colour:black", "brand-a:rfml:general_develop"], (1, 0)),
+    ("brand-b", ["brand-b"], [20], ["g-b1-1"], ["g-b1-1"],
+     ["-:colour:black", "brand-b:rfml:important_value", "brand-b:style:sporty"], (0, 5)),
+    ("g-b1-1", ["brand-b"], [20], ["g-b1-1"], ["g-b1-1"],
+     ["-:colour:black", "brand-b:rfml:important_value", "brand-b:style:sporty"], (0, 5)),
 ])
 def test_detail_shows_only_the_brands_of_the_callers_scope(world, api_client, key, brands, points, guides, friends,
                                                            tags, activity):
@@ -274,7 +305,7 @@ def test_detail_shows_only_the_brands_of_the_callers_scope(world, api_client, ke
     assert [m["points"] for m in body["memberships"]] == points
     assert [b["guide"] for b in body["bindings"]] == guides
     assert [f["guide"] for f in body["wecom_friendships"]] == friends
-    assert [f"{t['group']}:{t['value']}" for t in body["tags"]] == tags
+    assert [f"{t['brand'] or '-'}:{t['group']}:{t['value']}" for t in body["tags"]] == tags
     assert (body["activity_30d"]["add_to_carts"], body["activity_30d"]["live_watches"]) == activity
 
 

@@ -148,6 +148,8 @@ class MemberDetailApi(ScopedMixin, APIView):
             ref_name = "StaffMemberTag"
 
         tag_value_id = serializers.IntegerField(source="tag_value.pk")
+        brand = serializers.CharField(source="tag_value.tag_group.brand.code", allow_null=True, default=None,
+                                      help_text="Brand of the tag group; null for group-wide tags")
         group = serializers.CharField(source="tag_value.tag_group.code")
         group_name = serializers.CharField(source="tag_value.tag_group.name")
         value = serializers.CharField(source="tag_value.code")
