@@ -366,6 +366,20 @@ def test_rule_value_already_held_by_hand_in_a_multi_valued_group_is_not_duplicat
     assert tags_of(shop.m.b) == {}
     assert tags_of(shop.m.b, TagSource.MANUAL) == {"shoe-colour": ("white", {})}
 
+
+def test_reasons_keep_admin_text_with_backslashes_and_tabs(shop):
+    """Rule names are free admin text; the bulk write (COPY on PostgreSQL) must carry them unchanged."""
+    buy_scenario(shop)
+    rule = shop.rules["shoe-size"]
+    rule.name = "Shoe\\size\t(EU)"
+    rule.save()
+
+    brand_tags_recompute(shop.brand, as_of=AS_OF)
+
+    row = MemberTag.objects.get(member=shop.m.b, tag_value__tag_group__code="shoe-size")
+    assert row.reason == "Shoe\\size\t(EU): 39 (1 of 1 items)"
+    assert len(row.reason) == len("Shoe") + 1 + len("size") + 1 + len("(EU): 39 (1 of 1 items)")
+
 def test_min_quantity_and_threshold_edges(shop):
     buy_scenario(shop)
     rule = shop.rules["discount-preference"]
