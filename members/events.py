@@ -156,28 +156,10 @@ def _occurred_at(item: dict, errors: dict, now: dt.datetime) -> dt.datetime | No
 
 
 def share_token_guides(values: Iterable[str]) -> dict[str, int | None]:
-    """Guide id per genuine share token (None for office-staff tokens); forged and unknown ones absent.
+    """Guide id per genuine share token (revoked ones included: see the module docstring)."""
+    from guides.services import guide_tokens_resolve_many
 
-    Signatures are checked first (no query for a forged value), then one ``IN``
-    query finds the stored tokens. Revoked tokens are included: see the module
-    docstring. This is the batch form of ``guides.services.guide_token_resolve``.
-    """
-    from django.core import signing
-
-    from guides.models import GuideToken
-    from guides.services import _signer
-
-    signer = _signer()
-    genuine = []
-    for value in set(values):
-        try:
-            signer.unsign(value)
-        except signing.BadSignature:
-            continue
-        genuine.append(value)
-    if not genuine:
-        return {}
-    return dict(GuideToken.objects.filter(token__in=genuine).values_list("token", "guide_id"))
+    return guide_tokens_resolve_many(values)
 
 
 def _strings(items: list[dict], name: str) -> set[str]:

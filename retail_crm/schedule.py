@@ -13,4 +13,18 @@ BEAT_SCHEDULE = {
         "task": "analytics.tasks.sales_facts_rebuild_today",
         "schedule": crontab(minute=5),
     },
+    # Behaviour counters: yesterday is final at 01:20 (late, offline-queued events included); today hourly.
+    "members-activity-yesterday": {
+        "task": "members.tasks.activity_summarise_yesterday",
+        "schedule": crontab(minute=20, hour=1),
+    },
+    "members-activity-today": {
+        "task": "members.tasks.activity_summarise_today",
+        "schedule": crontab(minute=15),
+    },
+    # Raw events older than 180 days go once their days are summarised (counters are kept).
+    "members-events-purge": {
+        "task": "members.tasks.events_purge",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }

@@ -157,7 +157,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Slow set-based analytics get their own queue so they never delay order-path tasks.
-CELERY_TASK_ROUTES = {"analytics.*": {"queue": "analytics"}}
+CELERY_TASK_ROUTES = {
+    "analytics.*": {"queue": "analytics"},
+    "members.tasks.activity_*": {"queue": "analytics"},
+    "members.tasks.events_purge": {"queue": "analytics"},
+    "members.tasks.tags_recompute_brand": {"queue": "analytics"},
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 24 * 3600

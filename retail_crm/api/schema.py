@@ -33,6 +33,7 @@ ERROR_STATUSES = {
     "409": "Conflicts with the current state (stock, status, identity)",
     "415": "Unsupported media type",
     "422": "The Idempotency-Key was used with another request",
+    "503": "A provider (WeChat, WeCom, payment) is unreachable or not configured; retry later",
 }
 
 
