@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.cache import cache
+from django.db import close_old_connections
 from django.test.utils import override_settings
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
@@ -41,8 +43,14 @@ def credentials(db, settings):
     staff = staff_user("brand_operator", brand=example.brand)
     example.member.openid = "o-fuzz"
     example.member.save(update_fields=["openid"])
-    return {"member": f"Member {member_token_issue(member=example.member)}",
-            "staff": f"Token {Token.objects.create(user=staff).key}"}
+    # Calling the WSGI app directly fires request_started/finished, whose close_old_connections would close
+    # the test's connection inside its transaction on PostgreSQL; Django's test client disconnects them too.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield {"member": f"Member {member_token_issue(member=example.member)}",
+           "staff": f"Token {Token.objects.create(user=staff).key}"}
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()

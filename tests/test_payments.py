@@ -363,6 +363,12 @@ def test_notify_endpoint_answers_as_wechat_expects(api_client, django_capture_on
         "bad_signature", "bad_signature", "paid", "duplicate", "amount_mismatch"]
 
 
+def test_notify_endpoint_records_a_body_with_nul_bytes(api_client):
+    response = api_client.post(NOTIFY_URL, data=b"\x00{}", content_type="application/json")
+    assert (response.status_code, response.json()) == (401, {"code": "FAIL", "message": "bad_signature"})
+    assert list(PaymentNotification.objects.values_list("outcome", "body")) == [("bad_signature", "\\u0000{}")]
+
+
 def test_notify_endpoint_without_a_configured_provider_refuses_with_503(api_client, settings):
     settings.PAYMENT_PROVIDER = "wechat"
     settings.WECHATPAY_MCHID = ""

@@ -369,6 +369,10 @@ def test_staff_refund_list_approve_and_reject_endpoints(api_client, django_captu
     listed = api_client.get("/api/v1/mall/refunds/").json()
     assert (listed["count"], sorted(r["id"] for r in listed["results"])) == (2, sorted([mine.pk, rejected.pk]))
     assert api_client.get("/api/v1/mall/refunds/", {"status": "nope"}).status_code == 400
+    odd_offset = api_client.get("/api/v1/mall/refunds/", {"requested_to": "0324-06-19T00:48:12.50-20:56"})
+    assert (odd_offset.status_code, odd_offset.json()["count"]) == (200, 0)
+    assert api_client.get("/api/v1/mall/refunds/", {"requested_from": "0001-01-01T00:00:00+10:00"}
+                          ).status_code == 400
 
     assert api_client.post(f"/api/v1/mall/refunds/{theirs.pk}/approve/").status_code == 404
     assert api_client.post(f"/api/v1/mall/refunds/{rejected.pk}/reject/", {}, format="json").status_code == 400

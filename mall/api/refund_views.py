@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -112,14 +114,26 @@ class NotGuide(BasePermission):
         return actor_for(request.user).role != "guide"
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 bound, compared in UTC (PostgreSQL refuses offsets Python accepts, such as -20:56)."""
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except (OverflowError, ValueError):
+                raise ValidationError({self.field_name: ["Date and time out of range."]}) from None
+        return super().filter(qs, value)
+
+
 class RefundFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Refund.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Refund.Kind.choices)
     brand = django_filters.CharFilter(field_name="order__brand__code")
     store = django_filters.CharFilter(field_name="order__store__code")
     order_no = django_filters.CharFilter(field_name="order__order_no")
-    requested_from = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
-    requested_to = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="lt")
+    requested_from = UtcDateTimeFilter(field_name="requested_at", lookup_expr="gte")
+    requested_to = UtcDateTimeFilter(field_name="requested_at", lookup_expr="lt")
 
     class Meta:
         model = Refund

@@ -265,7 +265,8 @@ def payment_notify(*, provider: PaymentProvider, headers, body: bytes) -> Notify
     stops redelivering) or refuse.
     """
     at = timezone.now()
-    text = body.decode("utf-8", errors="replace")
+    # Kept for the audit as text; PostgreSQL text cannot hold NUL, so it is spelled out.
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\\u0000")
     try:
         notice = provider.parse_and_verify_notification(headers, body)
     except SignatureInvalid as exc:
