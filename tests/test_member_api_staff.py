@@ -6,13 +6,18 @@ The world is described in tests/factories_member_staff.py.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from members.models import GuideBinding
-from tests.factories import BrandMembershipFactory, GuideBindingFactory, MemberFactory, UserFactory
+from tests.factories import BrandMembershipFactory, GuideBindingFactory, GuideFactory, MemberFactory, UserFactory
 from tests.factories_member_staff import LIVE_MEMBERS, T0, add_history, build_member_world, world_user
 
 pytestmark = pytest.mark.django_db
@@ -452,6 +457,36 @@ def test_transfer_of_a_merged_member_is_409(world, api_client):
 
     assert response.status_code == 409
     assert GuideBinding.objects.filter(member=m9).count() == 0
+
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                    reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_two_transfers_of_one_member_at_once_leave_one_open_binding_and_a_clean_history(world):
+    m1 = world.members["m1"]
+    GuideFactory(store=world.stores["a-e1"], code="g-e1-3")
+    users = [world_user(world, "store-a-e1"), world_user(world, "store-a-e1")]
+    barrier = threading.Barrier(2)
+
+    def transfer(user, to_guide):
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            barrier.wait(timeout=10)
+            return client.post(transfer_url(m1), {"brand": "brand-a", "to_guide": to_guide}, format="json").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(transfer, users, ["g-e1-2", "g-e1-3"]))
+
+    assert statuses == [200, 200]  # serialised on the member row: one after the other
+    # Insertion order is lock order. (The service stamps ``at`` before taking the lock, so two overlapping
+    # transfers may carry timestamps in the other order; the chain of rows is what must hold.)
+    rows = list(GuideBinding.objects.filter(member=m1).order_by("pk"))
+    assert [r.reason for r in rows] == ["qr_scan", "transfer", "transfer"]
+    assert {r.guide.code for r in rows[1:]} == {"g-e1-2", "g-e1-3"}
+    assert [r.ended_at for r in rows] == [rows[1].started_at, rows[2].started_at, None]
 
 
 # ---------------------------------------------------------------------------- authentication
