@@ -23,11 +23,14 @@ Ties (``top_*``): the larger quantity (``top_quantity``) or spend
 (``top_spend``) wins; then the other measure, larger first; then the value
 that sorts first alphabetically. Every rule also needs ``min_quantity`` items.
 
-Set-based: one query per brand into a pandas frame, all rules vectorised, then
-a diff against the rule-sourced MemberTag rows of the brand's tag groups,
-applied with bulk writes (COPY on PostgreSQL). Recomputing with unchanged data
-writes nothing. Manual, import, RFML and behaviour tags are never touched by
-rules; in a single-valued group a member holding such a tag gets no rule value.
+Set-based: one query per brand into a pandas frame (COPY on PostgreSQL), all
+rules vectorised, then a diff against the rule-sourced MemberTag rows of the
+brand's tag groups. On PostgreSQL the wanted rows go to a temporary table and
+one DELETE, one UPDATE and one INSERT … SELECT apply the diff; elsewhere the
+ORM does it with bulk_create/bulk_update and chunked deletes. Recomputing with
+unchanged data writes nothing; each run logs its phase timings. Manual, import,
+RFML and behaviour tags are never touched by rules; in a single-valued group a
+member holding such a tag gets no rule value.
 """
 
 from __future__ import annotations
