@@ -40,7 +40,44 @@ def _sales_facts(brand_code: str | None) -> str:
     return f"{result.rows_written} fact rows for {date_from}..{date_to}"
 
 
+def _brands(brand_code: str | None):
+    from retail_crm.models import Brand
+
+    brands = Brand.objects.filter(is_active=True).order_by("code")
+    return brands.filter(code=brand_code) if brand_code else brands
+
+
+def _activity(brand_code: str | None) -> str:
+    from members.events import activity_summarise
+    from members.models import BehaviourEvent
+
+    events = BehaviourEvent.objects.all()
+    brand_id = None
+    if brand_code:
+        brand_id = _brands(brand_code).values_list("pk", flat=True).first()
+        events = events.filter(brand_id=brand_id)
+    bounds = events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    if bounds["first"] is None:
+        return "no events"
+    tz = timezone.get_default_timezone()
+    date_from, date_to = (timezone.localtime(bounds[k], tz).date() for k in ("first", "last"))
+    result = activity_summarise(date_from=date_from, date_to=date_to, brand_id=brand_id)
+    return f"daily activity for {date_from}..{date_to}: {result}"
+
+
+def _tags(brand_code: str | None) -> str:
+    from members.tags import brand_tags_recompute
+
+    out = []
+    for brand in _brands(brand_code):
+        result = brand_tags_recompute(brand)
+        out.append(f"{brand.code} +{result.created} ~{result.updated} -{result.deleted}")
+    return "rule tags: " + ", ".join(out)
+
+
 JOBS: list[Job] = [
+    Job("members.activity", _activity),
+    Job("members.tags", _tags),
     Job("analytics.sales_facts", _sales_facts),
 ]
 

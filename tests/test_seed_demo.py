@@ -461,3 +461,14 @@ def test_behaviour_events_cover_the_last_thirty_days_from_members_and_visitors(s
     assert events.filter(member__isnull=True).exclude(visitor_id="").exists()
     shared = events.exclude(share_token="").select_related("guide").first()
     assert guide_token_resolve(shared.share_token).guide == shared.guide
+
+
+def test_every_brand_gets_the_nine_standard_rule_tags_and_a_hand_kept_salon_list(seeded):
+    from members.models import MemberTag, TagRule
+
+    for brand in Brand.objects.filter(group__code=DEMO_GROUP_CODE):
+        assert sorted(TagRule.objects.filter(brand=brand).values_list("tag_group__code", flat=True)) == sorted([
+            "shoe-size", "clothing-size", "colour-preference", "material-preference", "discount-preference",
+            "favourite-category", "price-band", "preferred-channel", "preferred-store"])
+    salon = MemberTag.objects.filter(tag_value__tag_group__code="salon", member__group__code=DEMO_GROUP_CODE)
+    assert salon.exists() and set(salon.values_list("source", flat=True)) == {"manual"}

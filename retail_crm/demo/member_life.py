@@ -90,7 +90,24 @@ def seed_member_life(seeder) -> dict[str, int]:
     counts["points_entries"] = len(entries)
 
     counts["events"] = _seed_events(seeder, rng, token_of)
+    counts["tag_rules"] = _seed_tags(seeder, rng)
     return counts
+
+
+def _seed_tags(seeder, rng: random.Random) -> int:
+    """The standard rule tags for every brand (run_jobs computes them) and a hand-kept VIP salon list."""
+    from members.models import MemberTag, TagSource
+    from members.tags import tag_group_get_or_create, tag_rules_install_defaults, tag_value_get_or_create
+
+    rules = sum(len(tag_rules_install_defaults(brand)) for brand in seeder.brands.values())
+    salon = tag_group_get_or_create(group=seeder.group, code="salon", name="VIP沙龙", multi_valued=True)
+    invited = tag_value_get_or_create(tag_group=salon, code="invited-2026", name="2026春季沙龙邀请")
+    guests = [m for m, _b in seeder.membership_pairs if rng.random() < 0.03]
+    MemberTag.objects.bulk_create(
+        [MemberTag(member_id=pk, tag_value=invited, source=TagSource.MANUAL, assigned_at=seeder.end,
+                   reason="店长邀请 / invited by the store manager") for pk in sorted(set(guests))],
+        batch_size=2000)
+    return rules
 
 
 def _seed_events(seeder, rng: random.Random, token_of: dict[int, str]) -> int:
