@@ -14,11 +14,18 @@ One run for one brand as of a local date:
   window are ``lapsed``: they keep their figures but get no class.
 * The consumption cycle is computed in the same pass (see ``_own_cycles``)
   and stored on the run and on each member row.
-* Writes are bulk: the run, an upsert of every member's row (COPY into a temp
-  table + INSERT … ON CONFLICT on PostgreSQL), class-change history only for
+* Writes are bulk: the run, an upsert of every member's row (binary COPY into
+  a temp table, then one UPDATE … FROM and one anti-join INSERT on PostgreSQL;
+  bulk_create(update_conflicts=True) on SQLite), class-change history only for
   members whose class or stage changed, deletion of rows of members who no
   longer have a purchase, and the class as a member tag in the brand's "RFML"
   tag group.
+* ``MemberRfm.run`` is the run that last set the member's class or stage (the
+  run of its latest RfmClassChange), not merely the latest run: rows whose
+  class did not move keep their run id, so the nightly rewrite of a million
+  rows changes no indexed or foreign-key column for most of them (cheaper
+  updates, no foreign-key re-checks). The brand's current rows are always
+  those of its latest run.
 
 Money is handled in integer cents from the moment it is read, so every sum is
 exact; medians are kept doubled (integers) so ties are compared exactly.
@@ -301,17 +308,27 @@ def _codes_sql(column: str, codes: list[str]) -> str:
 
 def _previous_state(brand: Brand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(member ids ascending, segment codes, stage codes) of the brand's current rows, before this run."""
+    table = MemberRfm._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT member_id, segment, lifecycle_stage FROM {MemberRfm._meta.db_table} "  # noqa: S608
-                       "WHERE brand_id = %s ORDER BY member_id", [brand.pk])
-        rows = cursor.fetchall()
-    if not rows:
-        empty = np.zeros(0, dtype="int64")
-        return empty, empty.astype("int8"), empty.astype("int8")
-    frame = pd.DataFrame(rows, columns=["member_id", "segment", "stage"])
-    seg = frame["segment"].map({c: i for i, c in enumerate(SEGMENT_CODES)}).fillna(0).to_numpy("int8")
-    stage = frame["stage"].map({c: i for i, c in enumerate(STAGE_CODES)}).fillna(0).to_numpy("int8")
-    return frame["member_id"].to_numpy("int64"), seg, stage
+        if connection.vendor == "postgresql":
+            buffer = io.BytesIO()
+            segments = ", ".join(f"'{c}'" for c in SEGMENT_CODES)
+            stages = ", ".join(f"'{c}'" for c in STAGE_CODES)
+            cursor.cursor.copy_expert(
+                f"COPY (SELECT member_id, array_position(ARRAY[{segments}]::text[], segment::text) - 1, "  # noqa: S608
+                f"array_position(ARRAY[{stages}]::text[], lifecycle_stage::text) - 1 FROM {table} "
+                f"WHERE brand_id = {int(brand.pk)}) TO STDOUT WITH (FORMAT csv)", buffer)
+            buffer.seek(0)
+            frame = pd.read_csv(buffer, header=None, names=["member_id", "segment", "stage"], dtype="int64")
+        else:
+            cursor.execute(f"SELECT member_id, segment, lifecycle_stage FROM {table} WHERE brand_id = %s",  # noqa: S608
+                           [brand.pk])
+            frame = pd.DataFrame(cursor.fetchall(), columns=["member_id", "segment", "stage"])
+            frame["segment"] = frame["segment"].map({c: i for i, c in enumerate(SEGMENT_CODES)})
+            frame["stage"] = frame["stage"].map({c: i for i, c in enumerate(STAGE_CODES)})
+    frame = frame.fillna(0).sort_values("member_id")
+    return (frame["member_id"].to_numpy("int64"), frame["segment"].to_numpy("int8"),
+            frame["stage"].to_numpy("int8"))
 
 
 @dataclass(frozen=True)
@@ -365,8 +382,11 @@ def _write_pg(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassC
         cursor.execute("ANALYZE rfm_stage")
         # Existing rows are updated through one hash join and new members inserted through an anti-join:
         # much cheaper than a million speculative insertions of INSERT … ON CONFLICT.
+        changed = (f"r.segment IS DISTINCT FROM {_codes_sql('s.segment', SEGMENT_CODES)} "
+                   f"OR r.lifecycle_stage IS DISTINCT FROM {_codes_sql('s.stage', STAGE_CODES)}")
         assign = {
-            "run_id": "%(run)s", "recency_days": "NULLIF(s.recency_days, -1)", "frequency": "s.frequency",
+            "run_id": f"CASE WHEN {changed} THEN %(run)s ELSE r.run_id END",
+            "recency_days": "NULLIF(s.recency_days, -1)", "frequency": "s.frequency",
             "monetary": "s.cents::numeric / 100", "lifetime_days": "s.lifetime_days",
             "purchases_total": "s.purchases_total", "first_purchase_on": f"{epoch} + s.first_day",
             "last_purchase_on": f"{epoch} + s.last_day", "segment": _codes_sql("s.segment", SEGMENT_CODES),
@@ -376,13 +396,14 @@ def _write_pg(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassC
             f"UPDATE {rfm} AS r SET {', '.join(f'{k} = {v}' for k, v in assign.items())} "  # noqa: S608
             "FROM rfm_stage AS s WHERE r.brand_id = %(brand)s AND r.member_id = s.member_id",
             {"brand": brand.pk, "run": run.pk})
+        assign["run_id"] = "%(run)s"
         cursor.execute(
             f"INSERT INTO {rfm} (member_id, brand_id, {', '.join(assign)}) "  # noqa: S608
             f"SELECT s.member_id, %(brand)s, {', '.join(assign.values())} FROM rfm_stage AS s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {rfm} AS r WHERE r.brand_id = %(brand)s AND r.member_id = s.member_id)",
             {"brand": brand.pk, "run": run.pk})
-        cursor.execute(f"DELETE FROM {rfm} WHERE brand_id = %s AND (run_id <> %s OR run_id IS NULL)",  # noqa: S608
-                       [brand.pk, run.pk])
+        cursor.execute(f"DELETE FROM {rfm} AS r WHERE r.brand_id = %s AND NOT EXISTS "  # noqa: S608
+                       "(SELECT 1 FROM rfm_stage AS s WHERE s.member_id = r.member_id)", [brand.pk])
         if len(changes.member_id) == 0:
             return
         cursor.execute("CREATE TEMP TABLE rfm_change_stage (member_id bigint, from_segment integer, "
@@ -433,14 +454,19 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
         cycle_days=None if rec.cycle2 < 0 else (Decimal(int(rec.cycle2)) / 2).quantize(Decimal("0.01")),
         next_expected_on=None if rec.next_day < 0 else _date(rec.next_day))
         for member_id, rec in zip(frame.index, frame.itertuples(index=False), strict=True)]
-    MemberRfm.objects.bulk_create(
-        rows, batch_size=2000, update_conflicts=True, unique_fields=["member", "brand"],
-        update_fields=["run", "recency_days", "frequency", "monetary", "lifetime_days", "purchases_total",
-                       "first_purchase_on", "last_purchase_on", "segment", "lifecycle_stage", "cycle_days",
-                       "next_expected_on", "updated_at"])
-    MemberRfm.objects.filter(brand=brand).exclude(run=run).delete()
-    MemberRfm.objects.filter(brand=brand, run__isnull=True).delete()
     c = changes
+    changed_ids = set(c.member_id[c.to_stage > 0].tolist())
+    figures_fields = ["recency_days", "frequency", "monetary", "lifetime_days", "purchases_total",
+                      "first_purchase_on", "last_purchase_on", "segment", "lifecycle_stage", "cycle_days",
+                      "next_expected_on", "updated_at"]
+    # As on PostgreSQL: ``run`` moves only for members whose class or stage changed (or who are new).
+    for subset, fields in (([r for r in rows if r.member_id in changed_ids], ["run", *figures_fields]),
+                           ([r for r in rows if r.member_id not in changed_ids], figures_fields)):
+        MemberRfm.objects.bulk_create(subset, batch_size=2000, update_conflicts=True,
+                                      unique_fields=["member", "brand"], update_fields=fields)
+    gone = [int(m) for m in c.member_id[c.to_stage == 0]]
+    for start in range(0, len(gone), 500):
+        MemberRfm.objects.filter(brand=brand, member_id__in=gone[start:start + 500]).delete()
     RfmClassChange.objects.bulk_create(
         [RfmClassChange(member_id=int(c.member_id[i]), brand=brand, run=run,
                         from_segment=SEGMENT_CODES[c.from_segment[i]], to_segment=SEGMENT_CODES[c.to_segment[i]],

@@ -20,8 +20,9 @@ def rfm_latest_run(*, brand: Brand) -> RfmRun | None:
 
 
 def rfm_export_rows(*, run: RfmRun) -> Iterator[tuple]:
-    """Rows of the export: the run's classified members (lapsed ones have no class and are left out)."""
-    rows = (MemberRfm.objects.filter(brand_id=run.brand_id, run=run).exclude(segment="")
+    """Rows of the export: the classified members of the brand's current rows, which the latest run wrote
+    (lapsed members have no class and are left out). ``run`` must be the brand's latest run."""
+    rows = (MemberRfm.objects.filter(brand_id=run.brand_id).exclude(segment="")
             .order_by("member__code")
             .values_list("member__code", "recency_days", "frequency", "monetary", "lifetime_days", "segment",
                          "lifecycle_stage"))

@@ -316,6 +316,8 @@ def test_class_change_history_across_two_runs_and_the_tag_follows(brand, trio):
     # The same run again: nothing changed, so no history rows and the unchanged tag is left as it was.
     run3 = rfm_recompute(brand=brand, as_of=d2)
     assert changes(run3) == []
+    # A member row points at the run that last set its class or stage.
+    assert MemberRfm.objects.get(member=trio.x).run == run2
     assert MemberTag.objects.get(member=trio.z) == z_tag
     assert MemberTag.objects.get(member=trio.z).assigned_at == z_tag.assigned_at
     assert RfmClassChange.objects.filter(member=trio.x).order_by("changed_on").values_list(
