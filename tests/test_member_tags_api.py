@@ -185,3 +185,15 @@ def test_tag_endpoints_are_in_the_openapi_schema(api_client, org):
     schema = api_client.get("/api/schema/?format=json").json()
     assert {"/api/v1/members/tag-groups/", "/api/v1/members/{member_id}/tags/",
             "/api/v1/members/{member_id}/tags/{tag_value_id}/"} <= set(schema["paths"])
+
+
+def test_ids_beyond_the_database_range_are_404_not_500(api_client, org):
+    api_client.force_authenticate(staff_user("hq", group=org.grp))
+    huge = 10**30
+    responses = [
+        api_client.post(url(huge), {"tag_value": org.v.gold.pk, "reason": "x"}, format="json"),
+        api_client.post(url(org.member_1), {"tag_value": huge, "reason": "x"}, format="json"),
+        api_client.delete(url(huge, huge)),
+        api_client.delete(url(org.member_1, huge)),
+    ]
+    assert [r.status_code for r in responses] == [404, 404, 404, 404]
