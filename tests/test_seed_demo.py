@@ -472,3 +472,16 @@ def test_every_brand_gets_the_nine_standard_rule_tags_and_a_hand_kept_salon_list
             "favourite-category", "price-band", "preferred-channel", "preferred-store"])
     salon = MemberTag.objects.filter(tag_value__tag_group__code="salon", member__group__code=DEMO_GROUP_CODE)
     assert salon.exists() and set(salon.values_list("source", flat=True)) == {"manual"}
+
+
+def test_the_demo_mall_has_stock_coupon_templates_and_coupons_held(seeded):
+    from mall.models import Coupon, CouponTemplate, Stock
+
+    skus = Sku.objects.filter(brand__group__code=DEMO_GROUP_CODE)
+    assert Stock.objects.filter(sku__in=skus).count() == skus.count()
+    assert CouponTemplate.objects.filter(brand__group__code=DEMO_GROUP_CODE).count() == 15
+    coupons = Coupon.objects.filter(template__brand__group__code=DEMO_GROUP_CODE).select_related("template")
+    assert set(coupons.values_list("status", flat=True)) == {"available", "expired"}
+    members_of = set(BrandMembership.objects.values_list("member_id", "brand_id"))
+    assert all((c.member_id, c.template.brand_id) in members_of for c in coupons)
+    assert all((c.status == "available") == (c.valid_to > END) for c in coupons)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from mall.models import Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member
+from retail_crm.demo.mall_life import seed_mall_life
 from retail_crm.demo.member_life import seed_member_life
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, StaffRole, Store
 
@@ -434,7 +435,7 @@ class DemoSeeder:
             self.build_staff_logins()
             self.build_catalogue()
             self.build_members_and_orders()
-            self.result.member_life = seed_member_life(self)
+            self.result.member_life = seed_member_life(self) | seed_mall_life(self)
             self.log("  member life: " + ", ".join(f"{k} {v}" for k, v in self.result.member_life.items()))
         return self.result
 
@@ -461,8 +462,14 @@ def demo_delete() -> None:
     brands = Brand.objects.filter(group=group)
     SalesFact.objects.filter(brand__in=brands).delete()
     from guides.models import GuideToken
+    from mall.models import Coupon, CouponTemplate, MallSettings, Stock, StockMovement
     from members.models import BehaviourEvent, MemberDailyActivity, MemberTag, PointsEntry, TagGroup, WeComFriendship
 
+    Coupon.objects.filter(template__brand__in=brands).delete()
+    CouponTemplate.objects.filter(brand__in=brands).delete()
+    MallSettings.objects.filter(brand__in=brands).delete()
+    StockMovement.objects.filter(sku__brand__in=brands).delete()
+    Stock.objects.filter(sku__brand__in=brands).delete()
     BehaviourEvent.objects.filter(brand__in=brands).delete()
     MemberDailyActivity.objects.filter(brand__in=brands).delete()
     MemberTag.objects.filter(member__group=group).delete()
