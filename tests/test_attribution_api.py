@@ -307,3 +307,10 @@ def test_admin_credit_rows_are_read_only_and_settings_writable_by_brand_operator
     assert settings_admin.has_change_permission(_request(operator), settings_b) is False
     assert settings_admin.has_change_permission(_request(guide), settings_a) is False
     assert credit_admin.get_queryset(_request(guide)).count() == 2
+
+
+def test_ids_beyond_bigint_are_404_not_500(api_client, world):
+    client = as_user(api_client, staff_user("hq", group=world.group))
+    huge = 2**100
+    assert client.get(f"/api/v1/analytics/orders/{huge}/credits/").status_code == 404
+    assert client.get(f"/api/v1/analytics/guides/{huge}/credits/", MARCH).status_code == 404

@@ -7,7 +7,7 @@ cannot see answers 404.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -61,6 +61,9 @@ class CreditRowSerializer(serializers.Serializer):
         return selectors.credit_reason(row.rule, row.inputs)
 
 
+_MAX_ID = 2**63 - 1  # bigint primary keys; a larger id in the path names nothing (404, not an overflow)
+
+
 def _pk_of(model, code: str, field: str) -> int:
     pk = model.objects.filter(code=code).values_list("pk", flat=True).first()
     if pk is None:
@@ -85,7 +88,8 @@ class CreditListApi(ScopedMixin, generics.ListAPIView):
     pagination_class = StandardPagination
     filter_backends: list = []
 
-    @extend_schema(parameters=[InputSerializer])
+    @extend_schema(parameters=[InputSerializer], responses={
+        200: CreditRowSerializer(many=True), 400: OpenApiResponse(description="Bad filter")})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -116,8 +120,11 @@ class OrderCreditsApi(ScopedMixin, APIView):
         net_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
         credits = CreditRowSerializer(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses={200: OutputSerializer,
+                              404: OpenApiResponse(description="No such order, or none of it in your scope")})
     def get(self, request, order_id: int):
+        if order_id > _MAX_ID:
+            raise ApplicationError(ErrorCode.NOT_FOUND, "Order not found.", status=404)
         rows = list(selectors.credits_for_order(actor=self.actor, order_id=order_id))
         order = Order.objects.select_related("brand").filter(pk=order_id).first()
         if order is None or (not rows and not in_scope(order, self.actor)):
@@ -154,8 +161,12 @@ class GuideCreditsApi(ScopedMixin, APIView):
         counts_for_kpi = serializers.BooleanField()
         earns_commission = serializers.BooleanField()
 
-    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer(many=True))
+    @extend_schema(parameters=[InputSerializer], responses={
+        200: OutputSerializer(many=True), 400: OpenApiResponse(description="Missing or bad dates"),
+        404: OpenApiResponse(description="Guide outside your scope")})
     def get(self, request, guide_id: int):
+        if guide_id > _MAX_ID:
+            raise ApplicationError(ErrorCode.NOT_FOUND, "Guide not found.", status=404)
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         lines = selectors.credits_for_guide(actor=self.actor, guide_id=guide_id,
