@@ -478,3 +478,26 @@ def test_recompute_tasks(brand, five, monkeypatch):
     result = rfm_tasks.rfm_recompute_brand.delay(brand.pk, "2025-06-30").get()
     assert (result["members"], result["lapsed"]) == (5, 1)
     assert RfmClassChange.objects.filter(brand=brand).count() == 6  # the second run changed nothing
+
+
+def test_merge_hook_moves_history_and_care_items(brand, trio):
+    """X is absorbed into Y: X's history moves to Y, X's current row goes (the next run recomputes Y), X's care
+    item of a day on which Y already has one with the same guide is dropped, the other one moves."""
+    from analytics.models import CareItem
+    from analytics.rfm import rfm_member_merge
+
+    rfm_recompute(brand=brand, as_of=AS_OF)
+    guide = GuideFactory(store=StoreFactory(region=RegionFactory(brand=brand)))
+    for member, day in ((trio.x, AS_OF), (trio.x, AS_OF - dt.timedelta(days=1)), (trio.y, AS_OF)):
+        CareItem.objects.create(day=day, guide=guide, member=member, brand=brand, kind="care", reason="r",
+                                suggested_action="a")
+
+    moved = rfm_member_merge(survivor=trio.y, absorbed=trio.x)
+
+    assert moved == {"rfm_changes": 1, "care_items": 1}
+    assert MemberRfm.objects.filter(member=trio.x).exists() is False
+    assert sorted(RfmClassChange.objects.filter(member=trio.y).values_list("to_segment", flat=True)) == [
+        "general_winback", "important_value"]
+    assert sorted(CareItem.objects.filter(member=trio.y).values_list("day", flat=True)) == [
+        AS_OF - dt.timedelta(days=1), AS_OF]
+    assert CareItem.objects.filter(member=trio.x).count() == 0
