@@ -20,6 +20,7 @@ from django.utils import timezone
 from analytics.attribution import (
     AttributionResult,
     CreditLine,
+    attribute_all,
     attribute_orders,
     attribute_range,
     attribute_sweep,
@@ -480,3 +481,21 @@ def test_enqueue_on_commit_attributes_after_the_transaction(org, django_capture_
 
     assert len(callbacks) == 1
     assert sums(sale) == {("store", "SA1"): Decimal("15.00"), ("exclusive", "GA2"): Decimal("15.00")}
+
+
+def test_attribute_all_covers_every_brand_or_one(org):
+    member = MemberFactory(group=org.group)
+    bind(org, member, org.ga1)
+    bind(org, member, org.gb1)
+    in_a = order(org, member, when=0, paid="10.00")
+    later_a = order(org, member, when=40, paid="11.00")
+    in_b = order(org, member, brand=org.brand_b, when=3, paid="12.00")
+
+    only_b = attribute_all(brand_id=org.brand_b.pk)
+    everything = attribute_all()
+
+    assert (only_b.orders, only_b.rows_written) == (1, 2)
+    assert (everything.orders, everything.rows_written) == (3, 4)
+    assert sums(in_a) == {("store", "SA1"): Decimal("10.00"), ("exclusive", "GA1"): Decimal("10.00")}
+    assert sums(later_a) == {("store", "SA1"): Decimal("11.00"), ("exclusive", "GA1"): Decimal("11.00")}
+    assert sums(in_b) == {("store", "SB1"): Decimal("12.00"), ("exclusive", "GB1"): Decimal("12.00")}
