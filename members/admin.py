@@ -86,6 +86,11 @@ class MemberAdmin(ScopedModelAdmin):
     def get_list_display(self, request):
         return ("code", "name", self._phone_column(request), "gender", "created_at", "merged_into")
 
+    def get_urls(self):
+        from members.admin_import import member_import_urls  # the "Import members" upload page
+
+        return member_import_urls(self) + super().get_urls()
+
     def get_readonly_fields(self, request, obj=None):
         return (self._phone_column(request),)
 

@@ -18,7 +18,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from members.models import BindingPolicy, BrandMembership, GuideBinding, Member, MemberMerge, PointsEntry
+from members.models import (
+    BindingPolicy,
+    BrandMembership,
+    GuideBinding,
+    Member,
+    MemberMerge,
+    MemberToken,
+    PointsEntry,
+)
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, Guide, RetailGroup
 from retail_crm.phones import InvalidPhone, normalise_phone
@@ -255,8 +263,35 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
 
 
 def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
-    """Rows of later features (tags, events, WeCom friendships) that must follow a merge."""
-    return {}
+    """Rows of the other features that follow a merge, each moved by the feature's own service.
+
+    Imported here, not at module level: those modules import this one.
+    """
+    from analytics.models import CareItem, MemberRfm, SalesCredit
+    from mall.coupons import coupons_move
+    from mall.models import CartItem
+    from members.events import member_events_merge
+    from members.tags import member_tags_merge
+    from members.wecom import member_wecom_merge
+
+    moved = {
+        "tags": member_tags_merge(survivor=survivor, absorbed=absorbed),
+        "events": member_events_merge(survivor=survivor, absorbed=absorbed),
+        "wecom_friendships": member_wecom_merge(survivor=survivor, absorbed=absorbed),
+        "coupons": coupons_move(survivor=survivor, absorbed=absorbed),
+        "tokens": MemberToken.objects.filter(member=absorbed).update(member=survivor),
+        # Credits keep their history, now under the survivor; the next attribution run sees one buyer.
+        "sales_credits": SalesCredit.objects.filter(member=absorbed).update(member=survivor),
+    }
+    # Carts: the survivor's quantity wins where both hold the same SKU.
+    mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
+    CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
+    moved["cart_items"] = CartItem.objects.filter(member=absorbed).update(member=survivor)
+    # Derived rows are rebuilt by the next RFML run and care-list build; the absorbed member's go now.
+    MemberRfm.objects.filter(member=absorbed).delete()
+    CareItem.objects.filter(member=absorbed, done_at__isnull=True).delete()
+    moved["care_items_done"] = CareItem.objects.filter(member=absorbed).update(member=survivor)
+    return moved
 
 
 # ---------------------------------------------------------------------------- binding
@@ -299,9 +334,9 @@ def binding_bind(*, member: Member, brand: Brand, guide: Guide, reason: str,
     The member's row is locked first so concurrent scans by two guides bind
     exactly one of them.
     """
-    at = at or timezone.now()
     _check_guide(guide, brand)
     Member.objects.select_for_update().filter(pk=member.pk).first()
+    at = at or timezone.now()  # read after the lock, so serialised bindings get ordered times
     current = _open_binding_locked(member, brand)
     if current is None:
         return BindingOutcome(_start_binding(member=member, brand=brand, guide=guide, reason=reason, at=at), True,
@@ -325,7 +360,6 @@ def binding_bind(*, member: Member, brand: Brand, guide: Guide, reason: str,
 def binding_transfer(*, member: Member, brand: Brand, to_guide: Guide, actor: Actor,
                      at: dt.datetime | None = None) -> GuideBinding:
     """A store manager (or anyone above, within scope) moves a member to another guide."""
-    at = at or timezone.now()
     if actor.role not in ("store_manager", "region_manager", "brand_operator", "hq") and not actor.is_superuser:
         raise ApplicationError(MemberErrorCode.TRANSFER_FORBIDDEN, "Only managers can transfer members.",
                                status=403)
@@ -333,6 +367,7 @@ def binding_transfer(*, member: Member, brand: Brand, to_guide: Guide, actor: Ac
         raise ApplicationError("not_found", "No such guide.", status=404)
     _check_guide(to_guide, brand)
     Member.objects.select_for_update().filter(pk=member.pk).first()
+    at = at or timezone.now()  # read after the lock, so serialised transfers get ordered times
     current = _open_binding_locked(member, brand)
     if current is not None:
         if not in_scope(current, actor):

@@ -27,4 +27,9 @@ BEAT_SCHEDULE = {
         "task": "members.tasks.events_purge",
         "schedule": crontab(minute=30, hour=3),
     },
+    # Rule tags per brand at 02:30, after the day's orders are final (one task per brand).
+    "members-tags-nightly": {
+        "task": "members.tasks.tags_recompute_all_brands",
+        "schedule": crontab(minute=30, hour=2),
+    },
 }

@@ -45,6 +45,10 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+# What member_merge reports for the other features' rows when the absorbed member had none.
+NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "sales_credits": 0,
+                      "cart_items": 0, "care_items_done": 0}
+
 T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
 
 
@@ -342,7 +346,7 @@ def test_member_merge_moves_everything_and_loses_nothing(merge_world, monkeypatc
     audit = MemberMerge.objects.get()
     assert (audit.pk, audit.survivor_id, audit.absorbed_id, audit.reason, audit.merged_by_id, audit.merged_at) == (
         result.audit.pk, survivor.pk, absorbed.pk, "same phone at POS", operator.pk, merged_at)
-    assert audit.moved == {"orders": 3, "points_entries": 3, "memberships": 1, "bindings": 3}
+    assert audit.moved == {"orders": 3, "points_entries": 3, "memberships": 1, "bindings": 3} | NOTHING_ELSE_MOVED
     assert audit.absorbed_snapshot == {
         "id": w.x.pk, "code": "M-X", "phone": "+8613900000001", "unionid": "wx-union-x", "openid": "wx-open-x",
         "name": "张三(旧卡)", "gender": "F", "birthday": "1990-05-01", "created_at": days(0).isoformat(),
@@ -371,7 +375,8 @@ def test_member_merge_keeps_the_survivors_own_phone_and_newer_open_binding_of_th
     rows = binding_rows(survivor, brand)
     assert [(code, started, ended is None) for code, _, started, ended in rows] == [
         ("g1", days(1), True), ("g2", days(6), False)]
-    assert result.audit.moved == {"orders": 0, "points_entries": 0, "memberships": 0, "bindings": 1}
+    assert result.audit.moved == {"orders": 0, "points_entries": 0, "memberships": 0,
+                                  "bindings": 1} | NOTHING_ELSE_MOVED
     assert "duplicate_memberships" not in result.audit.absorbed_snapshot
 
 
@@ -808,3 +813,52 @@ def test_a_zero_points_entry_is_refused(wallet):
     assert (exc.value.code, exc.value.status, exc.value.fields) == ("invalid", 400, {"delta": ["Must not be 0."]})
     assert PointsEntry.objects.count() == 0
 
+
+
+def test_member_merge_moves_every_features_rows_to_the_survivor():
+    from decimal import Decimal
+
+    from analytics.models import CareItem, MemberRfm, SalesCredit
+    from mall.coupons import coupon_issue
+    from mall.models import CartItem, CouponTemplate, Product, Sku
+    from members.auth import member_token_issue
+    from members.models import BehaviourEvent, MemberDailyActivity, MemberTag, MemberToken, TagGroup, TagValue
+    from members.wecom import wecom_friend_add
+
+    group = RetailGroupFactory()
+    brand = BrandFactory(group=group)
+    guide = GuideFactory(store=StoreFactory(brand=brand, region__brand=brand))
+    survivor, absorbed = MemberFactory(group=group), MemberFactory(group=group)
+    now = timezone.now()
+    vip = TagValue.objects.create(tag_group=TagGroup.objects.create(group=group, code="vip", name="VIP"), code="y",
+                                  name="y")
+    MemberTag.objects.create(member=absorbed, tag_value=vip, source="manual", assigned_at=now)
+    BehaviourEvent.objects.create(brand=brand, member=absorbed, kind="product_view", occurred_at=now)
+    MemberDailyActivity.objects.create(member=absorbed, brand=brand, day=now.date(), product_views=1)
+    wecom_friend_add(member=absorbed, guide=guide, at=now, source="api")
+    template = CouponTemplate.objects.create(brand=brand, name="c", kind="threshold", discount_amount=Decimal("5"),
+                                             valid_days=3)
+    coupon_issue(template=template, member=absorbed)
+    product = Product.objects.create(brand=brand, code="P", name="p", category="c")
+    sku = Sku.objects.create(product=product, brand=brand, code="S", list_price=Decimal("1"),
+                             member_price=Decimal("1"), cost_price=Decimal("1"))
+    CartItem.objects.create(member=absorbed, sku=sku, quantity=2)
+    member_token_issue(member=absorbed)
+    order = OrderFactory(brand=brand, member=absorbed)
+    SalesCredit.objects.create(order=order, kind="store", brand=brand, member=absorbed, amount=Decimal("100"),
+                               order_day=now.date(), channel="store_pos", rule="offline_pos_store")
+    MemberRfm.objects.create(member=absorbed, brand=brand, lifecycle_stage="new")
+    CareItem.objects.create(day=now.date(), guide=guide, member=absorbed, brand=brand, kind="care", reason="r",
+                            suggested_action="a")
+
+    audit = member_merge(survivor=survivor, absorbed=absorbed, reason="same person").audit
+
+    assert audit.moved == {"orders": 1, "points_entries": 0, "memberships": 0, "bindings": 0, "tags": 1,
+                           "events": 1, "wecom_friendships": 1, "coupons": 1, "tokens": 1, "sales_credits": 1,
+                           "cart_items": 1, "care_items_done": 0}
+    for model in (MemberTag, BehaviourEvent, MemberDailyActivity, MemberToken, SalesCredit, CartItem):
+        assert model.objects.filter(member=survivor).count() == 1, model.__name__
+        assert not model.objects.filter(member=absorbed).exists(), model.__name__
+    assert survivor.wecom_friendships.count() == 1 and survivor.coupons.count() == 1
+    # Derived rows are rebuilt by the next runs: the absorbed member's are gone, none invented for the survivor.
+    assert not MemberRfm.objects.exists() and not CareItem.objects.exists()

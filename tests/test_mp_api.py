@@ -51,6 +51,10 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+# What member_merge reports for the other features' rows when the absorbed member had none.
+NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "sales_credits": 0,
+                      "cart_items": 0, "care_items_done": 0}
+
 MP = "/api/v1/mp/"
 MEMBER_ENDPOINTS = [
     ("post", "auth/logout/"), ("get", "me/"), ("patch", "me/"), ("post", "me/phone/"),
@@ -389,7 +393,8 @@ def test_a_phone_held_by_a_store_member_merges_the_wechat_member_into_it(mp, org
     audit = MemberMerge.objects.get()
     assert (audit.survivor, audit.absorbed, audit.reason) == (store_member, wechat_member,
                                                               "phone bound in mini-program")
-    assert audit.moved == {"orders": 0, "points_entries": 1, "memberships": 1, "bindings": 1}
+    assert audit.moved == {"orders": 0, "points_entries": 1, "memberships": 1,
+                           "bindings": 1} | NOTHING_ELSE_MOVED | {"tokens": 1}
     # The session keeps working and now reaches the survivor with everything.
     me = call(mp, "get", "me/", token).json()
     assert (me["code"], me["name"], me["phone"]) == ("POS000123", "李梅", "13800000001")
