@@ -226,6 +226,7 @@ def test_care_item_done_api(api_client, world):
     api_client.force_authenticate(staff_user("guide", guide=world.g2))
     assert api_client.post(url, {"outcome": "x"}, format="json").status_code == 404
     assert api_client.post("/api/v1/analytics/care-items/999999/done/", {}, format="json").status_code == 404
+    assert api_client.post(f"/api/v1/analytics/care-items/{2**70}/done/", {}, format="json").status_code == 404
 
     api_client.force_authenticate(staff_user("guide", guide=world.g1))
     response = api_client.post(url, {"outcome": "x" * 201}, format="json")

@@ -173,7 +173,8 @@ class CareItemDoneApi(ScopedMixin, APIView):
     def post(self, request, pk: int):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        item = CareItem.objects.filter(pk=pk).first()
+        # Ids beyond the bigint range exist nowhere (and would overflow the database driver).
+        item = CareItem.objects.filter(pk=pk).first() if pk < 2**63 else None
         if item is None:
             raise ApplicationError(ErrorCode.NOT_FOUND, "No such care item.", status=404)
         item = care_item_done(item=item, user=request.user, outcome=body.validated_data["outcome"])
