@@ -307,7 +307,8 @@ class WeComCallbackCodec:
 
     def verify(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         expected = self.signature(timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected, (msg_signature or "").lower()):
+        # Compared as bytes: compare_digest refuses non-ASCII str, and a forged signature may be anything.
+        if not hmac.compare_digest(expected.encode(), (msg_signature or "").lower().encode()):
             raise CallbackRejected(WeComErrorCode.BAD_SIGNATURE, "The message signature does not match.")
 
     # -- AES

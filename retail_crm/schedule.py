@@ -32,4 +32,19 @@ BEAT_SCHEDULE = {
         "task": "members.tasks.tags_recompute_all_brands",
         "schedule": crontab(minute=30, hour=2),
     },
+    # Pending orders past their payment deadline give back stock, coupons and points: every minute.
+    "mall-orders-expire": {
+        "task": "mall.tasks.orders_expire",
+        "schedule": crontab(),
+    },
+    # Ask the provider about payments whose notification never came; retry refunds left approved.
+    "mall-payments-reconcile": {
+        "task": "mall.tasks.payments_reconcile",
+        "schedule": crontab(minute="*/5"),
+    },
+    # Idempotency-Key records are kept 24 hours; drop older ones daily.
+    "mall-idempotency-purge": {
+        "task": "mall.tasks.idempotency_purge",
+        "schedule": crontab(minute=10, hour=4),
+    },
 }

@@ -255,3 +255,15 @@ WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
 WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
 WECOM_CLIENT = env_str("WECOM_CLIENT", "fake" if DEBUG else "api")  # "fake": no network (development)
 WECOM_TIMEOUT_SECONDS = env_int("WECOM_TIMEOUT_SECONDS", 5)
+
+# Payments: "fake" (deterministic, no network; the default with DEBUG) or "wechat" (WeChat Pay API v3).
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "fake" if DEBUG else "wechat")
+WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", "")
+WECHATPAY_APPID = env_str("WECHATPAY_APPID", "")  # falls back to WECHAT_APPID
+WECHATPAY_SERIAL_NO = env_str("WECHATPAY_SERIAL_NO", "")  # merchant certificate serial
+WECHATPAY_PRIVATE_KEY_FILE = env_str("WECHATPAY_PRIVATE_KEY_FILE", "")  # PEM
+WECHATPAY_PLATFORM_PUBLIC_KEY_FILE = env_str("WECHATPAY_PLATFORM_PUBLIC_KEY_FILE", "")  # PEM
+WECHATPAY_PLATFORM_SERIAL = env_str("WECHATPAY_PLATFORM_SERIAL", "")
+WECHATPAY_APIV3_KEY = env_str("WECHATPAY_APIV3_KEY", "")  # 32 bytes
+WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", "")  # https://…/api/v1/pay/notify/wechat/
+WECHATPAY_TIMEOUT = env_int("WECHATPAY_TIMEOUT", 5)

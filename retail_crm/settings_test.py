@@ -19,3 +19,4 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 LANGUAGE_CODE = "zh-hans"
 WECHAT_PROVIDER = "fake"
 WECOM_CLIENT = "fake"
+PAYMENT_PROVIDER = "fake"

@@ -557,3 +557,13 @@ def test_ten_redelivered_add_events_at_once_open_exactly_one_friendship(org):
     assert sorted(created for _row, created in results) == [False] * 9 + [True]
     assert {row.pk for row, _created in results} == {WeComFriendship.objects.get().pk}
     assert rows_of(member) == [("zhangsan", "wmC", at(0), None, "callback")]
+
+
+def test_a_signature_with_non_ascii_characters_is_a_bad_signature_not_a_crash(settings, client):
+    settings.WECOM_CALLBACK_TOKEN = "QDG6eK"
+    settings.WECOM_ENCODING_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+    settings.WECOM_CORP_ID = "wx5823bf96d3bd56c7"
+    response = client.get("/api/v1/wecom/callback/", {"msg_signature": "ð签名", "timestamp": "1", "nonce": "n",
+                                                      "echostr": "x"})
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "The message signature does not match."

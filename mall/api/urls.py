@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from mall.api import mp_views, pos_views, staff_views
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("mall/skus/<int:sku_id>/stock/adjust/", staff_views.StockAdjustApi.as_view(), name="staff-stock-adjust"),
     path("mall/coupon-templates/", staff_views.CouponTemplateListCreateApi.as_view(), name="staff-coupon-templates"),
     path("mall/coupon-templates/<int:pk>/issue/", staff_views.CouponIssueApi.as_view(), name="staff-coupon-issue"),
+    path("", include("mall.api.pay_urls")),
 ]
