@@ -343,15 +343,16 @@ def _points_for_refund(*, order: Order, refund: Refund) -> None:
 
     reverse_now = due(sums["earned"] or 0) - (-(sums["reversed"] or 0))
     release_now = due(-(sums["spent"] or 0)) - (sums["released"] or 0)
-    entries = []
+    from members.services import points_post
+
+    # Once per (refund, reason): a booking that somehow ran twice cannot move points twice. Earned points the
+    # member already spent are still taken back (the balance may go below zero until they earn again).
     if reverse_now > 0:
-        entries.append(PointsEntry(member_id=order.member_id, brand_id=order.brand_id, delta=-reverse_now,
-                                   reason=reason.REVERSE, order=order, refund=refund, note=refund.refund_no))
+        points_post(member=order.member, brand=order.brand, delta=-reverse_now, reason=reason.REVERSE, order=order,
+                    refund=refund, note=refund.refund_no, allow_overdraw=True)
     if release_now > 0:
-        entries.append(PointsEntry(member_id=order.member_id, brand_id=order.brand_id, delta=release_now,
-                                   reason=reason.RELEASE, order=order, refund=refund, note=refund.refund_no))
-    # Unique per (refund, reason): a booking that somehow ran twice cannot move points twice.
-    PointsEntry.objects.bulk_create(entries)
+        points_post(member=order.member, brand=order.brand, delta=release_now, reason=reason.RELEASE, order=order,
+                    refund=refund, note=refund.refund_no)
 
 
 def _stock_back(*, order: Order, refund: Refund, lines: list[RefundLine]) -> None:

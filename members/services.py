@@ -430,19 +430,24 @@ def points_balance(*, member: Member, brand: Brand) -> int:
 
 
 @transaction.atomic
-def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=None, note: str = "") -> PointsEntry:
-    """Post one ledger entry. Spending locks the membership row and refuses to overdraw.
+def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=None, refund=None, note: str = "",
+                allow_overdraw: bool = False) -> PointsEntry:
+    """Post one ledger entry. Spending locks the member row and refuses to overdraw.
 
-    An entry tied to an order is posted once per (order, reason): a second
-    call returns the existing entry instead of crediting again.
+    An entry tied to an order is posted once per (order, reason), one tied to a
+    refund once per (refund, reason): a second call returns the existing entry
+    instead of crediting again. ``allow_overdraw`` is for reversing points a
+    refund takes back, which the member may already have spent.
     """
     if delta == 0:
         raise ApplicationError("invalid", "A points entry cannot be zero.", fields={"delta": ["Must not be 0."]})
-    if order is not None:
-        existing = PointsEntry.objects.filter(member=member, brand=brand, order=order, reason=reason).first()
+    once = {"refund": refund} if refund is not None else {"order": order, "refund": None} if order is not None \
+        else None
+    if once is not None:
+        existing = PointsEntry.objects.filter(member=member, brand=brand, reason=reason, **once).first()
         if existing is not None:
             return existing
-    if delta < 0:
+    if delta < 0 and not allow_overdraw:
         # Serialise spends of one member on the member row, which always exists.
         Member.objects.select_for_update().filter(pk=member.pk).first()
         balance = points_balance(member=member, brand=brand)
@@ -452,8 +457,8 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
     try:
         with transaction.atomic():
             return PointsEntry.objects.create(member=member, brand=brand, delta=delta, reason=reason, order=order,
-                                              note=note)
+                                              refund=refund, note=note)
     except IntegrityError:
-        if order is None:
+        if once is None:
             raise
-        return PointsEntry.objects.get(member=member, brand=brand, order=order, reason=reason)
+        return PointsEntry.objects.get(member=member, brand=brand, reason=reason, **once)

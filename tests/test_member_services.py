@@ -862,3 +862,26 @@ def test_member_merge_moves_every_features_rows_to_the_survivor():
     assert survivor.wecom_friendships.count() == 1 and survivor.coupons.count() == 1
     # Derived rows are rebuilt by the next runs: the absorbed member's are gone, none invented for the survivor.
     assert not MemberRfm.objects.exists() and not CareItem.objects.exists()
+
+
+def test_points_tied_to_a_refund_are_posted_once_and_a_reversal_may_overdraw():
+    from decimal import Decimal
+
+    from mall.models import Refund
+
+    brand = BrandFactory()
+    member = MemberFactory(group=brand.group)
+    order = OrderFactory(brand=brand, member=member)
+    refund = Refund.objects.create(order=order, refund_no="R1", kind="refund", amount=Decimal("10.00"),
+                                   requested_at=timezone.now())
+    points_post(member=member, brand=brand, delta=100, reason="earn", order=order)
+    points_post(member=member, brand=brand, delta=-100, reason="spend")  # spent elsewhere: balance 0
+    first = points_post(member=member, brand=brand, delta=-40, reason="reverse", order=order, refund=refund,
+                        allow_overdraw=True)
+    again = points_post(member=member, brand=brand, delta=-40, reason="reverse", order=order, refund=refund,
+                        allow_overdraw=True)
+    assert again == first
+    assert points_balance(member=member, brand=brand) == -40
+    with pytest.raises(ApplicationError) as refused:
+        points_post(member=member, brand=brand, delta=-1, reason="spend")
+    assert refused.value.code == "insufficient_points"
