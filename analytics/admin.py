@@ -10,3 +10,6 @@ class SalesFactAdmin(ScopedModelAdmin):
     list_filter = ("brand", "channel")
     date_hierarchy = "day"
     write_roles = frozenset()
+
+# Each area registers its own admin classes.
+from analytics import admin_attribution, admin_rfm  # noqa: E402,F401

@@ -20,7 +20,14 @@ from analytics.attribution import attribute_orders, attribute_range, attribute_s
 def attribute_order(order_id: int) -> dict:
     """Attribute one order (after payment, refund or import update)."""
     results = attribute_orders(order_ids=[order_id])
-    return {"order_id": order_id, "rows_written": sum(len(r.rows_written) for r in results)}
+    # Commission follows the credits just written (idempotent: one entry per credit row and kind).
+    from guides.commission import commission_post_for_credits
+    from mall.models import Order
+
+    order = Order.objects.filter(pk=order_id).first()
+    posted = len(commission_post_for_credits(order=order)) if order is not None else 0
+    return {"order_id": order_id, "rows_written": sum(len(r.rows_written) for r in results),
+            "commission_entries": posted}
 
 
 @shared_task(name="analytics.tasks.attribute_sweep")

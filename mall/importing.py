@@ -381,7 +381,25 @@ def order_import(*, brand: Brand, rows: Iterable[tuple[int, dict]],
                                               "total_amount", "paid_amount", "refunded_amount"], batch_size=2000)
     OrderLine.objects.bulk_create(lines_to_create, batch_size=4000)
     report.errors.sort(key=lambda e: e.line)
+    moments = [order.ordered_at for order, _lines in to_create] + [order.ordered_at for order in to_update]
+    if moments:
+        _follow_up_on_commit(brand, min(moments), max(moments))
     return result
+
+
+def _follow_up_on_commit(brand: Brand, first: dt.datetime, last: dt.datetime) -> None:
+    """After the import commits: attribute the imported days (one range task) and recompute the brand's rule tags."""
+    tz = timezone.get_default_timezone()
+    date_from, date_to = timezone.localtime(first, tz).date().isoformat(), timezone.localtime(last, tz).date()
+
+    def enqueue() -> None:
+        from analytics.attribution_tasks import attribute_range_task
+        from members.tag_tasks import tags_recompute_brand
+
+        attribute_range_task.delay(brand.pk, date_from, date_to.isoformat())
+        tags_recompute_brand.delay(brand.pk)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _join_brand(brand: Brand, drafts: dict) -> None:

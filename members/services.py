@@ -267,7 +267,7 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
 
     Imported here, not at module level: those modules import this one.
     """
-    from analytics.models import CareItem, MemberRfm, SalesCredit
+    from analytics.rfm import rfm_member_merge
     from mall.coupons import coupons_move
     from mall.models import CartItem
     from members.events import member_events_merge
@@ -280,17 +280,21 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
         "wecom_friendships": member_wecom_merge(survivor=survivor, absorbed=absorbed),
         "coupons": coupons_move(survivor=survivor, absorbed=absorbed),
         "tokens": MemberToken.objects.filter(member=absorbed).update(member=survivor),
-        # Credits keep their history, now under the survivor; the next attribution run sees one buyer.
-        "sales_credits": SalesCredit.objects.filter(member=absorbed).update(member=survivor),
     }
     # Carts: the survivor's quantity wins where both hold the same SKU.
     mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
     CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
     moved["cart_items"] = CartItem.objects.filter(member=absorbed).update(member=survivor)
-    # Derived rows are rebuilt by the next RFML run and care-list build; the absorbed member's go now.
-    MemberRfm.objects.filter(member=absorbed).delete()
-    CareItem.objects.filter(member=absorbed, done_at__isnull=True).delete()
-    moved["care_items_done"] = CareItem.objects.filter(member=absorbed).update(member=survivor)
+    # The member's RFML path and care history follow; current RFML rows are rebuilt by the next run.
+    moved.update(rfm_member_merge(survivor=survivor, absorbed=absorbed))
+    # Sales credits are append-only history and keep naming the buyer they were booked for (the tombstone
+    # resolves to the survivor); the moved orders are re-attributed after commit.
+    from analytics.attribution_tasks import attribution_enqueue_on_commit
+    from mall.models import Order
+
+    for order_id in Order.objects.filter(member=survivor, credits__member=absorbed).values_list("pk", flat=True) \
+            .distinct():
+        attribution_enqueue_on_commit(order_id)
     return moved
 
 

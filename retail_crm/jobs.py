@@ -52,9 +52,8 @@ def _activity(brand_code: str | None) -> str:
     from members.models import BehaviourEvent
 
     events = BehaviourEvent.objects.all()
-    brand_id = None
-    if brand_code:
-        brand_id = _brands(brand_code).values_list("pk", flat=True).first()
+    brand_id = _brand_id(brand_code)
+    if brand_id is not None:
         events = events.filter(brand_id=brand_id)
     bounds = events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
     if bounds["first"] is None:
@@ -75,10 +74,42 @@ def _tags(brand_code: str | None) -> str:
     return "rule tags: " + ", ".join(out)
 
 
+def _brand_id(brand_code: str | None) -> int | None:
+    return _brands(brand_code).values_list("pk", flat=True).first() if brand_code else None
+
+
+def _attribution(brand_code: str | None) -> str:
+    from analytics.attribution import attribute_all
+
+    result = attribute_all(brand_id=_brand_id(brand_code))
+    return f"{result.orders} orders, {result.rows_written} credit rows written"
+
+
+def _rfm(brand_code: str | None) -> str:
+    from analytics.rfm import rfm_recompute
+
+    out = []
+    for brand in _brands(brand_code):
+        run = rfm_recompute(brand=brand)
+        out.append(f"{brand.code} {run.members} classified, {run.lapsed} lapsed, cycle {run.cycle_days} d")
+    return "; ".join(out)
+
+
+def _care_lists(brand_code: str | None) -> str:
+    from analytics.care import care_list_build
+
+    today = timezone.localdate()
+    total = sum(care_list_build(brand=brand, day=today) for brand in _brands(brand_code))
+    return f"{total} care items for {today}"
+
+
 JOBS: list[Job] = [
     Job("members.activity", _activity),
+    Job("analytics.attribution", _attribution),
     Job("members.tags", _tags),
     Job("analytics.sales_facts", _sales_facts),
+    Job("analytics.rfm", _rfm),
+    Job("analytics.care_lists", _care_lists),
 ]
 
 

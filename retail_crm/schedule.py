@@ -47,4 +47,19 @@ BEAT_SCHEDULE = {
         "task": "mall.tasks.idempotency_purge",
         "schedule": crontab(minute=10, hour=4),
     },
+    # Attribution safety net at 02:10: anything paid or refunded in the last two days whose task was lost.
+    "analytics-attribute-sweep": {
+        "task": "analytics.tasks.attribute_sweep",
+        "schedule": crontab(minute=10, hour=2),
+    },
+    # RFML classes, lifecycle stages and consumption cycles per brand once yesterday's orders are final.
+    "analytics-rfm-nightly": {
+        "task": "analytics.tasks.rfm_recompute_all",
+        "schedule": crontab(minute=40, hour=2),
+    },
+    # Guides' care lists for today, after RFML and before stores open.
+    "analytics-care-lists-daily": {
+        "task": "analytics.tasks.care_lists_build_today",
+        "schedule": crontab(minute=0, hour=6),
+    },
 }

@@ -46,8 +46,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # What member_merge reports for the other features' rows when the absorbed member had none.
-NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "sales_credits": 0,
-                      "cart_items": 0, "care_items_done": 0}
+NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "cart_items": 0,
+                      "rfm_changes": 0, "care_items": 0}
 
 T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
 
@@ -854,14 +854,15 @@ def test_member_merge_moves_every_features_rows_to_the_survivor():
     audit = member_merge(survivor=survivor, absorbed=absorbed, reason="same person").audit
 
     assert audit.moved == {"orders": 1, "points_entries": 0, "memberships": 0, "bindings": 0, "tags": 1,
-                           "events": 1, "wecom_friendships": 1, "coupons": 1, "tokens": 1, "sales_credits": 1,
-                           "cart_items": 1, "care_items_done": 0}
-    for model in (MemberTag, BehaviourEvent, MemberDailyActivity, MemberToken, SalesCredit, CartItem):
+                           "events": 1, "wecom_friendships": 1, "coupons": 1, "tokens": 1, "cart_items": 1,
+                           "rfm_changes": 0, "care_items": 1}
+    for model in (MemberTag, BehaviourEvent, MemberDailyActivity, MemberToken, CartItem, CareItem):
         assert model.objects.filter(member=survivor).count() == 1, model.__name__
         assert not model.objects.filter(member=absorbed).exists(), model.__name__
     assert survivor.wecom_friendships.count() == 1 and survivor.coupons.count() == 1
-    # Derived rows are rebuilt by the next runs: the absorbed member's are gone, none invented for the survivor.
-    assert not MemberRfm.objects.exists() and not CareItem.objects.exists()
+    # Current RFML rows are rebuilt by the next run; credits are append-only history under the old buyer id.
+    assert not MemberRfm.objects.exists()
+    assert list(SalesCredit.objects.values_list("member_id", flat=True)) == [absorbed.pk]
 
 
 def test_points_tied_to_a_refund_are_posted_once_and_a_reversal_may_overdraw():

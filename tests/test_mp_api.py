@@ -52,8 +52,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # What member_merge reports for the other features' rows when the absorbed member had none.
-NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "sales_credits": 0,
-                      "cart_items": 0, "care_items_done": 0}
+NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "cart_items": 0,
+                      "rfm_changes": 0, "care_items": 0}
 
 MP = "/api/v1/mp/"
 MEMBER_ENDPOINTS = [

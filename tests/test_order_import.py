@@ -247,3 +247,16 @@ def test_pos_push_refuses_malformed_bodies_with_field_messages(shop, api_client,
 
 def test_pos_push_needs_a_staff_login(shop, api_client):
     assert api_client.post(URL, {"brand": "WOM", "rows": [row()]}, format="json").status_code == 401
+
+
+def test_an_import_attributes_the_imported_days_and_recomputes_tags_after_commit(shop,
+                                                                                django_capture_on_commit_callbacks):
+    from analytics.models import SalesCredit
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run(shop["brand"], GOOD)
+    assert len(callbacks) == 1
+    # A1 (POS, guide WOM-G1, paid 1177.20 − 99.00 refunded): the store and the selling guide are credited.
+    a1 = Order.objects.get(order_no="A1")
+    assert sorted(SalesCredit.objects.filter(order=a1).values_list("kind", "amount")) == [
+        ("selling", Decimal("1078.20")), ("store", Decimal("1078.20"))]

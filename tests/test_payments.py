@@ -390,3 +390,23 @@ def test_schema_lists_the_payment_and_refund_endpoints(api_client):
     refund_request = paths["/api/v1/mp/orders/{order_no}/refunds/"]["post"]
     assert {"in": "header", "name": "Idempotency-Key"}.items() <= next(
         p for p in refund_request["parameters"] if p["name"] == "Idempotency-Key").items()
+
+
+def test_a_paid_order_recomputes_the_buyers_rule_tags(django_capture_on_commit_callbacks):
+    from members.models import MemberTag
+    from members.tags import tag_rules_install_defaults
+
+    example = paid_ready_order(ordered_at=timezone.now())
+    tag_rules_install_defaults(example.order.brand)
+    payment = _prepared(example)
+    fake = FakeWeChatPay()
+    headers, body = fake.notification(fake.pay(payment.out_trade_no))
+    assert not MemberTag.objects.filter(member=example.member).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_notify(provider=fake, headers=headers, body=body)
+
+    tags = dict(MemberTag.objects.filter(member=example.member, source="rule").values_list(
+        "tag_value__tag_group__code", "tag_value__code"))
+    # 349.96 of the 437.00 paid went on dresses (80%): the favourite category.
+    assert tags["favourite-category"] == "dress"

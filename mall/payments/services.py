@@ -180,7 +180,16 @@ def attribution_enqueue_on_commit(order_id: int) -> None:
 
         order_commission_post.delay(order_id)
 
+    def recompute_tags():
+        # The buyer's rule tags (sizes, colours, discount preference…) follow each paid or refunded order.
+        from members.tag_tasks import tags_recompute_member
+
+        buyer = Order.objects.filter(pk=order_id).values_list("member_id", "brand_id").first()
+        if buyer and buyer[0]:
+            tags_recompute_member.delay(buyer[0], buyer[1])
+
     transaction.on_commit(post_commission, robust=True)
+    transaction.on_commit(recompute_tags, robust=True)
 
 
 def _refund_stray_payment(*, order: Order, payment: Payment, why: str, at: dt.datetime) -> Refund:
