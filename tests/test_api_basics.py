@@ -49,7 +49,7 @@ def test_schema_is_served_as_openapi_yaml_by_default(client):
     assert response.content.decode().startswith("openapi: 3.0.3\ninfo:\n  title: Retail CRM API\n")
 
 
-def test_schema_as_json_lists_the_staff_api(client):
+def test_schema_as_json_lists_the_whole_api(client):
     response = client.get("/api/schema/", {"format": "json"})
 
     assert response.status_code == 200
@@ -57,12 +57,26 @@ def test_schema_as_json_lists_the_staff_api(client):
     schema = json.loads(response.content)
     assert schema["openapi"] == "3.0.3"
     assert schema["info"]["title"] == "Retail CRM API"
+    # The whole API surface: a new endpoint is a deliberate change to this list.
     assert sorted(schema["paths"]) == [
-        "/api/v1/auth/token/", "/api/v1/me/",
-        "/api/v1/org/brands/", "/api/v1/org/brands/{id}/",
-        "/api/v1/org/guides/", "/api/v1/org/guides/{id}/",
-        "/api/v1/org/regions/", "/api/v1/org/regions/{id}/",
-        "/api/v1/org/stores/", "/api/v1/org/stores/{id}/",
+        "/api/v1/analytics/care-items/", "/api/v1/analytics/care-items/{id}/done/", "/api/v1/analytics/credits/",
+        "/api/v1/analytics/guides/{guide_id}/credits/", "/api/v1/analytics/orders/{order_id}/credits/",
+        "/api/v1/analytics/rfm/members/", "/api/v1/analytics/rfm/runs/latest/", "/api/v1/auth/token/",
+        "/api/v1/mall/coupon-templates/", "/api/v1/mall/coupon-templates/{id}/issue/", "/api/v1/mall/orders/",
+        "/api/v1/mall/orders/{id}/", "/api/v1/mall/refunds/", "/api/v1/mall/refunds/{id}/approve/",
+        "/api/v1/mall/refunds/{id}/reject/", "/api/v1/mall/skus/{sku_id}/stock/adjust/", "/api/v1/me/",
+        "/api/v1/members/", "/api/v1/members/tag-groups/", "/api/v1/members/{id}/",
+        "/api/v1/members/{id}/binding-transfer/", "/api/v1/members/{member_id}/tags/",
+        "/api/v1/members/{member_id}/tags/{tag_value_id}/", "/api/v1/mp/auth/login/", "/api/v1/mp/auth/logout/",
+        "/api/v1/mp/cart/", "/api/v1/mp/cart/items/", "/api/v1/mp/events/", "/api/v1/mp/guide-scan/",
+        "/api/v1/mp/me/", "/api/v1/mp/me/coupons/", "/api/v1/mp/me/memberships/", "/api/v1/mp/me/phone/",
+        "/api/v1/mp/me/points/", "/api/v1/mp/orders/", "/api/v1/mp/orders/create/", "/api/v1/mp/orders/{order_no}/",
+        "/api/v1/mp/orders/{order_no}/cancel/", "/api/v1/mp/orders/{order_no}/pay/",
+        "/api/v1/mp/orders/{order_no}/refunds/", "/api/v1/mp/products/", "/api/v1/mp/products/{id}/",
+        "/api/v1/org/brands/", "/api/v1/org/brands/{id}/", "/api/v1/org/guides/", "/api/v1/org/guides/{id}/",
+        "/api/v1/org/regions/", "/api/v1/org/regions/{id}/", "/api/v1/org/stores/", "/api/v1/org/stores/{id}/",
+        "/api/v1/pay/notify/wechat/", "/api/v1/pos/orders/import/", "/api/v1/wecom/callback/",
+        "/api/v1/wecom/friendships/", "/api/v1/wecom/friendships/remove/",
     ]
     assert set(schema["paths"]["/api/v1/org/stores/"]) == {"get"}
 
