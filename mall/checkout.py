@@ -19,7 +19,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from mall.models import (
@@ -186,10 +186,11 @@ def _reserve_stock(order: Order, quantities: dict[int, int], skus: dict[int, Sku
         raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
                                fields={code: [f"Only {left} left."] for code, left in short.items()})
     try:
-        with transaction.atomic():
-            for pk in sorted(quantities):
-                Stock.objects.filter(sku_id=pk).update(quantity=F("quantity") - quantities[pk])
-    except IntegrityError:  # the CHECK backstop: only reachable if something bypassed the locks
+        # One statement for every SKU of the order (rows already locked above, in key order). No savepoint:
+        # if the CHECK backstop ever fires, the 409 below unwinds the whole checkout transaction.
+        Stock.objects.filter(sku_id__in=list(quantities)).update(quantity=F("quantity") - Case(
+            *(When(sku_id=pk, then=Value(q)) for pk, q in quantities.items()), output_field=IntegerField()))
+    except IntegrityError:  # only reachable if something bypassed the locks
         raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.",
                                status=409) from None
     StockMovement.objects.bulk_create([StockMovement(sku_id=pk, delta=-q, reason=StockMovement.Reason.RESERVE,
@@ -288,11 +289,16 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     ordered = sorted(pricing.quantities)
     gross = [pricing.unit_prices[pk] * pricing.quantities[pk] for pk in ordered]
     shares = _allocate(order.coupon_discount + order.points_discount, gross)
-    OrderLine.objects.bulk_create([
-        OrderLine(order=order, brand=brand, sku_id=pk, quantity=pricing.quantities[pk],
+    lines = OrderLine.objects.bulk_create([
+        OrderLine(order=order, brand=brand, sku=pricing.skus[pk], quantity=pricing.quantities[pk],
                   list_price=pricing.skus[pk].list_price, unit_price=pricing.unit_prices[pk],
                   discount_amount=share, amount=amount - share)
         for pk, amount, share in zip(ordered, gross, shares, strict=True)])
+    # The caller shows the order it just made: its lines (with their SKUs and products) need no re-read.
+    # Stored the way prefetch_related stores them (an evaluated queryset), so order.lines still filters.
+    cached = order.lines.all()
+    cached._result_cache, cached._prefetch_done = lines, True
+    order._prefetched_objects_cache = {"lines": cached}
     if coupon is not None:
         coupon.status, coupon.used_order, coupon.locked_at = CouponStatus.LOCKED, order, at
         coupon.save(update_fields=["status", "used_order", "locked_at"])

@@ -53,13 +53,20 @@ def idempotent(scope: str):
                 raise ApplicationError("invalid", f"{HEADER} must be printable and at most {MAX_KEY_LENGTH} "
                                        "characters.", fields={HEADER: ["Invalid key."]})
             owner, fingerprint = _owner(request), _fingerprint(request, kwargs)
-            IdempotencyRecord.objects.filter(owner=owner, scope=scope, key=key,
-                                             created_at__lt=timezone.now() - KEEP).delete()
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(owner=owner, scope=scope, key=key,
-                                                              request_hash=fingerprint)
-            except IntegrityError:
+            record = None
+            for _attempt in range(2):
+                try:
+                    with transaction.atomic():
+                        record = IdempotencyRecord.objects.create(owner=owner, scope=scope, key=key,
+                                                                  request_hash=fingerprint)
+                    break
+                except IntegrityError:
+                    # A key past its keeping period (not yet purged) is free again; anything younger replays.
+                    stale = IdempotencyRecord.objects.filter(owner=owner, scope=scope, key=key,
+                                                             created_at__lt=timezone.now() - KEEP).delete()[0]
+                    if not stale:
+                        break
+            if record is None:
                 record = IdempotencyRecord.objects.get(owner=owner, scope=scope, key=key)
                 if record.request_hash != fingerprint:
                     raise ApplicationError("idempotency_key_reused",

@@ -300,3 +300,15 @@ def test_order_endpoints_need_a_member_token(mall, api_client):
     assert api_client.post("/api/v1/mp/orders/create/", {}, format="json").status_code == 401
     api_client.force_authenticate(staff_user("hq", group=mall["group"]))
     assert api_client.get("/api/v1/mp/cart/").status_code in (401, 403)
+
+
+def test_an_idempotency_key_older_than_24_hours_is_free_again(mall, api_client):
+    from mall.models import IdempotencyRecord
+
+    client = member_client(api_client, mall["member"])
+    body = {"lines": [{"sku_id": mall["m"].pk, "quantity": 1}]}
+    client.post("/api/v1/mp/orders/create/", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=24, seconds=1))
+    again = client.post("/api/v1/mp/orders/create/", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert (Order.objects.count(), IdempotencyRecord.objects.count()) == (2, 1)

@@ -281,7 +281,6 @@ class OrderCreateApi(MemberApi):
                                       points=values["points"], share_token=share_token,
                                       live_session_id=values["live_session_id"],
                                       from_cart=bool(values.get("from_cart_brand")))
-        order = catalogue.order_for_member(member=member, order_no=order.order_no)
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
