@@ -106,12 +106,12 @@ def test_care_list_kinds_guides_and_important_flag(world):
         ("g2", "m90", "winback", True),
     ]
     item = CareItem.objects.get(member=world.m["m40"])
-    assert (item.reason, item.suggested_action) == ("Last purchase 40 days ago; cycle 45 days",
-                                                    "Call in person with matching new arrivals")
+    assert (item.reason, item.suggested_action) == ("上次购买于 40 天前；消费周期 45 天",
+                                                    "亲自致电推荐合适的新品")
     item = CareItem.objects.get(member=world.m["m01"])
-    assert (item.reason, item.suggested_action) == ("Purchased 1 days ago; care period of 15 days, no marketing",
-                                                    "Thank them and check the fit; no promotion")
-    assert CareItem.objects.get(member=world.m["lap"]).reason == "Last purchase 400 days ago; cycle 45 days; lapsed"
+    assert (item.reason, item.suggested_action) == ("1 天前购买；处于 15 天关怀期，不做营销",
+                                                    "致谢并询问穿着是否合身；不做推销")
+    assert CareItem.objects.get(member=world.m["lap"]).reason == "上次购买于 400 天前；消费周期 45 天；已流失"
 
 
 def test_rebuild_replaces_open_items_and_keeps_done_ones(world):
@@ -144,7 +144,7 @@ def test_care_decide_without_a_cycle_only_cares_and_wins_back_lapsed():
     assert care_decide(days_since=3, lapsed=False, important=False, calendar=calendar).kind == "care"
     assert care_decide(days_since=200, lapsed=False, important=False, calendar=calendar) is None
     decision = care_decide(days_since=500, lapsed=True, important=False, calendar=calendar)
-    assert (decision.kind, decision.reason) == ("winback", "Last purchase 500 days ago; no purchase in the RFML window")
+    assert (decision.kind, decision.reason) == ("winback", "上次购买于 500 天前；RFML 统计窗口内无购买")
 
 
 def test_done_records_service_on_the_binding(world):
@@ -197,7 +197,7 @@ def test_care_items_api_guide_sees_own_list(api_client, world):
     assert body["count"] == 2
     assert [(r["member_code"], r["kind"], r["important"], r["guide"]) for r in body["results"]] == [
         ("m90", "winback", True, "g2"), ("lap", "winback", False, "g2")]
-    assert body["results"][0]["reason"] == "Last purchase 90 days ago; cycle 45 days; lapsed"
+    assert body["results"][0]["reason"] == "上次购买于 90 天前；消费周期 45 天；已流失"
 
 
 def test_care_items_api_manager_filters_and_errors(api_client, world):

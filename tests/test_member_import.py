@@ -407,7 +407,7 @@ def test_admin_upload_refuses_bad_files_and_other_roles(client, org):
     client.force_login(UserFactory(username="shopper", is_staff=False))
     not_staff = client.get(PAGE)
 
-    assert not_utf8.context["form"].errors == {"file": ["The file is not UTF-8 text (save the sheet as CSV UTF-8)."]}
+    assert not_utf8.context["form"].errors == {"file": ["文件不是 UTF-8 文本（请将表格另存为“CSV UTF-8”格式）。"]}
     assert list(no_header.context["form"].errors) == ["file"]
     assert store_manager.status_code == 403
     assert (not_staff.status_code, not_staff["Location"]) == (302, f"/admin/login/?next={PAGE}")
