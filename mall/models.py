@@ -228,6 +228,7 @@ class CouponTemplate(models.Model):
     threshold_amount = money_field(_("minimum order amount"), default=ZERO)
     discount_amount = money_field(_("amount off"), null=True, blank=True)
     discount_rate = models.DecimalField(_("price rate"), max_digits=4, decimal_places=3, null=True, blank=True,
+                                        # xgettext:no-python-format
                                         help_text=_("What the member pays, e.g. 0.850 for 15% off"))
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
     valid_to = models.DateTimeField(_("valid to"), null=True, blank=True)

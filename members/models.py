@@ -562,6 +562,7 @@ class TagRule(models.Model):
                     "share of spend where the field ≥ the compare value. Ignored for bands."))
     compare_value = models.DecimalField(
         _("compare value"), max_digits=12, decimal_places=3, null=True, blank=True,
+        # xgettext:no-python-format
         help_text=_("Share of spend only: lines count when the field is at least this (e.g. 0.300 for 30% off)"))
     value_code = models.CharField(_("tag value code"), max_length=60, blank=True,
                                   help_text=_("Share of spend only: the value members who pass get"))
