@@ -60,3 +60,11 @@ def order_commission_post(order_id: int) -> dict:
     if order is None:
         return {"order_id": order_id, "posted": 0}
     return {"order_id": order_id, "posted": len(commission_post_for_credits(order=order))}
+
+
+@shared_task(name="mall.tasks.orders_auto_receive")
+def orders_auto_receive() -> dict:
+    """Complete shipped orders the member never confirmed (the return window starts at delivery)."""
+    from mall.fulfilment import orders_auto_receive as receive
+
+    return {"completed": receive()}

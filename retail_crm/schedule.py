@@ -62,4 +62,9 @@ BEAT_SCHEDULE = {
         "task": "analytics.tasks.care_lists_build_today",
         "schedule": crontab(minute=0, hour=6),
     },
+    # Shipped orders nobody confirmed are received automatically after 10 days (returns window starts).
+    "mall-orders-auto-receive": {
+        "task": "mall.tasks.orders_auto_receive",
+        "schedule": crontab(minute=20, hour=4),
+    },
 }

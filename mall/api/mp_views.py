@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from mall import catalogue, checkout
+from mall.fulfilment import order_confirm_receipt
 from mall.models import CartItem, Order, OrderStatus, Sku
 from members.api.mp_views import MemberApi
 from members.auth import MemberPrincipal, MemberTokenAuthentication
@@ -221,6 +222,8 @@ class OrderOutputSerializer(serializers.Serializer):
     ordered_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
     items_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     member_price_applied = serializers.BooleanField()
     coupon_discount = serializers.DecimalField(max_digits=14, decimal_places=2)
@@ -322,5 +325,18 @@ class OrderCancelApi(MemberApi):
         if order is None:
             raise _not_found("order")
         checkout.order_cancel(order=order, by_member=self.member, reason="cancelled by the member")
+        return Response(OrderOutputSerializer(catalogue.order_for_member(member=self.member,
+                                                                         order_no=order_no)).data)
+
+
+class OrderConfirmReceiptApi(MemberApi):
+    """The member received a shipped order (确认收货): completed; the 7-day return window starts now."""
+
+    @extend_schema(request=None, responses=OrderOutputSerializer)
+    def post(self, request, order_no: str):
+        order = Order.objects.filter(member=self.member, order_no=order_no).first()
+        if order is None:
+            raise _not_found("order")
+        order_confirm_receipt(order=order, by_member=self.member)
         return Response(OrderOutputSerializer(catalogue.order_for_member(member=self.member,
                                                                          order_no=order_no)).data)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from analytics.models import Segment
 from mall.checkout import stock_adjust
 from mall.coupon_campaigns import coupons_issue_to
+from mall.fulfilment import order_ship
 from mall.models import Channel, CouponTemplate, Order, OrderLine, OrderStatus, Sku
 from members.models import Member
 from members.selectors import PhoneVisibility, member_search
@@ -175,6 +176,29 @@ class StaffOrderDetailApi(ScopedMixin, APIView):
         phones = PhoneVisibility(actor=self.actor, user=request.user,
                                  members=[order.member] if order.member else [])
         return Response(self.OutputSerializer(order, context={"phones": phones}).data)
+
+
+class StaffOrderShipApi(ScopedMixin, APIView):
+    """Mark a paid order shipped, with the carrier's tracking number (HQ and brand operators: the warehouse)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StaffOrderShipInput"
+
+        tracking_no = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses=StaffOrderSerializer)
+    def post(self, request, pk: int):
+        order = scoped(Order.objects.all(), self.actor).filter(pk=pk).first()
+        if order is None:
+            raise ApplicationError("not_found", "No such order.", status=404)
+        _require_role(self.actor, CATALOGUE_ROLES, "ship orders")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order_ship(order=order, by_user=request.user, tracking_no=data.validated_data["tracking_no"])
+        order = Order.objects.select_related("brand", "store", "guide", "member").get(pk=pk)
+        phones = PhoneVisibility(actor=self.actor, user=request.user, members=[order.member] if order.member else [])
+        return Response(StaffOrderSerializer(order, context={"phones": phones}).data)
 
 
 # ---------------------------------------------------------------------------- stock
