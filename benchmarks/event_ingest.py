@@ -24,9 +24,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -34,22 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SECRET = "benchmark-only-secret-key-not-for-production"  # noqa: S105
+
+from benchmarks._server import SECRET, free_port, prepare_database, start_gunicorn, stop_gunicorn  # noqa: E402
+
 MARK = b"@@REQ@@"
-
-
-def prepare_database(url: str) -> None:
-    if not url.startswith("postgres"):
-        raise SystemExit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://…")
-    import psycopg2
-
-    name = url.rsplit("/", 1)[1]
-    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def seed(n_members: int) -> dict:
@@ -78,42 +63,6 @@ def seed(n_members: int) -> dict:
                                                      created_at=now) for i in range(n_members)])
         member_tokens = [member_token_issue(member=m) for m in members]
     return {"brand": brand.code, "share_tokens": share_tokens, "member_tokens": member_tokens}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, DEBUG="0", SECRET_KEY=SECRET, ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0",
-               LOG_LEVEL="ERROR", DJANGO_SETTINGS_MODULE="retail_crm.settings",
-               PYTHONWARNINGS="ignore:No directory at")  # whitenoise: no collectstatic here
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "retail_crm.wsgi", "-w", str(workers),
-                             "-b", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=ROOT, env=env,
-                            start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_gunicorn(proc)
-    raise SystemExit("gunicorn did not answer /healthz within 30 s")
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def body_templates(ctx: dict, batch: int, worker: int, rng: random.Random) -> list[tuple[dict, bytes]]:
