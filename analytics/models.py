@@ -99,8 +99,11 @@ class SalesCredit(models.Model):
                                       help_text=_("The order's brand differs from the credited guide's brand"))
     is_correction = models.BooleanField(_("correction"), default=False)
 
-    scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
-                             guide="guide")
+    # A brand's staff see their brand's sales and the cross-brand sales their own guides drove into other brands.
+    scope_paths = ScopePaths(
+        group="brand__group",
+        brand=lambda a: models.Q(brand_id=a.brand_id) | models.Q(guide__store__brand_id=a.brand_id),
+        region="store__region", store="store", guide="guide")
 
     class Meta:
         verbose_name = _("sales credit")

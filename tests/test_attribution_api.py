@@ -314,3 +314,11 @@ def test_ids_beyond_bigint_are_404_not_500(api_client, world):
     huge = 2**100
     assert client.get(f"/api/v1/analytics/orders/{huge}/credits/").status_code == 404
     assert client.get(f"/api/v1/analytics/guides/{huge}/credits/", MARCH).status_code == 404
+
+
+def test_a_brand_operator_sees_the_cross_brand_credit_their_own_guide_earned(api_client, world):
+    # The "cross" order is brand A's; its exclusive credit went to GB1, a brand B guide (cross-brand).
+    as_user(api_client, staff_user("brand_operator", brand=world.brand_b))
+    rows = listed(api_client.get("/api/v1/analytics/credits/", MARCH))
+    assert [(kind, guide, amount) for _order, kind, _store, guide, amount, _rule in rows] == [
+        ("exclusive", world.gb1.code, "80.00")]
