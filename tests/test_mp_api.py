@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -813,27 +811,11 @@ def test_the_member_api_is_in_the_openapi_schema_with_the_member_token(client):
 
 # ---------------------------------------------------------------------------- concurrency (PostgreSQL)
 
+from tests.test_member_concurrency import run_at_once  # noqa: E402  (the one barrier-released thread runner)
+
 # SQLite serialises writers on a file lock and proves nothing here.
 pg_only = pytest.mark.skipif(settings_module.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
                              reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
-
-
-def run_at_once(calls):
-    """Each zero-argument callable in its own thread, released together; ("ok", value) or ("error", exc)."""
-    barrier = threading.Barrier(len(calls))
-
-    def worker(call):
-        try:
-            barrier.wait(timeout=10)
-            try:
-                return "ok", call()
-            except ApplicationError as exc:
-                return "error", exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [f.result(timeout=60) for f in [pool.submit(worker, call) for call in calls]]
 
 
 @pg_only
