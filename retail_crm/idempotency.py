@@ -1,10 +1,12 @@
 """Idempotency-Key for API operations that must not happen twice (creating an order, requesting a refund).
 
 The same key with the same body returns the first response again, without
-running the operation; the same key with a different body is a 422; a key
-whose first request is still running is a 409. Records are kept at least 24
-hours (``idempotency_purge`` removes older ones). A request that fails with
-an error keeps no record, so the client can fix it and retry with the key.
+running the operation; the same key with a different body is a 422. The
+record is written in the operation's own transaction, so a second request
+with the key while the first is still running waits for it and then replays
+its response. Records are kept at least 24 hours (``idempotency_purge``
+removes older ones). A request that fails with an error keeps no record, so
+the client can fix it and retry with the key.
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ def _fingerprint(request, kwargs: dict) -> str:
 
 def idempotent(scope: str):
     """Decorate a DRF view method so an ``Idempotency-Key`` header makes it safe to retry."""
-    from mall.models import IdempotencyRecord
-
     def decorate(method):
         @functools.wraps(method)
         def wrapper(view, request, *args, **kwargs):
@@ -53,48 +53,52 @@ def idempotent(scope: str):
                 raise ApplicationError("invalid", f"{HEADER} must be printable and at most {MAX_KEY_LENGTH} "
                                        "characters.", fields={HEADER: ["Invalid key."]})
             owner, fingerprint = _owner(request), _fingerprint(request, kwargs)
-            record = None
-            for _attempt in range(2):
-                try:
-                    with transaction.atomic():
-                        record = IdempotencyRecord.objects.create(owner=owner, scope=scope, key=key,
-                                                                  request_hash=fingerprint)
-                    break
-                except IntegrityError:
-                    # A key past its keeping period (not yet purged) is free again; anything younger replays.
-                    stale = IdempotencyRecord.objects.filter(owner=owner, scope=scope, key=key,
-                                                             created_at__lt=timezone.now() - KEEP).delete()[0]
-                    if not stale:
-                        break
-            if record is None:
-                record = IdempotencyRecord.objects.get(owner=owner, scope=scope, key=key)
-                if record.request_hash != fingerprint:
-                    raise ApplicationError("idempotency_key_reused",
-                                           f"This {HEADER} was used for a different request.", status=422,
-                                           fields={HEADER: ["Used with another body."]}) from None
-                if record.status_code is None:
-                    raise ApplicationError("idempotency_in_progress",
-                                           f"A request with this {HEADER} is still being processed.",
-                                           status=409) from None
-                replay = Response(record.response, status=record.status_code)
-                replay["Idempotent-Replayed"] = "true"
-                return replay
-            try:
+            # One transaction for the record and the operation: the record commits with the operation's
+            # effects and its response, or not at all. A concurrent request with the same key waits on the
+            # unique index until this one ends, then replays its response (or runs, if this one failed).
+            with transaction.atomic():
+                record = _claim(owner=owner, scope=scope, key=key, fingerprint=fingerprint)
+                if record.status_code is not None:
+                    replay = Response(record.response, status=record.status_code)
+                    replay["Idempotent-Replayed"] = "true"
+                    return replay
                 response = method(view, request, *args, **kwargs)
-            except BaseException:
-                record.delete()
-                raise
-            if response.status_code >= 400:
-                record.delete()
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)  # a refused request keeps no record: fix it and retry
+                    return response
+                record.status_code = response.status_code
+                record.response = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+                record.save(update_fields=["status_code", "response"])
                 return response
-            record.status_code = response.status_code
-            record.response = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-            record.save(update_fields=["status_code", "response"])
-            return response
 
         return wrapper
 
     return decorate
+
+
+def _claim(*, owner: str, scope: str, key: str, fingerprint: str):
+    """This request's new record, or the finished record of an earlier request with the same key."""
+    from mall.models import IdempotencyRecord
+
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(owner=owner, scope=scope, key=key, request_hash=fingerprint)
+        except IntegrityError:
+            # A key past its keeping period (not yet purged) is free again; anything younger replays.
+            stale = IdempotencyRecord.objects.filter(owner=owner, scope=scope, key=key,
+                                                     created_at__lt=timezone.now() - KEEP).delete()[0]
+            if stale:
+                continue
+            record = IdempotencyRecord.objects.get(owner=owner, scope=scope, key=key)
+            if record.request_hash != fingerprint:
+                raise ApplicationError("idempotency_key_reused", f"This {HEADER} was used for a different request.",
+                                       status=422, fields={HEADER: ["Used with another body."]}) from None
+            if record.status_code is None:  # only visible if a record was committed without its response
+                raise ApplicationError("idempotency_in_progress",
+                                       f"A request with this {HEADER} is still being processed.", status=409) from None
+            return record
+    raise ApplicationError("conflict", "Could not claim the Idempotency-Key; try again.", status=409)
 
 
 def idempotency_purge(*, now: dt.datetime | None = None) -> int:

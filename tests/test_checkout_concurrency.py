@@ -57,3 +57,30 @@ def test_two_skus_bought_in_opposite_orders_at_once_do_not_deadlock():
     results = run_at_once(calls)
     assert [kind for kind, _ in results] == ["ok"] * 20
     assert (Stock.objects.get(sku=a).quantity, Stock.objects.get(sku=b).quantity) == (0, 0)
+
+
+def test_the_same_idempotency_key_sent_five_times_at_once_creates_one_order():
+    from rest_framework.test import APIClient
+
+    from members.auth import member_token_issue
+
+    group = RetailGroupFactory()
+    brand = BrandFactory(group=group)
+    product = Product.objects.create(brand=brand, code="K", name="k", category="c")
+    sku = Sku.objects.create(product=product, brand=brand, code="K-1", list_price=Decimal("100.00"),
+                             member_price=Decimal("90.00"), cost_price=Decimal("30.00"))
+    Stock.objects.create(sku=sku, quantity=10)
+    member = MemberFactory(group=group)
+    token = member_token_issue(member=member)
+
+    def post():
+        client = APIClient()
+        response = client.post("/api/v1/mp/orders/create/", {"lines": [{"sku_id": sku.pk, "quantity": 1}]},
+                               format="json", HTTP_AUTHORIZATION=f"Member {token}", HTTP_IDEMPOTENCY_KEY="tap-tap")
+        return response.status_code, response.json()["order_no"]
+
+    results = run_at_once([post] * 5)
+
+    assert [kind for kind, _ in results] == ["ok"] * 5
+    assert {value for _, value in results} == {(201, Order.objects.get().order_no)}
+    assert Stock.objects.get(sku=sku).quantity == 9
