@@ -1,0 +1,185 @@
+"""livestream.services: scheduling live sessions (排班) and moving them through their life.
+
+DOMAIN.md "Store livestreams": HQ or brand staff plan store sessions per week; a store cannot run
+two sessions at once and a guide cannot host two at once. Those conflicts are refused with 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from enum import StrEnum
+
+from django.db import transaction
+
+from livestream.models import LiveSession
+from mall.models import Product
+from retail_crm.errors import ApplicationError
+from retail_crm.models import Brand, Guide, Store
+from retail_crm.scoping import Actor, actor_for, in_scope
+
+SCHEDULER_ROLES = ("hq", "brand_operator")
+
+
+class LiveErrorCode(StrEnum):
+    """Domain error codes of the livestream app."""
+
+    SCHEDULE_FORBIDDEN = "schedule_forbidden"
+    STORE_BUSY = "store_busy"
+    GUIDE_BUSY = "guide_busy"
+    INVALID_TRANSITION = "invalid_transition"
+
+
+def _actor(actor) -> Actor:
+    return actor if isinstance(actor, Actor) else actor_for(actor)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("invalid", message, status=400, fields={field: [message]})
+
+
+def _overlapping(start: dt.datetime, end: dt.datetime):
+    """Non-cancelled sessions whose planned time overlaps [start, end); touching ends do not overlap."""
+    return (LiveSession.objects.exclude(status=LiveSession.Status.CANCELLED)
+            .filter(planned_start__lt=end, planned_end__gt=start))
+
+
+def _describe(session: LiveSession) -> str:
+    return (f'"{session.title}" (#{session.pk}, {session.planned_start.isoformat()} – '
+            f'{session.planned_end.isoformat()})')
+
+
+@transaction.atomic
+def session_schedule(*, brand: Brand, kind: str, title: str, planned_start: dt.datetime, planned_end: dt.datetime,
+                     host_store: Store | None = None, host_guide: Guide | None = None,
+                     follows: LiveSession | None = None, platform: str = LiveSession.Platform.MINI_PROGRAM,
+                     product_ids: Iterable[int] = (), actor) -> LiveSession:
+    """Plan one live session after checking who asks, the host rules and the conflicts.
+
+    Raises 403 unless the actor is HQ or a brand operator, 404 for a brand, store or guide outside the
+    actor's scope, 400 with field messages for bad input, and 409 when the store or the guide already has
+    an overlapping non-cancelled session (the message names it).
+    """
+    actor = _actor(actor)
+    if actor.role not in SCHEDULER_ROLES and not actor.is_superuser:
+        raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN,
+                               "Only HQ or brand operators can schedule live sessions.", status=403)
+    if not in_scope(brand, actor):
+        raise ApplicationError("not_found", "No such brand.", status=404)
+    if host_store is not None and not in_scope(host_store, actor):
+        raise ApplicationError("not_found", "No such store.", status=404)
+    if host_guide is not None and not in_scope(host_guide, actor):
+        raise ApplicationError("not_found", "No such guide.", status=404)
+
+    title = (title or "").strip()
+    if not title:
+        raise _invalid("title", "A title is required.")
+    if kind not in LiveSession.Kind.values:
+        raise _invalid("kind", f"Unknown kind {kind!r}.")
+    if platform not in LiveSession.Platform.values:
+        raise _invalid("platform", f"Unknown platform {platform!r}.")
+    if planned_end <= planned_start:
+        raise _invalid("planned_end", "The planned end must be after the planned start.")
+    if kind == LiveSession.Kind.STORE:
+        if host_store is None:
+            raise _invalid("host_store", "A store session needs a host store.")
+        if host_store.brand_id != brand.pk:
+            raise _invalid("host_store", "The host store belongs to another brand.")
+        if host_guide is not None and host_guide.store_id != host_store.pk:
+            raise _invalid("host_guide", "The host guide does not work in the host store.")
+    else:
+        if host_store is not None:
+            raise _invalid("host_store", "An HQ central session has no host store.")
+        if follows is not None:
+            raise _invalid("follows", "Only a store session can follow an HQ central session.")
+    if host_guide is not None:
+        if host_guide.left_at is not None and host_guide.left_at <= planned_start.date():
+            raise _invalid("host_guide", "The host guide has left.")
+        if host_store is None and host_guide.store.brand_id != brand.pk:
+            raise _invalid("host_guide", "The host guide works for another brand.")
+    if follows is not None:
+        if follows.kind != LiveSession.Kind.HQ_CENTRAL:
+            raise _invalid("follows", "A store session can only follow an HQ central session.")
+        if follows.brand_id != brand.pk:
+            raise _invalid("follows", "The followed session belongs to another brand.")
+        if follows.status == LiveSession.Status.CANCELLED:
+            raise _invalid("follows", "The followed session was cancelled.")
+    product_ids = sorted(set(product_ids))
+    products = list(Product.objects.filter(brand=brand, pk__in=product_ids))
+    if len(products) != len(product_ids):
+        unknown = sorted(set(product_ids) - {p.pk for p in products})
+        raise _invalid("product_ids", f"Unknown products for this brand: {unknown}.")
+
+    # Serialise every scheduler touching this store or guide: lock the rows (stores before guides, each
+    # table in primary-key order so two schedulers never wait on each other in a cycle), then check.
+    if host_store is not None:
+        list(Store.objects.select_for_update().filter(pk=host_store.pk).order_by("pk"))
+    if host_guide is not None:
+        list(Guide.objects.select_for_update().filter(pk=host_guide.pk).order_by("pk"))
+    clashing = _overlapping(planned_start, planned_end)
+    if host_store is not None:
+        other = clashing.filter(host_store=host_store).order_by("planned_start", "pk").first()
+        if other is not None:
+            raise ApplicationError(LiveErrorCode.STORE_BUSY,
+                                   f"Store {host_store.code} already has session {_describe(other)} at that time.",
+                                   status=409)
+    if host_guide is not None:
+        other = clashing.filter(host_guide=host_guide).order_by("planned_start", "pk").first()
+        if other is not None:
+            raise ApplicationError(LiveErrorCode.GUIDE_BUSY,
+                                   f"Guide {host_guide.code} already hosts session {_describe(other)} at that time.",
+                                   status=409)
+
+    session = LiveSession.objects.create(brand=brand, kind=kind, title=title, host_store=host_store,
+                                         host_guide=host_guide, follows=follows, platform=platform,
+                                         planned_start=planned_start, planned_end=planned_end)
+    if products:
+        session.products.set(products)
+    return session
+
+
+def _locked(session: LiveSession) -> LiveSession:
+    """Re-read the session under a row lock so two transitions of one session run one after the other."""
+    return LiveSession.objects.select_for_update().get(pk=session.pk)
+
+
+def _refuse(session: LiveSession, action: str) -> ApplicationError:
+    return ApplicationError(LiveErrorCode.INVALID_TRANSITION,
+                            f"Cannot {action} session #{session.pk}: it is {session.status}.", status=409)
+
+
+@transaction.atomic
+def session_start(session: LiveSession, at: dt.datetime) -> LiveSession:
+    """A planned session goes live at ``at`` (its actual start)."""
+    locked = _locked(session)
+    if locked.status != LiveSession.Status.PLANNED:
+        raise _refuse(locked, "start")
+    locked.status = LiveSession.Status.LIVE
+    locked.actual_start = at
+    locked.save(update_fields=["status", "actual_start"])
+    return locked
+
+
+@transaction.atomic
+def session_end(session: LiveSession, at: dt.datetime) -> LiveSession:
+    """A live session ends at ``at`` (its actual end, not before its actual start)."""
+    locked = _locked(session)
+    if locked.status != LiveSession.Status.LIVE:
+        raise _refuse(locked, "end")
+    if at < locked.actual_start:
+        raise _invalid("at", "A session cannot end before it started.")
+    locked.status = LiveSession.Status.ENDED
+    locked.actual_end = at
+    locked.save(update_fields=["status", "actual_end"])
+    return locked
+
+
+@transaction.atomic
+def session_cancel(session: LiveSession) -> LiveSession:
+    """A planned session is called off; it no longer blocks its store or guide."""
+    locked = _locked(session)
+    if locked.status != LiveSession.Status.PLANNED:
+        raise _refuse(locked, "cancel")
+    locked.status = LiveSession.Status.CANCELLED
+    locked.save(update_fields=["status"])
+    return locked
