@@ -1,0 +1,100 @@
+"""Staff livestream API (``/api/v1/livestream/``): schedule sessions and read a store's week plan, scoped."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from livestream.models import LiveSession
+from livestream.selectors import store_schedule
+from livestream.services import session_schedule
+from retail_crm.api.views import ScopedMixin
+from retail_crm.errors import ApplicationError
+from retail_crm.models import Brand, Guide, Store
+from retail_crm.scoping import scoped
+
+
+class LiveSessionOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "LiveSession"
+
+    id = serializers.IntegerField()
+    brand = serializers.CharField(source="brand.code")
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    platform = serializers.CharField()
+    host_store = serializers.CharField(source="host_store.code", allow_null=True, default=None)
+    host_guide = serializers.CharField(source="host_guide.code", allow_null=True, default=None)
+    follows = serializers.IntegerField(source="follows_id", allow_null=True)
+    planned_start = serializers.DateTimeField()
+    planned_end = serializers.DateTimeField()
+    actual_start = serializers.DateTimeField(allow_null=True)
+    actual_end = serializers.DateTimeField(allow_null=True)
+
+
+def _one(queryset, what: str, **lookup):
+    """The single scoped row matching ``lookup``, or 404 (rows outside the scope look absent)."""
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise ApplicationError("not_found", f"No such {what}.", status=404)
+    return obj
+
+
+class LiveSessionScheduleApi(ScopedMixin, APIView):
+    """Plan a live session (HQ and brand operators); 409 when the store or guide is already busy."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LiveSessionScheduleInput"
+
+        brand = serializers.CharField(max_length=32)
+        kind = serializers.ChoiceField(choices=LiveSession.Kind.choices)
+        title = serializers.CharField(max_length=120)
+        planned_start = serializers.DateTimeField()
+        planned_end = serializers.DateTimeField()
+        host_store = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
+        host_guide = serializers.CharField(max_length=32, required=False, allow_null=True, default=None)
+        follows = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+        platform = serializers.ChoiceField(choices=LiveSession.Platform.choices,
+                                           default=LiveSession.Platform.MINI_PROGRAM)
+        product_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=200,
+                                            required=False, default=list)
+
+    @extend_schema(request=InputSerializer, responses={201: LiveSessionOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        actor = self.actor
+        brand = _one(scoped(Brand.objects.all(), actor), "brand", code=v["brand"])
+        store = _one(scoped(Store.objects.all(), actor), "store", code=v["host_store"]) if v["host_store"] else None
+        guide = (_one(scoped(Guide.objects.select_related("store"), actor), "guide", code=v["host_guide"])
+                 if v["host_guide"] else None)
+        follows = _one(scoped(LiveSession.objects.all(), actor), "session", pk=v["follows"]) if v["follows"] else None
+        session = session_schedule(brand=brand, kind=v["kind"], title=v["title"], planned_start=v["planned_start"],
+                                   planned_end=v["planned_end"], host_store=store, host_guide=guide, follows=follows,
+                                   platform=v["platform"], product_ids=v["product_ids"], actor=actor)
+        return Response(LiveSessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
+
+
+class StoreScheduleApi(ScopedMixin, APIView):
+    """A store's week plan: its sessions starting in the 7 local days from ``week_start``."""
+
+    class QuerySerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StoreScheduleQuery"
+
+        week_start = serializers.DateField()
+
+    @extend_schema(parameters=[OpenApiParameter("week_start", str, description="YYYY-MM-DD, first day of the week",
+                                                required=True)],
+                   responses=LiveSessionOutputSerializer(many=True))
+    def get(self, request, store_code: str):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        store = _one(scoped(Store.objects.all(), self.actor), "store", code=store_code)
+        sessions = store_schedule(actor=self.actor, store=store, week_start=query.validated_data["week_start"])
+        return Response(LiveSessionOutputSerializer(sessions.select_related("brand", "host_store"), many=True).data)

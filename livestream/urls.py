@@ -1,0 +1,11 @@
+"""Livestream staff routes, relative to ``/api/v1/`` (to be included there by the project URLs)."""
+
+from django.urls import path
+
+from livestream import api
+
+urlpatterns = [
+    path("livestream/sessions/", api.LiveSessionScheduleApi.as_view(), name="live-session-schedule"),
+    path("livestream/stores/<str:store_code>/schedule/", api.StoreScheduleApi.as_view(),
+         name="live-store-schedule"),
+]
