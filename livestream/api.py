@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -9,7 +10,14 @@ from rest_framework.views import APIView
 
 from livestream.models import LiveSession
 from livestream.selectors import store_schedule
-from livestream.services import session_schedule
+from livestream.services import (
+    SCHEDULER_ROLES,
+    LiveErrorCode,
+    session_cancel,
+    session_end,
+    session_schedule,
+    session_start,
+)
 from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, Guide, Store
@@ -98,3 +106,34 @@ class StoreScheduleApi(ScopedMixin, APIView):
         store = _one(scoped(Store.objects.all(), self.actor), "store", code=store_code)
         sessions = store_schedule(actor=self.actor, store=store, week_start=query.validated_data["week_start"])
         return Response(LiveSessionOutputSerializer(sessions.select_related("brand", "host_store"), many=True).data)
+
+
+class LiveSessionTransitionApi(ScopedMixin, APIView):
+    """Start, end or cancel a session. Anyone who sees the session may start or end it (the host store runs
+    it); only HQ and brand operators may cancel, since cancelling frees the slot in the schedule."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LiveSessionTransitionInput"
+
+        at = serializers.DateTimeField(required=False, allow_null=True, default=None,
+                                       help_text="When it happened; now if left out (start and end only)")
+
+    transition: str = ""
+
+    @extend_schema(request=InputSerializer, responses=LiveSessionOutputSerializer)
+    def post(self, request, pk: int):
+        session = _one(scoped(LiveSession.objects.all(), self.actor), "session", pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        when = data.validated_data["at"] or timezone.now()
+        if self.transition == "start":
+            session = session_start(session, when)
+        elif self.transition == "end":
+            session = session_end(session, when)
+        else:
+            if not self.actor.is_superuser and self.actor.role not in SCHEDULER_ROLES:
+                raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN,
+                                       "Only HQ or brand operators can cancel live sessions.", status=403)
+            session = session_cancel(session)
+        return Response(LiveSessionOutputSerializer(session).data)

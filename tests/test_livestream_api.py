@@ -115,3 +115,31 @@ def test_store_week_plan(world, api_client):
     assert r.status_code == 404
     r = api_client.get("/api/v1/livestream/stores/WOM-1/schedule/?week_start=monday")
     assert (r.status_code, list(r.json()["error"]["fields"])) == (400, ["week_start"])
+
+
+def test_start_end_cancel_endpoints(world, api_client):
+    api_client.force_authenticate(staff_user("hq", group=world.group))
+    first = api_client.post(URL, body(), format="json").json()["id"]
+    second = api_client.post(URL, body(planned_start="2024-03-05T19:00:00+08:00",
+                                       planned_end="2024-03-05T21:00:00+08:00"), format="json").json()["id"]
+    api_client.force_authenticate(staff_user("store_manager", store=world.store))
+    r = api_client.post(f"{URL}{first}/start/", {"at": "2024-03-04T19:03:00+08:00"}, format="json")
+    assert (r.status_code, r.json()["status"], r.json()["actual_start"]) == (200, "live", "2024-03-04T19:03:00+08:00")
+    r = api_client.post(f"{URL}{first}/start/", {}, format="json")
+    assert (r.status_code, r.json()["error"]["message"]) == (409, f"Cannot start session #{first}: it is live.")
+    r = api_client.post(f"{URL}{first}/end/", {"at": "2024-03-04T18:00:00+08:00"}, format="json")
+    assert (r.status_code, r.json()["error"]["fields"]) == (400, {"at": ["A session cannot end before it started."]})
+    r = api_client.post(f"{URL}{first}/end/", {"at": "yesterday"}, format="json")
+    assert (r.status_code, list(r.json()["error"]["fields"])) == (400, ["at"])
+    r = api_client.post(f"{URL}{first}/end/", {"at": "2024-03-04T21:10:00+08:00"}, format="json")
+    assert (r.status_code, r.json()["status"], r.json()["actual_end"]) == (200, "ended", "2024-03-04T21:10:00+08:00")
+    r = api_client.post(f"{URL}{second}/cancel/", {}, format="json")
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "schedule_forbidden")
+    api_client.force_authenticate(staff_user("store_manager", store=world.other_store))
+    assert api_client.post(f"{URL}{second}/start/", {}, format="json").status_code == 404
+    api_client.force_authenticate(staff_user("brand_operator", brand=world.brand))
+    r = api_client.post(f"{URL}{second}/cancel/", {}, format="json")
+    assert (r.status_code, r.json()["status"]) == (200, "cancelled")
+    assert dict(LiveSession.objects.values_list("pk", "status")) == {first: "ended", second: "cancelled"}
+    api_client.force_authenticate(None)
+    assert api_client.post(f"{URL}{second}/cancel/", {}, format="json").status_code == 401
