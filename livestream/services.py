@@ -58,7 +58,8 @@ def session_schedule(*, brand: Brand, kind: str, title: str, planned_start: dt.d
 
     Raises 403 unless the actor is HQ or a brand operator, 404 for a brand, store or guide outside the
     actor's scope, 400 with field messages for bad input, and 409 when the store or the guide already has
-    an overlapping non-cancelled session (the message names it).
+    an overlapping non-cancelled session (the message names it). A store session following an HQ central
+    session without its own product list takes the HQ session's products.
     """
     actor = _actor(actor)
     if actor.role not in SCHEDULER_ROLES and not actor.is_superuser:
@@ -133,6 +134,9 @@ def session_schedule(*, brand: Brand, kind: str, title: str, planned_start: dt.d
     session = LiveSession.objects.create(brand=brand, kind=kind, title=title, host_store=host_store,
                                          host_guide=host_guide, follows=follows, platform=platform,
                                          planned_start=planned_start, planned_end=planned_end)
+    if not product_ids and follows is not None:
+        # HQ shares its product list with the stores that mirror its session (the "1" feeds the "N").
+        products = list(follows.products.all())
     if products:
         session.products.set(products)
     return session

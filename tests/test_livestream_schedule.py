@@ -302,3 +302,12 @@ def test_store_schedule_scope(org):
     with pytest.raises(ApplicationError) as e:
         store_schedule(actor=other_manager, store=org.store_a, week_start=MONDAY)
     assert (e.value.status, e.value.message) == (404, "No such store.")
+
+
+def test_follower_inherits_hq_products_unless_given_its_own(org):
+    p1, p2, p3 = (ProductFactory(brand=org.brand) for _ in range(3))
+    central = plan(org, at(20), at(22), kind="hq_central", product_ids=[p1.pk, p2.pk])
+    inherited = plan(org, at(20), at(22), follows=central)
+    own = plan(org, at(20), at(22), store=org.store_b, follows=central, product_ids=[p3.pk])
+    assert sorted(inherited.products.values_list("pk", flat=True)) == sorted([p1.pk, p2.pk])
+    assert list(own.products.values_list("pk", flat=True)) == [p3.pk]
