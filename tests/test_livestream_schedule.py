@@ -29,8 +29,8 @@ def at(hour: int, day: int = 0, minute: int = 0) -> dt.datetime:
     return dt.datetime(2024, 3, 4 + day, hour, minute, tzinfo=SH)
 
 
-@pytest.fixture
-def org():
+def make_org():
+    """One brand, one region, stores SA and SB with a guide each, and an HQ actor."""
     brand = BrandFactory()
     region = RegionFactory(brand=brand)
     store_a = StoreFactory(region=region, code="SA")
@@ -40,6 +40,11 @@ def org():
     hq = actor_for(staff_user("hq", group=brand.group))
     return type("Org", (), dict(brand=brand, region=region, store_a=store_a, store_b=store_b, guide=guide,
                                 guide_b=guide_b, hq=hq))
+
+
+@pytest.fixture
+def org():
+    return make_org()
 
 
 def plan(org, start, end, *, store=None, guide=None, kind="store", title="Spring dresses", actor=None, **kw):

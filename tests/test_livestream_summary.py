@@ -11,10 +11,15 @@ from livestream.services import session_cancel, session_end, session_schedule, s
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for
 from tests.factories import BrandFactory, staff_user
-from tests.test_livestream_schedule import MONDAY, at, org, plan  # noqa: F401  (org is a fixture)
+from tests.test_livestream_schedule import MONDAY, at, make_org, plan
 
 pytestmark = pytest.mark.django_db
 D = Decimal
+
+
+@pytest.fixture
+def org():
+    return make_org()
 
 
 def test_week_summary_per_store(org):
