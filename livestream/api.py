@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from livestream.models import LiveSession
-from livestream.selectors import store_schedule
+from livestream.selectors import brand_week_summary, store_schedule
 from livestream.services import (
     SCHEDULER_ROLES,
     LiveErrorCode,
@@ -137,3 +137,29 @@ class LiveSessionTransitionApi(ScopedMixin, APIView):
                                        "Only HQ or brand operators can cancel live sessions.", status=403)
             session = session_cancel(session)
         return Response(LiveSessionOutputSerializer(session).data)
+
+
+class BrandWeekSummaryApi(ScopedMixin, APIView):
+    """Per store of a brand: sessions planned vs held and planned vs live hours in one local week."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LiveStoreWeekSummary"
+
+        store = serializers.CharField()
+        planned = serializers.IntegerField()
+        held = serializers.IntegerField()
+        cancelled = serializers.IntegerField()
+        planned_hours = serializers.DecimalField(max_digits=8, decimal_places=2)
+        live_hours = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+    @extend_schema(parameters=[OpenApiParameter("week_start", str, description="YYYY-MM-DD, first day of the week",
+                                                required=True)],
+                   responses=OutputSerializer(many=True))
+    def get(self, request, brand_code: str):
+        query = StoreScheduleApi.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        brand = _one(scoped(Brand.objects.all(), self.actor), "brand", code=brand_code)
+        rows = brand_week_summary(actor=self.actor, brand=brand, week_start=query.validated_data["week_start"])
+        codes = dict(Store.objects.filter(pk__in=[r.store_id for r in rows]).values_list("pk", "code"))
+        return Response(self.OutputSerializer([{**vars(r), "store": codes[r.store_id]} for r in rows], many=True).data)

@@ -143,3 +143,26 @@ def test_start_end_cancel_endpoints(world, api_client):
     assert dict(LiveSession.objects.values_list("pk", "status")) == {first: "ended", second: "cancelled"}
     api_client.force_authenticate(None)
     assert api_client.post(f"{URL}{second}/cancel/", {}, format="json").status_code == 401
+
+
+def test_brand_week_summary_endpoint(world, api_client):
+    api_client.force_authenticate(staff_user("hq", group=world.group))
+    held = api_client.post(URL, body(), format="json").json()["id"]
+    api_client.post(URL, body(host_store="WOM-2", host_guide=None, planned_end="2024-03-04T19:30:00+08:00"),
+                    format="json")
+    api_client.post(f"{URL}{held}/start/", {"at": "2024-03-04T19:00:00+08:00"}, format="json")
+    api_client.post(f"{URL}{held}/end/", {"at": "2024-03-04T20:45:00+08:00"}, format="json")
+    url = "/api/v1/livestream/brands/WOM/week-summary/?week_start=2024-03-04"
+    r = api_client.get(url)
+    assert r.status_code == 200
+    assert r.json() == [
+        {"store": "WOM-1", "planned": 1, "held": 1, "cancelled": 0, "planned_hours": "2.00", "live_hours": "1.75"},
+        {"store": "WOM-2", "planned": 1, "held": 0, "cancelled": 0, "planned_hours": "0.50", "live_hours": "0.00"},
+    ]
+    assert api_client.get("/api/v1/livestream/brands/WOM/week-summary/?week_start=x").status_code == 400
+    api_client.force_authenticate(staff_user("store_manager", store=world.other_store))
+    assert [row["store"] for row in api_client.get(url).json()] == ["WOM-2"]
+    api_client.force_authenticate(staff_user("brand_operator", brand=BrandFactory(group=world.group)))
+    assert api_client.get(url).status_code == 404
+    api_client.force_authenticate(None)
+    assert api_client.get(url).status_code == 401
