@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("members.api.urls")),
     path("", include("mall.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("livestream.urls")),
 ]
