@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from retail_crm.scoping import ScopePaths
@@ -158,3 +159,184 @@ class WithdrawalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guide_id}: {self.amount} {self.status}"
+
+
+# ---------------------------------------------------------------------------- materials, tasks, shares (issue 6)
+
+def _group_wide_or_own_brand(level: str):
+    """Scope rule for library rows: group-wide rows (no brand) and rows of the actor's own brand.
+
+    ``level`` is the actor's level; below brand level the brand is the one the
+    actor's region, store or guide belongs to.
+    """
+    from retail_crm.models import Brand
+
+    lookup = {"brand": "pk", "region": "regions", "store": "stores", "guide": "stores__guides"}[level]
+
+    def rule(actor):
+        own = Brand.objects.filter(**{lookup: getattr(actor, f"{level}_id")}).values("pk")
+        return Q(brand__isnull=True, group_id=actor.group_id) | Q(brand__in=own)
+    return rule
+
+
+_LIBRARY_SCOPE = ScopePaths(group="group", brand=_group_wide_or_own_brand("brand"),
+                            region=_group_wide_or_own_brand("region"), store=_group_wide_or_own_brand("store"),
+                            guide=_group_wide_or_own_brand("guide"))
+
+
+class Material(models.Model):
+    """A piece of the material library (素材库): an image, a copy text or a short video link.
+
+    HQ materials have no brand (group-wide); a brand's operators add their own.
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+        COPY = "copy", _("Copy text")
+        VIDEO = "video", _("Video")
+
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.PROTECT, related_name="+")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="materials", help_text=_("Empty: for every brand of the group"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=120)
+    body = models.TextField(_("copy text"), blank=True)
+    image = models.FileField(_("image"), upload_to="materials/%Y/%m/", blank=True)
+    video_url = models.URLField(_("video link"), blank=True)
+    product = models.ForeignKey("mall.Product", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                help_text=_("The product this material shows, if any"))
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    # Every guide and manager of the group sees group-wide rows and their own brand's.
+    scope_paths = _LIBRARY_SCOPE
+
+    class Meta:
+        verbose_name = _("material")
+        verbose_name_plural = _("materials")
+        indexes = [models.Index(fields=["group", "brand", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class GuideTask(models.Model):
+    """A task (导购任务) HQ or a brand pushes to guides: copy + materials + audience + deadline + assignees.
+
+    Assignees are chosen by brand, region and/or store; publishing creates one
+    TaskAssignment per guide in scope, which is what execution is measured on.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
+        CLOSED = "closed", _("Closed")
+
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.PROTECT, related_name="+")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="guide_tasks", help_text=_("Empty: an HQ task for every brand"))
+    title = models.CharField(_("title"), max_length=120)
+    copy_text = models.TextField(_("copy text"), help_text=_("What the guide copies and sends"))
+    materials = models.ManyToManyField(Material, blank=True, related_name="tasks")
+    product = models.ForeignKey("mall.Product", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                help_text=_("The product the task's share link opens, if any"))
+    live_session = models.ForeignKey("livestream.LiveSession", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+", help_text=_("The livestream the task promotes, if any"))
+    audience_tags = models.ManyToManyField("members.TagValue", blank=True, related_name="+",
+                                           verbose_name=_("audience tags"))
+    audience_segments = models.JSONField(_("audience RFML classes"), default=list, blank=True)
+    assign_brands = models.ManyToManyField("retail_crm.Brand", blank=True, related_name="+",
+                                           verbose_name=_("assign to brands"))
+    assign_regions = models.ManyToManyField("retail_crm.Region", blank=True, related_name="+",
+                                            verbose_name=_("assign to regions"))
+    assign_stores = models.ManyToManyField("retail_crm.Store", blank=True, related_name="+",
+                                           verbose_name=_("assign to stores"))
+    starts_at = models.DateTimeField(_("starts at"))
+    deadline = models.DateTimeField(_("deadline"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    scope_paths = _LIBRARY_SCOPE
+
+    class Meta:
+        verbose_name = _("guide task")
+        verbose_name_plural = _("guide tasks")
+        constraints = [models.CheckConstraint(condition=Q(deadline__gt=F("starts_at")), name="task_deadline_after")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TaskAssignment(models.Model):
+    """One guide's copy of a published task: its audience size, and when and how far it was executed."""
+
+    task = models.ForeignKey(GuideTask, on_delete=models.CASCADE, related_name="assignments")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.PROTECT, related_name="task_assignments")
+    assigned_at = models.DateTimeField(_("assigned at"), auto_now_add=True)
+    audience_size = models.PositiveIntegerField(_("audience (members)"), default=0)
+    executed_at = models.DateTimeField(_("executed at"), null=True, blank=True)
+    reached = models.PositiveIntegerField(_("members reached"), default=0)
+    share = models.ForeignKey("guides.Share", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    scope_paths = ScopePaths(group="guide__store__brand__group", brand="guide__store__brand",
+                             region="guide__store__region", store="guide__store", guide="guide")
+
+    class Meta:
+        verbose_name = _("task assignment")
+        verbose_name_plural = _("task assignments")
+        constraints = [models.UniqueConstraint(fields=["task", "guide"], name="one_assignment_per_task_guide")]
+        indexes = [models.Index(fields=["guide", "executed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} → {self.guide_id}"
+
+
+class Share(models.Model):
+    """One share by a guide (or office staff member) of a product, material, livestream or task.
+
+    ``code`` is signed like a guide token and is accepted wherever a share
+    token is (events, cart, order): it resolves to the sharer, and the funnel
+    (view PV/UV → add to cart → order → paid → associated sales) is counted
+    from the events and orders carrying it.
+    """
+
+    class Target(models.TextChoices):
+        PRODUCT = "product", _("Product")
+        MATERIAL = "material", _("Material")
+        LIVE = "live", _("Livestream")
+        TASK = "task", _("Task")
+        MALL = "mall", _("Mall home")
+
+    code = models.CharField(_("share code"), max_length=100, unique=True)
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.PROTECT, related_name="+")
+    guide_token = models.ForeignKey(GuideToken, on_delete=models.PROTECT, related_name="shares")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="shares")
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="shares")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    target = models.CharField(_("shared"), max_length=10, choices=Target.choices)
+    product = models.ForeignKey("mall.Product", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    material = models.ForeignKey(Material, on_delete=models.SET_NULL, null=True, blank=True, related_name="shares")
+    live_session = models.ForeignKey("livestream.LiveSession", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="shares")
+    task = models.ForeignKey(GuideTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="shares")
+    created_at = models.DateTimeField(_("shared at"), default=timezone.now)
+
+    scope_paths = ScopePaths(group="group", brand="guide__store__brand",
+                             region="guide__store__region", store="guide__store", guide="guide")
+
+    class Meta:
+        verbose_name = _("share")
+        verbose_name_plural = _("shares")
+        constraints = [models.CheckConstraint(condition=Q(guide__isnull=False) | Q(staff_user__isnull=False),
+                                              name="share_has_owner")]
+        indexes = [models.Index(fields=["guide", "-created_at"]), models.Index(fields=["staff_user", "-created_at"]),
+                   models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return self.code

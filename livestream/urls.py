@@ -1,6 +1,6 @@
-"""Livestream staff routes, relative to ``/api/v1/`` (to be included there by the project URLs)."""
+"""Livestream routes, relative to ``/api/v1/``: staff scheduling here, live data and KPIs in their own modules."""
 
-from django.urls import path
+from django.urls import include, path
 
 from livestream import api
 
@@ -12,4 +12,6 @@ urlpatterns = [
          name="live-brand-week-summary"),
     *[path(f"livestream/sessions/<int:pk>/{action}/", api.LiveSessionTransitionApi.as_view(transition=action),
            name=f"live-session-{action}") for action in ("start", "end", "cancel")],
+    path("", include("livestream.data_urls")),
+    path("", include("livestream.kpi_urls")),
 ]

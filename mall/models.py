@@ -171,6 +171,7 @@ class Order(models.Model):
             models.Index(fields=["brand", "ordered_at"]),
             models.Index(fields=["member", "ordered_at"]),
             models.Index(fields=["store", "ordered_at"]),
+            models.Index(fields=["share_token"], condition=~Q(share_token=""), name="order_share_token_idx"),
         ]
 
     def __str__(self) -> str:

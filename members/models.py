@@ -100,6 +100,9 @@ class BrandMembership(models.Model):
     join_channel = models.CharField(_("join channel"), max_length=20, choices=JoinChannel.choices)
     store = models.ForeignKey("retail_crm.Store", on_delete=models.PROTECT, null=True, blank=True,
                               related_name="memberships", help_text=_("Store where the member joined"))
+    live_session = models.ForeignKey("livestream.LiveSession", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="joined_memberships",
+                                     help_text=_("The livestream the member joined through, if any"))
     tier = models.CharField(_("tier"), max_length=20, default="standard")
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
@@ -339,6 +342,7 @@ class BehaviourEvent(models.Model):
             models.Index(fields=["occurred_at"]),
             models.Index(fields=["member", "occurred_at"]),
             models.Index(fields=["guide", "occurred_at"]),
+            models.Index(fields=["share_token"], condition=~Q(share_token=""), name="event_share_token_idx"),
         ]
 
     def __str__(self) -> str:
