@@ -27,8 +27,10 @@ from django.utils import timezone
 
 from mall.models import Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member
+from retail_crm.demo.live_life import seed_live_life
 from retail_crm.demo.mall_life import seed_mall_life
 from retail_crm.demo.member_life import seed_member_life
+from retail_crm.demo.workbench_life import seed_workbench_life
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, StaffRole, Store
 
 DEMO_GROUP_CODE = "demo"
@@ -435,7 +437,8 @@ class DemoSeeder:
             self.build_staff_logins()
             self.build_catalogue()
             self.build_members_and_orders()
-            self.result.member_life = seed_member_life(self) | seed_mall_life(self)
+            self.result.member_life = (seed_member_life(self) | seed_mall_life(self) | seed_live_life(self)
+                                       | seed_workbench_life(self))
             self.log("  member life: " + ", ".join(f"{k} {v}" for k, v in self.result.member_life.items()))
         return self.result
 
