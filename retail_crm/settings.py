@@ -247,6 +247,9 @@ WECHAT_APPID = env_str("WECHAT_APPID", "")
 WECHAT_SECRET = env_str("WECHAT_SECRET", "")
 WECHAT_TIMEOUT = env_int("WECHAT_TIMEOUT", 5)
 WECHAT_GROUP = env_str("WECHAT_GROUP", "")  # code of the group whose mini-program this is
+# The mini-program's landing URL (a WeChat URL link / H5 fallback). Guide QR codes and share links open it with
+# ?token=<guide token or share code> (and &page=product|material|live|task|mall&id=<pk> for shares).
+MINIPROGRAM_JOIN_URL = env_str("MINIPROGRAM_JOIN_URL", "https://mall.example.com/mp/join")
 
 # WeCom (企业微信) customer contact: the callback and the API. A guide's WeCom userid is their Guide.code.
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "")
