@@ -5,12 +5,15 @@ the engine wants these credits, each worth the order's net amount (paid − refu
 
 * exactly one **store** credit
     - ``offline_pos_store``: a store POS sale goes to the POS store (``order.store``);
-    - ``store_live_host``: a store-livestream sale goes to the host store (``order.store``);
+    - ``store_live_host``: a store-livestream sale (channel ``store_live``) goes to the host store:
+      ``order.store``, or the host store of the order's store session when the order names none;
     - ``online_bound_guide_store``: any other channel goes to the store of the member's
       bound guide *for the order's brand* at the time of the order (the binding's store,
       i.e. the guide's store when the binding started);
     - ``online_unbound_hq_pool``: no such binding → the HQ pool (``store`` empty).
-    A POS or livestream order that names no store is treated like an online order.
+    A POS order that names no store, or a livestream order that names none and carries no store
+    session, is treated like an online order. HQ-central sales (``hq_live``) are online sales: the
+    bound guide's store, or the HQ pool.
 * an **exclusive** credit (专属业绩) to the member's bound guide at the time of the order,
   whatever the channel (``exclusive_bound_guide``). Without a binding for the order's
   brand, credit follows the member's guide in another brand of the group
@@ -20,6 +23,19 @@ the engine wants these credits, each worth the order's net amount (paid − refu
 * a **selling** credit (销售业绩) to the guide named by the share link or the POS
   (``order.guide``) when that guide is not the exclusive guide (``selling_named_guide``);
   ``cross_brand`` when that guide's store is of another brand. The binding is not moved.
+* **Store livestreams** (DOMAIN.md "1+N"; issue 7: "guide credit to the member's bound guide if
+  they belong to that store, else the session's host guide"). For a ``store_live`` order carrying a
+  store session (``order.live_session`` of kind ``store``) whose bound guide — the guide of the
+  exclusive credit above, same-brand or cross-brand — is *not* of the host store (the binding's store
+  differs, or the member has no guide at all), the session's host guide gets the **selling** credit
+  (``store_live_host_guide``): they sold it on air. That credit takes the place of a share-link
+  selling credit (one selling credit per order, so guided sales are not counted twice). The
+  exclusive credit stays with the bound guide whatever the channel: the original binding is
+  protected (DOMAIN.md rule 3) and "credit follows the bound guide", so a store stream never takes a
+  member's sales away from their own guide; the host guide is credited beside them. When the bound
+  guide is of the host store, the guide credit is that exclusive credit and the host guide gets
+  none (a share link by a colleague still earns its usual selling credit). A session without a host
+  guide changes nothing.
 
 "At the time of the order" means a binding with ``started_at <= ordered_at`` and
 ``ended_at`` empty or ``> ordered_at``: a binding started later does not count, and a
@@ -94,6 +110,7 @@ class Rule:
     EXCLUSIVE_BOUND_GUIDE = "exclusive_bound_guide"
     EXCLUSIVE_CROSS_BRAND_GUIDE = "exclusive_cross_brand_guide"
     SELLING_NAMED_GUIDE = "selling_named_guide"
+    STORE_LIVE_HOST_GUIDE = "store_live_host_guide"
     REVERSAL_NOT_PURCHASE = "reversal_not_purchase"
     REVERSAL_TARGET_CHANGED = "reversal_target_changed"
 
@@ -105,6 +122,7 @@ PARALLEL_WORKERS = 2
 _AMOUNT = DecimalField(max_digits=16, decimal_places=2)
 _KIND_RANK = {KIND_STORE: 0, KIND_EXCLUSIVE: 1, KIND_SELLING: 2}
 _NO_ID = -1  # stands for "no store" (HQ pool) in comparison keys; ids are positive
+_STORE_SESSION = "store"  # livestream.models.LiveSession.Kind.STORE (attribution reads it from the order's join)
 
 
 @dataclass(frozen=True)
@@ -337,15 +355,17 @@ def _in_cents(expression) -> Cast:
 
 def _load_orders(orders_qs: QuerySet[Order]) -> pd.DataFrame:
     columns = ["order_id", "brand_id", "member_id", "channel", "order_store_id", "order_guide_id", "ordered_at",
-               "net_cents"]
+               "net_cents", "session_id", "session_kind", "session_store_id", "session_guide_id"]
     data = list(orders_qs.order_by()
                 .annotate(net_cents=_in_cents(F("paid_amount") - F("refunded_amount")))
                 .values_list("pk", "brand_id", "member_id", "channel", "store_id", "guide_id", "ordered_at",
-                             "net_cents"))
+                             "net_cents", "live_session_id", "live_session__kind", "live_session__host_store_id",
+                             "live_session__host_guide_id"))
     frame = pd.DataFrame(data, columns=columns)
     if frame.empty:
         return frame
-    for col in ("member_id", "order_store_id", "order_guide_id"):
+    for col in ("member_id", "order_store_id", "order_guide_id", "session_id", "session_store_id",
+                "session_guide_id"):
         frame[col] = frame[col].astype("Int64")
     frame["net_cents"] = frame["net_cents"].astype("int64")
     purchase_ids = set(purchases(orders_qs.order_by()).values_list("pk", flat=True))
@@ -407,25 +427,31 @@ def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> tuple[p
         buys[col] = buys[col].astype("Int64")
     buys["same_brand"] = buys["same_brand"].fillna(False).astype(bool)
 
-    guide_ids = set(buys["bound_guide_id"].dropna().tolist()) | set(buys["order_guide_id"].dropna().tolist())
+    guide_ids = (set(buys["bound_guide_id"].dropna().tolist()) | set(buys["order_guide_id"].dropna().tolist())
+                 | set(buys["session_guide_id"].dropna().tolist()))
     guides = pd.DataFrame(list(Guide.objects.filter(pk__in=[int(g) for g in guide_ids])
                                .values_list("pk", "code", "store_id", "store__brand_id")),
                           columns=["guide_id", "guide_code", "guide_store_id", "guide_brand_id"])
     code_of_guide = dict(zip(guides["guide_id"], guides["guide_code"], strict=True))
     store_of_guide = dict(zip(guides["guide_id"], guides["guide_store_id"], strict=True))
     brand_of_guide = dict(zip(guides["guide_id"], guides["guide_brand_id"], strict=True))
-    store_ids = set(buys["order_store_id"].dropna().tolist()) | set(buys["binding_store_id"].dropna().tolist())
+    store_ids = (set(buys["order_store_id"].dropna().tolist()) | set(buys["binding_store_id"].dropna().tolist())
+                 | set(buys["session_store_id"].dropna().tolist()))
     code_of_store = dict(Store.objects.filter(pk__in=[int(s) for s in store_ids]).values_list("pk", "code"))
 
     # ---- store credit
     has_store = buys["order_store_id"].notna()
     offline = has_store & (buys["channel"] == Channel.STORE_POS.value)
-    live = has_store & (buys["channel"] == Channel.STORE_LIVE.value)
+    # A store-livestream sale's host store: the order's store, else its store session's host store.
+    store_session = (buys["session_kind"] == _STORE_SESSION).fillna(False).astype(bool)
+    host_store = buys["order_store_id"].where(has_store, buys["session_store_id"].where(store_session))
+    live = host_store.notna() & (buys["channel"] == Channel.STORE_LIVE.value)
     bound_here = ~offline & ~live & buys["same_brand"]
     store_rule = np.select([offline, live, bound_here],
                            [Rule.OFFLINE_POS_STORE, Rule.STORE_LIVE_HOST, Rule.ONLINE_BOUND_GUIDE_STORE],
                            default=Rule.ONLINE_UNBOUND_HQ_POOL)
-    store_target = buys["order_store_id"].where(offline | live, buys["binding_store_id"].where(bound_here))
+    store_target = buys["order_store_id"].where(offline, host_store.where(live, buys["binding_store_id"]
+                                                                          .where(bound_here)))
     store_credit = pd.DataFrame({"order_id": buys["order_id"], "kind": KIND_STORE, "store_id": store_target,
                                  "guide_id": pd.array([pd.NA] * len(buys), dtype="Int64"),
                                  "cents": buys["net_cents"], "rule": store_rule, "cross_brand": False})
@@ -438,8 +464,21 @@ def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> tuple[p
         "rule": np.where(bound["same_brand"], Rule.EXCLUSIVE_BOUND_GUIDE, Rule.EXCLUSIVE_CROSS_BRAND_GUIDE),
         "cross_brand": ~bound["same_brand"].to_numpy()})
 
-    # ---- selling credit: another guide's share link or POS entry
-    named = buys[buys["order_guide_id"].notna()
+    # ---- selling credit to a store session's host guide, when the member's guide is not of the host store
+    host_guide = buys["session_guide_id"].where(live & store_session)
+    bound_in_host = (buys["bound_guide_id"].notna() & (buys["binding_store_id"] == host_store)).fillna(False)
+    on_air = (host_guide.notna() & ~bound_in_host.astype(bool)
+              & (buys["bound_guide_id"].isna() | (buys["bound_guide_id"] != host_guide)).fillna(True)).astype(bool)
+    hosted = buys[on_air]
+    host_guides = host_guide[on_air].astype("int64")
+    host_selling = pd.DataFrame({
+        "order_id": hosted["order_id"], "kind": KIND_SELLING,
+        "store_id": host_guides.map(store_of_guide).astype("Int64"),
+        "guide_id": host_guides.astype("Int64"), "cents": hosted["net_cents"], "rule": Rule.STORE_LIVE_HOST_GUIDE,
+        "cross_brand": (host_guides.map(brand_of_guide) != hosted["brand_id"]).to_numpy()})
+
+    # ---- selling credit: another guide's share link or POS entry (unless the host guide took it)
+    named = buys[buys["order_guide_id"].notna() & ~on_air
                  & (buys["bound_guide_id"].isna() | (buys["order_guide_id"] != buys["bound_guide_id"]))]
     named_guides = named["order_guide_id"].astype("int64")
     selling = pd.DataFrame({
@@ -448,7 +487,7 @@ def _wanted_credits(orders: pd.DataFrame, orders_qs: QuerySet[Order]) -> tuple[p
         "guide_id": named["order_guide_id"], "cents": named["net_cents"], "rule": Rule.SELLING_NAMED_GUIDE,
         "cross_brand": (named_guides.map(brand_of_guide) != named["brand_id"]).to_numpy()})
 
-    wanted = pd.concat([frame for frame in (store_credit, exclusive, selling) if not frame.empty],
+    wanted = pd.concat([frame for frame in (store_credit, exclusive, host_selling, selling) if not frame.empty],
                        ignore_index=True)
     wanted["store_id"] = wanted["store_id"].astype("Int64")
     wanted["guide_id"] = wanted["guide_id"].astype("Int64")
@@ -480,8 +519,24 @@ def _order_inputs(buys: pd.DataFrame, code_of_guide: dict, code_of_store: dict) 
         + ', "binding_cross_brand": ' + np.where(buys["bound_guide_id"].notna() & ~buys["same_brand"],
                                                  "true", "false")
         + ', "net_amount": "' + _money_text(buys["net_cents"]) + '"'
+        + _session_inputs(buys, code_of_guide, code_of_store)
     )
     return pd.DataFrame({"order_id": buys["order_id"], "order_inputs": body})
+
+
+def _session_inputs(buys: pd.DataFrame, code_of_guide: dict, code_of_store: dict) -> pd.Series | str:
+    """``, "live_session": {...}`` for orders placed from a live session (nothing for the others)."""
+    has_session = buys["session_id"].notna()
+    if not has_session.any():
+        return ""
+    sessions = buys.loc[has_session, ["session_id", "session_kind", "session_store_id", "session_guide_id"]]
+    text = {int(r.session_id): _json_text({
+        "id": int(r.session_id), "kind": r.session_kind,
+        "host_store": None if pd.isna(r.session_store_id) else code_of_store.get(int(r.session_store_id)),
+        "host_guide": None if pd.isna(r.session_guide_id) else code_of_guide.get(int(r.session_guide_id))})
+        for r in sessions.drop_duplicates("session_id").itertuples(index=False)}
+    mapped = buys["session_id"].astype(object).map(lambda v: text.get(int(v)) if pd.notna(v) else "")
+    return (', "live_session": ' + mapped).where(has_session, "")
 
 
 def _existing_credits(orders_qs: QuerySet[Order]) -> tuple[pd.DataFrame, set[int]]:

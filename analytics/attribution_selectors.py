@@ -39,9 +39,11 @@ def _label(choices, value: str | None) -> str:
 
 def credit_reason(rule: str, inputs: dict) -> str:
     """"Why it counts": the rule and its inputs as one short sentence in the active language."""
+    session = inputs.get("live_session") or {}
     values = {
         "channel": _label(Channel, inputs.get("channel")),
-        "store": inputs.get("store") or "-",
+        "store": inputs.get("store") or session.get("host_store") or "-",
+        "host": session.get("host_guide") or "-",
         "guide": inputs.get("bound_guide") or "-",
         "binding_store": inputs.get("binding_store") or "-",
         "since": (inputs.get("binding_started_at") or "-")[:10],
@@ -61,6 +63,8 @@ def credit_reason(rule: str, inputs: dict) -> str:
                                             "another brand: the credit follows the guide across brands."),
         Rule.SELLING_NAMED_GUIDE: _("The order came through %(seller)s's share link or POS entry (the member's "
                                     "own guide: %(guide)s): selling credit."),
+        Rule.STORE_LIVE_HOST_GUIDE: _("Bought in store %(store)s's livestream hosted by %(host)s; the member's own "
+                                      "guide (%(guide)s) is not of that store: selling credit to the host."),
         Rule.REVERSAL_NOT_PURCHASE: _("The order was refunded or is no longer paid: the credit is taken back."),
         Rule.REVERSAL_TARGET_CHANGED: _("A re-run credited this sale elsewhere (binding or rule corrected): "
                                         "the credit is taken back here."),
