@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Live data routes, relative to ``/api/v1/``: the mini-program's live list and viewer events, staff figures."""
 
-urlpatterns = []
+from django.urls import path
+
+from livestream import data_api
+
+urlpatterns = [
+    path("mp/live/sessions/", data_api.MpLiveSessionListApi.as_view(), name="mp-live-sessions"),
+    path("mp/live/sessions/<int:pk>/events/", data_api.MpViewerEventBatchApi.as_view(), name="mp-live-events"),
+]
