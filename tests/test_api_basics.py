@@ -73,6 +73,7 @@ def test_schema_as_json_lists_the_whole_api(client):
         "/api/v1/members/{id}/binding-transfer/", "/api/v1/members/{member_id}/tags/",
         "/api/v1/members/{member_id}/tags/{tag_value_id}/", "/api/v1/mp/auth/login/", "/api/v1/mp/auth/logout/",
         "/api/v1/mp/cart/", "/api/v1/mp/cart/items/", "/api/v1/mp/events/", "/api/v1/mp/guide-scan/",
+        "/api/v1/mp/live/sessions/", "/api/v1/mp/live/sessions/{id}/events/",
         "/api/v1/mp/me/", "/api/v1/mp/me/coupons/", "/api/v1/mp/me/memberships/", "/api/v1/mp/me/phone/",
         "/api/v1/mp/me/points/", "/api/v1/mp/orders/", "/api/v1/mp/orders/create/", "/api/v1/mp/orders/{order_no}/",
         "/api/v1/mp/orders/{order_no}/cancel/", "/api/v1/mp/orders/{order_no}/confirm-receipt/",
