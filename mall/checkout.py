@@ -40,6 +40,7 @@ from mall.models import (
 from mall.orders import order_lock, order_transition
 from members.models import BrandMembership, Member, PointsEntry
 from retail_crm.errors import ApplicationError
+from retail_crm.idempotency import atomic_operation
 from retail_crm.models import Brand
 
 CENT = Decimal("0.01")
@@ -60,7 +61,12 @@ class CheckoutErrorCode(StrEnum):
 
 
 def mall_settings_for(brand: Brand | int) -> MallSettings:
-    brand_id = brand if isinstance(brand, int) else brand.pk
+    if isinstance(brand, Brand):
+        try:
+            return brand.mall_settings  # cached when the brand came with select_related("brand__mall_settings")
+        except MallSettings.DoesNotExist:
+            return MallSettings(brand_id=brand.pk)
+    brand_id = brand
     return MallSettings.objects.filter(brand_id=brand_id).first() or MallSettings(brand_id=brand_id)
 
 
@@ -126,8 +132,9 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
     """Price the lines for this member: one brand, active products, member price for members of the brand."""
     quantities = _merge_lines(lines)
     # Whether the buyer is a member of each SKU's brand comes with the SKUs (one query, not two).
-    skus = {s.pk: s for s in Sku.objects.select_related("product", "brand").filter(pk__in=list(quantities))
-            .annotate(buyer_is_member=Exists(BrandMembership.objects.filter(member=member, brand=OuterRef("brand"))))}
+    is_member = Exists(BrandMembership.objects.filter(member=member, brand=OuterRef("brand")))
+    skus = {s.pk: s for s in Sku.objects.select_related("product", "brand__mall_settings")
+            .filter(pk__in=list(quantities)).annotate(buyer_is_member=is_member)}
     missing = sorted(set(quantities) - set(skus))
     if missing:
         raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
@@ -231,7 +238,7 @@ def _share_guide(share_token: str):
         raise ApplicationError(exc.code, exc.message, fields={"share_token": exc.fields.get("token", [])}) from None
 
 
-@transaction.atomic
+@atomic_operation
 def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str = "", points: int = 0,
                  share_token: str = "", live_session_id: int | None = None, from_cart: bool = False,
                  at: dt.datetime | None = None) -> Order:

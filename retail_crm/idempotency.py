@@ -11,13 +11,14 @@ the client can fix it and retry with the key.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import hashlib
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -26,6 +27,25 @@ from retail_crm.errors import ApplicationError
 HEADER = "Idempotency-Key"
 KEEP = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 100
+
+# True while an idempotent operation runs inside the wrapper's transaction (see ``atomic_operation``).
+_IN_WRAPPER = contextvars.ContextVar("idempotent_operation", default=False)
+
+
+def atomic_operation(func):
+    """``transaction.atomic`` for a service an idempotent view calls, without a savepoint inside the wrapper.
+
+    Outside the wrapper this is plain ``transaction.atomic``. Inside it the
+    wrapper's own transaction (or savepoint) already encloses the operation and
+    rolls all of it back on any error, so the operation's savepoint would be
+    two wasted round trips on the hottest path (order creation).
+    """
+    @functools.wraps(func)
+    def inner(*args, **kwargs):
+        with transaction.atomic(savepoint=not _IN_WRAPPER.get()):
+            return func(*args, **kwargs)
+
+    return inner
 
 
 def _owner(request) -> str:
@@ -62,7 +82,11 @@ def idempotent(scope: str):
                     replay = Response(record.response, status=record.status_code)
                     replay["Idempotent-Replayed"] = "true"
                     return replay
-                response = method(view, request, *args, **kwargs)
+                flag = _IN_WRAPPER.set(True)
+                try:
+                    response = method(view, request, *args, **kwargs)
+                finally:
+                    _IN_WRAPPER.reset(flag)
                 if response.status_code >= 400:
                     transaction.set_rollback(True)  # a refused request keeps no record: fix it and retry
                     return response
@@ -77,27 +101,41 @@ def idempotent(scope: str):
 
 
 def _claim(*, owner: str, scope: str, key: str, fingerprint: str):
-    """This request's new record, or the finished record of an earlier request with the same key."""
+    """This request's new record, or the finished record of an earlier request with the same key.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` claims the key in one statement and needs
+    no savepoint: on a conflict with a request still running it waits for that
+    request's transaction, then finds its finished record.
+    """
     from mall.models import IdempotencyRecord
 
+    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
     for _attempt in range(2):
-        try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(owner=owner, scope=scope, key=key, request_hash=fingerprint)
-        except IntegrityError:
-            # A key past its keeping period (not yet purged) is free again; anything younger replays.
-            stale = IdempotencyRecord.objects.filter(owner=owner, scope=scope, key=key,
-                                                     created_at__lt=timezone.now() - KEEP).delete()[0]
-            if stale:
-                continue
-            record = IdempotencyRecord.objects.get(owner=owner, scope=scope, key=key)
-            if record.request_hash != fingerprint:
-                raise ApplicationError("idempotency_key_reused", f"This {HEADER} was used for a different request.",
-                                       status=422, fields={HEADER: ["Used with another body."]}) from None
-            if record.status_code is None:  # only visible if a record was committed without its response
-                raise ApplicationError("idempotency_in_progress",
-                                       f"A request with this {HEADER} is still being processed.", status=409) from None
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (owner, scope, key, request_hash, created_at) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608 - table name from the model
+                "ON CONFLICT (owner, scope, key) DO NOTHING RETURNING id",
+                [owner, scope, key, fingerprint, connection.ops.adapt_datetimefield_value(now)])
+            row = cursor.fetchone()
+        if row is not None:
+            record = IdempotencyRecord(id=row[0], owner=owner, scope=scope, key=key, request_hash=fingerprint,
+                                       created_at=now)
+            record._state.adding = False
             return record
+        # A key past its keeping period (not yet purged) is free again; anything younger replays.
+        stale = IdempotencyRecord.objects.filter(owner=owner, scope=scope, key=key,
+                                                 created_at__lt=timezone.now() - KEEP).delete()[0]
+        if stale:
+            continue
+        record = IdempotencyRecord.objects.get(owner=owner, scope=scope, key=key)
+        if record.request_hash != fingerprint:
+            raise ApplicationError("idempotency_key_reused", f"This {HEADER} was used for a different request.",
+                                   status=422, fields={HEADER: ["Used with another body."]})
+        if record.status_code is None:  # only visible if a record was committed without its response
+            raise ApplicationError("idempotency_in_progress",
+                                   f"A request with this {HEADER} is still being processed.", status=409)
+        return record
     raise ApplicationError("conflict", "Could not claim the Idempotency-Key; try again.", status=409)
 
 
