@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+"""HQ dashboard routes under /hq/ (the overview itself is mounted in analytics/urls.py)."""
 
-urlpatterns = []
+from django.urls import path, re_path
+
+from analytics import views
+
+urlpatterns = [
+    path("brands/", views.brands, name="brands"),
+    path("regions/", views.regions, name="regions"),
+    path("stores/", views.stores, name="stores"),
+    path("guides/", views.guides, name="guides"),
+    path("segments/", views.segments, name="segments"),
+    path("livestream/", views.livestream, name="livestream"),
+    path("core/", views.core, name="core"),
+    re_path(r"^export/(?P<table_key>[a-z0-9_]+)\.(?P<fmt>csv|xlsx)$", views.export, name="export"),
+    path("exports/<str:job_id>/", views.export_status, name="export_status"),
+    path("exports/<str:job_id>/download", views.export_download, name="export_download"),
+]

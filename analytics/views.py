@@ -1,54 +1,230 @@
-"""HQ dashboard pages. Views parse filters and call selectors; nothing else."""
+"""HQ dashboard pages and their exports. Views parse the filters, call the table and metric functions, render.
+
+Who may look: HQ, brand operators and regional managers (and superusers), each within their scope.
+Store managers and guides have the mobile workbench instead and are sent there; a login without a
+staff profile gets 403. Invalid filters render the page with the form's errors and status 400.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
 
-from analytics import selectors
-from analytics.services import local_today
-from mall.models import Channel
-from members.models import Member
-from retail_crm.models import Guide, Store
-from retail_crm.scoping import actor_for, scoped
+from analytics import dashboard_pages, exports
+from analytics.dashboard_tables import Table, cell, cell_kind, get_table, metric_memo
+from analytics.export_tasks import export_table
+from analytics.filters import DashboardQuery, parse_filters
+from retail_crm.scoping import Actor, actor_for
+
+WORKBENCH_ROLES = ("store_manager", "guide")
+PAGE_ROWS = 100  # a page shows the first rows of a long ranking; the export has them all
+
+NAV = [
+    ("hq:overview", _("Overview")),
+    ("hq:brands", _("Brands")),
+    ("hq:regions", _("Regions")),
+    ("hq:stores", _("Stores")),
+    ("hq:guides", _("Guides")),
+    ("hq:segments", _("Segments")),
+    ("hq:livestream", _("Livestream")),
+    ("hq:core", _("Core indicators")),
+]
 
 
-def _period(request) -> tuple[dt.date, dt.date]:
-    today = local_today()
-    try:
-        date_to = dt.date.fromisoformat(request.GET.get("to", "")) if request.GET.get("to") else today
-        date_from = (dt.date.fromisoformat(request.GET["from"]) if request.GET.get("from")
-                     else date_to - dt.timedelta(days=29))
-    except ValueError:
-        date_to, date_from = today, today - dt.timedelta(days=29)
-    if date_from > date_to:
-        date_from, date_to = date_to, date_from
-    return date_from, date_to
-
-
-@login_required
-def overview(request):
+def _dashboard_actor(request) -> Actor:
     actor = actor_for(request.user)
     if not actor.is_staff_member:
         raise PermissionDenied
-    date_from, date_to = _period(request)
-    channel_labels = dict(Channel.choices)
-    context = {
-        "actor": actor,
-        "date_from": date_from,
-        "date_to": date_to,
-        "summary": selectors.sales_summary(actor=actor, date_from=date_from, date_to=date_to),
-        "by_brand": selectors.sales_by(actor=actor, date_from=date_from, date_to=date_to, dimension="brand"),
-        "by_store": selectors.sales_by(actor=actor, date_from=date_from, date_to=date_to, dimension="store", limit=10),
-        "by_channel": [
-            (channel_labels.get(row.key, row.key), row)
-            for row in selectors.sales_by(actor=actor, date_from=date_from, date_to=date_to, dimension="channel")
-        ],
-        "store_count": scoped(Store.objects.all(), actor).count(),
-        "guide_count": scoped(Guide.objects.filter(left_at__isnull=True), actor).count(),
-        "member_count": scoped(Member.objects.all(), actor).count(),
+    return actor
+
+
+def _table_context(table: Table, actor: Actor, query: DashboardQuery, *, limit: int = PAGE_ROWS) -> dict:
+    """A table as the page shows it: formatted cells, drill-down links and its export links."""
+    rows = list(table.rows(actor, query, limit + 1))
+    shown = []
+    for row in rows[:limit]:
+        link = None
+        if table.link is not None:
+            target = table.link(row)
+            if target is not None:
+                url_name, overrides = target
+                link = f"{reverse(url_name)}?{query.querystring(**overrides)}"
+        shown.append({"cells": [(cell(row, column), cell_kind(row, column)) for column in table.columns],
+                      "link": link})
+    qs = query.querystring()
+    return {
+        "table": table,
+        "rows": shown,
+        "truncated": len(rows) > limit,
+        "csv_url": f"{reverse('hq:export', args=[table.key, 'csv'])}?{qs}",
+        "xlsx_url": f"{reverse('hq:export', args=[table.key, 'xlsx'])}?{qs}",
     }
-    return render(request, "analytics/overview.html", context)
+
+
+def _breadcrumbs(query: DashboardQuery) -> list[tuple[str, str]]:
+    """group → brand → region → store, each a link to the next level down."""
+    crumbs = [(_t("Group"), f"{reverse('hq:brands')}?{query.querystring(brand=None, region=None, store=None)}")]
+    if query.brand_id:
+        crumbs.append((query.brand_name, f"{reverse('hq:regions')}?{query.querystring(region=None, store=None)}"))
+    if query.region_id:
+        crumbs.append((query.region_name, f"{reverse('hq:stores')}?{query.querystring(store=None)}"))
+    if query.store_id:
+        crumbs.append((query.store_name, f"{reverse('hq:guides')}?{query.querystring()}"))
+    return crumbs
+
+
+def dashboard_page(template: str, page: str):
+    """Decorate a page builder ``build(request, actor, query) -> dict`` with access, filters and layout."""
+
+    def decorate(build):
+        @login_required
+        @require_GET
+        @wraps(build)
+        def view(request, *args, **kwargs):
+            actor = actor_for(request.user)
+            if actor.role in WORKBENCH_ROLES and not actor.is_superuser:
+                return redirect("workbench:home")
+            actor = _dashboard_actor(request)
+            form, query = parse_filters(request.GET, actor=actor)
+            context = {"actor": actor, "form": form, "query": query, "page": page,
+                       "nav": [(name, label, f"{reverse(name)}?{query.querystring() if query else ''}")
+                               for name, label in NAV]}
+            if query is None:
+                return render(request, template, context, status=400)
+            context["breadcrumbs"] = _breadcrumbs(query)
+            with metric_memo():
+                built = build(request, actor, query, *args, **kwargs)
+                query = built.pop("query", query)  # a page may add its own parameters (segments: the runs)
+                context["tables"] = {key: _table_context(table, actor, query)
+                                     for key, table in built.pop("tables", {}).items()}
+            context.update(built)
+            context["query"] = query
+            status = 400 if built.get("run_errors") else 200
+            return render(request, template, context, status=status)
+
+        return view
+
+    return decorate
+
+
+@dashboard_page("analytics/overview.html", "hq:overview")
+def overview(request, actor, query):
+    return dashboard_pages.overview(actor=actor, query=query)
+
+
+@dashboard_page("analytics/ranking.html", "hq:brands")
+def brands(request, actor, query):
+    return dashboard_pages.brands(actor=actor, query=query)
+
+
+@dashboard_page("analytics/ranking.html", "hq:regions")
+def regions(request, actor, query):
+    return dashboard_pages.regions(actor=actor, query=query)
+
+
+@dashboard_page("analytics/ranking.html", "hq:stores")
+def stores(request, actor, query):
+    return dashboard_pages.stores(actor=actor, query=query)
+
+
+@dashboard_page("analytics/ranking.html", "hq:guides")
+def guides(request, actor, query):
+    return dashboard_pages.guides(actor=actor, query=query)
+
+
+@dashboard_page("analytics/segments.html", "hq:segments")
+def segments(request, actor, query):
+    return dashboard_pages.segments(actor=actor, query=query, params=request.GET)
+
+
+@dashboard_page("analytics/ranking.html", "hq:livestream")
+def livestream(request, actor, query):
+    return dashboard_pages.livestream(actor=actor, query=query)
+
+
+@dashboard_page("analytics/ranking.html", "hq:core")
+def core(request, actor, query):
+    return dashboard_pages.core(actor=actor, query=query)
+
+
+# ---------------------------------------------------------------------------- exports
+
+def _export_actor(request) -> Actor:
+    """Exports are for the dashboard's viewers only; everyone else gets 403 (no redirect for a download)."""
+    actor = _dashboard_actor(request)
+    if actor.role in WORKBENCH_ROLES and not actor.is_superuser:
+        raise PermissionDenied
+    return actor
+
+
+@login_required
+@require_GET
+def export(request, table_key: str, fmt: str):
+    """One table as CSV or XLSX for the page's filters; a large one becomes a job and its status page."""
+    actor = _export_actor(request)
+    table = get_table(table_key)
+    if table is None or fmt not in exports.FORMATS:
+        raise Http404
+    form, query = parse_filters(request.GET, actor=actor)
+    if query is None:
+        messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+        return HttpResponseBadRequest(f"{_t('Invalid filters')}: {messages}", content_type="text/plain; charset=utf-8")
+    if table.extra_params:
+        query, _runs, errors = dashboard_pages.segment_runs(actor=actor, query=query, params=request.GET)
+        if errors:
+            messages = "; ".join(f"{field}: {message}" for field, message in errors.items())
+            return HttpResponseBadRequest(f"{_t('Invalid filters')}: {messages}",
+                                          content_type="text/plain; charset=utf-8")
+    params = query.params()
+    if table.size is not None:
+        size, rows = table.size(actor, query), None
+    else:
+        rows = list(table.rows(actor, query, None))
+        size = len(rows)
+    if size > exports.async_threshold():
+        job = exports.job_create(user_id=request.user.pk, table=table, fmt=fmt, params=params)
+        export_table.delay(job.id)
+        return redirect("hq:export_status", job_id=job.id)
+    if rows is None:
+        rows = table.rows(actor, query, None)
+    body = exports.csv_bytes(table, rows) if fmt == "csv" else exports.xlsx_bytes(table, rows)
+    response = HttpResponse(body, content_type=exports.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(table, params, fmt)}"'
+    return response
+
+
+@login_required
+@require_GET
+def export_status(request, job_id: str):
+    """A large export's progress: HTML that refreshes itself until the file is ready, or JSON for scripts."""
+    _export_actor(request)
+    job = exports.job_for_user(job_id, request.user.pk)
+    if job is None:
+        raise Http404
+    download_url = reverse("hq:export_download", args=[job.id]) if job.ready else None
+    if request.GET.get("format") == "json":
+        return JsonResponse({"id": job.id, "state": job.state, "rows": job.rows, "table": job.table,
+                             "format": job.format, "download_url": download_url, "error": job.error})
+    table = get_table(job.table)
+    return render(request, "analytics/export_status.html",
+                  {"job": job, "table": table, "download_url": download_url,
+                   "nav": [(name, label, reverse(name)) for name, label in NAV], "page": ""})
+
+
+@login_required
+@require_GET
+def export_download(request, job_id: str):
+    _export_actor(request)
+    job = exports.job_for_user(job_id, request.user.pk)
+    if job is None or not job.ready:
+        raise Http404
+    return FileResponse(open(job.file_path, "rb"), as_attachment=True, filename=job.filename,  # noqa: SIM115
+                        content_type=exports.FORMATS[job.format])

@@ -1,0 +1,112 @@
+/* HQ dashboard charts: each <div class="chart" data-chart="ID"> names a <script type="application/json" id="ID">
+ * spec written by the server (json_script). Spec: {kind: line|bar|pie|heatmap|spark, x: [...], y: [...]
+ * (heatmap rows), series: [{name, data, type?, stack?}], unit: ""|"money"|"ratio"}. All labels arrive
+ * translated from the server, so this file holds no user-facing text. Plain JS, no third-party requests. */
+(function () {
+  "use strict";
+  if (typeof window.echarts === "undefined") { return; }
+
+  var COLOURS = ["#b4232a", "#2f6fb1", "#3a9a5b", "#d98e04", "#7b4fa0", "#0f8b8d", "#8a8f98", "#c2185b"];
+
+  function num(value) {
+    if (value === null || value === undefined || value === "") { return null; }
+    var n = Number(value);
+    return isNaN(n) ? null : n;
+  }
+
+  function formatter(unit) {
+    var lang = document.documentElement.lang || "zh-hans";
+    return function (value) {
+      if (value === null || value === undefined) { return "–"; }
+      if (unit === "ratio") { return (value * 100).toFixed(1) + "%"; }
+      if (unit === "money") { return "¥" + Number(value).toLocaleString(lang, {maximumFractionDigits: 2}); }
+      return Number(value).toLocaleString(lang, {maximumFractionDigits: 2});
+    };
+  }
+
+  function axisOption(spec, fmt) {
+    return {
+      color: COLOURS,
+      tooltip: {trigger: "axis", valueFormatter: fmt},
+      legend: {top: 0, type: "scroll"},
+      grid: {left: 8, right: 16, top: 32, bottom: 8, containLabel: true},
+      xAxis: {type: "category", data: spec.x, boundaryGap: spec.kind === "bar"},
+      yAxis: {type: "value", axisLabel: {formatter: fmt}},
+      series: spec.series.map(function (s) {
+        return {name: s.name, type: s.type || (spec.kind === "bar" ? "bar" : "line"), stack: s.stack,
+                smooth: false, showSymbol: spec.x.length < 40, lineStyle: s.dashed ? {type: "dashed"} : undefined,
+                data: s.data.map(num)};
+      })
+    };
+  }
+
+  function sparkOption(spec, fmt) {
+    return {
+      color: COLOURS,
+      animation: false,
+      tooltip: {trigger: "axis", valueFormatter: fmt, confine: true},
+      grid: {left: 2, right: 2, top: 4, bottom: 2},
+      xAxis: {type: "category", data: spec.x, show: false, boundaryGap: false},
+      yAxis: {type: "value", show: false, scale: true},
+      series: spec.series.map(function (s) {
+        return {name: s.name, type: "line", showSymbol: false, data: s.data.map(num),
+                lineStyle: {width: s.dashed ? 1 : 2, type: s.dashed ? "dashed" : "solid"}};
+      })
+    };
+  }
+
+  function pieOption(spec, fmt) {
+    return {
+      color: COLOURS,
+      tooltip: {trigger: "item", valueFormatter: fmt},
+      legend: {top: 0, type: "scroll"},
+      series: [{type: "pie", radius: ["35%", "65%"], top: 24,
+                data: spec.x.map(function (label, i) { return {name: label, value: num(spec.series[0].data[i])}; })}]
+    };
+  }
+
+  function heatmapOption(spec, fmt) {
+    var cells = [], max = 0;
+    spec.series[0].data.forEach(function (row, yi) {
+      row.forEach(function (value, xi) {
+        var v = num(value) || 0;
+        max = Math.max(max, v);
+        cells.push([xi, yi, v]);
+      });
+    });
+    return {
+      tooltip: {position: "top", valueFormatter: fmt},
+      grid: {left: 8, right: 16, top: 8, bottom: 56, containLabel: true},
+      xAxis: {type: "category", data: spec.x, splitArea: {show: true}, axisLabel: {rotate: 30}},
+      yAxis: {type: "category", data: spec.y, splitArea: {show: true}},
+      visualMap: {min: 0, max: max || 1, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+                  inRange: {color: ["#fdf2f2", "#b4232a"]}},
+      series: [{name: spec.series[0].name, type: "heatmap", data: cells, label: {show: true}}]
+    };
+  }
+
+  var BUILDERS = {line: axisOption, bar: axisOption, pie: pieOption, heatmap: heatmapOption, spark: sparkOption};
+  var charts = [];
+
+  function draw(el) {
+    var source = document.getElementById(el.getAttribute("data-chart"));
+    if (!source) { return; }
+    var spec = JSON.parse(source.textContent);
+    var build = BUILDERS[spec.kind] || axisOption;
+    var chart = window.echarts.init(el, null, {renderer: "canvas"});
+    chart.setOption(build(spec, formatter(spec.unit)));
+    charts.push(chart);
+  }
+
+  function init() {
+    Array.prototype.forEach.call(document.querySelectorAll(".chart[data-chart]"), draw);
+    document.documentElement.setAttribute("data-charts-ready", String(charts.length));
+    var pending = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(pending);
+      pending = setTimeout(function () { charts.forEach(function (c) { c.resize(); }); }, 120);
+    });
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+})();
