@@ -62,6 +62,11 @@ BEAT_SCHEDULE = {
         "task": "analytics.tasks.care_lists_build_today",
         "schedule": crontab(minute=0, hour=6),
     },
+    # Dashboard export files (and their job state) are kept a week, then removed at 04:40.
+    "analytics-exports-purge": {
+        "task": "analytics.tasks.exports_purge",
+        "schedule": crontab(minute=40, hour=4),
+    },
     # Shipped orders nobody confirmed are received automatically after 10 days (returns window starts).
     "mall-orders-auto-receive": {
         "task": "mall.tasks.orders_auto_receive",
