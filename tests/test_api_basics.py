@@ -62,6 +62,7 @@ def test_schema_as_json_lists_the_whole_api(client):
         "/api/v1/analytics/care-items/", "/api/v1/analytics/care-items/{id}/done/", "/api/v1/analytics/credits/",
         "/api/v1/analytics/guides/{guide_id}/credits/", "/api/v1/analytics/orders/{order_id}/credits/",
         "/api/v1/analytics/rfm/members/", "/api/v1/analytics/rfm/runs/latest/", "/api/v1/auth/token/",
+        "/api/v1/guides/task-execution/",
         "/api/v1/livestream/brands/{brand_code}/week-summary/", "/api/v1/livestream/sessions/",
         "/api/v1/livestream/sessions/{id}/cancel/", "/api/v1/livestream/sessions/{id}/end/",
         "/api/v1/livestream/sessions/{id}/start/", "/api/v1/livestream/stores/{store_code}/schedule/",

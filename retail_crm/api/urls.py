@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("mall.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("livestream.urls")),
+    path("", include("guides.api_urls")),
 ]
