@@ -1,0 +1,384 @@
+"""Commission balances and withdrawals (提现): selectors for the balance and ledger, services for requests.
+
+The ledger (CommissionEntry) is append-only; a person's balance is the sum of
+their rows, split as follows at a moment ``at`` (default now), counting only
+rows created by then:
+
+* **pending** = Σ ``earn`` rows whose ``available_at`` (end of the return
+  window) is after ``at``: earned but still returnable;
+* **available** = Σ every other row: ``earn`` rows already available, and
+  every ``reversal``, ``withdrawal`` (negative, posted when the request is
+  made, so the money is held at once) and ``withdrawal_return`` (positive,
+  posted on rejection) row whatever its date. Money going out counts at once
+  and money coming in only when it is due, so a refund during the return
+  window can make ``available`` negative: a debt the next earnings pay off,
+  never money that can be withdrawn twice;
+* **withdrawn** = −Σ ``withdrawal`` and ``withdrawal_return`` rows: what
+  requests not rejected have taken out, of which ``in_review`` is still
+  requested or approved and ``paid_out`` has been paid.
+
+So pending + available is the ledger's sum, and Σ earn + Σ reversal =
+pending + available + withdrawn.
+
+A ledger belongs to a guide (``guide``) or, for office staff without a guide
+row (all-staff distribution), to a user (``staff_user``). Writes that move a
+balance lock the owner's row first (the Guide row, or the User row for office
+staff), then the request row: with that one lock twenty simultaneous requests
+for the whole balance see each other's ledger rows, and exactly one is made.
+
+**Who decides.** A withdrawal is approved, rejected or marked paid by a staff
+member of role store manager or above (store_manager, region_manager,
+brand_operator, hq; or a superuser) whose scope holds the request (a guide's
+request is in its store, region, brand and group; an office staff member's,
+which hangs off no store, in its brand and group), and who is not the person
+asking. Outside the scope it is a 404, a guide or the requester gets 403, and
+a transition the status does not allow is a 409: requested → approved | rejected;
+approved → paid | rejected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from guides.models import CommissionEntry, WithdrawalRequest
+from retail_crm.errors import ApplicationError, ErrorCode
+from retail_crm.models import Guide, StaffProfile
+from retail_crm.money import ZERO, money
+from retail_crm.scoping import Actor, actor_for, in_scope, scoped
+
+Kind = CommissionEntry.Kind
+Status = WithdrawalRequest.Status
+
+#: roles that may decide withdrawals in their scope (never their own)
+APPROVER_ROLES = frozenset({"hq", "brand_operator", "region_manager", "store_manager"})
+MAX_AMOUNT = Decimal("999999999999.99")
+MAX_KEY_LENGTH = 100
+
+
+class WithdrawalErrorCode(StrEnum):
+    INVALID_AMOUNT = "invalid_amount"
+    INVALID_REQUEST_KEY = "invalid_request_key"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    REQUEST_KEY_REUSED = "request_key_reused"
+    INVALID_TRANSITION = "invalid_transition"
+    NOT_APPROVER = "not_approver"
+    OWN_WITHDRAWAL = "own_withdrawal"
+    NO_COMMISSION_ACCOUNT = "no_commission_account"
+
+
+# ---------------------------------------------------------------------------- owner
+
+@dataclass(frozen=True)
+class CommissionOwner:
+    """Whose ledger: a guide, or an office staff user without a guide row."""
+
+    guide_id: int | None = None
+    staff_user_id: int | None = None
+
+    def __post_init__(self):
+        if (self.guide_id is None) == (self.staff_user_id is None):
+            raise ValueError("a commission owner is a guide or a staff user, not both or neither")
+
+    @classmethod
+    def of(cls, *, guide=None, staff_user=None) -> CommissionOwner:
+        """From a Guide / user (or their ids), as the services' keyword arguments give them."""
+        if (guide is None) == (staff_user is None):
+            raise ApplicationError(ErrorCode.INVALID, "Name a guide or a staff user, not both.")
+        if guide is not None:
+            return cls(guide_id=getattr(guide, "pk", guide))
+        return cls(staff_user_id=getattr(staff_user, "pk", staff_user))
+
+    @property
+    def rows(self) -> Q:
+        """The filter for this owner's ledger rows and withdrawal requests."""
+        if self.guide_id is not None:
+            return Q(guide_id=self.guide_id)
+        return Q(staff_user_id=self.staff_user_id, guide__isnull=True)
+
+    @property
+    def tag(self) -> str:
+        return f"guide:{self.guide_id}" if self.guide_id is not None else f"user:{self.staff_user_id}"
+
+    def lock(self) -> None:
+        """The per-owner lock every balance-moving write takes first (until the transaction ends)."""
+        if self.guide_id is not None:
+            found = Guide.objects.select_for_update().filter(pk=self.guide_id).values_list("pk", flat=True)
+        else:
+            found = get_user_model().objects.select_for_update().filter(pk=self.staff_user_id).values_list(
+                "pk", flat=True)
+        if not list(found):
+            raise ApplicationError(WithdrawalErrorCode.NO_COMMISSION_ACCOUNT, "No such commission account.",
+                                   status=404)
+
+
+def commission_owner_for(user) -> CommissionOwner | None:
+    """The ledger a logged-in staff member earns into: their guide row if they have one, else their user.
+
+    None for anyone who is not staff (members, anonymous).
+    """
+    actor = actor_for(user)
+    if not actor.is_staff_member:
+        return None
+    if actor.guide_id is not None:
+        return CommissionOwner(guide_id=actor.guide_id)
+    guide_id = Guide.objects.filter(user_id=user.pk).values_list("pk", flat=True).first()
+    if guide_id is not None:
+        return CommissionOwner(guide_id=guide_id)
+    return CommissionOwner(staff_user_id=user.pk)
+
+
+# ---------------------------------------------------------------------------- selectors
+
+@dataclass(frozen=True)
+class CommissionBalance:
+    """A ledger's balance at a moment; see the module docstring for the exact definitions."""
+
+    pending: Decimal
+    available: Decimal
+    withdrawn: Decimal
+    in_review: Decimal
+    paid_out: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """The ledger's sum (what the person is owed, pending or not)."""
+        return self.pending + self.available
+
+
+def _balance(owner: CommissionOwner, at: dt.datetime) -> CommissionBalance:
+    not_yet = Q(kind=Kind.EARN, available_at__gt=at)
+    out = Q(kind__in=[Kind.WITHDRAWAL, Kind.WITHDRAWAL_RETURN])
+    sums = CommissionEntry.objects.filter(owner.rows, created_at__lte=at).aggregate(
+        pending=Sum("amount", filter=not_yet),
+        available=Sum("amount", filter=~not_yet),
+        withdrawn=Sum("amount", filter=out),
+        in_review=Sum("amount", filter=Q(kind=Kind.WITHDRAWAL,
+                                         withdrawal__status__in=[Status.REQUESTED, Status.APPROVED])),
+        paid_out=Sum("amount", filter=Q(kind=Kind.WITHDRAWAL, withdrawal__status=Status.PAID)),
+    )
+    return CommissionBalance(pending=money(sums["pending"]), available=money(sums["available"]),
+                             withdrawn=-money(sums["withdrawn"]) + ZERO, in_review=-money(sums["in_review"]) + ZERO,
+                             paid_out=-money(sums["paid_out"]) + ZERO)
+
+
+def commission_balance(*, guide=None, staff_user=None, at: dt.datetime | None = None) -> CommissionBalance:
+    """Pending, available and withdrawn commission of a guide or office staff member (one query)."""
+    return _balance(CommissionOwner.of(guide=guide, staff_user=staff_user), at or timezone.now())
+
+
+def commission_ledger(*, owner: CommissionOwner) -> QuerySet[CommissionEntry]:
+    """The owner's ledger rows, newest first, with what the page shows next to each (order, credit, request).
+
+    Filtered by owner, not by scope: a person's own money is theirs to see, and
+    their rows may lie in brands outside their scope (cross-brand sales).
+    """
+    return (CommissionEntry.objects.filter(owner.rows)
+            .select_related("order", "credit", "withdrawal", "brand").order_by("-created_at", "-pk"))
+
+
+def withdrawal_list_own(*, owner: CommissionOwner) -> QuerySet[WithdrawalRequest]:
+    return WithdrawalRequest.objects.filter(owner.rows).order_by("-requested_at", "-pk")
+
+
+def may_decide_withdrawals(actor: Actor) -> bool:
+    """Whether the actor's role lets them decide withdrawals (in their scope, never their own)."""
+    return actor.is_superuser or actor.role in APPROVER_ROLES
+
+
+def withdrawals_for_review(*, actor: Actor, status: str | None = None) -> QuerySet[WithdrawalRequest]:
+    """Requests the actor may decide: in their scope; none for a role that decides nothing."""
+    if not may_decide_withdrawals(actor):
+        return WithdrawalRequest.objects.none()
+    requests = scoped(WithdrawalRequest.objects.all(), actor)
+    if status:
+        requests = requests.filter(status=status)
+    return requests.select_related("guide", "guide__store", "staff_user", "brand", "decided_by").order_by(
+        "-requested_at", "-pk")
+
+
+def withdrawal_visible(*, user, pk: int) -> WithdrawalRequest:
+    """One request the user may see: their own, or one in their scope if they decide withdrawals; else 404."""
+    owner = commission_owner_for(user)
+    actor = actor_for(user)
+    found = None
+    if owner is not None:
+        found = WithdrawalRequest.objects.filter(owner.rows, pk=pk).first()
+    if found is None:
+        found = withdrawals_for_review(actor=actor).filter(pk=pk).first()
+    if found is None:
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such withdrawal.", status=404)
+    return found
+
+
+# ---------------------------------------------------------------------------- services
+
+@dataclass(frozen=True)
+class WithdrawalResult:
+    withdrawal: WithdrawalRequest
+    created: bool
+
+
+def _clean_amount(amount) -> Decimal:
+    try:
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    except (InvalidOperation, ValueError, TypeError):
+        value = None
+    if value is None or not value.is_finite():
+        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "Enter an amount.",
+                               fields={"amount": ["Enter a number."]})
+    if value <= 0 or value > MAX_AMOUNT:
+        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "The amount must be more than 0.",
+                               fields={"amount": ["Must be more than 0.00."]})
+    if value != value.quantize(Decimal("0.01")):
+        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "At most two decimal places.",
+                               fields={"amount": ["At most two decimal places."]})
+    return value.quantize(Decimal("0.01"))
+
+
+def _stored_key(owner: CommissionOwner, request_key: str) -> str:
+    """The key as stored: hashed with the owner, so two people's keys never collide (and any length fits)."""
+    key = (request_key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ApplicationError(WithdrawalErrorCode.INVALID_REQUEST_KEY,
+                               f"A request key of 1 to {MAX_KEY_LENGTH} printable characters is needed.",
+                               fields={"request_key": ["Invalid request key."]})
+    return hashlib.sha256(f"{owner.tag}:{key}".encode()).hexdigest()
+
+
+def _home_brand_id(owner: CommissionOwner) -> int | None:
+    """The brand a request is filed under (it decides who may approve it).
+
+    A guide's store brand; an office staff member's profile brand (or their
+    region's or store's); HQ staff, who have no brand, file under the brand of
+    their latest ledger row.
+    """
+    if owner.guide_id is not None:
+        return Guide.objects.filter(pk=owner.guide_id).values_list("store__brand_id", flat=True).first()
+    profile = StaffProfile.objects.filter(user_id=owner.staff_user_id).values_list(
+        "brand_id", "region__brand_id", "store__brand_id").first()
+    if profile is not None and any(profile):
+        return next(b for b in profile if b)
+    return (CommissionEntry.objects.filter(owner.rows).order_by("-created_at", "-pk")
+            .values_list("brand_id", flat=True).first())
+
+
+@transaction.atomic
+def withdrawal_request(*, guide=None, staff_user=None, amount, request_key: str, note: str = "") -> WithdrawalResult:
+    """Ask to withdraw ``amount`` of the available balance; the money is held at once by a withdrawal row.
+
+    ``request_key`` comes from the form (or the API's Idempotency-Key): the same
+    key again returns the request it made (``created`` False) instead of a
+    second one; the same key with another amount is a 409. More than the
+    available balance is a 409 with the available amount in the message.
+    """
+    owner = CommissionOwner.of(guide=guide, staff_user=staff_user)
+    value = _clean_amount(amount)
+    key = _stored_key(owner, request_key)
+    owner.lock()
+    existing = WithdrawalRequest.objects.filter(request_key=key).first()
+    if existing is not None:
+        if existing.amount != value:
+            raise ApplicationError(WithdrawalErrorCode.REQUEST_KEY_REUSED,
+                                   "This request key was already used for another amount.", status=409,
+                                   fields={"request_key": ["Already used for another amount."]})
+        return WithdrawalResult(withdrawal=existing, created=False)
+    now = timezone.now()  # after the lock: the balance includes every request that went before
+    available = _balance(owner, now).available
+    if value > available:
+        shown = max(available, ZERO)
+        raise ApplicationError(WithdrawalErrorCode.INSUFFICIENT_BALANCE,
+                               f"Only {shown} is available to withdraw.", status=409,
+                               fields={"amount": [f"At most {shown}."]})
+    brand_id = _home_brand_id(owner)
+    withdrawal = WithdrawalRequest.objects.create(guide_id=owner.guide_id, staff_user_id=owner.staff_user_id,
+                                                  brand_id=brand_id, amount=value, request_key=key,
+                                                  note=note[:200])
+    CommissionEntry.objects.create(guide_id=owner.guide_id, staff_user_id=owner.staff_user_id, brand_id=brand_id,
+                                   kind=Kind.WITHDRAWAL, amount=-value, withdrawal=withdrawal, available_at=now,
+                                   note=f"withdrawal #{withdrawal.pk}")
+    return WithdrawalResult(withdrawal=withdrawal, created=True)
+
+
+def _is_requester(user, actor: Actor, withdrawal: WithdrawalRequest) -> bool:
+    if withdrawal.staff_user_id is not None and withdrawal.staff_user_id == user.pk:
+        return True
+    if withdrawal.guide_id is None:
+        return False
+    if actor.guide_id == withdrawal.guide_id:
+        return True
+    return Guide.objects.filter(pk=withdrawal.guide_id, user_id=user.pk).exists()
+
+
+def withdrawal_check_decider(*, withdrawal: WithdrawalRequest, user) -> None:
+    """Raise unless ``user`` may decide ``withdrawal``: 404 outside scope, 403 for guides and the requester."""
+    actor = actor_for(user)
+    if not actor.is_staff_member or not in_scope(withdrawal, actor):
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such withdrawal.", status=404)
+    if not may_decide_withdrawals(actor):
+        raise ApplicationError(WithdrawalErrorCode.NOT_APPROVER,
+                               "Only a store manager or above may decide withdrawals.", status=403)
+    if _is_requester(user, actor, withdrawal):
+        raise ApplicationError(WithdrawalErrorCode.OWN_WITHDRAWAL,
+                               "Someone other than the requester must decide this withdrawal.", status=403)
+
+
+_ALLOWED_FROM = {
+    Status.APPROVED: frozenset({Status.REQUESTED}),
+    Status.REJECTED: frozenset({Status.REQUESTED, Status.APPROVED}),
+    Status.PAID: frozenset({Status.APPROVED}),
+}
+
+
+@transaction.atomic
+def _decide(*, withdrawal: WithdrawalRequest, user, to: str, note: str) -> WithdrawalRequest:
+    withdrawal_check_decider(withdrawal=withdrawal, user=user)
+    owner = CommissionOwner(guide_id=withdrawal.guide_id) if withdrawal.guide_id is not None else \
+        CommissionOwner(staff_user_id=withdrawal.staff_user_id)
+    owner.lock()  # owner first, then the request: the same order as withdrawal_request
+    current = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal.pk)
+    if current.status not in _ALLOWED_FROM[to]:
+        raise ApplicationError(WithdrawalErrorCode.INVALID_TRANSITION,
+                               f"This withdrawal is {current.status}; it cannot become {to}.", status=409)
+    now = timezone.now()
+    current.status = to
+    fields = ["status"]
+    if to == Status.PAID:
+        current.paid_at = now
+        fields.append("paid_at")
+    else:
+        current.decided_by, current.decided_at = user, now
+        fields += ["decided_by", "decided_at"]
+    if note:
+        current.note = note[:200]
+        fields.append("note")
+    current.save(update_fields=fields)
+    if to == Status.REJECTED:
+        CommissionEntry.objects.create(guide_id=current.guide_id, staff_user_id=current.staff_user_id,
+                                       brand_id=current.brand_id, kind=Kind.WITHDRAWAL_RETURN, amount=current.amount,
+                                       withdrawal=current, available_at=now,
+                                       note=f"withdrawal #{current.pk} rejected")
+    return current
+
+
+def withdrawal_approve(*, withdrawal: WithdrawalRequest, user, note: str = "") -> WithdrawalRequest:
+    """Approve a requested withdrawal (someone in scope other than the requester)."""
+    return _decide(withdrawal=withdrawal, user=user, to=Status.APPROVED, note=note)
+
+
+def withdrawal_reject(*, withdrawal: WithdrawalRequest, user, note: str = "") -> WithdrawalRequest:
+    """Reject a requested or approved (not yet paid) withdrawal; a withdrawal_return row gives the money back."""
+    return _decide(withdrawal=withdrawal, user=user, to=Status.REJECTED, note=note)
+
+
+def withdrawal_mark_paid(*, withdrawal: WithdrawalRequest, user, note: str = "") -> WithdrawalRequest:
+    """Record that an approved withdrawal was paid out (the money left with the request)."""
+    return _decide(withdrawal=withdrawal, user=user, to=Status.PAID, note=note)
