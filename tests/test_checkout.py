@@ -312,3 +312,25 @@ def test_an_idempotency_key_older_than_24_hours_is_free_again(mall, api_client):
     again = client.post("/api/v1/mp/orders/create/", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
     assert again.status_code == 201 and "Idempotent-Replayed" not in again
     assert (Order.objects.count(), IdempotencyRecord.objects.count()) == (2, 1)
+
+
+def test_the_written_out_order_response_equals_the_declared_serializer_fields(mall):
+    """OrderOutputSerializer.to_representation is hand-written for speed; it must say what the fields say."""
+    from rest_framework import serializers
+
+    from mall.api.mp_views import OrderOutputSerializer
+
+    order = order_create(member=mall["member"], lines=[LineRequest(sku_id=mall["m"].pk, quantity=2),
+                                                       LineRequest(sku_id=mall["l"].pk, quantity=1)])
+    paid_at = dt.datetime(2026, 3, 1, 2, 3, 4, 567890, tzinfo=dt.UTC)
+    Order.objects.filter(pk=order.pk).update(status="paid", paid_at=paid_at, paid_amount=D("1527.00"),
+                                             refunded_amount=D("509.5"))
+    order = Order.objects.select_related("brand").prefetch_related("lines__sku__product").get(pk=order.pk)
+    fast = OrderOutputSerializer(order).data
+    declared = serializers.Serializer.to_representation(OrderOutputSerializer(order), order)
+    assert fast == declared
+    assert fast["paid_at"] == "2026-03-01T10:03:04.567890+08:00"
+    assert fast["refunded_amount"] == "509.50"
+    assert fast["expires_at"] is not None and fast["shipped_at"] is None
+    assert [(line["sku_code"], line["quantity"], line["amount"]) for line in fast["lines"]] == [
+        ("DRESS-M", 2, "1018.00"), ("DRESS-L", 1, "509.00")]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
@@ -233,6 +237,44 @@ class OrderOutputSerializer(serializers.Serializer):
     paid_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     refunded_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     lines = LineSerializer(many=True)
+
+    def to_representation(self, order: Order) -> dict:
+        """The declared fields' output, written out: building ~35 field objects per order cost more than the
+        rest of the response on the busiest endpoint (order creation). A test checks it equals
+        ``super().to_representation`` field for field."""
+        return {
+            "order_no": order.order_no, "brand": order.brand.code, "status": order.status,
+            "channel": order.channel, "ordered_at": _when(order.ordered_at), "expires_at": _when(order.expires_at),
+            "paid_at": _when(order.paid_at), "shipped_at": _when(order.shipped_at),
+            "delivered_at": _when(order.delivered_at), "items_amount": _money(order.items_amount),
+            "member_price_applied": order.member_price_applied, "coupon_discount": _money(order.coupon_discount),
+            "points_used": order.points_used, "points_discount": _money(order.points_discount),
+            "total_amount": _money(order.total_amount), "paid_amount": _money(order.paid_amount),
+            "refunded_amount": _money(order.refunded_amount),
+            "lines": [{
+                "sku_id": line.sku_id, "sku_code": line.sku.code, "product_name": line.sku.product.name,
+                "colour": line.sku.colour, "size": line.sku.size, "quantity": line.quantity,
+                "list_price": _money(line.list_price), "unit_price": _money(line.unit_price),
+                "discount_amount": _money(line.discount_amount), "amount": _money(line.amount),
+                "refunded_amount": _money(line.refunded_amount),
+            } for line in order.lines.all()],
+        }
+
+
+_CENT = Decimal("0.01")
+
+
+def _money(value: Decimal) -> str:
+    """As DRF's DecimalField(decimal_places=2) writes it."""
+    return f"{Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP):f}"
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as Z."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class OrderCreateApi(MemberApi):
