@@ -7,17 +7,25 @@ from decimal import Decimal
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from analytics.facts_models import SalesMeasures  # the other fact tables live there too
 from retail_crm.scoping import ScopePaths
 
 ZERO = Decimal("0.00")
 
 
-class SalesFact(models.Model):
+class SalesFact(SalesMeasures):
     """Sales of one day × brand × store × guide × channel, in the group's time zone.
 
     ``orders``/``gmv`` count every order placed (unpaid and refunded included);
-    ``paid_*`` count orders paid; ``sales_flow`` is paid minus refunded (销售流水).
+    ``paid_*`` count orders paid; ``sales_flow`` is paid minus refunded (销售流水);
+    ``unpaid_*`` count orders never paid; ``cost_of_goods`` is Σ quantity × SKU cost
+    of paid orders' lines minus the cost of units returned by completed refunds.
     ``buyers`` are distinct members at this grain and do not add up across rows.
+
+    ``store`` and ``guide`` are where attribution credited the sale (the store
+    credit's store, empty for the HQ pool; the exclusive, else the selling guide);
+    orders without credits (unpaid, fully refunded, not yet attributed) are filed
+    under the order's own store and guide. See ``analytics.facts``.
     """
 
     day = models.DateField(_("day"))
@@ -25,13 +33,6 @@ class SalesFact(models.Model):
     store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
     guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, null=True, related_name="+")
     channel = models.CharField(_("channel"), max_length=20)
-    orders = models.PositiveIntegerField(_("orders"), default=0)
-    gmv = models.DecimalField(_("GMV"), max_digits=16, decimal_places=2, default=ZERO)
-    paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
-    paid_amount = models.DecimalField(_("paid amount"), max_digits=16, decimal_places=2, default=ZERO)
-    refunded_amount = models.DecimalField(_("refunded amount"), max_digits=16, decimal_places=2, default=ZERO)
-    sales_flow = models.DecimalField(_("sales flow"), max_digits=16, decimal_places=2, default=ZERO)
-    buyers = models.PositiveIntegerField(_("buyers"), default=0)
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
                              guide="guide")

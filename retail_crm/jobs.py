@@ -20,24 +20,29 @@ class Job:
     run: Callable[[str | None], str]
 
 
-def _sales_facts(brand_code: str | None) -> str:
-    from analytics.services import sales_facts_rebuild
+def _facts(brand_code: str | None) -> str:
+    """Every dashboard fact table, from the first order or membership to today (analytics.facts)."""
+    from analytics.facts import facts_rebuild
     from mall.models import Order
+    from members.models import BrandMembership
     from retail_crm.models import Brand
 
-    orders = Order.objects.all()
+    orders, memberships = Order.objects.all(), BrandMembership.objects.all()
     brand_id = None
     if brand_code:
         brand_id = Brand.objects.get(code=brand_code).pk
-        orders = orders.filter(brand_id=brand_id)
+        orders, memberships = orders.filter(brand_id=brand_id), memberships.filter(brand_id=brand_id)
     bounds = orders.aggregate(first=Min("ordered_at"), last=Max("ordered_at"))
     if bounds["first"] is None:
         return "no orders"
     tz = timezone.get_default_timezone()
-    date_from = timezone.localtime(bounds["first"], tz).date()
+    first_joined = memberships.aggregate(first=Min("joined_at"))["first"]
+    date_from = timezone.localtime(min(bounds["first"], first_joined or bounds["first"]), tz).date()
     date_to = max(timezone.localtime(bounds["last"], tz).date(), timezone.localdate())
-    result = sales_facts_rebuild(date_from=date_from, date_to=date_to, brand_id=brand_id)
-    return f"{result.rows_written} fact rows for {date_from}..{date_to}"
+    result = facts_rebuild(date_from=date_from, date_to=date_to, brand_id=brand_id)
+    total = sum(result.rows_written.values())
+    return (f"{result.rows_written.get('sales', 0)} sales fact rows for {date_from}..{date_to} "
+            f"({total} rows in all fact tables)")
 
 
 def _brands(brand_code: str | None):
@@ -107,9 +112,9 @@ JOBS: list[Job] = [
     Job("members.activity", _activity),
     Job("analytics.attribution", _attribution),
     Job("members.tags", _tags),
-    Job("analytics.sales_facts", _sales_facts),
     Job("analytics.rfm", _rfm),
     Job("analytics.care_lists", _care_lists),
+    Job("analytics.facts", _facts),  # last: its facts read credits, care lists and activity
 ]
 
 

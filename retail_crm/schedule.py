@@ -3,14 +3,14 @@
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
-    # Yesterday's sales facts are final once the day is over: rebuild them at 01:10.
-    "analytics-sales-facts-yesterday": {
-        "task": "analytics.tasks.sales_facts_rebuild_yesterday",
-        "schedule": crontab(minute=10, hour=1),
+    # Dashboard facts for yesterday and days changed late (refunds, tasks, care), after the attribution sweep.
+    "analytics-facts-nightly": {
+        "task": "analytics.facts_rebuild_nightly",
+        "schedule": crontab(minute=10, hour=3),
     },
-    # Today's facts hourly, so the dashboard is never more than an hour behind.
-    "analytics-sales-facts-today": {
-        "task": "analytics.tasks.sales_facts_rebuild_today",
+    # Today's dashboard facts hourly, so the dashboard is never more than an hour behind.
+    "analytics-facts-today": {
+        "task": "analytics.facts_rebuild_today",
         "schedule": crontab(minute=5),
     },
     # Behaviour counters: yesterday is final at 01:20 (late, offline-queued events included); today hourly.

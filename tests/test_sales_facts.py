@@ -18,6 +18,11 @@ The orders (all times Asia/Shanghai, the group's time zone):
 
 Stores a-s1 (region east) and a-s2 (region west) belong to brand A, b-s3 to brand B; brands A and B are in group
 ``grp``, brand C in group ``other``.
+
+Facts file a sale under the store and guide attribution credited (``SalesCredit``); orders without credits fall back
+to their own store and guide. The rebuild tests below run without attribution (own store and guide). ``run_jobs``
+attributes first: o-0310 (mini-program, m1 has no bound guide) then goes to the HQ pool (no store) and its selling
+guide g2; every other order keeps its row (POS and livestream credits name the order's own store and guide).
 """
 
 from __future__ import annotations
@@ -77,9 +82,14 @@ ROW_0309_B_POS = (D9, "B", "b-s3", "g3", "store_pos", 1, Decimal("240.50"), 1, D
 ROW_0310 = (D10, "A", "a-s2", "g2", "mini_program", 1, Decimal("66.00"), 1, Decimal("66.00"), Decimal("0.00"),
             Decimal("66.00"), 1)
 
+# After attribution (run_jobs): o-0310 is an online sale of an unbound member, credited to the HQ pool.
+ROW_0310_CREDITED = (D10, "A", None, "g2", "mini_program", 1, Decimal("66.00"), 1, Decimal("66.00"), Decimal("0.00"),
+                     Decimal("66.00"), 1)
+
 ROWS_0308 = [ROW_0308_A_MINI, ROW_0308_A_POS, ROW_0308_C_POS]
 ROWS_0309 = [ROW_0309_A_LIVE, ROW_0309_A_POS, ROW_0309_B_MINI, ROW_0309_B_POS]
 ROWS_ALL = [ROW_0307, *ROWS_0308, *ROWS_0309, ROW_0310]
+ROWS_ALL_CREDITED = [ROW_0307, *ROWS_0308, *ROWS_0309, ROW_0310_CREDITED]
 
 
 def local(day: dt.date, hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
@@ -272,8 +282,8 @@ def test_task_rebuild_today_run_twice_keeps_one_copy(world, monkeypatch):
 
 
 def sales_facts_line(out: str) -> str:
-    """run_jobs prints one line per job; the sales facts job's line."""
-    return next(line for line in out.splitlines() if line.startswith("analytics.sales_facts:")) + "\n"
+    """run_jobs prints one line per job; the facts job's line."""
+    return next(line for line in out.splitlines() if line.startswith("analytics.facts:")) + "\n"
 
 
 def test_run_jobs_builds_facts_from_the_first_order_to_the_last(world, monkeypatch, capsys):
@@ -282,9 +292,9 @@ def test_run_jobs_builds_facts_from_the_first_order_to_the_last(world, monkeypat
     call_command("run_jobs")
 
     out = sales_facts_line(capsys.readouterr().out)
-    assert out.startswith("analytics.sales_facts: 9 fact rows for 2026-03-07..2026-03-10 (")
+    assert out.startswith("analytics.facts: 9 sales fact rows for 2026-03-07..2026-03-10 (")
     assert out.endswith("s)\n")
-    assert facts() == ROWS_ALL
+    assert facts() == ROWS_ALL_CREDITED
 
 
 def test_run_jobs_extends_the_range_to_today(world, monkeypatch, capsys):
@@ -294,14 +304,14 @@ def test_run_jobs_extends_the_range_to_today(world, monkeypatch, capsys):
     call_command("run_jobs")
 
     line = sales_facts_line(capsys.readouterr().out)
-    assert line.startswith("analytics.sales_facts: 9 fact rows for 2026-03-07..2026-03-15 (")
-    assert facts() == ROWS_ALL
+    assert line.startswith("analytics.facts: 9 sales fact rows for 2026-03-07..2026-03-15 (")
+    assert facts() == ROWS_ALL_CREDITED
 
 
 def test_run_jobs_without_orders_says_so(db, capsys):
     call_command("run_jobs")
 
-    assert sales_facts_line(capsys.readouterr().out).startswith("analytics.sales_facts: no orders (")
+    assert sales_facts_line(capsys.readouterr().out).startswith("analytics.facts: no orders (")
     assert facts() == []
 
 
@@ -319,7 +329,7 @@ def test_run_jobs_for_one_brand_rebuilds_only_that_brands_facts(world, monkeypat
     call_command("run_jobs", "--brand", "B")
 
     line = sales_facts_line(capsys.readouterr().out)
-    assert line.startswith("analytics.sales_facts: 2 fact rows for 2026-03-09..2026-03-10 (")
+    assert line.startswith("analytics.facts: 2 sales fact rows for 2026-03-09..2026-03-10 (")
     assert facts() == [ROW_0309_B_MINI, ROW_0309_B_POS]
 
 

@@ -1,0 +1,551 @@
+"""Builders of the dashboard's daily facts (``analytics.models.SalesFact`` and ``analytics.facts_models``).
+
+A build replaces the facts of local days, one transaction per day (and brand, when
+one is given): delete the day's rows, insert a fresh aggregate. Running it twice
+gives the same rows. The job lock ``analytics.facts`` keeps the hourly (today) and
+nightly (yesterday + days changed late) runs from interleaving.
+
+Per day everything is set-based: one query for the day's orders (the brand list is
+spelled out so PostgreSQL walks the ``(brand, ordered_at)`` index), one grouped query
+for their sales credits, one for the cost of their lines and one for the cost of
+returned units, vectorised pandas to file each order under its credited store and
+guide and to aggregate, and bulk inserts. The engagement, membership and inventory
+facts are one grouped query each.
+
+Where an order is filed (store, guide): attribution's credits (``SalesCredit``) decide.
+The store is the store credit's store (empty for the HQ pool); the guide is the
+exclusive credit's guide, else the selling credit's guide. An order without a
+positive credit (unpaid, fully refunded, or not attributed yet) is filed under its
+own ``store`` and ``guide``. Guide sales (``GuideSalesFact``) credit both the
+exclusive and the selling guide, as the credits do.
+
+When a day changes after it was built (a refund, a late payment, a task executed or
+a care item done the next day), ``facts_days_changed`` finds it and the nightly run
+rebuilds it; re-attributing history or importing old POS orders needs an explicit
+``facts_rebuild`` over the affected range (``manage.py run_jobs`` or the
+``analytics.facts_rebuild_range`` task).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat, Round, TruncDate
+from django.utils import timezone
+
+from analytics.facts_models import (
+    BrandSalesFact,
+    EngagementFact,
+    FactBuild,
+    GuideSalesFact,
+    InventorySnapshot,
+    MemberCountFact,
+    MemberGrowthFact,
+    PurchaseFact,
+)
+from analytics.models import CareItem, SalesCredit, SalesFact
+from mall.models import OFFLINE_CHANNELS, PAID_STATUSES, Order, OrderLine, Refund, RefundLine, Stock, StockMovement
+from mall.selectors import purchases
+from members.models import BehaviourEvent, BrandMembership, EventKind, GuideBinding, WeComFriendship
+from retail_crm.locks import job_lock
+from retail_crm.models import Brand, Guide
+
+LOCK = "analytics.facts"
+_AMOUNT = DecimalField(max_digits=18, decimal_places=2)
+
+SALES_TABLES = ("sales", "brand_sales", "guide_sales", "purchases")
+OTHER_TABLES = ("engagement", "member_growth", "member_count", "inventory")
+ALL_TABLES = SALES_TABLES + OTHER_TABLES
+
+#: Behaviour events that count as a view of something a guide shared (share PV/UV).
+VIEW_KINDS = (EventKind.PRODUCT_VIEW, EventKind.MATERIAL_VIEW, EventKind.LIVE_WATCH)
+#: Binding reasons that mean the guide won the member (new members bound).
+WON_REASONS = (GuideBinding.Reason.QR_SCAN, GuideBinding.Reason.SHARE_LINK)
+
+
+@dataclass(frozen=True)
+class FactRebuildResult:
+    """What ``sales_facts_rebuild`` did to the SalesFact table over its range."""
+
+    date_from: dt.date
+    date_to: dt.date
+    rows_deleted: int
+    rows_written: int
+
+
+@dataclass
+class FactsRebuildResult:
+    """What ``facts_rebuild`` wrote, per table, over its days."""
+
+    date_from: dt.date
+    date_to: dt.date
+    days: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+    duration_ms: int = 0
+
+    def add(self, written: dict[str, int], deleted: dict[str, int]) -> None:
+        for table, n in written.items():
+            self.rows_written[table] = self.rows_written.get(table, 0) + n
+        for table, n in deleted.items():
+            self.rows_deleted[table] = self.rows_deleted.get(table, 0) + n
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return _local_midnight(day), _local_midnight(day + dt.timedelta(days=1))
+
+
+def _days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
+    return [date_from + dt.timedelta(days=n) for n in range((date_to - date_from).days + 1)]
+
+
+def _cents(expression) -> Cast:
+    """An amount as integer cents computed by the database: exact sums, no Decimal per row in Python."""
+    return Cast(Round(ExpressionWrapper(expression * Value(100), output_field=_AMOUNT)), BigIntegerField())
+
+
+def _money(cents) -> Decimal:
+    return Decimal(int(cents)).scaleb(-2)
+
+
+def _id(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _brand_ids(brand_id: int | None) -> list[int]:
+    """The brands a build covers; spelled out so PostgreSQL can walk the (brand, ordered_at) index."""
+    if brand_id is not None:
+        return [brand_id]
+    return sorted(Brand.objects.values_list("pk", flat=True))
+
+
+def _delete(queryset) -> int:
+    deleted = queryset.delete()[1]
+    return sum(deleted.values())
+
+
+# ---------------------------------------------------------------------------- sales: orders of a day
+
+
+_ORDER_COLUMNS = ["order_id", "brand_id", "member_id", "channel", "order_store_id", "order_guide_id", "status",
+                  "total_c", "paid_c", "refunded_c"]
+
+
+def _orders_frame(orders) -> pd.DataFrame:
+    """The orders with amounts in cents, whether paid, whether a purchase, and the cost of their goods."""
+    rows = list(orders.annotate(total_c=_cents(F("total_amount")), paid_c=_cents(F("paid_amount")),
+                                refunded_c=_cents(F("refunded_amount")))
+                .values_list("pk", "brand_id", "member_id", "channel", "store_id", "guide_id", "status",
+                             "total_c", "paid_c", "refunded_c"))
+    frame = pd.DataFrame(rows, columns=_ORDER_COLUMNS)
+    if frame.empty:
+        return frame
+    for col in ("member_id", "order_store_id", "order_guide_id"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("total_c", "paid_c", "refunded_c"):
+        frame[col] = frame[col].astype("int64")
+    frame["paid"] = frame["status"].isin([s.value for s in PAID_STATUSES])
+    frame["is_purchase"] = frame["order_id"].isin(set(purchases(orders).values_list("pk", flat=True)))
+    frame["offline"] = frame["channel"].isin([c.value for c in OFFLINE_CHANNELS])
+    paid_ids = orders.filter(status__in=PAID_STATUSES).values("pk")
+    goods = dict(OrderLine.objects.filter(order_id__in=paid_ids, sku__isnull=False).order_by()
+                 .values("order_id").annotate(c=_cents(Sum(F("quantity") * F("sku__cost_price"), output_field=_AMOUNT)))
+                 .values_list("order_id", "c"))
+    returned = dict(RefundLine.objects.filter(refund__order_id__in=paid_ids, refund__status=Refund.Status.REFUNDED,
+                                              quantity__gt=0, order_line__sku__isnull=False).order_by()
+                    .values("refund__order_id")
+                    .annotate(c=_cents(Sum(F("quantity") * F("order_line__sku__cost_price"), output_field=_AMOUNT)))
+                    .values_list("refund__order_id", "c"))
+    cost = frame["order_id"].map(goods).fillna(0).astype("int64") - \
+        frame["order_id"].map(returned).fillna(0).astype("int64")
+    frame["cost_c"] = np.where(frame["paid"], cost, 0)
+    return frame
+
+
+def _credits_frame(orders) -> pd.DataFrame:
+    """Per (order, kind, store, guide): the sum of the credit rows in cents and whether it is cross-brand."""
+    rows = list(SalesCredit.objects.filter(order_id__in=orders.values("pk")).order_by()
+                .values("order_id", "kind", "store_id", "guide_id")
+                .annotate(c=Sum(_cents(F("amount"))), cross=Max(Cast("cross_brand", IntegerField())))
+                .values_list("order_id", "kind", "store_id", "guide_id", "c", "cross"))
+    frame = pd.DataFrame(rows, columns=["order_id", "kind", "store_id", "guide_id", "c", "cross"])
+    frame["store_id"] = frame["store_id"].astype("Int64")
+    frame["guide_id"] = frame["guide_id"].astype("Int64")
+    frame["c"] = frame["c"].astype("int64")
+    frame["cross"] = frame["cross"].astype(bool)
+    return frame
+
+
+def _file_orders(orders: pd.DataFrame, credits: pd.DataFrame) -> pd.DataFrame:
+    """Add the credited ``store_id`` and ``guide_id`` of each order (see the module docstring)."""
+    positive = credits[credits["c"] > 0].sort_values(["order_id", "c"], ascending=[True, False])
+
+    def first_of(kind: str) -> pd.DataFrame:
+        return positive[positive["kind"] == kind].drop_duplicates("order_id").set_index("order_id")
+
+    store_credit = first_of(SalesCredit.Kind.STORE)
+    exclusive = first_of(SalesCredit.Kind.EXCLUSIVE)["guide_id"]
+    selling = first_of(SalesCredit.Kind.SELLING)["guide_id"]
+    ids = orders["order_id"]
+    has_store_credit = ids.isin(store_credit.index)
+    orders["store_id"] = ids.map(store_credit["store_id"]).astype("Int64").where(has_store_credit,
+                                                                                 orders["order_store_id"])
+    guide = ids.map(exclusive).astype("Int64")
+    guide = guide.fillna(ids.map(selling).astype("Int64"))
+    has_guide_credit = ids.isin(exclusive.index) | ids.isin(selling.index)
+    orders["guide_id"] = guide.where(has_guide_credit, orders["order_guide_id"])
+    return orders
+
+
+def _sales_measures(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The SalesMeasures of ``frame``'s orders grouped by ``keys`` (amounts still in cents)."""
+    paid = frame["paid"]
+    work = pd.DataFrame({
+        **{k: frame[k] for k in keys},
+        "orders": 1,
+        "gmv": frame["total_c"],
+        "paid_orders": paid.astype("int64"),
+        "paid_amount": frame["paid_c"].where(paid, 0),
+        "refunded_amount": frame["refunded_c"].where(paid, 0),
+        "unpaid_orders": (~paid).astype("int64"),
+        "unpaid_amount": frame["total_c"].where(~paid, 0),
+        "refunded_orders": (paid & (frame["refunded_c"] > 0)).astype("int64"),
+        "member_paid_orders": (paid & frame["member_id"].notna()).astype("int64"),
+        "cost_of_goods": frame["cost_c"],
+        "buyer": frame["member_id"].where(paid),
+    })
+    grouped = work.groupby(keys, dropna=False, sort=True)
+    sums = grouped[["orders", "gmv", "paid_orders", "paid_amount", "refunded_amount", "unpaid_orders",
+                    "unpaid_amount", "refunded_orders", "member_paid_orders", "cost_of_goods"]].sum()
+    sums["buyers"] = grouped["buyer"].nunique()
+    sums["sales_flow"] = sums["paid_amount"] - sums["refunded_amount"]
+    return sums.reset_index()
+
+
+_MONEY_MEASURES = ("gmv", "paid_amount", "refunded_amount", "sales_flow", "unpaid_amount", "cost_of_goods")
+_COUNT_MEASURES = ("orders", "paid_orders", "buyers", "unpaid_orders", "refunded_orders", "member_paid_orders")
+
+
+def _measures(row) -> dict:
+    values = {name: _money(getattr(row, name)) for name in _MONEY_MEASURES}
+    values.update({name: int(getattr(row, name)) for name in _COUNT_MEASURES})
+    return values
+
+
+def _build_sales(day: dt.date, brand_ids: list[int], tables: tuple[str, ...]) -> tuple[dict, dict]:
+    """Replace the sales-side facts (SalesFact, BrandSalesFact, GuideSalesFact, PurchaseFact) of one day."""
+    start, end = _bounds(day)
+    orders_qs = Order.objects.filter(brand_id__in=brand_ids, ordered_at__gte=start, ordered_at__lt=end).order_by()
+    deleted = {}
+    stale = {"sales": SalesFact.objects, "brand_sales": BrandSalesFact.objects,
+             "guide_sales": GuideSalesFact.objects, "purchases": PurchaseFact.objects}
+    for table, manager in stale.items():
+        if table in tables:
+            deleted[table] = _delete(manager.filter(day=day, brand_id__in=brand_ids))
+    written = dict.fromkeys((t for t in SALES_TABLES if t in tables), 0)
+    orders = _orders_frame(orders_qs)
+    if orders.empty:
+        return written, deleted
+    credits = _credits_frame(orders_qs)
+    orders = _file_orders(orders, credits)
+
+    if "sales" in tables:
+        facts = [SalesFact(day=day, brand_id=int(r.brand_id), store_id=_id(r.store_id), guide_id=_id(r.guide_id),
+                           channel=r.channel, **_measures(r))
+                 for r in _sales_measures(orders, ["brand_id", "store_id", "guide_id", "channel"]).itertuples()]
+        SalesFact.objects.bulk_create(facts, batch_size=2000)
+        written["sales"] = len(facts)
+    if "brand_sales" in tables:
+        facts = [BrandSalesFact(day=day, brand_id=int(r.brand_id), channel=r.channel, **_measures(r))
+                 for r in _sales_measures(orders, ["brand_id", "channel"]).itertuples()]
+        BrandSalesFact.objects.bulk_create(facts, batch_size=2000)
+        written["brand_sales"] = len(facts)
+    if "guide_sales" in tables:
+        written["guide_sales"] = _write_guide_sales(day, orders, credits)
+    if "purchases" in tables:
+        bought = orders[orders["is_purchase"]]
+        facts = [PurchaseFact(order_id=int(r.order_id), day=day, brand_id=int(r.brand_id), store_id=_id(r.store_id),
+                              guide_id=_id(r.guide_id), member_id=_id(r.member_id), channel=r.channel,
+                              offline=bool(r.offline), net_amount=_money(r.paid_c - r.refunded_c))
+                 for r in bought.itertuples()]
+        PurchaseFact.objects.bulk_create(facts, batch_size=2000)
+        written["purchases"] = len(facts)
+    return written, deleted
+
+
+def _write_guide_sales(day: dt.date, orders: pd.DataFrame, credits: pd.DataFrame) -> int:
+    guide_credits = credits[credits["kind"] != SalesCredit.Kind.STORE]
+    if guide_credits.empty:
+        return 0
+    frame = guide_credits.merge(orders[["order_id", "brand_id", "channel"]], on="order_id", how="inner")
+    store_of = dict(Guide.objects.filter(pk__in=[int(g) for g in frame["guide_id"].unique()])
+                    .values_list("pk", "store_id"))
+    frame["guide_store_id"] = frame["guide_id"].map(lambda g: store_of[int(g)])
+    frame["credited"] = (frame["c"] > 0).astype("int64")
+    grouped = frame.groupby(["brand_id", "guide_id", "guide_store_id", "channel", "kind", "cross"], sort=True) \
+        .agg(amount=("c", "sum"), orders=("credited", "sum")).reset_index()
+    grouped = grouped[(grouped["amount"] != 0) | (grouped["orders"] != 0)]
+    facts = [GuideSalesFact(day=day, brand_id=int(r.brand_id), guide_id=int(r.guide_id),
+                            store_id=int(r.guide_store_id), channel=r.channel, kind=r.kind, cross_brand=bool(r.cross),
+                            amount=_money(r.amount), orders=int(r.orders))
+             for r in grouped.itertuples()]
+    GuideSalesFact.objects.bulk_create(facts, batch_size=2000)
+    return len(facts)
+
+
+# ---------------------------------------------------------------------------- engagement: a guide's day
+
+
+def _viewer():
+    """A viewer's identity: the member, else the anonymous visitor id."""
+    return Case(When(member_id__isnull=False, then=Concat(Value("m"), Cast("member_id", CharField()))),
+                default=Concat(Value("v"), "visitor_id"), output_field=CharField())
+
+
+def _by_guide(queryset, **aggregates) -> pd.DataFrame:
+    rows = list(queryset.order_by().values("guide_id").annotate(**aggregates).values_list("guide_id", *aggregates))
+    return pd.DataFrame(rows, columns=["guide_id", *aggregates]).set_index("guide_id")
+
+
+def _build_engagement(day: dt.date, brand_ids: list[int]) -> tuple[int, int]:
+    start, end = _bounds(day)
+    in_day = {"gte": start, "lt": end}
+    deleted = _delete(EngagementFact.objects.filter(day=day, brand_id__in=brand_ids))
+    guide_brand = Q(guide__store__brand_id__in=brand_ids)
+    from guides.models import CommissionEntry, Share, TaskAssignment
+
+    viewer = _viewer()
+    material = Q(kind=EventKind.MATERIAL_VIEW)
+    frames = [
+        _by_guide(Share.objects.filter(guide_brand, guide__isnull=False, created_at__gte=start, created_at__lt=end),
+                  shares=Count("pk")),
+        _by_guide(BehaviourEvent.objects.filter(guide_brand, occurred_at__gte=in_day["gte"],
+                                                occurred_at__lt=in_day["lt"], guide__isnull=False,
+                                                kind__in=VIEW_KINDS).exclude(share_token="").annotate(viewer=viewer),
+                  share_pv=Count("pk"), share_uv=Count("viewer", distinct=True),
+                  material_pv=Count("pk", filter=material), material_uv=Count("viewer", filter=material,
+                                                                              distinct=True)),
+        _by_guide(TaskAssignment.objects.filter(guide_brand, assigned_at__gte=start, assigned_at__lt=end),
+                  tasks_assigned=Count("pk"), tasks_executed=Count("pk", filter=Q(executed_at__isnull=False))),
+        _by_guide(CareItem.objects.filter(guide_brand, day=day),
+                  care_items=Count("pk"), care_items_done=Count("pk", filter=Q(done_at__isnull=False))),
+        _by_guide(WeComFriendship.objects.filter(guide_brand, added_at__gte=start, added_at__lt=end),
+                  wecom_friends_added=Count("pk")),
+        _by_guide(GuideBinding.objects.filter(guide_brand, started_at__gte=start, started_at__lt=end,
+                                              reason__in=WON_REASONS), new_members=Count("pk")),
+        _by_guide(CommissionEntry.objects.filter(guide_brand, guide__isnull=False, created_at__gte=start,
+                                                 created_at__lt=end, kind__in=[CommissionEntry.Kind.EARN,
+                                                                               CommissionEntry.Kind.REVERSAL]),
+                  commission=_cents(Sum("amount"))),
+    ]
+    frame = pd.concat([f for f in frames if not f.empty], axis=1) if any(not f.empty for f in frames) else None
+    if frame is None or frame.empty:
+        return 0, deleted
+    frame = frame.fillna(0)
+    guides = dict((g, (s, b)) for g, s, b in Guide.objects.filter(pk__in=[int(g) for g in frame.index])
+                  .values_list("pk", "store_id", "store__brand_id"))
+    counts = [c for c in ("shares", "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned",
+                          "tasks_executed", "care_items", "care_items_done", "wecom_friends_added", "new_members")
+              if c in frame.columns]
+    facts = []
+    for guide_id, row in zip(frame.index, frame.itertuples(index=False), strict=True):
+        store_id, brand_id = guides[int(guide_id)]
+        values = {c: int(getattr(row, c)) for c in counts}
+        commission = _money(row.commission) if "commission" in frame.columns else Decimal("0.00")
+        facts.append(EngagementFact(day=day, brand_id=brand_id, store_id=store_id, guide_id=int(guide_id),
+                                    commission=commission, **values))
+    EngagementFact.objects.bulk_create(facts, batch_size=2000)
+    return len(facts), deleted
+
+
+# ---------------------------------------------------------------------------- members and inventory
+
+
+def _build_member_growth(day: dt.date, brand_ids: list[int]) -> tuple[int, int]:
+    start, end = _bounds(day)
+    deleted = _delete(MemberGrowthFact.objects.filter(day=day, brand_id__in=brand_ids))
+    rows = (BrandMembership.objects.filter(brand_id__in=brand_ids, joined_at__gte=start, joined_at__lt=end)
+            .order_by().values("brand_id", "store_id", "join_channel").annotate(n=Count("pk")))
+    facts = [MemberGrowthFact(day=day, brand_id=r["brand_id"], store_id=r["store_id"],
+                              join_channel=r["join_channel"], new_members=r["n"]) for r in rows]
+    MemberGrowthFact.objects.bulk_create(facts, batch_size=2000)
+    return len(facts), deleted
+
+
+def _build_member_count(day: dt.date, brand_ids: list[int]) -> tuple[int, int]:
+    _, end = _bounds(day)
+    deleted = _delete(MemberCountFact.objects.filter(day=day, brand_id__in=brand_ids))
+    rows = (BrandMembership.objects.filter(brand_id__in=brand_ids, joined_at__lt=end)
+            .order_by().values("brand_id", "store_id").annotate(n=Count("pk")))
+    facts = [MemberCountFact(day=day, brand_id=r["brand_id"], store_id=r["store_id"], members=r["n"]) for r in rows]
+    MemberCountFact.objects.bulk_create(facts, batch_size=2000)
+    return len(facts), deleted
+
+
+def _build_inventory(day: dt.date, brand_ids: list[int]) -> tuple[int, int]:
+    """Stock at the end of ``day``: today's stock minus every movement after the day, valued at today's cost."""
+    _, end = _bounds(day)
+    deleted = _delete(InventorySnapshot.objects.filter(day=day, brand_id__in=brand_ids))
+    if day > timezone.localdate(timezone.now(), timezone.get_default_timezone()):
+        return 0, deleted
+    unit_cost = F("sku__cost_price")
+    now = (Stock.objects.filter(sku__brand_id__in=brand_ids).order_by().values("sku__brand_id")
+           .annotate(units=Sum("quantity"), value=_cents(Sum(F("quantity") * unit_cost, output_field=_AMOUNT)),
+                     skus=Count("pk", filter=Q(quantity__gt=0))))
+    later = {r["sku__brand_id"]: r for r in
+             StockMovement.objects.filter(sku__brand_id__in=brand_ids, at__gte=end).order_by()
+             .values("sku__brand_id")
+             .annotate(units=Sum("delta"), value=_cents(Sum(F("delta") * unit_cost, output_field=_AMOUNT)))}
+    facts = []
+    for r in now:
+        back = later.get(r["sku__brand_id"], {"units": 0, "value": 0})
+        units = int(r["units"] or 0) - int(back["units"] or 0)
+        value = int(r["value"] or 0) - int(back["value"] or 0)
+        skus = int(r["skus"]) if not back["units"] else _skus_in_stock_at(r["sku__brand_id"], end)
+        facts.append(InventorySnapshot(day=day, brand_id=r["sku__brand_id"], units=max(units, 0),
+                                       value_at_cost=_money(max(value, 0)), skus_in_stock=skus))
+    InventorySnapshot.objects.bulk_create(facts)
+    return len(facts), deleted
+
+
+def _skus_in_stock_at(brand_id: int, end: dt.datetime) -> int:
+    """SKUs of the brand with stock at ``end``: current quantity minus later movements, per SKU."""
+    current = dict(Stock.objects.filter(sku__brand_id=brand_id).values_list("sku_id", "quantity"))
+    for sku_id, delta in (StockMovement.objects.filter(sku__brand_id=brand_id, at__gte=end).order_by()
+                          .values("sku_id").annotate(d=Sum("delta")).values_list("sku_id", "d")):
+        current[sku_id] = current.get(sku_id, 0) - delta
+    return sum(1 for quantity in current.values() if quantity > 0)
+
+
+# ---------------------------------------------------------------------------- the builds
+
+
+def facts_rebuild_day(*, day: dt.date, brand_id: int | None = None, tables: tuple[str, ...] = ALL_TABLES,
+                      brand_ids: list[int] | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Replace every fact of one local day (one brand, or all) in one transaction; returns (written, deleted)."""
+    unknown = set(tables) - set(ALL_TABLES)
+    if unknown:
+        raise ValueError(f"unknown fact tables {sorted(unknown)}")
+    brand_ids = brand_ids if brand_ids is not None else _brand_ids(brand_id)
+    started = time.monotonic()
+    with transaction.atomic():
+        job_lock(LOCK)
+        written, deleted = _build_sales(day, brand_ids, tables)
+        builders = {"engagement": _build_engagement, "member_growth": _build_member_growth,
+                    "member_count": _build_member_count, "inventory": _build_inventory}
+        for table, build in builders.items():
+            if table in tables:
+                written[table], deleted[table] = build(day, brand_ids)
+        FactBuild.objects.create(day=day, brand_id=brand_id, built_at=timezone.now(),
+                                 duration_ms=int((time.monotonic() - started) * 1000), rows=written)
+    return written, deleted
+
+
+def facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None = None,
+                  tables: tuple[str, ...] = ALL_TABLES) -> FactsRebuildResult:
+    """Rebuild every fact table for the local days [date_from, date_to], one transaction per day.
+
+    Idempotent: a second run over unchanged data writes the same rows. With
+    ``brand_id`` only that brand's rows are replaced.
+    """
+    if date_to < date_from:
+        raise ValueError("date_to is before date_from")
+    started = time.monotonic()
+    result = FactsRebuildResult(date_from=date_from, date_to=date_to)
+    brand_ids = _brand_ids(brand_id)
+    for day in _days(date_from, date_to):
+        written, deleted = facts_rebuild_day(day=day, brand_id=brand_id, tables=tables, brand_ids=brand_ids)
+        result.add(written, deleted)
+        result.days += 1
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+@transaction.atomic
+def sales_facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None = None) -> FactRebuildResult:
+    """Replace the sales facts (SalesFact and its rollup, guide sales, purchases) of [date_from, date_to].
+
+    One transaction for the whole range. Returns what happened to SalesFact.
+    """
+    if date_to < date_from:
+        raise ValueError("date_to is before date_from")
+    job_lock(LOCK)
+    brand_ids = _brand_ids(brand_id)
+    deleted = written = 0
+    for day in _days(date_from, date_to):
+        w, d = _build_sales(day, brand_ids, SALES_TABLES)
+        written += w["sales"]
+        deleted += d["sales"]
+    return FactRebuildResult(date_from=date_from, date_to=date_to, rows_deleted=deleted, rows_written=written)
+
+
+def facts_days_changed(*, since: dt.datetime, until: dt.datetime | None = None) -> list[dt.date]:
+    """Local days whose facts changed after they were built: what happened in [since, until) and which day it hit.
+
+    Orders placed, refunds completed (→ the order's day), task assignments
+    executed (→ the day they were assigned), care items done (→ their day) and
+    every day touched by the period itself.
+    """
+    until = until or timezone.now()
+    tz = timezone.get_default_timezone()
+    first = timezone.localtime(since, tz).date()
+    last = timezone.localtime(until, tz).date()
+    days = set(_days(first, last))
+    day_of = TruncDate("order__ordered_at", tzinfo=tz)
+    days |= set(Refund.objects.filter(status=Refund.Status.REFUNDED, requested_at__gte=since - dt.timedelta(days=60),
+                                      refunded_at__gte=since, refunded_at__lt=until)
+                .annotate(day=day_of).values_list("day", flat=True).distinct().order_by())
+    from guides.models import TaskAssignment
+
+    days |= set(TaskAssignment.objects.filter(executed_at__gte=since, executed_at__lt=until)
+                .annotate(day=TruncDate("assigned_at", tzinfo=tz)).values_list("day", flat=True).distinct()
+                .order_by())
+    days |= set(CareItem.objects.filter(done_at__gte=since, done_at__lt=until)
+                .values_list("day", flat=True).distinct().order_by())
+    today = timezone.localdate(timezone.now(), tz)
+    return sorted(d for d in days if d <= today)
+
+
+def facts_rebuild_changed(*, since: dt.datetime, until: dt.datetime | None = None) -> FactsRebuildResult:
+    """Rebuild the days ``facts_days_changed`` finds (the nightly run: yesterday and days changed late)."""
+    days = facts_days_changed(since=since, until=until)
+    if not days:
+        today = timezone.localdate(timezone.now(), timezone.get_default_timezone())
+        return FactsRebuildResult(date_from=today, date_to=today)
+    started = time.monotonic()
+    result = FactsRebuildResult(date_from=days[0], date_to=days[-1])
+    brand_ids = _brand_ids(None)
+    for day in days:
+        written, deleted = facts_rebuild_day(day=day, brand_ids=brand_ids)
+        result.add(written, deleted)
+        result.days += 1
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result

@@ -1,0 +1,265 @@
+"""Daily fact tables behind the HQ dashboard (issue 8), built by ``analytics.facts``.
+
+``SalesFact`` (in ``analytics.models``) is the sales grain: day × brand × store × guide
+× channel. The tables here complete it:
+
+* ``BrandSalesFact``: the same measures rolled up to day × brand × channel, so that
+  group- and brand-wide pages read a few hundred rows a month instead of one row per
+  store and guide. Only group and brand scopes read it (regional staff read SalesFact).
+* ``GuideSalesFact``: the guide credits of attribution (``SalesCredit`` exclusive and
+  selling rows) summed per day × order brand × guide × channel × kind × cross-brand,
+  filed under the guide's store: guide rankings, online/offline guide sales and the
+  cross-brand guided share.
+* ``PurchaseFact``: one narrow row per purchase (``mall.selectors.purchases``) with
+  its credited store and guide: what member-level rates (repurchase, frequency,
+  cross purchase, WeCom friend rate of store buyers) count distinct members over.
+* ``EngagementFact``: a guide's day: shares, share and material PV/UV, tasks, care
+  items, WeCom friends added, new members bound, commission.
+* ``MemberGrowthFact`` / ``MemberCountFact``: new memberships per day × brand × join
+  store × join channel, and memberships held at the end of each day per brand × store.
+* ``InventorySnapshot``: the online warehouse's stock per day × brand, in units and
+  at cost (``Stock`` × ``Sku.cost_price``), for inventory turnover days.
+
+Every table is rebuilt per day (delete + insert in one transaction), so a rebuild
+is idempotent; ``FactBuild`` records when each day was last built.
+Distinct counts (buyers, UV) are distinct at their row's grain and do not add up
+across rows: metrics that need distinct members over a period read PurchaseFact.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from retail_crm.scoping import ScopePaths
+
+ZERO = Decimal("0.00")
+
+
+def _money(verbose_name) -> models.DecimalField:
+    return models.DecimalField(verbose_name, max_digits=16, decimal_places=2, default=ZERO)
+
+
+class SalesMeasures(models.Model):
+    """The sales measures shared by SalesFact and BrandSalesFact (see SalesFact)."""
+
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    gmv = _money(_("GMV"))
+    paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
+    paid_amount = _money(_("paid amount"))
+    refunded_amount = _money(_("refunded amount"))
+    sales_flow = _money(_("sales flow"))
+    buyers = models.PositiveIntegerField(_("buyers"), default=0)
+    unpaid_orders = models.PositiveIntegerField(_("unpaid orders"), default=0)
+    unpaid_amount = _money(_("unpaid amount"))
+    refunded_orders = models.PositiveIntegerField(_("orders with a refund"), default=0)
+    member_paid_orders = models.PositiveIntegerField(_("paid orders by members"), default=0)
+    cost_of_goods = _money(_("cost of goods"))
+
+    class Meta:
+        abstract = True
+
+
+class BrandSalesFact(SalesMeasures):
+    """Sales of one day × brand × channel (the brand-level rollup of SalesFact)."""
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(_("channel"), max_length=20)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand")
+
+    class Meta:
+        verbose_name = _("brand sales fact")
+        verbose_name_plural = _("brand sales facts")
+        constraints = [models.UniqueConstraint(fields=["day", "brand", "channel"], name="one_brand_sales_fact")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_id}/{self.channel}"
+
+
+class GuideSalesFact(models.Model):
+    """Guide credits of one day × order brand × guide × channel × credit kind × cross-brand.
+
+    ``amount`` is the sum of the credit rows (corrections included) of orders placed
+    that day; ``orders`` counts orders whose credit is positive. ``store`` is the
+    guide's store (the guide's brand may differ from ``brand``: cross-brand sales).
+    """
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The order's brand"))
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The guide's store"))
+    channel = models.CharField(_("channel"), max_length=20)
+    kind = models.CharField(_("credit kind"), max_length=10)
+    cross_brand = models.BooleanField(_("cross-brand"), default=False)
+    amount = _money(_("credited amount"))
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+
+    scope_paths = ScopePaths(group="store__brand__group", brand="store__brand", region="store__region",
+                             store="store", guide="guide")
+
+    class Meta:
+        verbose_name = _("guide sales fact")
+        verbose_name_plural = _("guide sales facts")
+        indexes = [models.Index(fields=["day", "store"]), models.Index(fields=["guide", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.guide_id} {self.kind} {self.amount}"
+
+
+class PurchaseFact(models.Model):
+    """One purchase (paid, net > 0) with its local day, credited store and guide, member and net amount."""
+
+    order = models.OneToOneField("mall.Order", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, null=True, related_name="+")
+    member = models.ForeignKey("members.Member", on_delete=models.SET_NULL, null=True, related_name="+")
+    channel = models.CharField(_("channel"), max_length=20)
+    offline = models.BooleanField(_("offline"), default=False)
+    net_amount = models.DecimalField(_("net amount"), max_digits=14, decimal_places=2)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
+                             guide="guide")
+
+    class Meta:
+        verbose_name = _("purchase fact")
+        verbose_name_plural = _("purchase facts")
+        indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"]),
+                   models.Index(fields=["member", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.order_id}"
+
+
+class EngagementFact(models.Model):
+    """A guide's day: shares, PV/UV of what they shared, tasks, care, WeCom friends, members, commission.
+
+    Only guides with something to count that day have a row. UV counts distinct viewers
+    (member or anonymous visitor) of the guide's shares that day and does not add up
+    across days. ``tasks_executed`` counts, of the assignments made that day, those
+    executed by the time the day was built (the job rebuilds days whose tasks or care
+    items changed later).
+    """
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The guide's brand"))
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+    shares = models.PositiveIntegerField(_("shares"), default=0)
+    share_pv = models.PositiveIntegerField(_("share views (PV)"), default=0)
+    share_uv = models.PositiveIntegerField(_("share viewers (UV)"), default=0)
+    material_pv = models.PositiveIntegerField(_("material views (PV)"), default=0)
+    material_uv = models.PositiveIntegerField(_("material viewers (UV)"), default=0)
+    tasks_assigned = models.PositiveIntegerField(_("tasks assigned"), default=0)
+    tasks_executed = models.PositiveIntegerField(_("of those, executed"), default=0)
+    care_items = models.PositiveIntegerField(_("care items"), default=0)
+    care_items_done = models.PositiveIntegerField(_("care items done"), default=0)
+    wecom_friends_added = models.PositiveIntegerField(_("WeCom friends added"), default=0)
+    new_members = models.PositiveIntegerField(_("new members bound"), default=0)
+    commission = models.DecimalField(_("commission earned"), max_digits=14, decimal_places=2, default=ZERO)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store",
+                             guide="guide")
+
+    class Meta:
+        verbose_name = _("engagement fact")
+        verbose_name_plural = _("engagement facts")
+        constraints = [models.UniqueConstraint(fields=["day", "guide"], name="one_engagement_fact_per_guide_day")]
+        indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.guide_id}"
+
+
+class MemberGrowthFact(models.Model):
+    """New brand memberships of one day × brand × join store × join channel."""
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    join_channel = models.CharField(_("join channel"), max_length=20)
+    new_members = models.PositiveIntegerField(_("new members"), default=0)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store")
+
+    class Meta:
+        verbose_name = _("member growth fact")
+        verbose_name_plural = _("member growth facts")
+        indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_id}/{self.store_id}/{self.join_channel}: {self.new_members}"
+
+
+class MemberCountFact(models.Model):
+    """Brand memberships held at the end of one day, per brand × join store (empty store: joined online)."""
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    members = models.PositiveIntegerField(_("members"), default=0)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="store__region", store="store")
+
+    class Meta:
+        verbose_name = _("member count fact")
+        verbose_name_plural = _("member count facts")
+        indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_id}/{self.store_id}: {self.members}"
+
+
+class InventorySnapshot(models.Model):
+    """The online warehouse's stock of one brand at the end of one day, in units and at cost.
+
+    Built by the facts job from ``Stock`` × ``Sku.cost_price``; a past day is the
+    current stock rolled back by the ``StockMovement`` ledger (at today's cost
+    prices). Inventory history starts with the first snapshot the job took.
+    """
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    units = models.BigIntegerField(_("units"), default=0)
+    value_at_cost = _money(_("value at cost"))
+    skus_in_stock = models.PositiveIntegerField(_("SKUs in stock"), default=0)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand")
+
+    class Meta:
+        verbose_name = _("inventory snapshot")
+        verbose_name_plural = _("inventory snapshots")
+        constraints = [models.UniqueConstraint(fields=["day", "brand"], name="one_inventory_snapshot_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_id}: {self.value_at_cost}"
+
+
+class FactBuild(models.Model):
+    """When a day's facts were last built (all brands or one), how long it took and how many rows it wrote."""
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                              help_text=_("Empty: every brand"))
+    built_at = models.DateTimeField(_("built at"))
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    rows = models.JSONField(_("rows written per table"), default=dict)
+
+    scope_paths = ScopePaths(group=lambda a: models.Q(brand__isnull=True) | models.Q(brand__group_id=a.group_id),
+                             brand=lambda a: models.Q(brand__isnull=True) | models.Q(brand_id=a.brand_id))
+
+    class Meta:
+        verbose_name = _("fact build")
+        verbose_name_plural = _("fact builds")
+        indexes = [models.Index(fields=["day", "brand"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_id or '*'} @ {self.built_at:%Y-%m-%d %H:%M}"
