@@ -70,6 +70,8 @@ class _LibraryAdmin(ScopedModelAdmin):
 
 
 class MaterialForm(forms.ModelForm):
+    video_url = forms.URLField(label=_("video link"), required=False, assume_scheme="https")
+
     class Meta:
         model = Material
         fields = ("brand", "kind", "title", "body", "image", "video_url", "product", "is_active")
@@ -262,3 +264,6 @@ class GuideTokenAdmin(ScopedModelAdmin):
             revoked += 1
         self.message_user(request, ngettext("%(n)d token revoked.", "%(n)d tokens revoked.", revoked)
                           % {"n": revoked}, messages.SUCCESS)
+
+
+from guides import admin_commission  # noqa: E402,F401  (registers the commission and withdrawal admin)
