@@ -60,6 +60,7 @@ Status = WithdrawalRequest.Status
 
 #: roles that may decide withdrawals in their scope (never their own)
 APPROVER_ROLES = frozenset({"hq", "brand_operator", "region_manager", "store_manager"})
+MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_KEY_LENGTH = 100
 
@@ -176,13 +177,15 @@ def commission_balance(*, guide=None, staff_user=None, at: dt.datetime | None = 
 
 
 def commission_ledger(*, owner: CommissionOwner) -> QuerySet[CommissionEntry]:
-    """The owner's ledger rows, newest first, with what the page shows next to each (order, credit, request).
+    """The owner's ledger rows, latest value date (``available_at``) first, with what the page shows next to
+    each (order, credit, request). The value date orders a backfilled history by when each sale's commission
+    fell due rather than by when the row happened to be written.
 
     Filtered by owner, not by scope: a person's own money is theirs to see, and
     their rows may lie in brands outside their scope (cross-brand sales).
     """
     return (CommissionEntry.objects.filter(owner.rows)
-            .select_related("order", "credit", "withdrawal", "brand").order_by("-created_at", "-pk"))
+            .select_related("order", "credit", "withdrawal", "brand").order_by("-available_at", "-pk"))
 
 
 def withdrawal_list_own(*, owner: CommissionOwner) -> QuerySet[WithdrawalRequest]:

@@ -108,9 +108,22 @@ def _care_lists(brand_code: str | None) -> str:
     return f"{total} care items for {today}"
 
 
+def _commission(brand_code: str | None) -> str:
+    from guides.commission import commission_build_for_range
+    from retail_crm.demo.commission_life import demo_commission_rules, demo_withdrawals
+
+    rules = demo_commission_rules()  # demo group only: brands without rules get the demo's
+    result = commission_build_for_range(brand_id=_brand_id(brand_code))
+    withdrawals = demo_withdrawals()  # demo guide only, once
+    return (f"{result.entries_written} entries from {result.credits_considered} credits without one, "
+            f"{result.staff_entries_written} office-staff share entries; demo: {rules} rules, "
+            f"{withdrawals} withdrawals")
+
+
 JOBS: list[Job] = [
     Job("members.activity", _activity),
     Job("analytics.attribution", _attribution),
+    Job("guides.commission", _commission),  # after attribution: commission is posted from its credits
     Job("members.tags", _tags),
     Job("analytics.rfm", _rfm),
     Job("analytics.care_lists", _care_lists),

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("analytics.api.urls")),
     path("", include("livestream.urls")),
     path("", include("guides.api_urls")),
+    path("", include("guides.api_commission_urls")),
 ]

@@ -479,6 +479,11 @@ def demo_delete() -> None:
     TagGroup.objects.filter(group=group).delete()
     WeComFriendship.objects.filter(member__group=group).delete()
     PointsEntry.objects.filter(brand__in=brands).delete()
+    from guides.models import CommissionEntry, CommissionRule, WithdrawalRequest
+
+    CommissionEntry.objects.filter(brand__in=brands).delete()  # ledger rows protect orders, credits, requests
+    WithdrawalRequest.objects.filter(brand__in=brands).delete()
+    CommissionRule.objects.filter(brand__in=brands).delete()
     GuideToken.objects.filter(guide__store__brand__in=brands).delete()
     OrderLine.objects.filter(order__brand__in=brands).delete()
     Order.objects.filter(brand__in=brands).delete()
