@@ -211,6 +211,8 @@ SPECTACULAR_SETTINGS = {
         "EventKindEnum": "members.models.EventKind",
         "JoinChannelEnum": "members.models.JoinChannel",
         "TagSourceEnum": "members.models.TagSource",
+        "CommissionEntryKindEnum": "guides.models.CommissionEntry.Kind",
+        "WithdrawalStatusEnum": "guides.models.WithdrawalRequest.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
