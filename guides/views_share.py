@@ -131,7 +131,7 @@ def _share_object(actor, sharer, target: str, pk: int | None) -> dict:
 def share_new(request):
     """GET: choose a product, a livestream or the mall; POST: share it (one tap) and open the share."""
     actor, sharer = _viewer(request)
-    form = ShareForm(request.POST or None)
+    form = ShareForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
