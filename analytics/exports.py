@@ -49,7 +49,7 @@ def export_dir() -> Path:
 
 def export_filename(table: Table, params: dict, fmt: str) -> str:
     """``<table>_<from>_<to>.<fmt>``: what the download is called on the user's disk."""
-    span = "_".join(v for v in (params.get("date_from"), params.get("date_to")) if v)
+    span = "_".join(v for v in (params.get("from"), params.get("to")) if v)
     return f"{table.key}{'_' + span if span else ''}.{fmt}"
 
 

@@ -72,11 +72,11 @@ def _table_context(table: Table, actor: Actor, query: DashboardQuery, *, limit: 
 def _breadcrumbs(query: DashboardQuery) -> list[tuple[str, str]]:
     """group → brand → region → store, each a link to the next level down."""
     crumbs = [(_t("Group"), f"{reverse('hq:brands')}?{query.querystring(brand=None, region=None, store=None)}")]
-    if query.brand_id:
+    if query.brand_code:
         crumbs.append((query.brand_name, f"{reverse('hq:regions')}?{query.querystring(region=None, store=None)}"))
-    if query.region_id:
+    if query.region_code:
         crumbs.append((query.region_name, f"{reverse('hq:stores')}?{query.querystring(store=None)}"))
-    if query.store_id:
+    if query.store_code:
         crumbs.append((query.store_name, f"{reverse('hq:guides')}?{query.querystring()}"))
     return crumbs
 

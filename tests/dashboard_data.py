@@ -44,7 +44,7 @@ from tests.factories import (
 
 SH = ZoneInfo("Asia/Shanghai")
 PASSWORD = "pw-123456"
-PERIOD = {"date_from": "2026-03-01", "date_to": "2026-03-31"}
+PERIOD = {"from": "2026-03-01", "to": "2026-03-31"}
 DATE_FROM, DATE_TO = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
 
 
@@ -105,7 +105,7 @@ def build_dashboard_world() -> SimpleNamespace:
 
 def build_facts() -> None:
     """Build every fact table the dashboard reads, for both years of the data set."""
-    from analytics.services import sales_facts_rebuild
+    from analytics.facts import facts_rebuild
 
-    sales_facts_rebuild(date_from=dt.date(2025, 3, 1), date_to=dt.date(2025, 3, 31))
-    sales_facts_rebuild(date_from=DATE_FROM, date_to=DATE_TO)
+    facts_rebuild(date_from=dt.date(2025, 3, 1), date_to=dt.date(2025, 3, 31))
+    facts_rebuild(date_from=DATE_FROM, date_to=DATE_TO)

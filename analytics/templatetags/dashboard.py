@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 from django import template
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from analytics.dashboard_tables import Kind
@@ -21,16 +20,17 @@ def figure(value, kind: str = Kind.TEXT) -> str:
     """A value as the dashboard shows it (the export keeps the raw value)."""
     if value is None or value == "":
         return DASH
+    # Both languages write 1,234.50: grouped by thousands with a comma, a point before the decimals.
     if kind == Kind.MONEY:
-        return "¥" + number_format(Decimal(value), decimal_pos=2, force_grouping=True)
+        return f"¥{Decimal(value):,.2f}"
     if kind == Kind.RATIO:
-        return number_format(Decimal(value) * 100, decimal_pos=1) + "%"
+        return f"{Decimal(value) * 100:.1f}%"
     if kind == Kind.INT:
-        return number_format(int(value), force_grouping=True)
+        return f"{int(value):,}"
     if kind == Kind.DECIMAL:
-        return number_format(Decimal(value), decimal_pos=1, force_grouping=True)
+        return f"{Decimal(value):,.1f}"
     if kind == Kind.NUMBER:
-        return number_format(Decimal(value), force_grouping=True)
+        return f"{Decimal(value):,}"
     if kind == Kind.MONTH and isinstance(value, dt.date):
         return value.strftime("%Y-%m")
     if isinstance(value, dt.date):
@@ -44,8 +44,7 @@ def change(current, previous) -> str:
     if current is None or previous in (None, "", 0) or Decimal(previous) == 0:
         return DASH
     ratio = (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
-    sign = "+" if ratio > 0 else ""
-    return f"{sign}{number_format(ratio, decimal_pos=1)}%"
+    return f"{ratio:+.1f}%"
 
 
 @register.filter
@@ -62,5 +61,4 @@ def ratio_points(current, previous) -> str:
     if current is None or previous in (None, ""):
         return DASH
     points = (Decimal(current) - Decimal(previous)) * 100
-    sign = "+" if points > 0 else ""
-    return _("%(points)s pp") % {"points": f"{sign}{number_format(points, decimal_pos=1)}"}
+    return _("%(points)s pp") % {"points": f"{points:+.1f}"}

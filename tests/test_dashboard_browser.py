@@ -1,0 +1,90 @@
+"""The HQ dashboard in a real headless Chromium (Debian's, driven by Playwright; see tests/browser.py).
+
+An HQ user logs in through the login form, opens the overview, follows the brand ranking's drill-down
+(brand → regions → stores) and looks at a store page on a tablet. On every page each chart container
+holds an ECharts canvas, the console shows no error, no request leaves the project's own server and no
+request fails. Screenshots go to $SCREENSHOT_DIR (default artifacts/screenshots/), whose path is printed.
+
+Data: tests/dashboard_data.py, facts built for March 2025 and March 2026.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import browser_page, screenshot, screenshot_dir
+from tests.dashboard_data import PASSWORD, build_dashboard_world, build_facts
+
+pytestmark = [pytest.mark.browser]
+
+QUERY = "from=2026-03-01&to=2026-03-31"
+DESKTOP = (1440, 900)
+TABLET = (1024, 768)
+
+
+def charts_drawn(page) -> list[bool]:
+    """Whether each chart container on the page holds a drawn canvas (ECharts' canvas renderer)."""
+    page.wait_for_selector("html[data-charts-ready]")
+    return page.eval_on_selector_all(
+        ".chart[data-chart]",
+        "els => els.map(el => { const c = el.querySelector('canvas'); return !!c && c.width > 0 && c.height > 0; })")
+
+
+def assert_clean(watch) -> None:
+    assert watch.console_errors == []
+    assert watch.foreign_requests == []
+    assert watch.failed_requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hq_overview_and_drill_down_render_their_charts(live_server):
+    build_dashboard_world()
+    build_facts()
+
+    with browser_page(live_server.url, viewport=DESKTOP) as watch:
+        page = watch.page
+        page.goto(f"{live_server.url}/accounts/login/?next=/hq/%3F{QUERY.replace('&', '%26')}")
+        page.fill("input[name=username]", "hq")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/hq/?{QUERY}")
+
+        drawn = charts_drawn(page)
+        assert len(drawn) >= 15  # one trend per headline metric, the sales chart and the join channels
+        assert all(drawn)
+        assert page.locator('[data-metric="sales_flow"] .value').inner_text() == "¥1,810.00"
+        screenshot(page, "dashboard-overview")
+
+        page.click("nav.dash-nav a[href^='/hq/brands/']")
+        page.wait_for_url("**/hq/brands/**")
+        assert all(charts_drawn(page))
+        page.click('#table-brand_ranking a:text("雅致女装")')
+        page.wait_for_url("**/hq/regions/**brand=WA**")
+        drawn = charts_drawn(page)
+        assert drawn and all(drawn)
+        assert page.locator("#table-region_ranking tbody tr").count() == 2
+        screenshot(page, "dashboard-regions-of-brand")
+
+        page.click('#table-region_ranking a:text("华东")')
+        page.wait_for_url("**/hq/stores/**region=east**")
+        assert all(charts_drawn(page))
+        assert page.locator("#table-store_ranking tbody tr").count() == 2
+        screenshot(page, "dashboard-stores-of-region")
+        assert_clean(watch)
+
+    with browser_page(live_server.url, viewport=TABLET) as watch:
+        page = watch.page
+        page.goto(f"{live_server.url}/accounts/login/?next=/hq/stores/")
+        page.fill("input[name=username]", "hq")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/hq/stores/")
+        page.goto(f"{live_server.url}/hq/stores/?{QUERY}")
+        drawn = charts_drawn(page)
+        assert drawn and all(drawn)
+        # Usable on a tablet: the page does not scroll sideways (wide tables scroll inside their card).
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        screenshot(page, "dashboard-stores-tablet")
+        assert_clean(watch)
+
+    print(f"dashboard screenshots: {screenshot_dir()}")
