@@ -90,6 +90,12 @@ def _attribution(brand_code: str | None) -> str:
     return f"{result.orders} orders, {result.rows_written} credit rows written"
 
 
+def _live_stats(brand_code: str | None) -> str:
+    from livestream.metrics import session_stats_refresh_all
+
+    return f"figures of {session_stats_refresh_all(brand_id=_brand_id(brand_code))} live sessions"
+
+
 def _rfm(brand_code: str | None) -> str:
     from analytics.rfm import rfm_recompute
 
@@ -123,6 +129,7 @@ def _commission(brand_code: str | None) -> str:
 JOBS: list[Job] = [
     Job("members.activity", _activity),
     Job("analytics.attribution", _attribution),
+    Job("livestream.stats", _live_stats),
     Job("guides.commission", _commission),  # after attribution: commission is posted from its credits
     Job("members.tags", _tags),
     Job("analytics.rfm", _rfm),

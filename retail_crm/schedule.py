@@ -67,6 +67,16 @@ BEAT_SCHEDULE = {
         "task": "analytics.tasks.exports_purge",
         "schedule": crontab(minute=40, hour=4),
     },
+    # Live-session figures while streams run and just after (last leaves): every 2 minutes.
+    "livestream-stats-live": {
+        "task": "livestream.tasks.live_stats_refresh_recent",
+        "schedule": crontab(minute="*/2"),
+    },
+    # Figures of sessions ended in the last 30 days: late viewer batches, payments and refunds, at 03:50.
+    "livestream-stats-settling": {
+        "task": "livestream.tasks.live_stats_refresh_settling",
+        "schedule": crontab(minute=50, hour=3),
+    },
     # Shipped orders nobody confirmed are received automatically after 10 days (returns window starts).
     "mall-orders-auto-receive": {
         "task": "mall.tasks.orders_auto_receive",

@@ -387,3 +387,31 @@ def test_summary_api_bad_input(org, api, query, status, fields):
 
 def test_summary_api_needs_staff(api):
     assert api.get("/api/v1/livestream/summary/").status_code == 401
+
+
+# ---------------------------------------------------------------------------- tasks and the job
+
+def test_tasks_take_ids_and_are_safe_to_run_twice(known):
+    from livestream.tasks import session_stats_refresh_task
+
+    for _ in range(2):
+        assert session_stats_refresh_task.delay(known.session.pk).get() == {"session_id": known.session.pk,
+                                                                              "refreshed": 1}
+    assert SessionStats.objects.count() == 1
+    assert stored(known.session) == EXPECTED
+    assert session_stats_refresh_task.delay(999999).get() == {"session_id": 999999, "refreshed": 0}
+
+
+def test_settling_refresh_covers_sessions_ended_in_the_last_30_days(known):
+    from livestream.metrics import live_stats_refresh_settling
+
+    assert live_stats_refresh_settling(as_of=t(3, 50, day=2, month=4)) == 2  # 29 days after
+    assert live_stats_refresh_settling(as_of=t(3, 50, day=6, month=4)) == 0  # 33 days after
+
+
+def test_run_jobs_refreshes_live_figures(known):
+    from retail_crm.jobs import JOBS
+
+    job = next(j for j in JOBS if j.name == "livestream.stats")
+    assert job.run(None) == "figures of 2 live sessions"
+    assert stored(known.session) == EXPECTED
