@@ -1,31 +1,213 @@
-"""The guide workbench (mobile web). Views parse input and call selectors."""
+"""The guide workbench (mobile web): home, my members, a member, the care list, my performance, live schedule.
+
+Views are thin: they check the viewer is staff, parse input with a form, call ``guides.selectors`` (reads)
+or ``analytics.care`` (marking a care item done) and render. Whose numbers a page shows is the
+:class:`~guides.selectors.WorkbenchSubject`: a guide is themself; a manager sees their scope and may pick one
+of their guides with ``?guide=<code>``. Outside the viewer's scope everything is a 404; a login without a
+staff role gets a 403; anonymous visitors are sent to the login page.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_POST
 
-from analytics import selectors
+from analytics.care import care_item_done
+from analytics.models import CareItem
 from analytics.services import local_today
-from members.models import Member
-from retail_crm.models import Guide
-from retail_crm.scoping import actor_for, scoped
+from guides import selectors
+from guides.forms import CareDoneForm, MemberFilterForm
+from retail_crm.errors import ApplicationError
+from retail_crm.phones import mask_phone
+from retail_crm.scoping import actor_for
+
+MEMBERS_PER_PAGE = 20
+ACTIVITY_LABELS = [("product_views", _lazy("Product views")), ("favourites", _lazy("Favourites")),
+                   ("shares", _lazy("Shares")), ("add_to_carts", _lazy("Added to cart")),
+                   ("orders_unpaid", _lazy("Unpaid orders")), ("live_watches", _lazy("Livestreams watched")),
+                   ("material_views", _lazy("Material views"))]
 
 
-@login_required
-def home(request):
-    actor = actor_for(request.user)
-    if not actor.is_staff_member:
-        raise PermissionDenied
-    today = local_today()
-    month_start = today.replace(day=1)
-    guide = Guide.objects.select_related("store", "store__brand").filter(pk=actor.guide_id).first()
-    context = {
-        "actor": actor,
-        "guide": guide,
-        "today": selectors.sales_summary(actor=actor, date_from=today, date_to=today),
-        "month": selectors.sales_summary(actor=actor, date_from=month_start, date_to=today),
-        "member_count": scoped(Member.objects.all(), actor).count(),
+def workbench_page(view):
+    """Staff only (403 otherwise, login first when anonymous); passes the page's subject; 404s outside scope."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        actor = actor_for(request.user)
+        if not actor.is_staff_member:
+            raise PermissionDenied
+        try:
+            subject = selectors.workbench_subject(actor=actor, guide_code=request.GET.get("guide") or None)
+            return view(request, subject, *args, **kwargs)
+        except ApplicationError as error:
+            if error.status == 404:
+                raise Http404(error.message) from error
+            raise
+
+    return wrapper
+
+
+def _first_url(*candidates, fallback: str | None = None) -> str | None:
+    """The first of (url name, args) that resolves; other helpers' pages are linked without a hard dependency."""
+    for name, args in candidates:
+        try:
+            return reverse(name, args=args)
+        except NoReverseMatch:
+            continue
+    return fallback
+
+
+def task_url(task_id: int) -> str:
+    return _first_url(("workbench:task", [task_id]), ("workbench:task_detail", [task_id]),
+                      fallback=f"/workbench/tasks/{task_id}/")
+
+
+def _frame(request, subject, **context) -> dict:
+    """What every page's frame needs: the subject and, for managers, the guide picker."""
+    guide_code = subject.guide.code if subject.guide is not None and subject.is_manager else ""
+    frame = {
+        "subject": subject,
+        "guide": subject.guide,
+        "guide_code": guide_code,
+        "guide_query": f"?{urlencode({'guide': guide_code})}" if guide_code else "",
     }
-    return render(request, "guides/home.html", context)
+    if subject.is_manager:
+        frame["guide_filter"] = {"choices": selectors.guides_to_pick(subject=subject), "current": guide_code}
+    frame.update(context)
+    return frame
+
+
+@workbench_page
+def home(request, subject):
+    today = local_today()
+    numbers = selectors.home_numbers(subject=subject, day=today, staff_user=request.user)
+    tasks = [(task, task_url(task.task_id)) for task in numbers.open_tasks]
+    return render(request, "guides/home.html", _frame(
+        request, subject, wb_tab="home", numbers=numbers, today=today, open_tasks=tasks,
+        member_count=numbers.members, tasks_url=_first_url(("workbench:tasks", []), fallback="/workbench/tasks/")))
+
+
+@workbench_page
+def members(request, subject):
+    form = MemberFilterForm(request.GET or None, tag_values=selectors.member_tag_choices(subject=subject))
+    filters = selectors.MemberFilters()
+    if form.is_bound:
+        form.is_valid()  # fields with errors are shown and filter nothing; the valid ones still apply
+        filters = form.filters()
+    page = Paginator(selectors.member_list(subject=subject, filters=filters), MEMBERS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    for member in page:  # lists never show whole phones; the member page decides that
+        member.phone_masked = mask_phone(member.phone)
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "guides/members.html", _frame(
+        request, subject, wb_tab="members", form=form, page=page, brand_id=subject.brand_id), status=status)
+
+
+@workbench_page
+def member_page(request, subject, member_id: int):
+    data = selectors.workbench_member(subject=subject, member_id=member_id, user=request.user,
+                                      today=local_today())
+    counts = data.detail.activity.counts
+    activity = [(label, counts.get(name, 0)) for name, label in ACTIVITY_LABELS]
+    return render(request, "guides/member_detail.html", _frame(
+        request, subject, wb_tab="members", m=data, member=data.detail.member, activity=activity,
+        guide_filter=None))
+
+
+def _care_page(request, subject, *, status: int = 200, failed_item: int | None = None, failed_form=None):
+    today = local_today()
+    items = selectors.care_list(subject=subject, day=today)
+    for item in items:
+        item.form = failed_form if item.pk == failed_item else CareDoneForm(auto_id=f"care-{item.pk}-%s")
+    open_items = [item for item in items if item.done_at is None]
+    return render(request, "guides/care.html", _frame(
+        request, subject, wb_tab="care", today=today, items=items, open_count=len(open_items),
+        done_count=len(items) - len(open_items),
+        sections=[(kind, label, [i for i in open_items if i.kind == kind])
+                  for kind, label in CareItem.Kind.choices],
+        done_items=[item for item in items if item.done_at is not None]), status=status)
+
+
+@workbench_page
+def care(request, subject):
+    return _care_page(request, subject)
+
+
+@require_POST
+@workbench_page
+def care_done(request, subject, item_id: int):
+    """Mark one care item done with its outcome: the contact counts as service on the member's binding."""
+    item = selectors.care_item_get(subject=subject, item_id=item_id)
+    form = CareDoneForm(request.POST, auto_id=f"care-{item.pk}-%s")
+    if form.is_valid():
+        try:
+            care_item_done(item=item, user=request.user, outcome=form.cleaned_data["outcome"])
+        except ApplicationError as error:
+            if error.status == 404:
+                raise Http404(error.message) from error
+            for name, problems in error.fields.items():
+                for problem in problems:
+                    form.add_error(name if name in form.fields else None, problem)
+            if not error.fields:
+                form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Done: %(member)s") % {"member": item.member.name or item.member.code})
+            guide_code = request.GET.get("guide")
+            query = f"?{urlencode({'guide': guide_code})}" if guide_code else ""
+            return redirect(reverse("workbench:care") + query + f"#care-{item.pk}")
+    return _care_page(request, subject, status=400, failed_item=item.pk, failed_form=form)
+
+
+def _month(request, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The month asked for with ?month=YYYY-MM (this month when missing, malformed or in the future)."""
+    first = today.replace(day=1)
+    try:
+        year, month = (int(part) for part in request.GET.get("month", "").split("-"))
+        asked = dt.date(year, month, 1)
+    except (TypeError, ValueError):
+        asked = first
+    if asked > first:
+        asked = first
+    next_first = (asked + dt.timedelta(days=32)).replace(day=1)
+    return asked, min(next_first - dt.timedelta(days=1), today)
+
+
+@workbench_page
+def performance(request, subject):
+    today = local_today()
+    date_from, date_to = _month(request, today)
+    data = selectors.performance(subject=subject, date_from=date_from, date_to=date_to)
+    previous = (date_from - dt.timedelta(days=1)).replace(day=1)
+    following = (date_from + dt.timedelta(days=32)).replace(day=1)
+    links = {
+        "qr": _first_url(("workbench:qr", []), ("workbench:my_qr", [])),
+        "shares": _first_url(("workbench:shares", []), ("workbench:share_list", [])),
+        "commission": _first_url(("workbench:commission", []), ("workbench:withdrawals", [])),
+        "live": reverse("workbench:live"),
+    }
+    return render(request, "guides/performance.html", _frame(
+        request, subject, wb_tab="me", p=data, previous_month=previous.strftime("%Y-%m"),
+        next_month=following.strftime("%Y-%m") if following <= today else None, links=links))
+
+
+@workbench_page
+def live_schedule(request, subject):
+    store_code = (request.GET.get("store") or "").strip()
+    store = selectors.schedule_store(subject=subject, store_code=store_code or None)
+    weeks = selectors.store_live_weeks(subject=subject, store=store, today=local_today()) if store else []
+    return render(request, "guides/live_schedule.html", _frame(request, subject, wb_tab="me", store=store,
+                                                               weeks=weeks, store_code=store_code,
+                                                               guide_filter=None))
