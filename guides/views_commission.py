@@ -115,6 +115,13 @@ def commission_withdraw(request):
     owner = _owner(request)
     form = WithdrawalForm(request.POST)
     if not form.is_valid():
+        if "request_key" in form.errors:
+            # A stale or tampered form: give it a fresh key, so sending it again makes one request.
+            data = request.POST.copy()
+            data["request_key"] = uuid.uuid4().hex
+            form = WithdrawalForm(data)
+            form.is_valid()
+            form.add_error(None, _("The form had expired; check the amount and send it again."))
         return _render_commission(request, owner, form, status=400)
     try:
         result = service.withdrawal_request(**_owner_kwargs(owner), amount=form.cleaned_data["amount"],
