@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from livestream.coaching import MAX_NOTE_LENGTH, coaching_note_add, coaching_notes_for_session
 from livestream.models import CoachingNote, LivePhase, LiveSession
 from livestream.phases import (
+    MEASURE_CHOICES,
     PhaseTargetInput,
     StoreLiveProgress,
     brand_store_progress,
@@ -144,10 +145,10 @@ class TargetProgressSerializer(serializers.Serializer):
     class Meta:
         ref_name = "LiveTargetProgress"
 
-    measure = serializers.ChoiceField(choices=[("sessions", "sessions"), ("hours", "hours"), ("sales", "sales"),
-                                               ("conversion", "conversion")])
-    target = serializers.DecimalField(max_digits=16, decimal_places=4)
-    actual = serializers.DecimalField(max_digits=16, decimal_places=4, allow_null=True)
+    measure = serializers.ChoiceField(choices=MEASURE_CHOICES)
+    # Each in its measure's own precision: sessions whole, hours to 0.01, sales to the cent, conversion to 0.0001.
+    target = serializers.DecimalField(max_digits=None, decimal_places=None)
+    actual = serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True)
     ratio = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True,
                                      help_text="actual ÷ target")
     met = serializers.BooleanField()
@@ -275,18 +276,10 @@ class SessionShareResourcesApi(ScopedMixin, APIView):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, pk: int):
-        sessions = scoped(LiveSession.objects.all(), self.actor)
-        session = _one(sessions, "session", pk=pk)
+        session = _one(scoped(LiveSession.objects.all(), self.actor), "session", pk=pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        central_id = data.validated_data["central"]
-        central = None
-        if central_id is not None:
-            central = sessions.filter(pk=central_id).first()
-            if central is None:
-                raise ApplicationError(ErrorCode.INVALID, "No such HQ central session.",
-                                       fields={"central": ["No such HQ central session."]})
-        shared = session_resources_share(session=session, central=central,
+        shared = session_resources_share(session=session, central_id=data.validated_data["central"],
                                          replace_script=data.validated_data["replace_script"], actor=self.actor)
         out = {**vars(shared), "products": sorted(shared.session.products.values_list("pk", flat=True)),
                "materials": sorted(shared.session.materials.values_list("pk", flat=True))}

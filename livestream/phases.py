@@ -47,6 +47,8 @@ CENT = Decimal("0.01")
 RATIO = Decimal("0.0001")
 
 MEASURES = ("sessions", "hours", "sales", "conversion")
+#: the measures as API choices (value, label)
+MEASURE_CHOICES = tuple((m, m) for m in MEASURES)
 
 
 @dataclass(frozen=True)

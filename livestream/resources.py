@@ -22,7 +22,7 @@ from django.db import transaction
 
 from livestream.models import LiveSession
 from retail_crm.errors import ApplicationError, ErrorCode
-from retail_crm.scoping import Actor, actor_for, in_scope
+from retail_crm.scoping import Actor, actor_for, in_scope, scoped
 
 SHARE_ROLES = frozenset({"hq", "brand_operator"})
 
@@ -43,22 +43,27 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 
 @transaction.atomic
-def session_resources_share(*, session: LiveSession, central: LiveSession | None = None,
+def session_resources_share(*, session: LiveSession, central_id: int | None = None,
                             replace_script: bool = False, actor) -> SharedResources:
-    """Make a store session follow ``central`` (or the central session it already follows) and give it
-    the central session's products, script and materials.
+    """Make a store session follow the HQ central session ``central_id`` (or the one it already follows)
+    and give it the central session's products, script and materials.
 
     404 for a session outside the actor's scope, 403 unless HQ or a brand operator, 400 (field
-    ``central``) for no central session or one that is not an HQ central session of the brand or was
-    cancelled, 409 when the session is not a store session, is over (ended or cancelled) or already
-    follows another central session.
+    ``central``) for no central session, one the actor cannot see, one that is not an HQ central session
+    of the brand or one that was cancelled, 409 when the session is not a store session, is over (ended
+    or cancelled) or already follows another central session.
     """
     actor = actor if isinstance(actor, Actor) else actor_for(actor)
-    if not in_scope(session, actor) or (central is not None and not in_scope(central, actor)):
+    if not in_scope(session, actor):
         raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
     if not actor.is_superuser and actor.role not in SHARE_ROLES:
         raise ApplicationError(ErrorCode.PERMISSION_DENIED, "Only HQ or brand operators can share HQ resources.",
                                status=403)
+    central = None
+    if central_id is not None:
+        central = scoped(LiveSession.objects.filter(pk=central_id), actor).first()
+        if central is None:
+            raise _invalid("central", "No such HQ central session.")
     # The row lock makes two shares of one session run one after the other.
     session = LiveSession.objects.select_for_update().get(pk=session.pk)
     if session.kind != LiveSession.Kind.STORE:

@@ -213,6 +213,9 @@ SPECTACULAR_SETTINGS = {
         "TagSourceEnum": "members.models.TagSource",
         "CommissionEntryKindEnum": "guides.models.CommissionEntry.Kind",
         "WithdrawalStatusEnum": "guides.models.WithdrawalRequest.Status",
+        "LivePhaseEnum": "livestream.models.LivePhase",
+        "CoachingAspectEnum": "livestream.models.CoachingNote.Aspect",
+        "LiveMeasureEnum": "livestream.phases.MEASURE_CHOICES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
