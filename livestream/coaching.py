@@ -40,13 +40,8 @@ def coaching_notes_for_session(*, session: LiveSession, actor) -> QuerySet[Coach
             .select_related("author").order_by("-created_at", "-pk"))
 
 
-def coaching_note_add(*, session: LiveSession, aspect: str, text: str, rating: int | None = None,
-                      actor) -> CoachingNote:
-    """HQ or a brand operator adds a note on a session they see.
-
-    404 for a session outside the scope, 403 for other roles, 409 for a cancelled session, 400 with
-    field messages for an unknown aspect, an empty or over-long text or a rating outside 1–5.
-    """
+def coaching_note_check(*, session: LiveSession, aspect: str, text: str, rating: int | None = None, actor) -> str:
+    """Everything ``coaching_note_add`` checks, without writing; returns the text as it would be stored."""
     actor = _actor(actor)
     if not in_scope(session, actor):
         raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
@@ -65,5 +60,17 @@ def coaching_note_add(*, session: LiveSession, aspect: str, text: str, rating: i
         raise _invalid("text", f"At most {MAX_NOTE_LENGTH} characters.")
     if rating is not None and not 1 <= rating <= 5:
         raise _invalid("rating", "A rating is from 1 to 5.")
+    return text
+
+
+def coaching_note_add(*, session: LiveSession, aspect: str, text: str, rating: int | None = None,
+                      actor) -> CoachingNote:
+    """HQ or a brand operator adds a note on a session they see.
+
+    404 for a session outside the scope, 403 for other roles, 409 for a cancelled session, 400 with
+    field messages for an unknown aspect, an empty or over-long text or a rating outside 1–5.
+    """
+    actor = _actor(actor)
+    text = coaching_note_check(session=session, aspect=aspect, text=text, rating=rating, actor=actor)
     return CoachingNote.objects.create(session=session, aspect=aspect, text=text, rating=rating,
                                        author_id=actor.user_id)

@@ -121,3 +121,48 @@ def test_a_cancelled_session_cannot_be_coached(world):
     assert refused(lambda: coaching_note_add(session=world.c, aspect="script", text="x",
                                              actor=world.users["hq"])) == (
         409, "conflict", f"Session #{world.c.pk} was cancelled; there is nothing to coach.", {})
+
+
+# ---------------------------------------------------------------------------- the admin
+
+def test_brand_operator_adds_a_note_in_the_admin_and_the_store_manager_sees_it_on_the_session(world):
+    from django.test import Client
+
+    world.users["manager"].is_staff = world.users["brand"].is_staff = True
+    world.users["manager"].save()
+    world.users["brand"].save()
+    operator, manager = Client(), Client()
+    operator.force_login(world.users["brand"])
+    manager.force_login(world.users["manager"])
+
+    added = operator.post("/admin/livestream/coachingnote/add/", {"session": world.s.pk, "aspect": "set",
+                                                                   "rating": "2", "text": " Too dark "})
+    refused = operator.post("/admin/livestream/coachingnote/add/", {"session": world.s.pk, "aspect": "set",
+                                                                     "rating": "", "text": "x" * 2001})
+    note = CoachingNote.objects.get()
+    page = manager.get(f"/admin/livestream/livesession/{world.s.pk}/change/")
+
+    assert added.status_code == 302
+    assert (note.session_id, note.aspect, note.rating, note.text, note.author_id) == (
+        world.s.pk, "set", 2, "Too dark", world.users["brand"].pk)
+    assert refused.status_code == 200 and CoachingNote.objects.count() == 1
+    assert page.status_code == 200 and "Too dark" in page.content.decode()
+    assert manager.get("/admin/livestream/coachingnote/add/").status_code == 403
+    assert operator.post(f"/admin/livestream/coachingnote/{note.pk}/change/", {"text": "rewritten"}).status_code == 403
+    assert CoachingNote.objects.get().text == "Too dark"
+
+
+def test_the_admin_refuses_a_note_on_a_session_outside_the_scope(world):
+    from django.test import Client
+
+    user = world.users["brand_b"]
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+
+    response = client.post("/admin/livestream/coachingnote/add/", {"session": world.s.pk, "aspect": "set",
+                                                                    "text": "x"})
+
+    assert response.status_code == 200  # the form again, with the error
+    assert CoachingNote.objects.count() == 0

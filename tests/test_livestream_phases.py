@@ -367,3 +367,46 @@ def test_unknown_phase_is_400(world):
     with pytest.raises(ApplicationError) as raised:
         store_phase_set(store=world.sa, phase=0, actor=world.hq)
     assert (raised.value.status, raised.value.fields) == (400, {"phase": ["Unknown phase 0; phases are 1, 2 and 3."]})
+
+
+# ---------------------------------------------------------------------------- the admin
+
+def _admin_client(user):
+    from django.test import Client
+
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_targets_and_store_phases_are_scoped_and_written_by_brand_operators(world):
+    operator_user = role_user(world, "brand_operator")
+    operator = _admin_client(operator_user)
+    region = _admin_client(role_user(world, "region_manager"))
+    outsider = _admin_client(staff_user("brand_operator", brand=world.other_brand))
+    target = LivePhaseTarget.objects.get(brand=world.brand, phase=2)
+    sa_phase = StoreLivePhase.objects.get(store=world.sa)
+
+    bad = operator.post(f"/admin/livestream/livephasetarget/{target.pk}/change/", {
+        "brand": world.brand.pk, "phase": 2, "sessions_per_month": 4, "hours_per_month": "6.0",
+        "sales_per_month": "5000.00", "conversion": "1.5"})
+    good = operator.post(f"/admin/livestream/livephasetarget/{target.pk}/change/", {
+        "brand": world.brand.pk, "phase": 2, "sessions_per_month": 5, "hours_per_month": "8.0",
+        "sales_per_month": "6000.00", "conversion": "0.05"})
+    moved = operator.post(f"/admin/livestream/storelivephase/{sa_phase.pk}/change/", {
+        "store": world.sa.pk, "phase": 3, "since": "2024-04-01"})
+
+    assert bad.status_code == 200 and "A conversion rate is at most 1 (100%)." in bad.content.decode()
+    assert good.status_code == 302
+    assert LivePhaseTarget.objects.filter(pk=target.pk).values_list(
+        "sessions_per_month", "hours_per_month", "sales_per_month").get() == (5, D("8.0"), D("6000.00"))
+    assert moved.status_code == 302
+    sa_phase.refresh_from_db()
+    assert (sa_phase.phase, sa_phase.since, sa_phase.updated_by_id) == (3, dt.date(2024, 4, 1), operator_user.pk)
+    assert region.get("/admin/livestream/storelivephase/").status_code == 200
+    assert region.post(f"/admin/livestream/storelivephase/{sa_phase.pk}/change/", {
+        "store": world.sa.pk, "phase": 1, "since": "2024-04-02"}).status_code == 403
+    assert outsider.get(f"/admin/livestream/livephasetarget/{target.pk}/change/").status_code == 302
+    assert "SA" not in outsider.get("/admin/livestream/storelivephase/").content.decode().split("result_list")[-1]
