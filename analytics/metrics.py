@@ -8,8 +8,10 @@ tables return lists of small dataclasses. The dashboard pages, the exports and t
 staff API (``/api/v1/analytics/…``) all call these functions, so they show the same
 numbers for the same filters.
 
-STATUS: signatures are stable. Functions marked ``NOT YET IMPLEMENTED`` raise
-``NotImplementedError`` until their facts land (issue 8, helper "facts").
+Every function reads pre-built facts (``analytics.facts``), never raw orders; the
+member-level rates read ``PurchaseFact`` (one narrow row per purchase) and the
+members' own tables. Trends are daily for periods up to 92 days, monthly beyond;
+monthly metrics always have a monthly trend.
 
 Periods and days are local days (settings.TIME_ZONE); an order belongs to the day
 it was placed (``ordered_at``), as in attribution and RFML. "Same period last year"
@@ -57,22 +59,24 @@ Members (from ``PurchaseFact``, one row per purchase as defined by
 - ``monthly_repurchase_rate`` (单月复购率): members with ≥ 2 purchases in the month
   ÷ members with ≥ 1 purchase in the month; for a period, member-months are pooled
   (Σ repeat members over the months ÷ Σ purchasing members), the trend is monthly.
-  A month cut by the period counts only the period's days.
+  The calendar months overlapping the period count whole (the current one so far).
 - ``purchase_frequency``: purchases ÷ purchasing members in the month, pooled the
   same way (Σ purchases ÷ Σ purchasing members over the months).
 - ``cross_purchase_rate``: members who bought both online (any non-POS channel) and
   offline (store POS) in the period ÷ purchasing members in the period. The
   channel filter does not apply (it would make the rate zero by construction).
+  Trend: each calendar month of the period on its own (also for the two below).
 - ``cross_brand_guided_share``: guided sales where the order's brand differs from
   the credited guide's brand ÷ all guided sales; guided sales are the guide credits
   (exclusive and selling) booked for orders placed in the period. The brand,
   region and store filters select the guides (their store).
 - ``wecom_friend_rate``: store buyers (members with an offline purchase in the
   period) who are, at the end of the period, a WeCom friend of a guide of that
-  purchase's brand ÷ store buyers.
+  purchase's brand ÷ store buyers; counted per member and brand.
 - ``member_online_rate`` (会员在线率): members active in the mini-program in the
-  period (a ``MemberDailyActivity`` row) ÷ members (memberships joined by the end of
-  the period). Region/store filters use the membership's join store.
+  period (a ``MemberDailyActivity`` row of the brand) ÷ members (memberships joined
+  by the end of the period); counted per membership (member × brand). Region/store
+  filters use the membership's join store.
 - ``member_growth``: members at the end of the period and new memberships in the
   period, by join channel (``BrandMembership.join_channel``); a person who joins
   two brands counts once per brand.
@@ -109,13 +113,46 @@ import calendar
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, NullIf, TruncMonth
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from mall.models import Channel
+from analytics.facts_models import (
+    BrandSalesFact,
+    EngagementFact,
+    GuideSalesFact,
+    InventorySnapshot,
+    MemberCountFact,
+    MemberGrowthFact,
+    PurchaseFact,
+)
+from analytics.models import MemberRfm, RfmClassChange, RfmRun, SalesFact, Segment
+from livestream.models import LiveSession
+from mall.models import OFFLINE_CHANNELS, PRIVATE_DOMAIN_CHANNELS, Channel
+from members.models import BrandMembership, GuideBinding, JoinChannel, MemberDailyActivity, WeComFriendship
 from retail_crm.errors import ApplicationError, ErrorCode
-from retail_crm.scoping import Actor
+from retail_crm.models import Brand, Guide
+from retail_crm.money import money
+from retail_crm.scoping import Actor, scoped
 
 RATIO_PLACES = Decimal("0.0001")
 MONEY_PLACES = Decimal("0.01")
@@ -394,8 +431,7 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
     the code is ambiguous.
     """
     from analytics.services import local_today
-    from retail_crm.models import Brand, Region, Store
-    from retail_crm.scoping import scoped
+    from retail_crm.models import Region, Store
 
     today = today or local_today()
     errors: dict[str, list[str]] = {}
@@ -472,7 +508,7 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
 
 def filters_as_query(filters: Filters) -> dict[str, str]:
     """The query parameters that reproduce ``filters`` (for shareable URLs and export links)."""
-    from retail_crm.models import Brand, Region, Store
+    from retail_crm.models import Region, Store
 
     query = {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()}
     if filters.brand_id:
@@ -489,144 +525,802 @@ def filters_as_query(filters: Filters) -> dict[str, str]:
     return {k: v for k, v in query.items() if v}
 
 
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def _ratio(numerator, denominator) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_PLACES, ROUND_HALF_UP)
+
+
+def _per(numerator, denominator, places: Decimal = MONEY_PLACES) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(places, ROUND_HALF_UP)
+
+
+def _as_date(value) -> dt.date:
+    """A date from a raw SQL row (a date, a datetime or ISO text depending on the database)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _months(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
+    """First days of the calendar months overlapping [date_from, date_to]."""
+    months, month = [], _month_start(date_from)
+    while month <= date_to:
+        months.append(month)
+        month = _month_end(month) + dt.timedelta(days=1)
+    return months
+
+
+def _month_of(filters: Filters, month: dt.date) -> Filters:
+    """The filters narrowed to one calendar month, cut to the period."""
+    return replace(filters, date_from=max(month, filters.date_from), date_to=min(_month_end(month), filters.date_to))
+
+
+def _periods(filters: Filters, grain: str) -> list[dt.date]:
+    if grain == "month":
+        return _months(filters.date_from, filters.date_to)
+    return [filters.date_from + dt.timedelta(days=n) for n in range(filters.days)]
+
+
+def _period_expr(grain: str, field_name: str = "day"):
+    return TruncMonth(field_name) if grain == "month" else F(field_name)
+
+
+def _raw(queryset, select: str, tail: str = "") -> list[tuple]:
+    """Run ``SELECT {select} FROM ({queryset}) t {tail}``: an aggregate over an aggregate, in the database."""
+    inner, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select} FROM ({inner}) t {tail}", params)  # noqa: S608 (no user input in SQL)
+        return cursor.fetchall()
+
+
+def _local_end(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+def _org_filter(filters: Filters, *, brand: str | None = "brand_id", region: str | None = "store__region_id",
+                store: str | None = "store_id", channel: str | None = "channel") -> Q:
+    """The filters' brand/region/store/channel as a Q over a fact table (a lookup None: not applicable)."""
+    q = Q()
+    for value, lookup in ((filters.brand_id, brand), (filters.region_id, region), (filters.store_id, store),
+                          (filters.channel, channel)):
+        if value is not None and lookup is not None:
+            q &= Q(**{lookup: value})
+    return q
+
+
+def _ratio_metric(key: str, rows: dict[dt.date, tuple], totals: tuple, periods: list[dt.date],
+                  last_year: Metric | None = None) -> Metric:
+    """A ratio Metric from per-period (numerator, denominator) pairs and the period's totals."""
+    trend = tuple(Point(period=p, value=_ratio(*rows.get(p, (0, 0))), numerator=rows.get(p, (0, 0))[0],
+                        denominator=rows.get(p, (0, 0))[1]) for p in periods)
+    return Metric(key=key, unit="ratio", value=_ratio(*totals), numerator=totals[0], denominator=totals[1],
+                  trend=trend, last_year=last_year)
+
+
 # ---------------------------------------------------------------------------- sales (SalesFact)
+
+_PRIVATE = [c.value for c in PRIVATE_DOMAIN_CHANNELS]
+_OFFLINE = [c.value for c in OFFLINE_CHANNELS]
+
+_SALES_SUMS = {
+    "orders": lambda: Sum("orders"),
+    "gmv": lambda: Sum("gmv"),
+    "paid_orders": lambda: Sum("paid_orders"),
+    "paid_amount": lambda: Sum("paid_amount"),
+    "refunded_amount": lambda: Sum("refunded_amount"),
+    "sales_flow": lambda: Sum("sales_flow"),
+    "unpaid_orders": lambda: Sum("unpaid_orders"),
+    "unpaid_amount": lambda: Sum("unpaid_amount"),
+    "cost_of_goods": lambda: Sum("cost_of_goods"),
+    "private_flow": lambda: Sum("sales_flow", filter=Q(channel__in=_PRIVATE)),
+    "offline_paid_orders": lambda: Sum("paid_orders", filter=Q(channel__in=_OFFLINE)),
+    "offline_member_paid_orders": lambda: Sum("member_paid_orders", filter=Q(channel__in=_OFFLINE)),
+    "online_cost_of_goods": lambda: Sum("cost_of_goods", filter=~Q(channel__in=_OFFLINE)),
+}
+_SALES_MONEY = {"gmv", "paid_amount", "refunded_amount", "sales_flow", "unpaid_amount", "cost_of_goods",
+                "private_flow", "online_cost_of_goods"}
+
+
+def _rollup_allowed(actor: Actor, filters: Filters) -> bool:
+    """The brand rollup answers group- and brand-wide questions (no region or store involved)."""
+    return (filters.region_id is None and filters.store_id is None
+            and (actor.is_superuser or actor.level in ("group", "brand")))
+
+
+def _sales_facts(actor: Actor, filters: Filters, *, full_grain: bool = False):
+    """The scoped, filtered sales facts: the brand rollup when it can answer, else the full grain."""
+    if not full_grain and _rollup_allowed(actor, filters):
+        qs = scoped(BrandSalesFact.objects.all(), actor)
+        q = _org_filter(filters, region=None, store=None)
+    else:
+        qs = scoped(SalesFact.objects.all(), actor)
+        q = _org_filter(filters)
+    return qs.filter(q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
+
+
+def _clean_sums(row: dict) -> dict:
+    return {k: (money(v) if k in _SALES_MONEY else int(v or 0)) for k, v in row.items() if k in _SALES_SUMS}
+
+
+@dataclass(frozen=True)
+class _SalesSeries:
+    filters: Filters
+    grain: str
+    periods: list[dt.date]
+    by_period: dict[dt.date, dict]
+    totals: dict
+
+
+def _sales_series(actor: Actor, filters: Filters, grain: str | None = None) -> _SalesSeries:
+    """Every sales sum per trend period (one grouped query) and over the whole period."""
+    grain = grain or filters.trend_grain
+    # Annotations are prefixed: a name equal to a field ("gmv") would shadow it for the sums after it.
+    rows = (_sales_facts(actor, filters).annotate(period=_period_expr(grain)).values("period")
+            .annotate(**{f"sum_{k}": make() for k, make in _SALES_SUMS.items()}))
+    by_period = {_as_date(r["period"]): _clean_sums({k[4:]: v for k, v in r.items() if k.startswith("sum_")})
+                 for r in rows}
+    totals = {k: (sum((p[k] for p in by_period.values()), ZERO) if k in _SALES_MONEY
+                  else sum(p[k] for p in by_period.values())) for k in _SALES_SUMS}
+    return _SalesSeries(filters=filters, grain=grain, periods=_periods(filters, grain), by_period=by_period,
+                        totals=totals)
+
+
+def _empty_sums() -> dict:
+    return {k: (ZERO if k in _SALES_MONEY else 0) for k in _SALES_SUMS}
+
+
+def _sales_metric(key: str, series: _SalesSeries, last: _SalesSeries | None) -> Metric:
+    """Turn sales sums into one of the sales metrics (definitions in the module docstring)."""
+    unit, numerator, denominator = _SALES_METRICS[key]
+
+    def value(sums: dict):
+        n = numerator(sums)
+        if denominator is None:
+            return n, n, None
+        d = sums[denominator]
+        v = _ratio(n, d) if unit == "ratio" else _per(n, d)
+        return v, n, d
+
+    def build(s: _SalesSeries, with_last: bool) -> Metric:
+        v, n, d = value(s.totals)
+        trend = []
+        for p in s.periods:
+            pv, pn, pd_ = value(s.by_period.get(p) or _empty_sums())
+            trend.append(Point(period=p, value=pv, numerator=pn if d is not None else None,
+                               denominator=pd_))
+        return Metric(key=key, unit=unit, value=v, numerator=n if d is not None else None, denominator=d,
+                      trend=tuple(trend), last_year=build(last, False) if with_last and last else None)
+
+    return build(series, True)
+
+
+_SALES_METRICS = {
+    # key: (unit, numerator from sums, denominator key or None for a plain amount)
+    "gmv": ("cny", lambda s: s["gmv"], None),
+    "sales_flow": ("cny", lambda s: s["sales_flow"], None),
+    "sales_revenue": ("cny", lambda s: s["sales_flow"], None),
+    "cost_of_goods": ("cny", lambda s: s["cost_of_goods"], None),
+    "operating_profit": ("cny", lambda s: s["sales_flow"] - s["cost_of_goods"], None),
+    "unpaid_ratio": ("ratio", lambda s: s["unpaid_amount"], "gmv"),
+    "refund_ratio": ("ratio", lambda s: s["refunded_amount"], "paid_amount"),
+    "average_order_value": ("cny", lambda s: s["sales_flow"], "paid_orders"),
+    "private_domain_share": ("ratio", lambda s: s["private_flow"], "sales_flow"),
+    "card_opening_rate": ("ratio", lambda s: s["offline_member_paid_orders"], "offline_paid_orders"),
+}
+
+
+def _sales(key: str, actor: Actor, filters: Filters) -> Metric:
+    series = _sales_series(actor, filters)
+    last = _sales_series(actor, filters.last_year(), series.grain)
+    return _sales_metric(key, series, last)
 
 
 def gmv(*, actor: Actor, filters: Filters) -> Metric:
     """GMV: Σ amount of every order placed in the period (unpaid, cancelled, refunded included). Unit cny."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("gmv", actor, filters)
 
 
 def sales_flow(*, actor: Actor, filters: Filters) -> Metric:
     """Sales flow (销售流水): Σ (paid − refunded) over orders paid in the period. Unit cny."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("sales_flow", actor, filters)
 
 
 def unpaid_ratio(*, actor: Actor, filters: Filters) -> Metric:
     """Σ amount of orders never paid ÷ GMV. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("unpaid_ratio", actor, filters)
 
 
 def refund_ratio(*, actor: Actor, filters: Filters) -> Metric:
     """Σ refunded ÷ Σ paid over orders paid in the period. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("refund_ratio", actor, filters)
 
 
 def average_order_value(*, actor: Actor, filters: Filters) -> Metric:
     """客单价: sales flow ÷ paid orders. Unit cny."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("average_order_value", actor, filters)
 
 
 def private_domain_share(*, actor: Actor, filters: Filters) -> Metric:
     """私域占比: private-domain channels' sales flow ÷ all channels' sales flow. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
-
-
-def store_monthly_private_domain_sales(*, actor: Actor, filters: Filters) -> Metric:
-    """单店月效: average private-domain sales flow per store-month with sales. Unit cny; trend monthly."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
-
-
-def store_month_rows(*, actor: Actor, filters: Filters, limit: int = 100) -> list[StoreMonthRow]:
-    """Private-domain sales flow per store and month, largest first."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("private_domain_share", actor, filters)
 
 
 def card_opening_rate(*, actor: Actor, filters: Filters) -> Metric:
     """开卡率: paid offline orders with a member ÷ all paid offline orders. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("card_opening_rate", actor, filters)
+
+
+def _whole_months(filters: Filters) -> Filters:
+    months = _months(filters.date_from, filters.date_to)
+    return replace(filters, date_from=months[0], date_to=_month_end(months[-1]))
+
+
+def _store_months(actor: Actor, filters: Filters):
+    """Private-domain sales flow per (store, month) over the whole months of the period, credited stores only."""
+    whole = _whole_months(filters)
+    qs = scoped(SalesFact.objects.all(), actor).filter(
+        _org_filter(whole), day__gte=whole.date_from, day__lte=whole.date_to, store__isnull=False,
+        channel__in=_PRIVATE).order_by()
+    return qs.annotate(month=TruncMonth("day")).values("store_id", "month")
+
+
+def store_monthly_private_domain_sales(*, actor: Actor, filters: Filters) -> Metric:
+    """单店月效: average private-domain sales flow per store-month with sales. Unit cny; trend monthly.
+
+    Calendar months overlapping the period count whole (the current month up to now);
+    stores are the credited stores of the scope and filters.
+    """
+    def compute(f: Filters) -> tuple[dict, tuple]:
+        rows = _raw(_store_months(actor, f).annotate(flow=Sum("sales_flow")),
+                    "t.month, COUNT(*), SUM(t.flow)", "GROUP BY t.month")
+        by_month = {_as_date(m): (money(flow), n) for m, n, flow in rows}
+        total = (sum((v[0] for v in by_month.values()), ZERO), sum(v[1] for v in by_month.values()))
+        return by_month, total
+
+    def metric(f: Filters, by_month: dict, total: tuple, last: Metric | None) -> Metric:
+        trend = tuple(Point(period=m, value=_per(*by_month.get(m, (ZERO, 0))), numerator=by_month.get(m, (ZERO, 0))[0],
+                            denominator=by_month.get(m, (ZERO, 0))[1]) for m in _months(f.date_from, f.date_to))
+        return Metric(key="store_monthly_private_domain_sales", unit="cny", value=_per(*total), numerator=total[0],
+                      denominator=total[1], trend=trend, last_year=last)
+
+    last_filters = filters.last_year()
+    last = metric(last_filters, *compute(last_filters), None)
+    return metric(filters, *compute(filters), last)
+
+
+def store_month_rows(*, actor: Actor, filters: Filters, limit: int = 100) -> list[StoreMonthRow]:
+    """Private-domain sales flow per store and month (whole months of the period), largest first."""
+    whole = _whole_months(filters)
+    qs = (scoped(SalesFact.objects.all(), actor)
+          .filter(_org_filter(whole, channel=None), day__gte=whole.date_from, day__lte=whole.date_to,
+                  store__isnull=False).order_by()
+          .annotate(month=TruncMonth("day")).values("store_id", "store__code", "store__name", "month"))
+    channel = Q(channel=filters.channel) if filters.channel else Q()
+    rows = (qs.annotate(private=Sum("sales_flow", filter=channel & Q(channel__in=_PRIVATE)),
+                        flow=Sum("sales_flow", filter=channel))
+            .order_by("-private", "store__code", "month")[:limit])
+    return [StoreMonthRow(store_id=r["store_id"], store_code=r["store__code"], store_name=r["store__name"],
+                          month=_as_date(r["month"]), private_domain_sales=money(r["private"]),
+                          sales_flow=money(r["flow"])) for r in rows]
+
+
+_RANK_KEYS = {
+    "brand": ("brand_id", "brand__code", "brand__name", "brand__code"),
+    "region": ("store__region_id", "store__region__code", "store__region__name", "brand__code"),
+    "store": ("store_id", "store__code", "store__name", "brand__code"),
+}
 
 
 def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> list[RankRow]:
-    """Brands, regions or stores (``level``) of the scope and filters, by sales flow, largest first."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Brands, regions or stores (``level``) of the scope and filters, by sales flow, largest first.
+
+    Regions and stores are the credited ones (HQ-pool sales have none and are left out).
+    Last year's sales flow is that of the same brand/region/store in the same period last year.
+    """
+    if level not in _RANK_KEYS:
+        raise ValueError(f"unknown ranking level {level!r}")
+    id_key, code_key, name_key, brand_key = _RANK_KEYS[level]
+    sums = dict(gmv=Sum("gmv"), flow=Sum("sales_flow"), paid=Sum("paid_orders"), paid_amount=Sum("paid_amount"),
+                refunded=Sum("refunded_amount"), private=Sum("sales_flow", filter=Q(channel__in=_PRIVATE)))
+
+    def facts(f: Filters):
+        qs = _sales_facts(actor, f, full_grain=level != "brand")
+        return qs.filter(**{f"{id_key}__isnull": False}) if level != "brand" else qs
+
+    rows = list(facts(filters).values(id_key, code_key, name_key, brand_key).annotate(**sums)
+                .order_by("-flow", code_key)[:limit])
+    ids = [r[id_key] for r in rows]
+    last = dict(facts(filters.last_year()).filter(**{f"{id_key}__in": ids}).values(id_key)
+                .annotate(flow=Sum("sales_flow")).values_list(id_key, "flow"))
+    out = []
+    for r in rows:
+        flow, last_flow = money(r["flow"]), money(last.get(r[id_key]))
+        out.append(RankRow(
+            level=level, id=r[id_key], code=r[code_key], name=r[name_key], brand_code=r[brand_key],
+            gmv=money(r["gmv"]), sales_flow=flow, paid_orders=int(r["paid"] or 0),
+            average_order_value=_per(flow, r["paid"]), private_domain_sales=money(r["private"]),
+            private_domain_share=_ratio(money(r["private"]), flow), refund_ratio=_ratio(money(r["refunded"]),
+                                                                                       money(r["paid_amount"])),
+            sales_flow_last_year=last_flow, growth=_ratio(flow - last_flow, last_flow)))
+    return out
 
 
 # ---------------------------------------------------------------------------- members (PurchaseFact and members)
 
 
+def _purchases(actor: Actor, filters: Filters, *, channel: bool = True):
+    q = _org_filter(filters, channel="channel" if channel else None)
+    return scoped(PurchaseFact.objects.all(), actor).filter(
+        q, day__gte=filters.date_from, day__lte=filters.date_to, member__isnull=False).order_by()
+
+
+def _member_months(actor: Actor, filters: Filters) -> dict[dt.date, tuple[int, int, int]]:
+    """Per calendar month overlapping the period (whole): (purchasing members, members with ≥2, purchases)."""
+    whole = _whole_months(filters)
+    per_member = (_purchases(actor, whole).annotate(month=TruncMonth("day")).values("month", "member_id")
+                  .annotate(n=Count("pk")))
+    rows = _raw(per_member, "t.month, COUNT(*), SUM(CASE WHEN t.n >= 2 THEN 1 ELSE 0 END), SUM(t.n)",
+                "GROUP BY t.month")
+    return {_as_date(m): (int(b), int(r or 0), int(n or 0)) for m, b, r, n in rows}
+
+
+def _monthly_metric(key: str, actor: Actor, filters: Filters, pick) -> Metric:
+    """Repurchase rate or frequency: per month, pooled over the months of the period, and last year."""
+    def build(f: Filters, last: Metric | None) -> Metric:
+        months = _months(f.date_from, f.date_to)
+        by_month = _member_months(actor, f)
+        rows = {m: pick(*by_month[m]) for m in by_month}
+        totals = tuple(sum(v[i] for v in rows.values()) for i in (0, 1))
+        unit = "ratio" if key == "monthly_repurchase_rate" else "per_member"
+        divide = _ratio if unit == "ratio" else (lambda n, d: _per(n, d))
+        trend = tuple(Point(period=m, value=divide(*rows.get(m, (0, 0))), numerator=rows.get(m, (0, 0))[0],
+                            denominator=rows.get(m, (0, 0))[1]) for m in months)
+        return Metric(key=key, unit=unit, value=divide(*totals), numerator=totals[0], denominator=totals[1],
+                      trend=trend, last_year=last)
+
+    return build(filters, build(filters.last_year(), None))
+
+
 def monthly_repurchase_rate(*, actor: Actor, filters: Filters) -> Metric:
     """Members with ≥2 purchases in the month ÷ members with ≥1, member-months pooled. Unit ratio; trend monthly."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _monthly_metric("monthly_repurchase_rate", actor, filters, lambda buyers, repeat, n: (repeat, buyers))
 
 
 def purchase_frequency(*, actor: Actor, filters: Filters) -> Metric:
     """Purchases ÷ purchasing members in the month, pooled over months. Unit per_member; trend monthly."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _monthly_metric("purchase_frequency", actor, filters, lambda buyers, repeat, n: (n, buyers))
+
+
+def _cross_counts(actor: Actor, filters: Filters) -> tuple[int, int]:
+    per_member = _purchases(actor, filters, channel=False).values("member_id").annotate(
+        online=Max(Case(When(offline=False, then=Value(1)), default=Value(0))),
+        offline_=Max(Case(When(offline=True, then=Value(1)), default=Value(0))))
+    ((members, both),) = _raw(per_member, "COUNT(*), SUM(CASE WHEN t.online = 1 AND t.offline_ = 1 THEN 1 ELSE 0 END)")
+    return int(both or 0), int(members or 0)
 
 
 def cross_purchase_rate(*, actor: Actor, filters: Filters) -> Metric:
-    """Members who bought online and offline in the period ÷ purchasing members. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Members who bought online and offline in the period ÷ purchasing members. Unit ratio.
+
+    The trend is monthly (each calendar month of the period on its own, cut to the period).
+    """
+    def build(f: Filters, last: Metric | None) -> Metric:
+        months = _months(f.date_from, f.date_to)
+        totals = _cross_counts(actor, f)
+        rows = {months[0]: totals} if len(months) == 1 else {
+            m: _cross_counts(actor, _month_of(f, m)) for m in months}
+        return _ratio_metric("cross_purchase_rate", rows, totals, months, last)
+
+    return build(filters, build(filters.last_year(), None))
+
+
+def _guide_sales(actor: Actor, filters: Filters):
+    q = _org_filter(filters, brand="store__brand_id")
+    return scoped(GuideSalesFact.objects.all(), actor).filter(
+        q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
 
 
 def cross_brand_guided_share(*, actor: Actor, filters: Filters) -> Metric:
     """Guide credits on other brands' orders ÷ all guide credits. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    def build(f: Filters, grain: str, last: Metric | None) -> Metric:
+        rows = {_as_date(r["period"]): (money(r["cross"]), money(r["all"])) for r in
+                _guide_sales(actor, f).annotate(period=_period_expr(grain)).values("period")
+                .annotate(cross=Sum("amount", filter=Q(cross_brand=True)), all=Sum("amount"))}
+        totals = (sum((v[0] for v in rows.values()), ZERO), sum((v[1] for v in rows.values()), ZERO))
+        return _ratio_metric("cross_brand_guided_share", rows, totals, _periods(f, grain), last)
+
+    grain = filters.trend_grain
+    return build(filters, grain, build(filters.last_year(), grain, None))
+
+
+def _wecom_counts(actor: Actor, filters: Filters) -> tuple[int, int]:
+    end = _local_end(filters.date_to)
+    friend = WeComFriendship.objects.filter(
+        Q(removed_at__isnull=True) | Q(removed_at__gte=end), member_id=OuterRef("member_id"),
+        guide__store__brand_id=OuterRef("brand_id"), added_at__lt=end)
+    buyers = (_purchases(actor, filters, channel=False).filter(offline=True).values("member_id", "brand_id")
+              .annotate(friend=Max(Case(When(Exists(friend), then=Value(1)), default=Value(0)))))
+    ((pairs, friends),) = _raw(buyers, "COUNT(*), SUM(t.friend)")
+    return int(friends or 0), int(pairs or 0)
 
 
 def wecom_friend_rate(*, actor: Actor, filters: Filters) -> Metric:
-    """Store buyers who are WeCom friends of a guide of the brand ÷ store buyers. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Store buyers who are WeCom friends of a guide of the brand ÷ store buyers. Unit ratio.
+
+    Counted per member and brand: a member who bought offline in two brands counts
+    once for each. Friendship is judged at the end of the period. Trend monthly.
+    """
+    def build(f: Filters, last: Metric | None) -> Metric:
+        months = _months(f.date_from, f.date_to)
+        totals = _wecom_counts(actor, f)
+        rows = {months[0]: totals} if len(months) == 1 else {
+            m: _wecom_counts(actor, _month_of(f, m)) for m in months}
+        return _ratio_metric("wecom_friend_rate", rows, totals, months, last)
+
+    return build(filters, build(filters.last_year(), None))
+
+
+def _members_at(actor: Actor, filters: Filters, days: list[dt.date]) -> dict[dt.date, int]:
+    """Memberships held at the end of each of ``days`` (from MemberCountFact)."""
+    q = _org_filter(filters, channel=None)
+    rows = (scoped(MemberCountFact.objects.all(), actor).filter(q, day__in=days).order_by().values("day")
+            .annotate(n=Sum("members")).values_list("day", "n"))
+    return {_as_date(d): int(n or 0) for d, n in rows}
+
+
+def _online_counts(actor: Actor, filters: Filters) -> tuple[int, int]:
+    end = _local_end(filters.date_to)
+    membership = BrandMembership.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id"),
+                                                joined_at__lt=end)
+    if filters.store_id:
+        membership = membership.filter(store_id=filters.store_id)
+    elif filters.region_id:
+        membership = membership.filter(store__region_id=filters.region_id)
+    active = scoped(MemberDailyActivity.objects.all(), actor).filter(
+        day__gte=filters.date_from, day__lte=filters.date_to).order_by()
+    if filters.brand_id:
+        active = active.filter(brand_id=filters.brand_id)
+    active = active.filter(Exists(membership)).values("member_id", "brand_id").distinct()
+    ((online,),) = _raw(active, "COUNT(*)")
+    members = _members_at(actor, filters, [filters.date_to]).get(filters.date_to, 0)
+    return int(online or 0), members
 
 
 def member_online_rate(*, actor: Actor, filters: Filters) -> Metric:
-    """Members active in the mini-program in the period ÷ members. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Members active in the mini-program in the period ÷ members. Unit ratio.
+
+    Counted per membership (member × brand): active = a MemberDailyActivity row of
+    that brand in the period; members = memberships joined by the end of the period
+    (MemberCountFact of the last day). Trend monthly (each month cut to the period).
+    """
+    def build(f: Filters, last: Metric | None) -> Metric:
+        months = _months(f.date_from, f.date_to)
+        totals = _online_counts(actor, f)
+        rows = {months[0]: totals} if len(months) == 1 else {
+            m: _online_counts(actor, _month_of(f, m)) for m in months}
+        return _ratio_metric("member_online_rate", rows, totals, months, last)
+
+    return build(filters, build(filters.last_year(), None))
 
 
 def member_growth(*, actor: Actor, filters: Filters) -> MemberGrowth:
-    """Members at the period's end, new memberships in it, by join channel (with last year)."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Members at the period's end, new memberships in it, by join channel (with last year).
+
+    ``members.trend``: memberships held at the end of each trend period;
+    ``new_members.trend``: new memberships per trend period.
+    """
+    grain = filters.trend_grain
+    q = _org_filter(filters, channel=None)
+
+    def growth(f: Filters):
+        return scoped(MemberGrowthFact.objects.all(), actor).filter(
+            q, day__gte=f.date_from, day__lte=f.date_to).order_by()
+
+    def new(f: Filters, last: Metric | None) -> Metric:
+        rows = {_as_date(r["period"]): int(r["n"] or 0) for r in
+                growth(f).annotate(period=_period_expr(grain)).values("period").annotate(n=Sum("new_members"))}
+        trend = tuple(Point(period=p, value=rows.get(p, 0)) for p in _periods(f, grain))
+        return Metric(key="new_members", unit="count", value=sum(rows.values()), trend=trend, last_year=last)
+
+    def total(f: Filters, last: Metric | None) -> Metric:
+        periods = _periods(f, grain)
+        ends = [min(_month_end(p), f.date_to) if grain == "month" else p for p in periods]
+        at = _members_at(actor, f, ends)
+        trend = tuple(Point(period=p, value=at.get(e, 0)) for p, e in zip(periods, ends, strict=True))
+        return Metric(key="members", unit="count", value=at.get(f.date_to, 0), trend=trend, last_year=last)
+
+    def by_channel(f: Filters) -> dict[str, int]:
+        return {c: int(n or 0) for c, n in growth(f).values("join_channel").annotate(n=Sum("new_members"))
+                .values_list("join_channel", "n")}
+
+    last_filters = filters.last_year()
+    now, before = by_channel(filters), by_channel(last_filters)
+    channels = [c for c in JoinChannel.values if c in now or c in before]
+    return MemberGrowth(
+        members=total(filters, total(last_filters, None)),
+        new_members=new(filters, new(last_filters, None)),
+        by_join_channel=tuple(ChannelCount(join_channel=c, new_members=now.get(c, 0),
+                                           new_members_last_year=before.get(c, 0))
+                              for c in sorted(channels, key=lambda c: (-now.get(c, 0), c))))
 
 
 # ---------------------------------------------------------------------------- guides
 
 
+def _engagement(actor: Actor, filters: Filters):
+    q = _org_filter(filters, channel=None)
+    return scoped(EngagementFact.objects.all(), actor).filter(
+        q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
+
+
+_KPI_SALES = {"online_sales", "offline_sales", "sales", "cross_brand_sales"}
+_KPI_ENGAGEMENT = {"new_members", "wecom_friends_added", "shares", "share_pv", "share_uv", "material_pv",
+                   "material_uv", "tasks_assigned", "tasks_executed", "commission", "task_execution_rate"}
+
+
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:
-    """Guide KPI rows of the scope and filters, ordered by ``order_by`` (a GuideKpiRow field) descending."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Guide KPI rows of the scope and filters, ordered by ``order_by`` (a GuideKpiRow field) descending.
+
+    Guides are filtered by their own store (brand/region/store filters); the channel
+    filter applies to sales only. ``order_by`` is one of the sales fields
+    (online_sales, offline_sales, sales, cross_brand_sales) or engagement fields
+    (new_members, wecom_friends_added, shares, share_pv, share_uv, material_pv,
+    material_uv, tasks_assigned, tasks_executed, task_execution_rate, commission).
+    """
+    if order_by not in _KPI_SALES | _KPI_ENGAGEMENT:
+        raise ValueError(f"unknown guide KPI {order_by!r}")
+    offline = Q(channel__in=_OFFLINE)
+    sales_sums = dict(online_sales=Sum("amount", filter=~offline), offline_sales=Sum("amount", filter=offline),
+                      sales=Sum("amount"), cross_brand_sales=Sum("amount", filter=Q(cross_brand=True)))
+    eng_fields = ("new_members", "wecom_friends_added", "shares", "share_pv", "share_uv", "material_pv",
+                  "material_uv", "tasks_assigned", "tasks_executed", "commission")
+    eng_sums = {name: Sum(name) for name in eng_fields}
+    sales_qs = _guide_sales(actor, filters).values("guide_id").annotate(**sales_sums)
+    eng_qs = _engagement(actor, replace(filters, channel=None)).values("guide_id").annotate(**eng_sums)
+    if order_by in _KPI_SALES:
+        lead = list(sales_qs.order_by(F(order_by).desc(nulls_last=True), "guide_id")[:limit])
+        ids = [r["guide_id"] for r in lead]
+        if len(ids) < limit:
+            ids += [g for g in eng_qs.exclude(guide_id__in=ids).order_by("guide_id").values_list("guide_id", flat=True)
+                    [:limit - len(ids)]]
+    else:
+        if order_by == "task_execution_rate":
+            eng_qs = eng_qs.annotate(rate=Cast(F("tasks_executed"), FloatField())
+                                     / NullIf(Cast(F("tasks_assigned"), FloatField()), Value(0.0)))
+            key = F("rate").desc(nulls_last=True)
+        else:
+            key = F(order_by).desc(nulls_last=True)
+        ids = list(eng_qs.order_by(key, "guide_id").values_list("guide_id", flat=True)[:limit])
+        if len(ids) < limit:
+            ids += [g for g in sales_qs.exclude(guide_id__in=ids).order_by("guide_id")
+                    .values_list("guide_id", flat=True)[:limit - len(ids)]]
+    sales = {r["guide_id"]: r for r in sales_qs.filter(guide_id__in=ids)}
+    eng = {r["guide_id"]: r for r in eng_qs.filter(guide_id__in=ids).values("guide_id", *eng_fields)}
+    end = _local_end(filters.date_to)
+    served = dict(GuideBinding.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=end), guide_id__in=ids,
+                                              started_at__lt=end).order_by().values("guide_id")
+                  .annotate(n=Count("pk")).values_list("guide_id", "n"))
+    guides = {g["pk"]: g for g in scoped(Guide.objects.filter(pk__in=ids), actor)
+              .values("pk", "code", "name", "store__code", "store__name", "store__brand__code")}
+    rows = []
+    for guide_id in ids:
+        g = guides.get(guide_id)
+        if g is None:
+            continue
+        s, e = sales.get(guide_id, {}), eng.get(guide_id, {})
+        counts = {name: int(e.get(name) or 0) for name in eng_fields if name != "commission"}
+        rows.append(GuideKpiRow(
+            guide_id=guide_id, guide_code=g["code"], guide_name=g["name"], store_code=g["store__code"],
+            store_name=g["store__name"], brand_code=g["store__brand__code"],
+            online_sales=money(s.get("online_sales")), offline_sales=money(s.get("offline_sales")),
+            sales=money(s.get("sales")), cross_brand_sales=money(s.get("cross_brand_sales")),
+            members_served=int(served.get(guide_id, 0)), commission=money(e.get("commission")),
+            task_execution_rate=_ratio(counts["tasks_executed"], counts["tasks_assigned"]), **counts))
+    return rows
+
+
+def _engagement_ratio(key: str, actor: Actor, filters: Filters, numerator: str, denominator: str) -> Metric:
+    grain = filters.trend_grain
+
+    def build(f: Filters, last: Metric | None) -> Metric:
+        rows = {_as_date(r["period"]): (int(r["n"] or 0), int(r["d"] or 0)) for r in
+                _engagement(actor, f).annotate(period=_period_expr(grain)).values("period")
+                .annotate(n=Sum(numerator), d=Sum(denominator))}
+        totals = (sum(v[0] for v in rows.values()), sum(v[1] for v in rows.values()))
+        return _ratio_metric(key, rows, totals, _periods(f, grain), last)
+
+    return build(filters, build(filters.last_year(), None))
 
 
 def task_execution_rate(*, actor: Actor, filters: Filters) -> Metric:
     """Task assignments made in the period and executed ÷ task assignments made in the period. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _engagement_ratio("task_execution_rate", actor, filters, "tasks_executed", "tasks_assigned")
 
 
 # ---------------------------------------------------------------------------- segments
 
 
+def _brands_in_view(actor: Actor, filters: Filters):
+    brands = scoped(Brand.objects.all(), actor)
+    if filters.brand_id:
+        brands = brands.filter(pk=filters.brand_id)
+    if filters.region_id:
+        brands = brands.filter(regions=filters.region_id)
+    if filters.store_id:
+        brands = brands.filter(stores=filters.store_id)
+    return brands
+
+
 def segment_sizes(*, actor: Actor, filters: Filters) -> list[SegmentSize]:
-    """Members per RFML class per run (runs as of a day in the period), per brand, oldest run first."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Members per RFML class per run (runs as of a day in the period), per brand, oldest run first.
+
+    Brand-level figures (``RfmRun.counts``): only group and brand staff see them, and
+    only without a region or store filter.
+    """
+    if not _rollup_allowed(actor, filters):
+        return []
+    runs = (scoped(RfmRun.objects.all(), actor).filter(as_of__gte=filters.date_from, as_of__lte=filters.date_to)
+            .select_related("brand").order_by("as_of", "brand__code", "pk"))
+    if filters.brand_id:
+        runs = runs.filter(brand_id=filters.brand_id)
+    return [SegmentSize(brand_code=run.brand.code, run_id=run.pk, as_of=run.as_of, segment=segment,
+                        members=int((run.counts or {}).get(segment, 0)))
+            for run in runs for segment in Segment.values]
 
 
 def segment_sales(*, actor: Actor, filters: Filters) -> list[SegmentSales]:
-    """Per current RFML class: members, buyers, purchases and sales flow in the period."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Per current RFML class: members, buyers, purchases and sales flow in the period.
+
+    Members are the scope's MemberRfm rows with a class (of the filtered brand);
+    purchases are the period's purchases (PurchaseFact, filters applied) of those
+    members in that brand.
+    """
+    classes = scoped(MemberRfm.objects.exclude(segment=""), actor).order_by()
+    if filters.brand_id:
+        classes = classes.filter(brand_id=filters.brand_id)
+    sizes = dict(classes.values("segment").annotate(n=Count("pk")).values_list("segment", "n"))
+    segment_of = MemberRfm.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id")) \
+        .values("segment")[:1]
+    bought = (_purchases(actor, filters).annotate(segment=Subquery(segment_of)).exclude(segment__isnull=True)
+              .exclude(segment="").values("segment")
+              .annotate(buyers=Count("member_id", distinct=True), purchases=Count("pk"), flow=Sum("net_amount")))
+    sales = {r["segment"]: r for r in bought}
+    return [SegmentSales(segment=s, members=int(sizes.get(s, 0)), buyers=int(sales.get(s, {}).get("buyers", 0)),
+                         purchases=int(sales.get(s, {}).get("purchases", 0)),
+                         sales_flow=money(sales.get(s, {}).get("flow")))
+            for s in Segment.values]
 
 
 def segment_transitions(*, actor: Actor, brand_id: int, from_run_id: int, to_run_id: int) -> list[SegmentTransition]:
-    """Members per (class at run A, class at run B) for one brand."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Members per (class at run A, class at run B) for one brand.
+
+    A member's class at a run is the ``to_segment`` of their latest class change
+    up to that run ("" = no class: not yet classified, or gone). Members of the
+    actor's scope only. Raises ApplicationError 404 for runs of another brand or
+    outside the scope, 400 when run A is not before run B.
+    """
+    runs = {r.pk: r for r in scoped(RfmRun.objects.filter(pk__in=[from_run_id, to_run_id], brand_id=brand_id),
+                                    actor)}
+    if from_run_id not in runs or to_run_id not in runs:
+        raise ApplicationError(ErrorCode.NOT_FOUND, str(_("No such RFML run.")), status=404)
+    if from_run_id >= to_run_id:
+        raise ApplicationError(ErrorCode.INVALID, str(_("Run A must be earlier than run B.")),
+                               fields={"from_run": [str(_("Run A must be earlier than run B."))]})
+    table = RfmClassChange._meta.db_table
+    latest = (f"(SELECT member_id, MAX(run_id) AS r FROM {table} "  # noqa: S608 (table name, no input)
+              f"WHERE brand_id = %s AND run_id <= %s GROUP BY member_id)")
+    scope_sql, scope_params = "", []
+    if not (actor.is_superuser or actor.level in ("group", "brand")):
+        members = scoped(MemberRfm.objects.filter(brand_id=brand_id), actor).values("member_id").order_by()
+        inner, scope_params = members.query.sql_with_params()
+        scope_sql = f"WHERE lb.member_id IN ({inner})"
+    sql = (f"SELECT COALESCE(ca.to_segment, ''), cb.to_segment, COUNT(*) FROM {latest} lb "  # noqa: S608
+           f"JOIN {table} cb ON cb.member_id = lb.member_id AND cb.brand_id = %s AND cb.run_id = lb.r "
+           f"LEFT JOIN {latest} la ON la.member_id = lb.member_id "
+           f"LEFT JOIN {table} ca ON ca.member_id = la.member_id AND ca.brand_id = %s AND ca.run_id = la.r "
+           f"{scope_sql} GROUP BY COALESCE(ca.to_segment, ''), cb.to_segment")
+    params = [brand_id, to_run_id, brand_id, brand_id, from_run_id, brand_id, *scope_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    order = {s: i for i, s in enumerate(["", *Segment.values])}
+    return sorted((SegmentTransition(from_segment=a, to_segment=b, members=int(n)) for a, b, n in rows
+                   if a or b), key=lambda t: (order.get(t.from_segment, 99), order.get(t.to_segment, 99)))
 
 
 def consumption_cycles(*, actor: Actor, filters: Filters) -> list[CycleRow]:
     """Each brand's consumption cycle (latest run), brands of the scope and filters."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    brands = list(_brands_in_view(actor, filters).select_related("segmentation_settings").order_by("code"))
+    latest = {}
+    for run in RfmRun.objects.filter(brand__in=brands).order_by("brand_id", "-started_at", "-pk"):
+        latest.setdefault(run.brand_id, run)
+    rows = []
+    for brand in brands:
+        run = latest.get(brand.pk)
+        settings_row = getattr(brand, "segmentation_settings", None)
+        rows.append(CycleRow(brand_code=brand.code, brand_name=brand.name, as_of=run.as_of if run else None,
+                             cycle_days=run.cycle_days if run else None,
+                             override_days=settings_row.cycle_days if settings_row else None))
+    return rows
 
 
 def care_list_completion(*, actor: Actor, filters: Filters) -> Metric:
     """Care-list items of the period's days marked done ÷ items. Unit ratio."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _engagement_ratio("care_list_completion", actor, filters, "care_items_done", "care_items")
 
 
 # ---------------------------------------------------------------------------- livestream
 
 
+_LIVE_FIGURES = dict(
+    sessions=Count("pk", filter=Q(status=LiveSession.Status.ENDED)),
+    live_time=Sum(ExpressionWrapper(F("actual_end") - F("actual_start"), output_field=DurationField()),
+                  filter=Q(status=LiveSession.Status.ENDED)),
+    viewers=Sum("stats__viewers"), buyers=Sum("stats__buyers"), gmv=Sum("stats__gmv"),
+    paid_sales=Sum("stats__paid_sales"),
+)
+
+
+def _live_figures(row: dict | None) -> LiveFigures:
+    row = row or {}
+    seconds = Decimal(int((row.get("live_time") or dt.timedelta()).total_seconds()))
+    viewers, buyers = int(row.get("viewers") or 0), int(row.get("buyers") or 0)
+    return LiveFigures(sessions=int(row.get("sessions") or 0),
+                       hours=(seconds / Decimal(3600)).quantize(MONEY_PLACES, ROUND_HALF_UP),
+                       viewers=viewers, buyers=buyers, conversion=_ratio(buyers, viewers),
+                       gmv=money(row.get("gmv")), paid_sales=money(row.get("paid_sales")))
+
+
+def _live_sessions(actor: Actor, filters: Filters):
+    start = dt.datetime.combine(filters.date_from, dt.time.min, tzinfo=timezone.get_default_timezone())
+    q = _org_filter(filters, region="host_store__region_id", store="host_store_id", channel=None)
+    return scoped(LiveSession.objects.all(), actor).filter(
+        q, planned_start__gte=start, planned_start__lt=_local_end(filters.date_to)).exclude(
+        status=LiveSession.Status.CANCELLED).order_by()
+
+
 def livestream_summary(*, actor: Actor, filters: Filters) -> LivestreamSummary:
-    """Sessions, hours, viewers, conversion, GMV: all, HQ central vs store, per brand and host store."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Sessions, hours, viewers, conversion, GMV: all, HQ central vs store, per brand and host store.
+
+    Sessions planned to start in the period, cancelled ones left out (as in
+    ``livestream.metrics.live_summary``): ``sessions`` counts the ended ones, hours
+    are their actual durations; viewers, buyers, GMV and paid sales add up each
+    session's ``SessionStats`` (a viewer of two sessions counts twice); conversion =
+    Σ buyers ÷ Σ viewers. The region/store filters select host stores, so HQ central
+    sessions drop out with them; the channel filter does not apply.
+    """
+    sessions = _live_sessions(actor, filters)
+    total = sessions.aggregate(**_LIVE_FIGURES)
+    kinds = {r["kind"]: r for r in sessions.values("kind").annotate(**_LIVE_FIGURES)}
+    brand_rows = [LiveRow(level="brand", id=r["brand_id"], code=r["brand__code"], name=r["brand__name"],
+                          figures=_live_figures(r))
+                  for r in sessions.values("brand_id", "brand__code", "brand__name").annotate(**_LIVE_FIGURES)
+                  .order_by("-gmv", "brand__code")]
+    store_rows = [LiveRow(level="store", id=r["host_store_id"], code=r["host_store__code"],
+                          name=r["host_store__name"], figures=_live_figures(r))
+                  for r in sessions.filter(host_store__isnull=False)
+                  .values("host_store_id", "host_store__code", "host_store__name").annotate(**_LIVE_FIGURES)
+                  .order_by("-gmv", "host_store__code")]
+    last = _live_sessions(actor, filters.last_year()).aggregate(**_LIVE_FIGURES)
+    return LivestreamSummary(total=_live_figures(total), central=_live_figures(kinds.get(LiveSession.Kind.HQ_CENTRAL)),
+                             store=_live_figures(kinds.get(LiveSession.Kind.STORE)), by_brand=tuple(brand_rows),
+                             by_store=tuple(store_rows), total_last_year=_live_figures(last))
 
 
 # ---------------------------------------------------------------------------- core indicators
@@ -634,32 +1328,84 @@ def livestream_summary(*, actor: Actor, filters: Filters) -> LivestreamSummary:
 
 def sales_revenue(*, actor: Actor, filters: Filters) -> Metric:
     """Core indicator 1: the sales flow. Unit cny."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("sales_revenue", actor, filters)
 
 
 def cost_of_goods(*, actor: Actor, filters: Filters) -> Metric:
     """Cost of goods sold: Σ qty × SKU cost of paid orders' lines − cost of returned units. Unit cny."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("cost_of_goods", actor, filters)
 
 
 def operating_profit(*, actor: Actor, filters: Filters) -> Metric:
     """Core indicator 2: sales flow − cost of goods sold. Unit cny."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    return _sales("operating_profit", actor, filters)
+
+
+def _turnover(actor: Actor, filters: Filters, series: _SalesSeries) -> Metric:
+    if not _rollup_allowed(actor, filters):
+        return Metric(key="inventory_turnover_days", unit="days", value=None)
+    snapshots = scoped(InventorySnapshot.objects.all(), actor).filter(
+        day__gte=filters.date_from, day__lte=filters.date_to).order_by()
+    if filters.brand_id:
+        snapshots = snapshots.filter(brand_id=filters.brand_id)
+    by_day = dict(snapshots.values("day").annotate(v=Sum("value_at_cost")).values_list("day", "v"))
+    if not by_day:
+        return Metric(key="inventory_turnover_days", unit="days", value=None)
+    average_stock = money(sum((money(v) for v in by_day.values()), ZERO) / len(by_day))
+    cogs = series.totals["online_cost_of_goods"]
+    per_day = cogs / Decimal(filters.days)
+    value = (average_stock / per_day).quantize(Decimal("0.1"), ROUND_HALF_UP) if per_day > 0 else None
+    return Metric(key="inventory_turnover_days", unit="days", value=value, numerator=average_stock,
+                  denominator=per_day.quantize(MONEY_PLACES, ROUND_HALF_UP))
 
 
 def inventory_turnover_days(*, actor: Actor, filters: Filters) -> Metric:
-    """Core indicator 3: average stock at cost ÷ (cost of goods sold per day). Unit days."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Core indicator 3: average stock at cost ÷ (cost of goods sold per day). Unit days.
+
+    The stock is the online warehouse's (the only stock the platform holds), so the
+    cost of goods is that of orders it ships: every channel but store POS. The
+    average is over the days of the period with a snapshot; ``numerator`` is that
+    average, ``denominator`` the cost of goods per day of the period. None for
+    staff below brand level, with a region or store filter, or without snapshots.
+    """
+    series = _sales_series(actor, filters)
+    last_filters = filters.last_year()
+    last = _turnover(actor, last_filters, _sales_series(actor, last_filters, series.grain))
+    return replace(_turnover(actor, filters, series), last_year=last)
 
 
 # ---------------------------------------------------------------------------- page bundles
 
 
 def overview(*, actor: Actor, filters: Filters) -> Overview:
-    """Every metric of the overview page."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """Every metric of the overview page (the sales ones from one grouped query per year)."""
+    series = _sales_series(actor, filters)
+    last = _sales_series(actor, filters.last_year(), series.grain)
+    return Overview(
+        gmv=_sales_metric("gmv", series, last),
+        sales_flow=_sales_metric("sales_flow", series, last),
+        unpaid_ratio=_sales_metric("unpaid_ratio", series, last),
+        refund_ratio=_sales_metric("refund_ratio", series, last),
+        average_order_value=_sales_metric("average_order_value", series, last),
+        private_domain_share=_sales_metric("private_domain_share", series, last),
+        member_growth=member_growth(actor=actor, filters=filters),
+        monthly_repurchase_rate=monthly_repurchase_rate(actor=actor, filters=filters),
+        purchase_frequency=purchase_frequency(actor=actor, filters=filters),
+        cross_purchase_rate=cross_purchase_rate(actor=actor, filters=filters),
+        cross_brand_guided_share=cross_brand_guided_share(actor=actor, filters=filters),
+        wecom_friend_rate=wecom_friend_rate(actor=actor, filters=filters),
+        member_online_rate=member_online_rate(actor=actor, filters=filters),
+        card_opening_rate=_sales_metric("card_opening_rate", series, last),
+    )
 
 
 def core_indicators(*, actor: Actor, filters: Filters) -> CoreIndicators:
-    """The three core indicators and the cost of goods."""
-    raise NotImplementedError("NOT YET IMPLEMENTED (facts helper)")
+    """The three core indicators and the cost of goods (one grouped sales query per year)."""
+    series = _sales_series(actor, filters)
+    last_filters = filters.last_year()
+    last = _sales_series(actor, last_filters, series.grain)
+    turnover = replace(_turnover(actor, filters, series), last_year=_turnover(actor, last_filters, last))
+    return CoreIndicators(sales_revenue=_sales_metric("sales_revenue", series, last),
+                          cost_of_goods=_sales_metric("cost_of_goods", series, last),
+                          operating_profit=_sales_metric("operating_profit", series, last),
+                          inventory_turnover_days=turnover)
