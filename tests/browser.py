@@ -91,7 +91,9 @@ class PageWatch:
             f"{msg.text} @ {msg.location.get('url', '')}"))
         page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
         page.on("request", lambda req: None if is_local(req.url) else self.foreign_requests.append(req.url))
-        page.on("requestfailed", lambda req: self.failed_requests.append(f"{req.url}: {req.failure}"))
+        # A request the page itself cancels by navigating on (net::ERR_ABORTED) is not a failure.
+        page.on("requestfailed", lambda req: None if "ERR_ABORTED" in (req.failure or "") else
+                self.failed_requests.append(f"{req.url}: {req.failure}"))
 
     def page_weight(self, path: str) -> dict[str, int]:
         """Bytes a cold load of ``path`` transfers, by resource type, images and media left out.
@@ -130,6 +132,7 @@ def browser_page(live_server_url: str, viewport: tuple[int, int] = (375, 812), *
     is switched off for the duration (restored afterwards).
     """
     executable = chromium_or_skip()
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -147,6 +150,10 @@ def browser_page(live_server_url: str, viewport: tuple[int, int] = (375, 812), *
                 watch._watch(page)
                 yield watch
             finally:
+                # While Playwright's loop runs, Django hands this thread other database connections (its
+                # connection store follows the async context); close them here, in that same context, or
+                # PostgreSQL refuses to drop the test database at the end of the run.
+                connections.close_all()
                 browser.close()
     finally:
         if previous is None:
