@@ -311,6 +311,7 @@ class Period(StrEnum):
 
 
 MAX_SUMMARY_DAYS = 731
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)  # beyond: no sessions, and no date arithmetic
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ def _invalid(field: str, message: str) -> ApplicationError:
 
 
 def default_summary_range(period: Period, today: dt.date) -> tuple[dt.date, dt.date]:
-    """Twelve weeks from a Monday, or twelve months from the first of a month, up to ``today``."""
+    """Twelve weeks from a Monday, or twelve months from the first of a month, up to ``today`` (or date_to)."""
     if period == Period.WEEK:
         return today - dt.timedelta(days=today.weekday() + 7 * 11), today
     month = today.year * 12 + today.month - 1 - 11
@@ -383,9 +384,13 @@ def live_summary(*, actor, period: str = Period.WEEK, date_from: dt.date | None 
         raise _invalid("period", f'"{period}" is not a valid choice (week or month).')
     period = Period(period)
     tz = timezone.get_default_timezone()
-    if date_from is None or date_to is None:
-        default_from, default_to = default_summary_range(period, timezone.localdate(timezone.now(), tz))
-        date_from, date_to = date_from or default_from, date_to or default_to
+    out_of_range = f"Must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+    date_to = date_to or timezone.localdate(timezone.now(), tz)
+    if not EARLIEST <= date_to <= LATEST:
+        raise _invalid("date_to", out_of_range)
+    date_from = date_from or max(default_summary_range(period, date_to)[0], EARLIEST)
+    if not EARLIEST <= date_from <= LATEST:
+        raise _invalid("date_from", out_of_range)
     if date_to < date_from:
         raise _invalid("date_to", "Must not be before date_from.")
     if (date_to - date_from).days >= MAX_SUMMARY_DAYS:

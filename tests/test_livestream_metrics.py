@@ -293,12 +293,28 @@ def test_week_boundaries_are_local(org):
     assert [(r.period_start, r.planned) for r in summary.brands] == [(MON4, 1)]
 
 
+def test_summary_default_range_ends_at_date_to(org):
+    # Twelve weeks back to a Monday; twelve months back to the first.
+    week = live_summary(actor=org.hq, date_to=dt.date(2024, 3, 13))
+    assert (week.period, week.date_from, week.date_to) == ("week", dt.date(2023, 12, 25), dt.date(2024, 3, 13))
+    month = live_summary(actor=org.hq, period="month", date_to=dt.date(2024, 3, 13))
+    assert (month.date_from, month.date_to) == (dt.date(2023, 4, 1), dt.date(2024, 3, 13))
+
+
 @pytest.mark.parametrize(("kwargs", "status", "fields"), [
     ({"period": "day"}, 400, {"period": ['"day" is not a valid choice (week or month).']}),
     ({"date_from": dt.date(2024, 3, 2), "date_to": dt.date(2024, 3, 1)}, 400,
      {"date_to": ["Must not be before date_from."]}),
     ({"date_from": dt.date(2021, 12, 31), "date_to": dt.date(2024, 1, 1)}, 400,  # 732 days, both ends counted
      {"date_from": ["At most 731 days at a time."]}),
+    ({"date_from": dt.date(1, 1, 1), "date_to": dt.date(1, 1, 2)}, 400,
+     {"date_to": ["Must lie between 2000-01-01 and 2099-12-31."]}),
+    ({"date_from": dt.date(1999, 12, 31), "date_to": dt.date(2000, 1, 2)}, 400,
+     {"date_from": ["Must lie between 2000-01-01 and 2099-12-31."]}),
+    ({"date_from": dt.date(9999, 12, 30), "date_to": dt.date(9999, 12, 31)}, 400,
+     {"date_to": ["Must lie between 2000-01-01 and 2099-12-31."]}),
+    ({"date_from": dt.date(2099, 12, 30), "date_to": dt.date(9999, 12, 31)}, 400,
+     {"date_to": ["Must lie between 2000-01-01 and 2099-12-31."]}),
 ])
 def test_summary_refuses_bad_input(org, kwargs, status, fields):
     with pytest.raises(ApplicationError) as e:
@@ -374,6 +390,7 @@ def test_summary_api(org, weeks, api):
     ({"period": "day"}, 400, {"period": ['"day" is not a valid choice.']}),
     ({"date_from": "yesterday"}, 400, None),
     ({"date_from": "2024-03-02", "date_to": "2024-03-01"}, 400, {"date_to": ["Must not be before date_from."]}),
+    ({"date_to": "9999-12-31"}, 400, {"date_to": ["Must lie between 2000-01-01 and 2099-12-31."]}),
     ({"store": "SA"}, 404, None),
     ({"brand": "NOPE"}, 404, None),
 ])
