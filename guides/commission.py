@@ -181,16 +181,20 @@ def _earning_credits_q(brand_ids: Iterable[int] | None) -> Q:
 
 
 def commission_build_for_range(*, brand_id: int | None = None, date_from: dt.date | None = None,
-                               date_to: dt.date | None = None, batch_size: int = 5000) -> CommissionBuildResult:
+                               date_to: dt.date | None = None, booked_since: dt.datetime | None = None,
+                               batch_size: int = 5000) -> CommissionBuildResult:
     """Post every commission entry the credits (and office-staff shares) of a range call for and lack.
 
     The backfill for history (the demo, a brand that just got its first rule):
     one query for the earning credit rows without an entry (with their order's
     channel, dates and first-line category), the rules in memory, one bulk
-    insert. The range is on the credit's local order day; leave it open for all
-    of history. Idempotent: credit rows that got their entry are not selected
-    again, and the unique key (credit, kind) drops whatever a concurrent
-    per-order posting wrote first, so a second run writes 0 rows.
+    insert. The range is on the credit's local order day, and ``booked_since``
+    limits it to credit rows written since then (the nightly catch-up); leave
+    them open for all of history. Office-staff shares follow the brand and order
+    days (they are few: only orders carrying an office token). Idempotent:
+    credit rows that got their entry are not selected again, and the unique key
+    (credit, kind) drops whatever a concurrent per-order posting wrote first, so
+    a second run writes 0 rows.
     """
     from analytics.models import SalesCredit
 
@@ -203,6 +207,8 @@ def commission_build_for_range(*, brand_id: int | None = None, date_from: dt.dat
         credits = credits.filter(order_day__gte=date_from)
     if date_to is not None:
         credits = credits.filter(order_day__lte=date_to)
+    if booked_since is not None:
+        credits = credits.filter(booked_at__gte=booked_since)
     rows = list(credits.annotate(category=_first_line_category()).order_by("pk").values_list(
         "pk", "kind", "rule", "guide_id", "brand_id", "order_id", "amount", "order__order_no", "order__channel",
         "order__delivered_at", "order__paid_at", "category"))

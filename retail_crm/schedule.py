@@ -52,6 +52,11 @@ BEAT_SCHEDULE = {
         "task": "analytics.tasks.attribute_sweep",
         "schedule": crontab(minute=10, hour=2),
     },
+    # Commission for credits the 02:10 sweep (or a range re-run) wrote, and office-staff shares, at 02:20.
+    "guides-commission-nightly": {
+        "task": "guides.tasks.commission_build_recent",
+        "schedule": crontab(minute=20, hour=2),
+    },
     # RFML classes, lifecycle stages and consumption cycles per brand once yesterday's orders are final.
     "analytics-rfm-nightly": {
         "task": "analytics.tasks.rfm_recompute_all",

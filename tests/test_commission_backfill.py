@@ -209,3 +209,15 @@ def test_no_rule_means_no_staff_commission(office):
 
     assert commission_build_for_range().staff_entries_written == 0
     assert ledger() == []
+
+
+def test_the_nightly_task_catches_up_credits_written_lately(history):
+    from guides.commission_tasks import commission_build_recent
+
+    store, ann, ben, online, pos, community = history
+    SalesCredit.objects.filter(order=community).update(booked_at=timezone.now() - dt.timedelta(days=3))
+
+    assert commission_build_recent.delay().get()["entries_written"] == 2  # the online order's two rows
+    assert {row[5] for row in ledger()} == {online.pk}
+    assert commission_build_recent.delay(hours=24 * 4).get()["entries_written"] == 1
+    assert commission_build_recent.delay(hours=24 * 4).get()["entries_written"] == 0

@@ -1,0 +1,24 @@
+"""Celery tasks for commission: thin, safe to run twice (the build writes only what is missing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from guides.commission import commission_build_for_range
+
+
+@shared_task(name="guides.tasks.commission_build_recent")
+def commission_build_recent(hours: int = 48) -> dict:
+    """Nightly after the attribution sweep: commission for credit rows written in the last ``hours`` that lack
+    it, and office-staff shares brought up to date.
+
+    The per-order task posts commission right after attributing an order; the sweep and range re-runs write
+    credits without it (a refund of an old order included, hence written-since rather than order days).
+    """
+    since = timezone.now() - dt.timedelta(hours=hours)
+    result = commission_build_for_range(booked_since=since)
+    return {"booked_since": since.isoformat(), "entries_written": result.entries_written,
+            "staff_entries_written": result.staff_entries_written}
