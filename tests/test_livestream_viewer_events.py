@@ -7,6 +7,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 
 from livestream.models import LiveSession, ViewerEvent
 from livestream.services import session_cancel, session_end, session_start
@@ -16,6 +17,7 @@ from retail_crm.errors import ApplicationError
 from tests.factories import MemberFactory
 from tests.factories_payments import ProductFactory
 from tests.test_livestream_schedule import make_org, plan
+from tests.test_member_concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -231,3 +233,18 @@ def test_a_batch_costs_a_fixed_number_of_queries(session, django_assert_num_quer
     with django_assert_num_queries(5):
         result = viewer_events_ingest(session=session, items=items, now=NOW)
     assert result == BatchResult(100, 0, [])
+
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                    reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_resent_by_five_threads_at_once_is_stored_once(session):
+    """The look-up cannot see rows other threads have not committed; the unique constraint stops the losers'
+    inserts and their retry reports exact counts: 40 stored in all, every other copy a duplicate."""
+    batch = [ev("like", viewer_id=f"v{i}", client_event_id=f"c{i}") for i in range(40)]
+    results = run_at_once([lambda: viewer_events_ingest(session=session, items=batch, now=NOW) for _ in range(5)])
+    assert [kind for kind, _ in results] == ["ok"] * 5
+    assert sum(r.accepted for _, r in results) == 40
+    assert sum(r.duplicates for _, r in results) == 160
+    assert all(r.accepted in (0, 40) and not r.rejected for _, r in results)  # a batch is one insert: all or none
+    assert ViewerEvent.objects.count() == 40
