@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from django.utils.translation import gettext as _t
+from django.utils.translation import pgettext
 
 from analytics import dashboard_tables as tables
 from analytics import metrics
@@ -97,20 +98,22 @@ def overview(*, actor: Actor, query: DashboardQuery) -> dict:
                         [{"name": _t("New members"), "data": [c.new_members for c in channels]},
                          {"name": _t("Same period last year"), "data": [c.new_members_last_year for c in channels]}],
                         title=_t("New members by join channel")))
-    return {"title": _t("Overview"), "metrics": cards, "charts": charts,
+    return {"title": pgettext("dashboard section", "Overview"), "metrics": cards, "charts": charts,
             "tables": {"overview_metrics": REGISTRY["overview_metrics"],
                        "new_members_by_join_channel": REGISTRY["new_members_by_join_channel"]}}
 
 
 def brands(*, actor: Actor, query: DashboardQuery) -> dict:
     rows = _rows("brand_ranking", actor, query)
-    return {"title": _t("Brands"), "charts": [_ranking_chart("brands-top", rows, title=_t("Top brands"))],
+    return {"title": pgettext("dashboard section", "Brands"),
+            "charts": [_ranking_chart("brands-top", rows, title=_t("Top brands"))],
             "tables": {"brand_ranking": REGISTRY["brand_ranking"]}}
 
 
 def regions(*, actor: Actor, query: DashboardQuery) -> dict:
     rows = _rows("region_ranking", actor, query)
-    return {"title": _t("Regions"), "charts": [_ranking_chart("regions-top", rows, title=_t("Top regions"))],
+    return {"title": pgettext("dashboard section", "Regions"),
+            "charts": [_ranking_chart("regions-top", rows, title=_t("Top regions"))],
             "tables": {"region_ranking": REGISTRY["region_ranking"]}}
 
 
@@ -124,7 +127,7 @@ def stores(*, actor: Actor, query: DashboardQuery) -> dict:
                             [{"name": _t("Store monthly private-domain sales"),
                               "data": [p.value for p in monthly.trend]}],
                             unit="money", title=_t("Store monthly private-domain sales (average per store)")))
-    return {"title": _t("Stores"), "metrics": cards, "charts": charts,
+    return {"title": pgettext("dashboard section", "Stores"), "metrics": cards, "charts": charts,
             "tables": {"store_ranking": REGISTRY["store_ranking"],
                        "store_monthly_sales": REGISTRY["store_monthly_sales"]}}
 
@@ -137,7 +140,7 @@ def guides(*, actor: Actor, query: DashboardQuery) -> dict:
                     [{"name": _t("Online sales"), "data": [r.online_sales for r in top], "stack": "sales"},
                      {"name": _t("Offline sales"), "data": [r.offline_sales for r in top], "stack": "sales"}],
                     unit="money", title=_t("Top guides by sales"))]
-    return {"title": _t("Guides"), "metrics": [metric_card(rate, grain=query.filters.trend_grain)],
+    return {"title": pgettext("dashboard section", "Guides"), "metrics": [metric_card(rate, grain=query.filters.trend_grain)],
             "charts": charts, "tables": {"guide_kpis": REGISTRY["guide_kpis"]}}
 
 
@@ -204,7 +207,7 @@ def segments(*, actor: Actor, query: DashboardQuery, params) -> dict:
                         title=_t("Consumption cycle per brand (days)")))
 
     care = memo_call(metrics.care_list_completion, actor=actor, filters=query.filters)
-    return {"title": _t("Segments"), "query": query, "metrics": [metric_card(care, grain="day")],
+    return {"title": pgettext("dashboard section", "Segments"), "query": query, "metrics": [metric_card(care, grain="day")],
             "charts": charts, "runs": runs, "run_errors": run_errors, "chosen_runs": dict(query.extra),
             "tables": {key: REGISTRY[key] for key in ("segment_sizes", "segment_sales", "segment_transitions",
                                                       "consumption_cycles", "care_list_completion")}}
@@ -238,7 +241,7 @@ def livestream(*, actor: Actor, query: DashboardQuery) -> dict:
         charts.append(chart("live-stores", "bar", [r.name for r in top],
                             [{"name": _t("GMV"), "data": [r.figures.gmv for r in top]}], unit="money",
                             title=_t("Top host stores by GMV")))
-    return {"title": _t("Livestream"), "metrics": cards, "charts": charts,
+    return {"title": pgettext("dashboard section", "Livestream"), "metrics": cards, "charts": charts,
             "tables": {key: REGISTRY[key] for key in ("live_split", "live_by_brand", "live_by_store")}}
 
 
@@ -254,5 +257,5 @@ def core(*, actor: Actor, query: DashboardQuery) -> dict:
                              {"name": _t("Cost of goods sold"), "data": [p.value for p in bundle.cost_of_goods.trend]},
                              {"name": _t("Operating profit"), "data": [p.value for p in profit.trend]}],
                             unit="money", title=_t("Sales revenue, cost of goods and operating profit")))
-    return {"title": _t("Core indicators"), "metrics": cards, "charts": charts,
+    return {"title": pgettext("dashboard section", "Core indicators"), "metrics": cards, "charts": charts,
             "tables": {"core_indicators": REGISTRY["core_indicators"]}}

@@ -176,4 +176,9 @@ class DashboardFilterForm(forms.Form):
 def parse_filters(params, *, actor: Actor) -> tuple[DashboardFilterForm, DashboardQuery | None]:
     """Bind the filter form to a query string; the query is None when a filter is invalid."""
     form = DashboardFilterForm(params, actor=actor)
-    return form, (form.query() if form.is_valid() else None)
+    if not form.is_valid():
+        return form, None
+    query = form.query()
+    # The date boxes show the period used, defaults included.
+    form.data = {**form.data, "from": query.date_from.isoformat(), "to": query.date_to.isoformat()}
+    return form, query

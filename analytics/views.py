@@ -15,7 +15,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequ
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from analytics import dashboard_pages, exports
@@ -28,14 +28,14 @@ WORKBENCH_ROLES = ("store_manager", "guide")
 PAGE_ROWS = 100  # a page shows the first rows of a long ranking; the export has them all
 
 NAV = [
-    ("hq:overview", _("Overview")),
-    ("hq:brands", _("Brands")),
-    ("hq:regions", _("Regions")),
-    ("hq:stores", _("Stores")),
-    ("hq:guides", _("Guides")),
-    ("hq:segments", _("Segments")),
-    ("hq:livestream", _("Livestream")),
-    ("hq:core", _("Core indicators")),
+    ("hq:overview", pgettext_lazy("dashboard section", "Overview")),
+    ("hq:brands", pgettext_lazy("dashboard section", "Brands")),
+    ("hq:regions", pgettext_lazy("dashboard section", "Regions")),
+    ("hq:stores", pgettext_lazy("dashboard section", "Stores")),
+    ("hq:guides", pgettext_lazy("dashboard section", "Guides")),
+    ("hq:segments", pgettext_lazy("dashboard section", "Segments")),
+    ("hq:livestream", pgettext_lazy("dashboard section", "Livestream")),
+    ("hq:core", pgettext_lazy("dashboard section", "Core indicators")),
 ]
 
 

@@ -19,6 +19,9 @@ Orders (member, channel, status, total, paid, refunded; day):
     2025-03-03  WA E1 E1-G1  m1  store_pos     paid       100.00          (last year)
     2025-03-20  WB N1 N1-G1  m2  store_pos     paid       300.00          (last year)
 
+Members m1, m2 and m4 are bound to WA guides E1-G1, E1-G2 and W1-G1 since 2025-01-01 (m3 to nobody), so
+attribution files every order under its own store and guide: mini-program orders go to the bound guide's store.
+
 Logins (password ``pw-123456``): ``hq`` (group), ``op_wa`` (brand WA), ``rm_east`` (WA East),
 ``sm_e1`` (store manager E1), ``guide_e1`` (guide E1-G1).
 """
@@ -33,6 +36,7 @@ from zoneinfo import ZoneInfo
 from mall.models import Channel, OrderStatus
 from tests.factories import (
     BrandFactory,
+    GuideBindingFactory,
     GuideFactory,
     MemberFactory,
     OrderFactory,
@@ -70,6 +74,9 @@ def build_dashboard_world() -> SimpleNamespace:
     w1g1 = GuideFactory(store=w1, code="W1-G1", name="刘洋")
     n1g1 = GuideFactory(store=n1, code="N1-G1", name="陈静")
     m1, m2, m3, m4 = (MemberFactory(group=grp, code=code) for code in ("m1", "m2", "m3", "m4"))
+    since = local("2025-01-01")
+    for member, guide in ((m1, e1g1), (m2, e1g2), (m4, w1g1)):
+        GuideBindingFactory(member=member, guide=guide, started_at=since)
 
     def order(no, brand, day, *, store, guide, member, channel=Channel.STORE_POS, status=OrderStatus.PAID,
               total="100.00", paid=None, refunded="0.00"):
@@ -104,8 +111,10 @@ def build_dashboard_world() -> SimpleNamespace:
 
 
 def build_facts() -> None:
-    """Build every fact table the dashboard reads, for both years of the data set."""
+    """Attribute the orders, then build every fact table the dashboard reads, for both years of the data set."""
+    from analytics.attribution import attribute_all
     from analytics.facts import facts_rebuild
 
+    attribute_all()
     facts_rebuild(date_from=dt.date(2025, 3, 1), date_to=dt.date(2025, 3, 31))
     facts_rebuild(date_from=DATE_FROM, date_to=DATE_TO)

@@ -62,3 +62,12 @@ def ratio_points(current, previous) -> str:
         return DASH
     points = (Decimal(current) - Decimal(previous)) * 100
     return _("%(points)s pp") % {"points": f"{points:+.1f}"}
+
+
+NUMERIC_KINDS = frozenset({Kind.INT, Kind.MONEY, Kind.RATIO, Kind.DECIMAL, Kind.NUMBER, Kind.ROW})
+
+
+@register.filter
+def numeric(kind: str) -> bool:
+    """Whether a column of this kind is right-aligned as a number."""
+    return kind in NUMERIC_KINDS

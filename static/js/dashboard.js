@@ -88,19 +88,28 @@
   var BUILDERS = {line: axisOption, bar: axisOption, pie: pieOption, heatmap: heatmapOption, spark: sparkOption};
   var charts = [];
 
-  function draw(el) {
+  function draw(el, done) {
     var source = document.getElementById(el.getAttribute("data-chart"));
-    if (!source) { return; }
+    if (!source) { done(); return; }
     var spec = JSON.parse(source.textContent);
     var build = BUILDERS[spec.kind] || axisOption;
     var chart = window.echarts.init(el, null, {renderer: "canvas"});
+    var finished = false;
+    chart.on("finished", function () { if (!finished) { finished = true; done(); } });
     chart.setOption(build(spec, formatter(spec.unit)));
     charts.push(chart);
   }
 
   function init() {
-    Array.prototype.forEach.call(document.querySelectorAll(".chart[data-chart]"), draw);
-    document.documentElement.setAttribute("data-charts-ready", String(charts.length));
+    var containers = document.querySelectorAll(".chart[data-chart]");
+    var remaining = containers.length;
+    // <html data-charts-ready="N"> once every chart has finished drawing (its entry animation included).
+    function done() {
+      remaining -= 1;
+      if (remaining <= 0) { document.documentElement.setAttribute("data-charts-ready", String(charts.length)); }
+    }
+    if (!remaining) { document.documentElement.setAttribute("data-charts-ready", "0"); }
+    Array.prototype.forEach.call(containers, function (el) { draw(el, done); });
     var pending = null;
     window.addEventListener("resize", function () {
       clearTimeout(pending);
