@@ -140,7 +140,8 @@ def guides(*, actor: Actor, query: DashboardQuery) -> dict:
                     [{"name": _t("Online sales"), "data": [r.online_sales for r in top], "stack": "sales"},
                      {"name": _t("Offline sales"), "data": [r.offline_sales for r in top], "stack": "sales"}],
                     unit="money", title=_t("Top guides by sales"))]
-    return {"title": pgettext("dashboard section", "Guides"), "metrics": [metric_card(rate, grain=query.filters.trend_grain)],
+    return {"title": pgettext("dashboard section", "Guides"),
+            "metrics": [metric_card(rate, grain=query.filters.trend_grain)],
             "charts": charts, "tables": {"guide_kpis": REGISTRY["guide_kpis"]}}
 
 
@@ -207,7 +208,8 @@ def segments(*, actor: Actor, query: DashboardQuery, params) -> dict:
                         title=_t("Consumption cycle per brand (days)")))
 
     care = memo_call(metrics.care_list_completion, actor=actor, filters=query.filters)
-    return {"title": pgettext("dashboard section", "Segments"), "query": query, "metrics": [metric_card(care, grain="day")],
+    return {"title": pgettext("dashboard section", "Segments"), "query": query,
+            "metrics": [metric_card(care, grain="day")],
             "charts": charts, "runs": runs, "run_errors": run_errors, "chosen_runs": dict(query.extra),
             "tables": {key: REGISTRY[key] for key in ("segment_sizes", "segment_sales", "segment_transitions",
                                                       "consumption_cycles", "care_list_completion")}}
