@@ -45,6 +45,7 @@ from django.db.models import (
     Count,
     Exists,
     F,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -292,23 +293,29 @@ def _open_assignments(subject: WorkbenchSubject, now: dt.datetime) -> QuerySet[T
 
 @dataclass(frozen=True)
 class OpenTask:
-    """An open task with its progress among the subject's assignments (one assignment for a guide)."""
+    """An open task with its progress among the subject's assignments (one assignment for a guide).
+
+    ``assignment_id`` is the subject's one assignment of the task (a guide's own), None when it holds several.
+    """
 
     task_id: int
     title: str
     deadline: dt.datetime
     assigned: int
     executed: int
+    assignment_id: int | None = None
 
 
 def open_tasks(*, subject: WorkbenchSubject, now: dt.datetime | None = None, limit: int = 3) -> list[OpenTask]:
     """Open tasks not yet executed by every assignee of the subject, nearest deadline first."""
     now = now or timezone.now()
     rows = (_open_assignments(subject, now).values("task_id", "task__title", "task__deadline")
-            .annotate(assigned=Count("pk"), executed=Count("pk", filter=Q(executed_at__isnull=False)))
+            .annotate(assigned=Count("pk"), executed=Count("pk", filter=Q(executed_at__isnull=False)),
+                      first_assignment=Min("pk"))
             .filter(executed__lt=F("assigned")).order_by("task__deadline", "task_id")[:limit])
     return [OpenTask(task_id=r["task_id"], title=r["task__title"], deadline=r["task__deadline"],
-                     assigned=r["assigned"], executed=r["executed"]) for r in rows]
+                     assigned=r["assigned"], executed=r["executed"],
+                     assignment_id=r["first_assignment"] if r["assigned"] == 1 else None) for r in rows]
 
 
 # ---------------------------------------------------------------------------- commission

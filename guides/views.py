@@ -70,9 +70,12 @@ def _first_url(*candidates, fallback: str | None = None) -> str | None:
     return fallback
 
 
-def task_url(task_id: int) -> str:
-    return _first_url(("workbench:task", [task_id]), ("workbench:task_detail", [task_id]),
-                      fallback=f"/workbench/tasks/{task_id}/")
+def task_url(task: selectors.OpenTask) -> str:
+    """An open task's page: the subject's own assignment (task pages are per assignment), else the task's
+    execution rates (a manager's, over several assignees)."""
+    if task.assignment_id is not None:
+        return reverse("workbench:task_detail", args=[task.assignment_id])
+    return f"{reverse('workbench:task_execution')}?{urlencode({'task': task.task_id})}"
 
 
 def _frame(request, subject, **context) -> dict:
@@ -94,7 +97,7 @@ def _frame(request, subject, **context) -> dict:
 def home(request, subject):
     today = local_today()
     numbers = selectors.home_numbers(subject=subject, day=today, staff_user=request.user)
-    tasks = [(task, task_url(task.task_id)) for task in numbers.open_tasks]
+    tasks = [(task, task_url(task)) for task in numbers.open_tasks]
     return render(request, "guides/home.html", _frame(
         request, subject, wb_tab="home", numbers=numbers, today=today, open_tasks=tasks,
         member_count=numbers.members, tasks_url=_first_url(("workbench:tasks", []), fallback="/workbench/tasks/")))

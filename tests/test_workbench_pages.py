@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from analytics.models import CareItem
+from guides.models import TaskAssignment
 from members.models import GuideBinding, MemberTag, TagSource
 from tests.factories import BrandMembershipFactory, GuideBindingFactory, MemberFactory
 from tests.test_workbench_selectors import add_live_sessions, build_workbench_world
@@ -109,7 +110,8 @@ def test_home_shows_a_guides_numbers_for_today(w):
     assert (kpi(html, "care_open"), kpi(html, "care_total")) == ("2", "3")
     assert '<strong data-kpi="members">4</strong>' in html
     assert re.findall(r'data-testid="open-task" data-task-id="(\d+)"', html) == [str(w.tasks.t2.pk)]
-    assert f'href="/workbench/tasks/{w.tasks.t2.pk}/"' in html
+    mine = TaskAssignment.objects.get(task=w.tasks.t2, guide__code="g1")  # task pages are per assignment
+    assert f'href="/workbench/tasks/{mine.pk}/"' in html
     assert 'data-testid="guide-filter"' not in html  # a guide has no guide picker
 
 
