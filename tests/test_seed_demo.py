@@ -457,7 +457,7 @@ def test_behaviour_events_cover_the_last_thirty_days_from_members_and_visitors(s
     bounds = events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
     assert END - dt.timedelta(days=30) <= bounds["first"] and bounds["last"] <= END
     assert set(events.values_list("kind", flat=True)) == {"product_view", "favourite", "add_to_cart", "share",
-                                                            "order_unpaid"}
+                                                            "order_unpaid", "material_view"}
     assert events.filter(member__isnull=True).exclude(visitor_id="").exists()
     shared = events.exclude(share_token="").select_related("guide").first()
     assert guide_token_resolve(shared.share_token).guide == shared.guide

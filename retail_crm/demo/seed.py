@@ -484,9 +484,20 @@ def demo_delete() -> None:
     CommissionEntry.objects.filter(brand__in=brands).delete()  # ledger rows protect orders, credits, requests
     WithdrawalRequest.objects.filter(brand__in=brands).delete()
     CommissionRule.objects.filter(brand__in=brands).delete()
+    from guides.models import GuideTask, Material, Share, TaskAssignment
+
+    TaskAssignment.objects.filter(task__group=group).delete()  # assignments and shares protect guides and tokens
+    Share.objects.filter(group=group).delete()
+    GuideTask.objects.filter(group=group).delete()
+    Material.objects.filter(group=group).delete()
     GuideToken.objects.filter(guide__store__brand__in=brands).delete()
     OrderLine.objects.filter(order__brand__in=brands).delete()
     Order.objects.filter(brand__in=brands).delete()
+    from livestream.models import LiveSession
+
+    # Sessions protect their host guides, stores and products (and followed HQ sessions): store sessions first.
+    LiveSession.objects.filter(brand__in=brands, follows__isnull=False).delete()
+    LiveSession.objects.filter(brand__in=brands).delete()
     Sku.objects.filter(brand__in=brands).delete()
     Product.objects.filter(brand__in=brands).delete()
     GuideBinding.objects.filter(brand__in=brands).delete()
