@@ -46,6 +46,6 @@ class ExecutionFilterForm(forms.Form):
     task = forms.IntegerField(label=_("Task"), required=False, min_value=1, max_value=2**63 - 1)
 
     def clean_group_by(self):
-        value = self.cleaned_data.get("group_by") or "guide"
-        assert value in GROUP_BY_FIELDS
+        value = self.cleaned_data.get("group_by") or ""  # empty: the view picks one for the viewer's level
+        assert not value or value in GROUP_BY_FIELDS
         return value

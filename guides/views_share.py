@@ -39,6 +39,10 @@ QR_MAX_AGE = 24 * 3600  # a token's (or share's) picture never changes; private:
 SHARES_PER_PAGE = 20
 MATERIALS_PER_PAGE = 20
 TEAM_ROWS = 50
+EXECUTION_ROWS = 100
+# The execution page opens one level below the viewer: a region manager sees stores, HQ and brands regions.
+DEFAULT_EXECUTION_GROUPING = {"guide": "guide", "store": "guide", "region": "store", "brand": "region",
+                              "group": "region"}
 
 
 def _viewer(request):
@@ -279,10 +283,14 @@ def task_execution(request):
     if request.GET and not form.is_valid():
         context = {"wb_tab": "tasks", "form": form, "tasks": tasks[:100], "rows": [], "total": None, "task": None}
         return render(request, "guides/task_execution.html", context, status=400)
-    data = form.cleaned_data if request.GET else {"group_by": "guide", "task": None}
+    data = form.cleaned_data if request.GET else {}
+    group_by = data.get("group_by") or DEFAULT_EXECUTION_GROUPING.get(actor.level, "guide")
     task = get_object_or_404(tasks, pk=data["task"]) if data.get("task") else None
-    rows = library.execution_rates(actor=actor, group_by=data["group_by"], task=task)
-    context = {"wb_tab": "tasks", "form": form, "tasks": tasks[:100], "rows": rows, "task": task,
-               "group_by": data["group_by"], "total": library.execution_total(rows)}
+    rows = library.execution_rates(actor=actor, group_by=group_by, task=task)
+    page = Paginator(rows, EXECUTION_ROWS).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"wb_tab": "tasks", "form": form, "tasks": tasks[:100], "rows": page.object_list, "page": page,
+               "query": query.urlencode(), "task": task, "group_by": group_by,
+               "total": library.execution_total(rows)}
     return render(request, "guides/task_execution.html", context)
-
