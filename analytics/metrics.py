@@ -111,6 +111,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -418,6 +419,7 @@ class CoreIndicators:
 
 
 FILTER_FIELDS = ("from", "to", "brand", "region", "store", "channel")
+CODE_PATTERN = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | None = None,
@@ -448,6 +450,9 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
 
     date_to = date_param("to")
     date_from = date_param("from")
+    for name, value in (("from", date_from), ("to", date_to)):
+        if value is not None and not 2000 <= value.year <= 2999:
+            errors[name] = [str(_("Enter a date between 2000 and 2999."))]
     if errors:
         raise ApplicationError(ErrorCode.INVALID, str(_("Invalid filters.")), fields=errors)
     date_to = date_to or today
@@ -456,8 +461,6 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
         errors["from"] = [str(_("The start date is after the end date."))]
     elif (date_to - date_from).days + 1 > MAX_PERIOD_DAYS:
         errors["to"] = [str(_("A period covers at most %(days)s days.") % {"days": MAX_PERIOD_DAYS})]
-    elif date_from.year < 2000 or date_to.year > 2999:
-        errors["from"] = [str(_("Enter a date between 2000 and 2999."))]
 
     channel = (params.get("channel") or "").strip() or None
     if channel is not None and channel not in Channel.values:
@@ -468,6 +471,8 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
     for name, code in codes.items():
         if len(code) > 32:
             errors[name] = [str(_("At most 32 characters."))]
+        elif code and not CODE_PATTERN.fullmatch(code):
+            errors[name] = [str(_("A code has only letters, digits, hyphens and underscores."))]
     if codes["brand"] and "brand" not in errors:
         brand = Brand.objects.filter(code=codes["brand"]).first()
         if brand is None:
@@ -1069,9 +1074,11 @@ def _engagement(actor: Actor, filters: Filters):
         q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
 
 
-_KPI_SALES = {"online_sales", "offline_sales", "sales", "cross_brand_sales"}
-_KPI_ENGAGEMENT = {"new_members", "wecom_friends_added", "shares", "share_pv", "share_uv", "material_pv",
-                   "material_uv", "tasks_assigned", "tasks_executed", "commission", "task_execution_rate"}
+_KPI_SALES = ("sales", "online_sales", "offline_sales", "cross_brand_sales")
+_KPI_ENGAGEMENT = ("new_members", "wecom_friends_added", "shares", "share_pv", "share_uv", "material_pv",
+                   "material_uv", "tasks_assigned", "tasks_executed", "task_execution_rate", "commission")
+#: The fields ``guide_kpis`` can rank by.
+GUIDE_KPI_ORDER = _KPI_SALES + _KPI_ENGAGEMENT
 
 
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:
@@ -1083,7 +1090,7 @@ def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: st
     (new_members, wecom_friends_added, shares, share_pv, share_uv, material_pv,
     material_uv, tasks_assigned, tasks_executed, task_execution_rate, commission).
     """
-    if order_by not in _KPI_SALES | _KPI_ENGAGEMENT:
+    if order_by not in GUIDE_KPI_ORDER:
         raise ValueError(f"unknown guide KPI {order_by!r}")
     offline = Q(channel__in=_OFFLINE)
     sales_sums = dict(online_sales=Sum("amount", filter=~offline), offline_sales=Sum("amount", filter=offline),

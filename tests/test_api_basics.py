@@ -60,8 +60,13 @@ def test_schema_as_json_lists_the_whole_api(client):
     # The whole API surface: a new endpoint is a deliberate change to this list.
     assert sorted(schema["paths"]) == [
         "/api/v1/analytics/care-items/", "/api/v1/analytics/care-items/{id}/done/", "/api/v1/analytics/credits/",
-        "/api/v1/analytics/guides/{guide_id}/credits/", "/api/v1/analytics/orders/{order_id}/credits/",
-        "/api/v1/analytics/rfm/members/", "/api/v1/analytics/rfm/runs/latest/", "/api/v1/auth/token/",
+        "/api/v1/analytics/guides/{guide_id}/credits/", "/api/v1/analytics/metrics/brands/",
+        "/api/v1/analytics/metrics/core/", "/api/v1/analytics/metrics/guides/", "/api/v1/analytics/metrics/livestream/",
+        "/api/v1/analytics/metrics/overview/", "/api/v1/analytics/metrics/regions/",
+        "/api/v1/analytics/metrics/segments/", "/api/v1/analytics/metrics/segments/transitions/",
+        "/api/v1/analytics/metrics/store-months/", "/api/v1/analytics/metrics/stores/",
+        "/api/v1/analytics/orders/{order_id}/credits/", "/api/v1/analytics/rfm/members/",
+        "/api/v1/analytics/rfm/runs/latest/", "/api/v1/auth/token/",
         "/api/v1/guides/commission/", "/api/v1/guides/task-execution/", "/api/v1/guides/withdrawals/",
         "/api/v1/guides/withdrawals/{id}/approve/", "/api/v1/guides/withdrawals/{id}/paid/",
         "/api/v1/guides/withdrawals/{id}/reject/",
