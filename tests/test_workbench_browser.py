@@ -204,6 +204,7 @@ def test_a_guide_works_through_the_workbench_on_a_phone(live_server, transaction
             "commission_pending": "¥15.00", "commission_available": "¥10.00", "care_open": "2", "care_total": "2",
         }
         assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing wider than the phone
+        assert page.locator("[data-kpi=tasks]").bounding_box()["height"] < 36  # "0/1" on one line
         task_href = page.get_attribute(f"[data-testid=open-task][data-task-id='{w.task.pk}'] a", "href")
         screenshot(page, "workbench-02-home")
         weights["home"] = watch.page_weight("/workbench/")["total"]
