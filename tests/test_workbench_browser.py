@@ -53,7 +53,7 @@ from guides import library
 from guides.models import CommissionEntry, CommissionRule, Share, TaskAssignment
 from mall.models import Channel
 from members.models import GuideBinding
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, chromium_or_skip, screenshot
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,
@@ -149,7 +149,7 @@ def build_world() -> SimpleNamespace:
                            task=task, assignment=assignment)
 
 
-def test_the_world_is_what_the_docstring_says(transactional_db):
+def test_the_world_is_what_the_docstring_says(db):
     """The figures the browser test expects, checked on the database (not through the workbench's selectors)."""
     w = build_world()
     credits = SalesCredit.objects.filter(guide=w.g, kind__in=[SalesCredit.Kind.EXCLUSIVE, SalesCredit.Kind.SELLING])
@@ -175,6 +175,7 @@ def kpis(page) -> dict[str, str]:
 
 
 def test_a_guide_works_through_the_workbench_on_a_phone(live_server, transactional_db):
+    chromium_or_skip()  # before building anything
     started = time.perf_counter()
     w = build_world()
     base = live_server.url
