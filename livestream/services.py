@@ -175,6 +175,10 @@ def session_end(session: LiveSession, at: dt.datetime) -> LiveSession:
     locked.status = LiveSession.Status.ENDED
     locked.actual_end = at
     locked.save(update_fields=["status", "actual_end"])
+    # Its final figures are computed as soon as the end is committed, not at the next two-minute beat.
+    from livestream.tasks import session_stats_refresh_task
+
+    transaction.on_commit(lambda: session_stats_refresh_task.delay(locked.pk))
     return locked
 
 

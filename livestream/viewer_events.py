@@ -309,3 +309,8 @@ def sessions_for_member(*, member: Member, now: dt.datetime | None = None) -> Qu
                                        .prefetch_related(Prefetch("images", queryset=ProductImage.objects
                                                                   .order_by("sort", "pk")))))
             .order_by("live_first", "mine_first", "planned_start", "pk"))
+
+
+def live_viewer_merge(*, survivor: Member, absorbed: Member) -> int:
+    """A member merge: the absorbed member's viewer events become the survivor's (one viewer, not two)."""
+    return ViewerEvent.objects.filter(member=absorbed).update(member=survivor, viewer_id=survivor.code)

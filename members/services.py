@@ -268,6 +268,7 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
     Imported here, not at module level: those modules import this one.
     """
     from analytics.rfm import rfm_member_merge
+    from livestream.viewer_events import live_viewer_merge
     from mall.coupons import coupons_move
     from mall.models import CartItem
     from members.events import member_events_merge
@@ -280,6 +281,7 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
         "wecom_friendships": member_wecom_merge(survivor=survivor, absorbed=absorbed),
         "coupons": coupons_move(survivor=survivor, absorbed=absorbed),
         "tokens": MemberToken.objects.filter(member=absorbed).update(member=survivor),
+        "live_viewer_events": live_viewer_merge(survivor=survivor, absorbed=absorbed),
     }
     # Carts: the survivor's quantity wins where both hold the same SKU.
     mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.urls import include, path
 
-from livestream.models import LiveSession
+from livestream.models import LiveSession, SessionStats
 from retail_crm.urls import urlpatterns as project_urlpatterns
 from tests.factories import BrandFactory, GuideFactory, RegionFactory, RetailGroupFactory, StoreFactory, staff_user
 from tests.factories_payments import ProductFactory
@@ -117,7 +117,7 @@ def test_store_week_plan(world, api_client):
     assert (r.status_code, list(r.json()["error"]["fields"])) == (400, ["week_start"])
 
 
-def test_start_end_cancel_endpoints(world, api_client):
+def test_start_end_cancel_endpoints(world, api_client, django_capture_on_commit_callbacks):
     api_client.force_authenticate(staff_user("hq", group=world.group))
     first = api_client.post(URL, body(), format="json").json()["id"]
     second = api_client.post(URL, body(planned_start="2024-03-05T19:00:00+08:00",
@@ -131,8 +131,12 @@ def test_start_end_cancel_endpoints(world, api_client):
     assert (r.status_code, r.json()["error"]["fields"]) == (400, {"at": ["A session cannot end before it started."]})
     r = api_client.post(f"{URL}{first}/end/", {"at": "yesterday"}, format="json")
     assert (r.status_code, list(r.json()["error"]["fields"])) == (400, ["at"])
-    r = api_client.post(f"{URL}{first}/end/", {"at": "2024-03-04T21:10:00+08:00"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api_client.post(f"{URL}{first}/end/", {"at": "2024-03-04T21:10:00+08:00"}, format="json")
     assert (r.status_code, r.json()["status"], r.json()["actual_end"]) == (200, "ended", "2024-03-04T21:10:00+08:00")
+    # Ending computes the session's final figures at once (nobody watched: zeros, but the row exists).
+    stats = SessionStats.objects.get(session_id=first)
+    assert (stats.viewers, stats.orders, stats.gmv) == (0, 0, 0)
     r = api_client.post(f"{URL}{second}/cancel/", {}, format="json")
     assert (r.status_code, r.json()["error"]["code"]) == (403, "schedule_forbidden")
     api_client.force_authenticate(staff_user("store_manager", store=world.other_store))

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.django_db
 
 # What member_merge reports for the other features' rows when the absorbed member had none.
 NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "cart_items": 0,
-                      "rfm_changes": 0, "care_items": 0}
+                      "rfm_changes": 0, "care_items": 0, "live_viewer_events": 0}
 
 T0 = dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
 
@@ -848,6 +848,12 @@ def test_member_merge_moves_every_features_rows_to_the_survivor():
     SalesCredit.objects.create(order=order, kind="store", brand=brand, member=absorbed, amount=Decimal("100"),
                                order_day=now.date(), channel="store_pos", rule="offline_pos_store")
     MemberRfm.objects.create(member=absorbed, brand=brand, lifecycle_stage="new")
+    from livestream.models import LiveSession, ViewerEvent
+
+    session = LiveSession.objects.create(brand=brand, kind="hq_central", title="live", planned_start=now,
+                                         planned_end=now + dt.timedelta(hours=1))
+    ViewerEvent.objects.create(session=session, member=absorbed, viewer_id=absorbed.code, kind="join",
+                               occurred_at=now)
     CareItem.objects.create(day=now.date(), guide=guide, member=absorbed, brand=brand, kind="care", reason="r",
                             suggested_action="a")
 
@@ -855,11 +861,12 @@ def test_member_merge_moves_every_features_rows_to_the_survivor():
 
     assert audit.moved == {"orders": 1, "points_entries": 0, "memberships": 0, "bindings": 0, "tags": 1,
                            "events": 1, "wecom_friendships": 1, "coupons": 1, "tokens": 1, "cart_items": 1,
-                           "rfm_changes": 0, "care_items": 1}
+                           "rfm_changes": 0, "care_items": 1, "live_viewer_events": 1}
     for model in (MemberTag, BehaviourEvent, MemberDailyActivity, MemberToken, CartItem, CareItem):
         assert model.objects.filter(member=survivor).count() == 1, model.__name__
         assert not model.objects.filter(member=absorbed).exists(), model.__name__
     assert survivor.wecom_friendships.count() == 1 and survivor.coupons.count() == 1
+    assert list(ViewerEvent.objects.values_list("member_id", "viewer_id")) == [(survivor.pk, survivor.code)]
     # Current RFML rows are rebuilt by the next run; credits are append-only history under the old buyer id.
     assert not MemberRfm.objects.exists()
     assert list(SalesCredit.objects.values_list("member_id", flat=True)) == [absorbed.pk]

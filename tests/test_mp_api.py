@@ -51,7 +51,7 @@ pytestmark = pytest.mark.django_db
 
 # What member_merge reports for the other features' rows when the absorbed member had none.
 NOTHING_ELSE_MOVED = {"tags": 0, "events": 0, "wecom_friendships": 0, "coupons": 0, "tokens": 0, "cart_items": 0,
-                      "rfm_changes": 0, "care_items": 0}
+                      "rfm_changes": 0, "care_items": 0, "live_viewer_events": 0}
 
 MP = "/api/v1/mp/"
 MEMBER_ENDPOINTS = [
