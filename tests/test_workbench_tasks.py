@@ -29,6 +29,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -464,6 +465,16 @@ def test_managers_see_execution_rates_on_the_execution_page(client, executed):
     assert ">67%<" in html  # 2 of 3 in the region
 
 
+def test_the_execution_page_opens_one_level_below_the_viewer(client, executed):
+    w = executed
+
+    hq_html = page(client, staff_user("hq", group=w.group), "/workbench/tasks/execution/").content.decode()
+    store_html = page(client, staff_user("store_manager", store=w.e1), "/workbench/tasks/execution/").content.decode()
+
+    assert [key.split('"')[0] for key in hq_html.split('data-key="')[1:]] == ["EAST", "NORTH", "WEST"]
+    assert [key.split('"')[0] for key in store_html.split('data-key="')[1:]] == ["g1", "g2"]
+
+
 def test_the_execution_page_refuses_bad_filters(client, executed):
     w = executed
     hq = staff_user("hq", group=w.group)
@@ -539,7 +550,60 @@ def test_a_brand_operator_adds_a_material_for_their_brand_with_field_errors_firs
     assert (material.group, material.brand, material.kind) == (w.group, w.wom, "video")
 
 
+def test_a_manager_revokes_a_guides_lost_code_in_the_admin(client, w):
+    from guides.models import GuideToken
+    from guides.services import guide_token_current
+
+    lost = guide_token_current(guide=w.g1)
+    elsewhere = guide_token_current(guide=w.g4)
+    client.force_login(staff_user("store_manager", store=w.e1))
+
+    client.post("/admin/guides/guidetoken/", {"action": "revoke", "_selected_action": [lost.pk, elsewhere.pk]})
+    client.post("/admin/guides/guidetoken/", {"action": "rotate", "_selected_action": [lost.pk]})
+
+    lost.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert lost.revoked_at is not None and elsewhere.revoked_at is None  # another store's code is out of reach
+    assert GuideToken.objects.filter(guide=w.g1, revoked_at__isnull=True).count() == 1
+
+
 def test_ended_bindings_do_not_count_in_the_audience(w):
     assert GuideBinding.objects.filter(member=w.m["m9"], ended_at__isnull=False).exists()
     task = make_t1(w)
     assert audience_sizes(task=task, guide_ids=[w.g1.pk]) == {w.g1.pk: 1}
+
+
+# ---------------------------------------------------------------------------- concurrency (PostgreSQL)
+
+postgres_only = pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                                   reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_eight_taps_at_once_execute_once_with_one_share(w):
+    from tests.test_member_concurrency import run_at_once
+
+    task = make_t1(w)
+    task_publish(task=task)
+    mine = assignment(task, w.g1)
+
+    results = run_at_once([lambda: task_execute(assignment=mine) for _ in range(8)])
+
+    assert [status for status, _value in results] == ["ok"] * 8
+    assert len({value.share_id for _status, value in results}) == 1
+    assert Share.objects.count() == 1
+    assert TaskAssignment.objects.filter(executed_at__isnull=False).count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_publishing_one_task_five_times_at_once_assigns_each_guide_once(w):
+    from tests.test_member_concurrency import run_at_once
+
+    task = make_t1(w)
+
+    results = run_at_once([lambda: task_publish(task=task) for _ in range(5)])
+
+    assert sorted(value for _status, value in results) == [0, 0, 0, 0, 3]
+    assert TaskAssignment.objects.filter(task=task).count() == 3
