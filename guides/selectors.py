@@ -608,11 +608,26 @@ def workbench_member(*, subject: WorkbenchSubject, member_id: int, user=None, pu
 
 # ---------------------------------------------------------------------------- care list
 
-def care_list(*, subject: WorkbenchSubject, day: dt.date) -> list[CareItem]:
-    """The day's care items of the subject: open ones first (personal calls first), then done ones."""
-    return list(scoped(CareItem.objects.filter(_by_guide(subject), day=day), subject.actor)
-                .select_related("member", "guide", "brand")
-                .order_by(F("done_at").asc(nulls_first=True), "-important", "kind", "member__name", "pk"))
+def care_list(*, subject: WorkbenchSubject, day: dt.date, kind: str | None = None,
+              done: bool = False) -> QuerySet[CareItem]:
+    """The day's open care items of the subject (or the done ones), ready to paginate.
+
+    Open items come by kind (care, market, win back), personal calls first within a kind; done ones most
+    recently done first.
+    """
+    rows = scoped(CareItem.objects.filter(_by_guide(subject), day=day, done_at__isnull=not done), subject.actor)
+    if kind:
+        rows = rows.filter(kind=kind)
+    order = ("-done_at", "-pk") if done else ("kind", "-important", "member__name", "pk")
+    return rows.select_related("member", "guide", "brand").order_by(*order)
+
+
+def care_open_by_kind(*, subject: WorkbenchSubject, day: dt.date) -> dict[str, int]:
+    """Open items of the day per kind (one query)."""
+    totals = scoped(CareItem.objects.filter(_by_guide(subject), day=day, done_at__isnull=True),
+                    subject.actor).aggregate(**{kind: Count("pk", filter=Q(kind=kind))
+                                                for kind in CareItem.Kind.values})
+    return {kind: totals[kind] or 0 for kind in CareItem.Kind.values}
 
 
 def care_item_get(*, subject: WorkbenchSubject, item_id: int) -> CareItem:

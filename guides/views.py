@@ -34,6 +34,9 @@ from retail_crm.phones import mask_phone
 from retail_crm.scoping import actor_for
 
 MEMBERS_PER_PAGE = 20
+CARE_PER_PAGE = 30
+RECENT_DONE = 5
+CARE_VIEWS = {"", "done", *CareItem.Kind.values}
 ACTIVITY_LABELS = [("product_views", _lazy("Product views")), ("favourites", _lazy("Favourites")),
                    ("shares", _lazy("Shares")), ("add_to_carts", _lazy("Added to cart")),
                    ("orders_unpaid", _lazy("Unpaid orders")), ("live_watches", _lazy("Livestreams watched")),
@@ -130,18 +133,27 @@ def member_page(request, subject, member_id: int):
         guide_filter=None))
 
 
-def _care_page(request, subject, *, status: int = 200, failed_item: int | None = None, failed_form=None):
+def _care_page(request, subject, *, status: int = 200, failed_item: CareItem | None = None, failed_form=None):
+    """The care list: open items of one kind or all kinds (or the done ones), CARE_PER_PAGE a page."""
     today = local_today()
-    items = selectors.care_list(subject=subject, day=today)
-    for item in items:
-        item.form = failed_form if item.pk == failed_item else CareDoneForm(auto_id=f"care-{item.pk}-%s")
-    open_items = [item for item in items if item.done_at is None]
+    kind = request.GET.get("kind", "")
+    if kind not in CARE_VIEWS:
+        kind = ""
+    done = kind == "done"
+    page = Paginator(selectors.care_list(subject=subject, day=today, kind=None if done or not kind else kind,
+                                         done=done), CARE_PER_PAGE).get_page(request.GET.get("page"))
+    for item in page:
+        item.form = failed_form if failed_item and item.pk == failed_item.pk else CareDoneForm(
+            auto_id=f"care-{item.pk}-%s")
+    recent_done = [] if done or page.number > 1 else list(
+        selectors.care_list(subject=subject, day=today, done=True)[:RECENT_DONE])
     return render(request, "guides/care.html", _frame(
-        request, subject, wb_tab="care", today=today, items=items, open_count=len(open_items),
-        done_count=len(items) - len(open_items),
-        sections=[(kind, label, [i for i in open_items if i.kind == kind])
-                  for kind, label in CareItem.Kind.choices],
-        done_items=[item for item in items if item.done_at is not None]), status=status)
+        request, subject, wb_tab="care", today=today, kind=kind, page=page,
+        done_items=list(page) if done else recent_done,
+        counts=selectors.care_counts(subject=subject, day=today),
+        by_kind=[(value, label, count) for (value, label), count in zip(
+            CareItem.Kind.choices, selectors.care_open_by_kind(subject=subject, day=today).values(), strict=True)],
+        failed_item=failed_item, failed_form=failed_form), status=status)
 
 
 @workbench_page
@@ -168,10 +180,11 @@ def care_done(request, subject, item_id: int):
                 form.add_error(None, error.message)
         else:
             messages.success(request, _("Done: %(member)s") % {"member": item.member.name or item.member.code})
-            guide_code = request.GET.get("guide")
-            query = f"?{urlencode({'guide': guide_code})}" if guide_code else ""
-            return redirect(reverse("workbench:care") + query + f"#care-{item.pk}")
-    return _care_page(request, subject, status=400, failed_item=item.pk, failed_form=form)
+            # Back to the same view of the list (guide, kind and page came along in the form's action).
+            query = {key: request.GET[key] for key in ("guide", "kind", "page") if request.GET.get(key)}
+            return redirect(reverse("workbench:care") + (f"?{urlencode(query)}" if query else "")
+                            + f"#care-{item.pk}")
+    return _care_page(request, subject, status=400, failed_item=item, failed_form=form)
 
 
 def _month(request, today: dt.date) -> tuple[dt.date, dt.date]:

@@ -252,6 +252,34 @@ def test_care_list_shows_todays_items_with_reason_action_and_personal_calls(w):
     assert 'name="csrfmiddlewaretoken"' in html
 
 
+def test_care_list_filters_by_kind_and_shows_the_done_ones(w):
+    client = browser(w.users.g1)
+
+    market = client.get("/workbench/care/", {"kind": "market"}).content.decode()
+    assert care_ids(market) == [(str(w.care["c2"].pk), "market"), (str(w.care["c3"].pk), "winback")]  # + done
+    done = client.get("/workbench/care/", {"kind": "done"}).content.decode()
+    assert care_ids(done) == [(str(w.care["c3"].pk), "winback")]
+    assert "No answer" in done
+    assert client.get("/workbench/care/", {"kind": "nonsense"}).status_code == 200  # shows everything open
+
+
+def test_care_list_of_a_store_is_paginated(w):
+    for n in range(35):
+        member = MemberFactory(group=w.grp, name=f"关怀{n:02d}")
+        GuideBindingFactory(member=member, guide=w.g2)
+        CareItem.objects.create(day=w.today, guide=w.g2, member=member, brand=w.wa, kind=CareItem.Kind.WINBACK,
+                                reason="lapsed", suggested_action="coupon")
+    client = browser(w.users.store)
+
+    first = client.get("/workbench/care/").content.decode()
+    second = client.get("/workbench/care/", {"page": 2}).content.decode()
+
+    assert kpi(first, "care_open") == "38"
+    assert first.count('data-testid="care-done-form"') == 30 and "1 / 2" in first
+    assert second.count('data-testid="care-done-form"') == 8
+    assert "Guide Two" in second  # a manager sees whose item it is
+
+
 def test_marking_a_care_item_done_records_the_contact_as_service(w):
     client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(w.users.g1)
@@ -287,10 +315,14 @@ def test_marking_done_without_csrf_is_refused(w):
 
 @pytest.mark.parametrize(("lang", "message"), [("en", "This field is required."), ("zh-hans", "字段是必填项。")])
 def test_marking_done_without_an_outcome_shows_the_field_error(w, lang, message):
-    response = browser(w.users.g1, lang=lang).post(f"/workbench/care/{w.care['c1'].pk}/done/", {"outcome": "  "})
+    response = browser(w.users.g1, lang=lang).post(f"/workbench/care/{w.care['c1'].pk}/done/?kind=care",
+                                                   {"outcome": "  "})
 
     assert response.status_code == 400
-    assert message in response.content.decode()
+    html = response.content.decode()
+    assert message in html
+    assert 'role="alert"' in html  # also said at the top of the page
+    assert f'action="/workbench/care/{w.care["c1"].pk}/done/?kind=care"' in html
     assert CareItem.objects.get(pk=w.care["c1"].pk).done_at is None
     assert GuideBinding.objects.get(member=w.m["m1"], guide=w.g1).last_served_at is None
 
@@ -342,7 +374,9 @@ def test_care_page_with_many_items_stays_under_100_kb(w):
     response = browser(w.users.g1, lang="zh-hans").get("/workbench/care/")
 
     assert response.status_code == 200
-    assert kpi(response.content.decode(), "care_open") == "62"
+    html = response.content.decode()
+    assert kpi(html, "care_open") == "62"
+    assert html.count('data-testid="care-done-form"') == 30
     assert len(response.content) < 100_000
 
 

@@ -498,12 +498,20 @@ def test_another_guides_member_is_not_found(w):
 
 # ---------------------------------------------------------------------------- care and live
 
-def test_care_list_open_first_personal_calls_first(w):
-    items = selectors.care_list(subject=subject_of(w.users.g1), day=w.today)
+def test_care_list_by_kind_personal_calls_first_and_done_ones(w):
+    g1 = subject_of(w.users.g1)
+    extra = MemberFactory(group=w.grp, code="wbm7", name="阿里")
+    GuideBindingFactory(member=extra, guide=w.g1)
+    CareItem.objects.create(day=w.today, guide=w.g1, member=extra, brand=w.wa, kind=CareItem.Kind.MARKET,
+                            reason="r", suggested_action="s")
 
-    assert [(i.member.code, i.done_at is not None) for i in items] == [("wbm2", False), ("wbm1", False),
-                                                                        ("wbm3", True)]
-    assert len(selectors.care_list(subject=subject_of(w.users.store), day=w.today)) == 4
+    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today)] == ["wbm1", "wbm2", "wbm7"]
+    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today, kind="market")] == ["wbm2", "wbm7"]
+    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today, done=True)] == ["wbm3"]
+    assert selectors.care_open_by_kind(subject=g1, day=w.today) == {"care": 1, "market": 2, "winback": 0}
+    store = subject_of(w.users.store)
+    assert selectors.care_list(subject=store, day=w.today).count() == 4
+    assert selectors.care_open_by_kind(subject=store, day=w.today) == {"care": 2, "market": 2, "winback": 0}
 
 
 def test_live_weeks_of_the_store_with_coaching_notes(w):
