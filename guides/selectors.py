@@ -793,6 +793,10 @@ class LiveWeek:
     week_start: dt.date
     sessions: list[LiveSession]
 
+    @property
+    def week_end(self) -> dt.date:
+        return self.week_start + dt.timedelta(days=6)
+
 
 def store_live_weeks(*, subject: WorkbenchSubject, store: Store, today: dt.date,
                      now: dt.datetime | None = None) -> list[LiveWeek]:
