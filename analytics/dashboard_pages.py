@@ -146,7 +146,7 @@ def guides(*, actor: Actor, query: DashboardQuery) -> dict:
 
 
 def segment_runs(*, actor: Actor, query: DashboardQuery, params) -> tuple[DashboardQuery, list, dict]:
-    """The brand's RFML runs to compare on the segments page and the chosen pair (``run_a``, ``run_b``).
+    """The brand's RFML runs to compare on the segments page and the chosen pair (``from_run``, ``to_run``).
 
     Without a choice the two latest runs are compared. Returns the query carrying the pair (so export
     links keep it), the runs offered and field errors for ids that are not runs of the brand in scope.
@@ -158,7 +158,7 @@ def segment_runs(*, actor: Actor, query: DashboardQuery, params) -> tuple[Dashbo
                 .order_by("-as_of", "-started_at", "-pk")[:24])
     ids = {run.pk for run in runs}
     chosen = {}
-    for name in ("run_a", "run_b"):
+    for name in ("from_run", "to_run"):
         raw = str(params.get(name) or "").strip()
         if not raw:
             continue
@@ -167,9 +167,9 @@ def segment_runs(*, actor: Actor, query: DashboardQuery, params) -> tuple[Dashbo
         else:
             chosen[name] = int(raw)
     if not errors and len(runs) >= 2:
-        chosen.setdefault("run_b", runs[0].pk)
-        chosen.setdefault("run_a", next(run.pk for run in runs if run.pk != chosen["run_b"]))
-    extra = tuple((name, str(chosen[name])) for name in ("run_a", "run_b") if name in chosen and not errors)
+        chosen.setdefault("to_run", runs[0].pk)
+        chosen.setdefault("from_run", next(run.pk for run in runs if run.pk != chosen["to_run"]))
+    extra = tuple((name, str(chosen[name])) for name in ("from_run", "to_run") if name in chosen and not errors)
     return replace(query, extra=extra), runs, errors
 
 

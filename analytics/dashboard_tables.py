@@ -360,9 +360,9 @@ def transition_rows(actor: Actor, query: DashboardQuery, limit: int | None) -> l
 def query_runs(query: DashboardQuery) -> tuple[int, int, int] | None:
     """(brand id, run A, run B) chosen on the segments page, validated by the page (see dashboard_pages)."""
     extra = dict(query.extra)
-    if not (query.filters.brand_id and extra.get("run_a") and extra.get("run_b")):
+    if not (query.filters.brand_id and extra.get("from_run") and extra.get("to_run")):
         return None
-    return query.filters.brand_id, int(extra["run_a"]), int(extra["run_b"])
+    return query.filters.brand_id, int(extra["from_run"]), int(extra["to_run"])
 
 
 register(Table(
@@ -371,7 +371,7 @@ register(Table(
      Column("to_segment", _("To")), Column("members", _("Members"), Kind.INT)),
     transition_rows,
     note=_("Choose a brand and two of its runs."),
-    extra_params=("run_a", "run_b"),
+    extra_params=("from_run", "to_run"),
 ))
 register(Table(
     "consumption_cycles", _("Consumption cycle per brand"),
@@ -414,7 +414,7 @@ def live_split_rows(actor: Actor, query: DashboardQuery, limit: int | None) -> l
 
 
 register(Table("live_split", _("Livestream: HQ central vs store sessions"),
-               (Column("label", _("Sessions")), *_LIVE_COLUMNS), live_split_rows))
+               (Column("label", _("Sessions")), Column("key", _("Key")), *_LIVE_COLUMNS), live_split_rows))
 register(Table(
     "live_by_brand", _("Livestream by brand"), (Column("name", _("Brand")), Column("code", _("Code")), *_LIVE_COLUMNS),
     lambda actor, query, limit: list(

@@ -22,6 +22,9 @@ Orders (member, channel, status, total, paid, refunded; day):
 Members m1, m2 and m4 are bound to WA guides E1-G1, E1-G2 and W1-G1 since 2025-01-01 (m3 to nobody), so
 attribution files every order under its own store and guide: mini-program orders go to the bound guide's store.
 
+Livestream (brand WA): HQ central session 2026-03-06 20:00–22:00 (100 viewers, 5 buyers, GMV 1000.00, paid
+900.00) and store session at E1 2026-03-08 19:00–20:30 (20 viewers, 2 buyers, GMV 300.00, paid 300.00).
+
 Logins (password ``pw-123456``): ``hq`` (group), ``op_wa`` (brand WA), ``rm_east`` (WA East),
 ``sm_e1`` (store manager E1), ``guide_e1`` (guide E1-G1).
 """
@@ -33,6 +36,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+from livestream.models import LiveSession, SessionStats
 from mall.models import Channel, OrderStatus
 from tests.factories import (
     BrandFactory,
@@ -98,6 +102,20 @@ def build_dashboard_world() -> SimpleNamespace:
     order("ly1", wa, "2025-03-03", store=e1, guide=e1g1, member=m1, total="100.00")
     order("ly2", wb, "2025-03-20", store=n1, guide=n1g1, member=m2, total="300.00")
 
+    # 1+N livestream: an HQ central session and a store session at E1, both ended, with their figures.
+    central = LiveSession.objects.create(
+        brand=wa, kind=LiveSession.Kind.HQ_CENTRAL, title="春季新品发布", status=LiveSession.Status.ENDED,
+        planned_start=local("2026-03-06", 20), planned_end=local("2026-03-06", 22),
+        actual_start=local("2026-03-06", 20), actual_end=local("2026-03-06", 22))
+    store_live = LiveSession.objects.create(
+        brand=wa, kind=LiveSession.Kind.STORE, title="上海一店直播", host_store=e1, host_guide=e1g1, follows=central,
+        status=LiveSession.Status.ENDED, planned_start=local("2026-03-08", 19), planned_end=local("2026-03-08", 21),
+        actual_start=local("2026-03-08", 19), actual_end=local("2026-03-08", 20) + dt.timedelta(minutes=30))
+    SessionStats.objects.create(session=central, viewers=100, views=150, orders=6, gmv=Decimal("1000.00"),
+                                paid_orders=5, paid_sales=Decimal("900.00"), buyers=5, conversion=Decimal("0.0500"))
+    SessionStats.objects.create(session=store_live, viewers=20, views=25, orders=2, gmv=Decimal("300.00"),
+                                paid_orders=2, paid_sales=Decimal("300.00"), buyers=2, conversion=Decimal("0.1000"))
+
     users = SimpleNamespace(
         hq=staff_user("hq", group=grp, username="hq"),
         op_wa=staff_user("brand_operator", brand=wa, username="op_wa"),
@@ -111,10 +129,16 @@ def build_dashboard_world() -> SimpleNamespace:
 
 
 def build_facts() -> None:
-    """Attribute the orders, then build every fact table the dashboard reads, for both years of the data set."""
+    """Attribute the orders, classify brand WA's members twice (RFML runs as of 15 and 31 March 2026), then
+    build every fact table the dashboard reads, for both years of the data set."""
     from analytics.attribution import attribute_all
     from analytics.facts import facts_rebuild
+    from analytics.rfm import rfm_recompute
+    from retail_crm.models import Brand
 
     attribute_all()
+    wa = Brand.objects.get(code="WA")
+    rfm_recompute(brand=wa, as_of=dt.date(2026, 3, 15))
+    rfm_recompute(brand=wa, as_of=dt.date(2026, 3, 31))
     facts_rebuild(date_from=dt.date(2025, 3, 1), date_to=dt.date(2025, 3, 31))
     facts_rebuild(date_from=DATE_FROM, date_to=DATE_TO)
