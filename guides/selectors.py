@@ -25,9 +25,8 @@ Definitions (each lives here once, and the tests work them out by hand):
 * **Task execution rate**: executed ÷ assigned task assignments of the published or closed tasks that were
   running during the period (started by its end, deadline not before its start). On the home page, the
   progress of the **open** tasks (published, started, deadline not passed).
-* **Commission**: *pending* is the sum of earnings and refund reversals whose ``available_at`` (the end of the
-  return window) is still in the future; *available* is the sum of every other ledger row (matured earnings and
-  reversals, withdrawals, returned withdrawals). Pending + available = the ledger's sum.
+* **Commission**: ``guides.withdrawals.commission_balance`` (pending = earnings still inside the return window;
+  available = every other ledger row), the same figures as the commission page.
 * **Ranking**: by credited sales in the period among the active guides of the guide's store and region (or, for
   a store, among the region's active stores); ties share a place. Rankings read other guides' totals outside the
   viewer's scope on purpose, and return only the viewer's place and the number ranked, never the others' figures.
@@ -68,6 +67,7 @@ from analytics.models import (
     SalesCredit,
     Segment,
 )
+from guides import withdrawals
 from guides.models import CommissionEntry, GuideTask, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession
 from livestream.selectors import store_schedule
@@ -318,34 +318,6 @@ def open_tasks(*, subject: WorkbenchSubject, now: dt.datetime | None = None, lim
                      assignment_id=r["first_assignment"] if r["assigned"] == 1 else None) for r in rows]
 
 
-# ---------------------------------------------------------------------------- commission
-
-@dataclass(frozen=True)
-class CommissionBalance:
-    pending: Decimal
-    available: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.pending + self.available
-
-
-def commission_balance(*, guide: Guide | None = None, staff_user=None,
-                       now: dt.datetime | None = None) -> CommissionBalance:
-    """A guide's (or an office staff member's) commission, pending and available (module docstring).
-
-    One query over the ledger; the caller has already decided the viewer may see this guide.
-    """
-    if (guide is None) == (staff_user is None):
-        raise ValueError("give exactly one of guide and staff_user")
-    now = now or timezone.now()
-    owner = Q(guide=guide) if guide is not None else Q(staff_user=staff_user, guide__isnull=True)
-    pending = Q(kind__in=[CommissionEntry.Kind.EARN, CommissionEntry.Kind.REVERSAL], available_at__gt=now)
-    totals = CommissionEntry.objects.filter(owner).aggregate(pending=Sum("amount", filter=pending),
-                                                             available=Sum("amount", filter=~pending))
-    return CommissionBalance(pending=money(totals["pending"]), available=money(totals["available"]))
-
-
 # ---------------------------------------------------------------------------- home
 
 @dataclass(frozen=True)
@@ -381,7 +353,7 @@ class HomeNumbers:
     open_tasks: list[OpenTask]
     care: CareCounts
     members: int
-    commission: CommissionBalance | None
+    commission: withdrawals.CommissionBalance | None
 
 
 def home_numbers(*, subject: WorkbenchSubject, day: dt.date, now: dt.datetime | None = None,
@@ -391,11 +363,11 @@ def home_numbers(*, subject: WorkbenchSubject, day: dt.date, now: dt.datetime | 
     now = now or timezone.now()
     commission = None
     if subject.guide is not None:
-        commission = commission_balance(guide=subject.guide, now=now)
+        commission = withdrawals.commission_balance(guide=subject.guide, at=now)
     elif subject.actor.guide_id is not None:
-        commission = commission_balance(guide=Guide(pk=subject.actor.guide_id), now=now)
+        commission = withdrawals.commission_balance(guide=subject.actor.guide_id, at=now)
     elif staff_user is not None and CommissionEntry.objects.filter(staff_user=staff_user).exists():
-        commission = commission_balance(staff_user=staff_user, now=now)
+        commission = withdrawals.commission_balance(staff_user=staff_user, at=now)
     return HomeNumbers(
         day=day,
         sales=credited_sales(subject=subject, date_from=day, date_to=day),

@@ -105,8 +105,8 @@ def test_home_shows_a_guides_numbers_for_today(w):
     assert kpi(html, "new_members") == "1"
     assert kpi(html, "shares") == "2"
     assert (kpi(html, "tasks_executed"), kpi(html, "tasks_assigned")) == ("1", "2")
-    assert kpi(html, "commission_pending") == "¥15.00"
-    assert kpi(html, "commission_available") == "¥20.00"
+    assert kpi(html, "commission_pending") == "¥20.00"
+    assert kpi(html, "commission_available") == "¥15.00"
     assert (kpi(html, "care_open"), kpi(html, "care_total")) == ("2", "3")
     assert '<strong data-kpi="members">4</strong>' in html
     assert re.findall(r'data-testid="open-task" data-task-id="(\d+)"', html) == [str(w.tasks.t2.pk)]
