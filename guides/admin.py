@@ -87,7 +87,8 @@ class MaterialForm(forms.ModelForm):
                                          image=data.get("image"), video_url=data.get("video_url", ""),
                                          product=data.get("product"))
         for field, messages_ in errors.items():
-            self.add_error(field if field in self.fields else None, messages_)
+            if field not in self.errors:  # Django's own message for the field already says it
+                self.add_error(field if field in self.fields else None, messages_)
         return data
 
 
@@ -134,7 +135,8 @@ class GuideTaskForm(forms.ModelForm):
             assign_brands=current("assign_brands") or [], assign_regions=current("assign_regions") or [],
             assign_stores=current("assign_stores") or [])
         for field, messages_ in errors.items():
-            self.add_error(field if field in self.fields else None, messages_)
+            if field not in self.errors:  # Django's own message for the field already says it
+                self.add_error(field if field in self.fields else None, messages_)
         return data
 
 

@@ -37,6 +37,7 @@ from enum import StrEnum
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from analytics.models import MemberRfm, Segment
 from guides.models import GuideTask, Material, TaskAssignment
@@ -72,20 +73,20 @@ def material_errors(*, group, kind: str, title: str, brand=None, body: str = "",
     """What is wrong with a material, per field (empty when nothing): each kind needs its content."""
     errors: dict[str, list[str]] = {}
     if kind not in Material.Kind.values:
-        errors["kind"] = [f"Not one of {', '.join(Material.Kind.values)}."]
+        errors["kind"] = [_("Not one of %(values)s.") % {"values": ", ".join(Material.Kind.values)}]
     if not (title or "").strip():
-        errors["title"] = ["This field is required."]
+        errors["title"] = [_("This field is required.")]
     if kind == Material.Kind.COPY and not (body or "").strip():
-        errors["body"] = ["A copy-text material needs its text."]
+        errors["body"] = [_("A copy-text material needs its text.")]
     if kind == Material.Kind.VIDEO and not video_url:
-        errors["video_url"] = ["A video material needs its link."]
+        errors["video_url"] = [_("A video material needs its link.")]
     if kind == Material.Kind.IMAGE and not image and product is None:
-        errors["image"] = ["An image material needs an image (or a product whose pictures it shows)."]
+        errors["image"] = [_("An image material needs an image (or a product whose pictures it shows).")]
     if brand is not None and brand.group_id != group.pk:
-        errors["brand"] = ["Not a brand of this group."]
+        errors["brand"] = [_("Not a brand of this group.")]
     if product is not None and (product.brand.group_id != group.pk or (brand is not None and
                                                                       product.brand_id != brand.pk)):
-        errors["product"] = ["Choose a product of the material's brand."]
+        errors["product"] = [_("Choose a product of the material's brand.")]
     return errors
 
 
@@ -108,31 +109,31 @@ def task_errors(*, group, title: str, copy_text: str, starts_at, deadline, brand
     """What is wrong with a task, per field (empty when nothing). A brand task stays inside its brand."""
     errors: dict[str, list[str]] = {}
     if not (title or "").strip():
-        errors["title"] = ["This field is required."]
+        errors["title"] = [_("This field is required.")]
     if not (copy_text or "").strip():
-        errors["copy_text"] = ["This field is required."]
+        errors["copy_text"] = [_("This field is required.")]
     if starts_at is not None and deadline is not None and deadline <= starts_at:
-        errors["deadline"] = ["The deadline must come after the start."]
+        errors["deadline"] = [_("The deadline must come after the start.")]
     unknown = sorted(set(audience_segments) - set(Segment.values))
     if unknown:
-        errors["audience_segments"] = [f"Unknown RFML class: {', '.join(unknown)}."]
+        errors["audience_segments"] = [_("Unknown RFML class: %(values)s.") % {"values": ", ".join(unknown)}]
 
     def outside(brand_id: int | None, group_id: int) -> bool:
         return group_id != group.pk or (brand is not None and brand_id != brand.pk)
 
     if any(m.group_id != group.pk or (m.brand_id is not None and outside(m.brand_id, m.group_id))
            for m in materials):
-        errors["materials"] = ["Choose group-wide materials or the task brand's."]
+        errors["materials"] = [_("Choose group-wide materials or the task brand's.")]
     if product is not None and outside(product.brand_id, product.brand.group_id):
-        errors["product"] = ["Choose a product of the task's brand."]
+        errors["product"] = [_("Choose a product of the task's brand.")]
     if live_session is not None and outside(live_session.brand_id, live_session.brand.group_id):
-        errors["live_session"] = ["Choose a livestream of the task's brand."]
+        errors["live_session"] = [_("Choose a livestream of the task's brand.")]
     if any(outside(b.pk, b.group_id) for b in assign_brands):
-        errors["assign_brands"] = ["Outside the task's brand."]
+        errors["assign_brands"] = [_("Outside the task's brand.")]
     if any(outside(r.brand_id, r.brand.group_id) for r in assign_regions):
-        errors["assign_regions"] = ["Outside the task's brand."]
+        errors["assign_regions"] = [_("Outside the task's brand.")]
     if any(outside(s.brand_id, s.brand.group_id) for s in assign_stores):
-        errors["assign_stores"] = ["Outside the task's brand."]
+        errors["assign_stores"] = [_("Outside the task's brand.")]
     return errors
 
 
