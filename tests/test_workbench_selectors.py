@@ -313,6 +313,7 @@ def test_home_numbers_of_a_guide(w):
     assert numbers.shares == 2
     assert (numbers.tasks.assigned, numbers.tasks.executed) == (2, 1)  # t1 done, t2 open; draft/closed/future out
     assert [(t.title, t.assigned, t.executed) for t in numbers.open_tasks] == [("Task two", 1, 0)]
+    assert numbers.open_tasks[0].assignment_id == TaskAssignment.objects.get(task=w.tasks.t2, guide=w.g1).pk
     assert numbers.care == selectors.CareCounts(open=2, done=1, important_open=1)
     assert numbers.members == 4  # m1, m2, m3, m6
     # guides.withdrawals' definition: the reversal and the withdrawal count at once, the earning when due.
@@ -328,6 +329,7 @@ def test_home_numbers_of_a_store_and_of_one_of_its_guides(w):
     assert (store.tasks.assigned, store.tasks.executed) == (3, 1)
     assert [(t.title, t.assigned, t.executed) for t in store.open_tasks] == [("Task two", 1, 0),
                                                                              ("Task one", 2, 1)]
+    assert store.open_tasks[1].assignment_id is None  # two assignees
     assert store.care == selectors.CareCounts(open=3, done=1, important_open=1)
     assert store.members == 5  # joined at s1 or bound to its guides: m1, m2, m3, m4, m6 (m5 joined at s2)
     # The store manager's own ledger (guide "mgr") is empty.
