@@ -222,7 +222,7 @@ def livestream(*, actor: Actor, query: DashboardQuery) -> dict:
         {"key": key, "label": label, "kind": kind, "value": getattr(total, key), "last_year": getattr(last, key),
          "chart": None}
         for key, label, kind in (
-            ("sessions", _t("Sessions"), Kind.INT), ("hours", _t("Hours live"), Kind.DECIMAL),
+            ("sessions", _t("Live sessions"), Kind.INT), ("hours", _t("Hours live"), Kind.DECIMAL),
             ("viewers", _t("Viewers"), Kind.INT), ("conversion", _t("Conversion"), Kind.RATIO),
             ("gmv", _t("GMV"), Kind.MONEY), ("paid_sales", _t("Paid sales"), Kind.MONEY))
     ]
@@ -233,18 +233,31 @@ def livestream(*, actor: Actor, query: DashboardQuery) -> dict:
                {"name": _t("Paid sales"), "data": [f.paid_sales for _l, f in split]}],
               unit="money", title=_t("1+N: GMV of HQ central vs store sessions")),
         chart("live-split-reach", "bar", [str(label) for label, _f in split],
-              [{"name": _t("Sessions"), "data": [f.sessions for _l, f in split]},
+              [{"name": _t("Live sessions"), "data": [f.sessions for _l, f in split]},
                {"name": _t("Hours live"), "data": [f.hours for _l, f in split]},
                {"name": _t("Buyers"), "data": [f.buyers for _l, f in split]}],
               title=_t("1+N: sessions, hours and buyers")),
     ]
+    phases = _rows("live_store_phases", actor, query)
+    if phases:
+        counts: dict[str, int] = defaultdict(int)
+        met: dict[str, int] = defaultdict(int)
+        for row in phases:
+            counts[row["phase_label"]] += 1
+            met[row["phase_label"]] += row["all_met"] == "yes"
+        labels = sorted(counts)
+        charts.append(chart("live-phases", "bar", labels,
+                            [{"name": _t("Stores"), "data": [counts[label] for label in labels]},
+                             {"name": _t("Stores meeting every target"), "data": [met[label] for label in labels]}],
+                            title=_t("Store phase progress this month")))
     top = list(summary.by_store)[:CHART_TOP]
     if top:
         charts.append(chart("live-stores", "bar", [r.name for r in top],
                             [{"name": _t("GMV"), "data": [r.figures.gmv for r in top]}], unit="money",
                             title=_t("Top host stores by GMV")))
     return {"title": pgettext("dashboard section", "Livestream"), "metrics": cards, "charts": charts,
-            "tables": {key: REGISTRY[key] for key in ("live_split", "live_by_brand", "live_by_store")}}
+            "tables": {key: REGISTRY[key] for key in ("live_split", "live_by_brand", "live_by_store",
+                                                      "live_store_phases")}}
 
 
 def core(*, actor: Actor, query: DashboardQuery) -> dict:

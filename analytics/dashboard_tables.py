@@ -367,8 +367,9 @@ def query_runs(query: DashboardQuery) -> tuple[int, int, int] | None:
 
 register(Table(
     "segment_transitions", _("RFML class transitions"),
-    (Column("from_label", _("From class")), Column("to_label", _("To class")), Column("from_segment", _("From")),
-     Column("to_segment", _("To")), Column("members", _("Members"), Kind.INT)),
+    (Column("from_label", _("Class at run A")), Column("to_label", _("Class at run B")),
+     Column("from_segment", _("Class code at run A")), Column("to_segment", _("Class code at run B")),
+     Column("members", _("Members"), Kind.INT)),
     transition_rows,
     note=_("Choose a brand and two of its runs."),
     extra_params=("from_run", "to_run"),
@@ -398,7 +399,7 @@ register(Table(
 # ---------------------------------------------------------------------------- livestream
 
 _LIVE_COLUMNS = (
-    Column("figures.sessions", _("Sessions"), Kind.INT), Column("figures.hours", _("Hours live"), Kind.DECIMAL),
+    Column("figures.sessions", _("Live sessions"), Kind.INT), Column("figures.hours", _("Hours live"), Kind.DECIMAL),
     Column("figures.viewers", _("Viewers"), Kind.INT), Column("figures.buyers", _("Buyers"), Kind.INT),
     Column("figures.conversion", _("Conversion"), Kind.RATIO), Column("figures.gmv", _("GMV"), Kind.MONEY),
     Column("figures.paid_sales", _("Paid sales"), Kind.MONEY),
@@ -414,7 +415,7 @@ def live_split_rows(actor: Actor, query: DashboardQuery, limit: int | None) -> l
 
 
 register(Table("live_split", _("Livestream: HQ central vs store sessions"),
-               (Column("label", _("Sessions")), Column("key", _("Key")), *_LIVE_COLUMNS), live_split_rows))
+               (Column("label", _("Live sessions")), Column("key", _("Code")), *_LIVE_COLUMNS), live_split_rows))
 register(Table(
     "live_by_brand", _("Livestream by brand"), (Column("name", _("Brand")), Column("code", _("Code")), *_LIVE_COLUMNS),
     lambda actor, query, limit: list(
@@ -426,6 +427,54 @@ register(Table(
     (Column("name", _("Store")), Column("code", _("Code")), *_LIVE_COLUMNS),
     lambda actor, query, limit: list(
         memo_call(metrics.livestream_summary, actor=actor, filters=query.filters).by_store)[: _limit(limit)],
+))
+
+
+def store_phase_rows(actor: Actor, query: DashboardQuery, limit: int | None) -> list[dict]:
+    """Store livestream phases and the month's progress against the phase targets (livestream.phases), for the
+    month of the period's last day; one brand at a time (the chosen one, or the viewer's own)."""
+    from livestream.models import LivePhase
+    from livestream.phases import brand_store_progress
+    from retail_crm.models import Brand
+
+    f = query.filters
+    brand_id = f.brand_id or actor.brand_id
+    if brand_id is None and actor.region_id:
+        brand_id = Region.objects.filter(pk=actor.region_id).values_list("brand_id", flat=True).first()
+    brand = Brand.objects.filter(pk=brand_id).first() if brand_id else None
+    if brand is None:
+        return []
+    progress = memo_call(brand_store_progress, brand=brand, month=f.date_to.replace(day=1), actor=actor)
+    if f.store_id:
+        progress = [p for p in progress if p.store_id == f.store_id]
+    elif f.region_id:
+        ids = set(Store.objects.filter(region_id=f.region_id).values_list("pk", flat=True))
+        progress = [p for p in progress if p.store_id in ids]
+    labels = dict(LivePhase.choices)
+    return [{"store_name": p.store_name, "store_code": p.store_code, "month": p.month, "phase": p.phase,
+             "phase_label": str(labels.get(p.phase, p.phase)), "phase_since": p.phase_since,
+             "sessions_planned": p.sessions_planned, "sessions_held": p.sessions_held, "hours_live": p.hours_live,
+             "live_sales": p.live_sales, "viewers": p.viewers, "buyers": p.buyers, "conversion": p.conversion,
+             "coaching_notes": p.coaching_notes, "average_rating": p.average_rating,
+             "targets_met": sum(1 for t in p.targets if t.met), "targets": len(p.targets),
+             "all_met": "" if p.all_met is None else ("yes" if p.all_met else "no")}
+            for p in progress[: _limit(limit)]]
+
+
+register(Table(
+    "live_store_phases", _("Store livestream phases and progress"),
+    (Column("store_name", _("Store")), Column("store_code", _("Code")), Column("month", _("Month"), Kind.MONTH),
+     Column("phase_label", _("Phase")), Column("phase_since", _("Since"), Kind.DATE),
+     Column("sessions_planned", _("Sessions planned"), Kind.INT), Column("sessions_held", _("Sessions held"), Kind.INT),
+     Column("hours_live", _("Hours live"), Kind.DECIMAL), Column("live_sales", _("Live sales"), Kind.MONEY),
+     Column("viewers", _("Viewers"), Kind.INT), Column("buyers", _("Buyers"), Kind.INT),
+     Column("conversion", _("Conversion"), Kind.RATIO), Column("coaching_notes", _("Coaching notes"), Kind.INT),
+     Column("average_rating", _("Average rating"), Kind.DECIMAL), Column("targets_met", _("Targets met"), Kind.INT),
+     Column("targets", _("Targets"), Kind.INT), Column("all_met", _("All met"))),
+    store_phase_rows,
+    note=_("The month of the period's last day, one brand at a time: choose a brand."),
+    size=lambda actor, query: _org_count(Store, brand_id="brand_id", region_id="region_id", store_id="pk")(
+        actor, query),
 ))
 
 

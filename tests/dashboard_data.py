@@ -24,6 +24,7 @@ attribution files every order under its own store and guide: mini-program orders
 
 Livestream (brand WA): HQ central session 2026-03-06 20:00–22:00 (100 viewers, 5 buyers, GMV 1000.00, paid
 900.00) and store session at E1 2026-03-08 19:00–20:30 (20 viewers, 2 buyers, GMV 300.00, paid 300.00).
+Phase-1 targets of WA: 4 sessions and 6 hours a month; E1 is in phase 1 since 2026-03-01.
 
 Logins (password ``pw-123456``): ``hq`` (group), ``op_wa`` (brand WA), ``rm_east`` (WA East),
 ``sm_e1`` (store manager E1), ``guide_e1`` (guide E1-G1).
@@ -36,7 +37,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from livestream.models import LiveSession, SessionStats
+from livestream.models import LivePhase, LivePhaseTarget, LiveSession, SessionStats, StoreLivePhase
 from mall.models import Channel, OrderStatus
 from tests.factories import (
     BrandFactory,
@@ -115,6 +116,11 @@ def build_dashboard_world() -> SimpleNamespace:
                                 paid_orders=5, paid_sales=Decimal("900.00"), buyers=5, conversion=Decimal("0.0500"))
     SessionStats.objects.create(session=store_live, viewers=20, views=25, orders=2, gmv=Decimal("300.00"),
                                 paid_orders=2, paid_sales=Decimal("300.00"), buyers=2, conversion=Decimal("0.1000"))
+
+    # Store livestream programme: WA's phase-1 targets (4 sessions, 6 hours a month); E1 in phase 1 since March.
+    LivePhaseTarget.objects.create(brand=wa, phase=LivePhase.DURATION, sessions_per_month=4,
+                                   hours_per_month=Decimal("6.0"))
+    StoreLivePhase.objects.create(store=e1, phase=LivePhase.DURATION, since=dt.date(2026, 3, 1))
 
     users = SimpleNamespace(
         hq=staff_user("hq", group=grp, username="hq"),

@@ -273,3 +273,46 @@ def test_pages_are_translated_to_english(client, facts_world):
     assert "Sales flow" in html and "Last year" in html and "Key figures" in html
     chinese = client.get(reverse("hq:overview"), {**PERIOD}, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert chinese.status_code == 200
+
+
+def test_livestream_page_figures_and_store_phases(client, facts_world):
+    """HQ: 2 sessions, 2.0 + 1.5 = 3.5 hours, 120 viewers, 7 buyers → conversion 7/120 = 0.0583, GMV 1300.00.
+    The regional manager sees only E1's store session (HQ central sessions have no host store)."""
+    login(client, "hq")
+    html = client.get(reverse("hq:livestream"), {**PERIOD, "brand": "WA"}).content.decode()
+
+    values = metric_values(html)
+    assert (values["sessions"], values["hours"], values["viewers"]) == ("2", "3.50", "120")
+    assert (values["conversion"], values["gmv"], values["paid_sales"]) == ("0.0583", "1300.00", "1200.00")
+    phases = table_rows(html, "live_store_phases")
+    # E1 held one session (1.5 h) in March: neither phase-1 target (4 sessions, 6 hours) is met.
+    assert [(row[1], row[2], row[6], row[7], row[14], row[15], row[16]) for row in phases] == [
+        ("E1", "2026-03", "1", "1.5", "0", "2", "no"), ("E2", "2026-03", "0", "0.0", "0", "2", "no"),
+        ("W1", "2026-03", "0", "0.0", "0", "2", "no")]
+
+    client.logout()
+    login(client, "rm_east")
+    html = client.get(reverse("hq:livestream"), PERIOD).content.decode()
+    values = metric_values(html)
+    assert (values["sessions"], values["viewers"], values["gmv"]) == ("1", "20", "300.00")
+    assert [row[1] for row in table_rows(html, "live_store_phases")] == ["E1", "E2"]
+
+
+def test_segments_compare_two_runs_and_reject_foreign_run_ids(client, facts_world):
+    from analytics.models import RfmRun
+
+    first, second = RfmRun.objects.filter(brand__code="WA").order_by("as_of")
+    login(client, "hq")
+
+    page = client.get(reverse("hq:segments"), {**PERIOD, "brand": "WA"})
+    assert page.status_code == 200
+    assert page.context["chosen_runs"] == {"from_run": str(first.pk), "to_run": str(second.pk)}
+    assert 'data-chart="segments-transitions-data"' in page.content.decode()
+    assert f"from_run={first.pk}&amp;to_run={second.pk}" in page.content.decode()  # export links keep the pair
+
+    bad = client.get(reverse("hq:segments"), {**PERIOD, "brand": "WA", "from_run": "999999", "to_run": "x"})
+    assert bad.status_code == 400
+    assert set(bad.context["run_errors"]) == {"from_run", "to_run"}
+    export = client.get(reverse("hq:export", args=["segment_transitions", "csv"]),
+                        {**PERIOD, "brand": "WA", "from_run": "999999"})
+    assert export.status_code == 400
