@@ -295,3 +295,65 @@ def test_export_rows_are_the_pages_rows_for_the_same_actor(world, stand_in):
 
     assert body.splitlines()[1:] == ["上海一店,E1,1234.50,0.5600,1000,2026-03,",
                                      "上海二店,E2,1235.50,0.5600,1001,2026-03,"]
+
+
+# ---------------------------------------------------------------------------- the real tables
+
+def test_store_ranking_csv_for_the_region_manager(client, facts_world):
+    """East's stores only: E1 570.00 (o1 250 + o2 200 + o3 120; GMV adds o4's unpaid 80), E2 500.00; last year E1
+    had ly1 100.00 → growth (570 − 100) ÷ 100 = 4.7000."""
+    rows = read_csv(login(client, "rm_east").get(reverse("hq:export", args=["store_ranking", "csv"]), PERIOD))
+
+    assert rows[0] == dashboard_tables.REGISTRY["store_ranking"].header()
+    assert len(rows[0]) == 12
+    assert [row[1:] for row in rows[1:]] == [
+        ["E1", "WA", "570.00", "700.00", "3", "190.00", "200.00", "0.3509", "0.0806", "100.00", "4.7000"],
+        ["E2", "WA", "500.00", "500.00", "1", "500.00", "0.00", "0.0000", "0.0000", "0.00", ""],
+    ]
+
+
+def test_overview_metrics_xlsx_for_hq(client, facts_world):
+    response = login(client, "hq").get(reverse("hq:export", args=["overview_metrics", "xlsx"]), PERIOD)
+
+    rows = read_xlsx(response.content)
+    by_key = {row[0]: row[2:4] for row in rows[1:]}
+    assert by_key["gmv"] == [1940, 400]
+    assert by_key["sales_flow"] == [1810, 400]
+    assert by_key["average_order_value"] == [258.57, 200]
+    assert by_key["unpaid_ratio"] == [0.0412, 0]
+    assert by_key["private_domain_share"] == [0.3315, 0]
+    assert by_key["card_opening_rate"] == [0.8, 1]
+    assert len(rows) == 16
+
+
+def test_livestream_split_csv_is_scoped(client, facts_world):
+    rows = read_csv(login(client, "rm_east").get(reverse("hq:export", args=["live_split", "csv"]), PERIOD))
+
+    assert [row[1:] for row in rows[1:]] == [
+        ["total", "1", "1.50", "20", "2", "0.1000", "300.00", "300.00"],
+        ["central", "0", "0.00", "0", "0", "", "0.00", "0.00"],
+        ["store", "1", "1.50", "20", "2", "0.1000", "300.00", "300.00"],
+        ["total_last_year", "0", "0.00", "0", "0", "", "0.00", "0.00"],
+    ]
+
+
+def test_guide_kpis_export_of_one_store(client, facts_world):
+    """E1's guides: E1-G1 o1 250 (POS) + o2 200 (mini) + o7 250 (brand WB's POS sale to m1, whose bound guide
+    E1-G1 is: credit follows the bound guide across brands) = 700.00, 250.00 of it cross-brand; E1-G2 o3 120."""
+    rows = read_csv(login(client, "op_wa").get(reverse("hq:export", args=["guide_kpis", "csv"]),
+                                                {**PERIOD, "store": "E1"}))
+
+    assert [tuple(row[1:2] + row[4:8]) for row in rows[1:]] == [("E1-G1", "700.00", "200.00", "500.00", "250.00"),
+                                                                ("E1-G2", "120.00", "0.00", "120.00", "0.00")]
+
+
+def test_large_guide_export_goes_through_the_job_for_real_rows(client, facts_world, media, settings):
+    settings.DASHBOARD_EXPORT_ASYNC_ROWS = 2  # brand WA has four guides: the size bound says "job"
+    login(client, "op_wa")
+
+    response = client.get(reverse("hq:export", args=["guide_kpis", "csv"]), PERIOD)
+
+    assert response.status_code == 302
+    job_id = response["Location"].rstrip("/").split("/")[-1]
+    rows = read_csv(client.get(reverse("hq:export_download", args=[job_id])))
+    assert sorted(row[1] for row in rows[1:]) == ["E1-G1", "E1-G2", "E2-G1", "W1-G1"]
