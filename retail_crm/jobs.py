@@ -116,9 +116,10 @@ def _care_lists(brand_code: str | None) -> str:
 
 def _commission(brand_code: str | None) -> str:
     from guides.commission import commission_build_for_range
-    from retail_crm.demo.commission_life import demo_commission_rules, demo_withdrawals
+    from retail_crm.demo.commission_life import demo_commission_rules, demo_office_shares, demo_withdrawals
 
     rules = demo_commission_rules()  # demo group only: brands without rules get the demo's
+    demo_office_shares()  # the demo brand operator's share link, once
     result = commission_build_for_range(brand_id=_brand_id(brand_code))
     withdrawals = demo_withdrawals()  # demo guide only, once
     return (f"{result.entries_written} entries from {result.credits_considered} credits without one, "

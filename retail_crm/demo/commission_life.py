@@ -1,4 +1,5 @@
-"""Demo commission: rules per brand, and withdrawals for the demo guide (run by the ``guides.commission`` job).
+"""Demo commission: rules per brand, office-staff shares, and withdrawals for the demo guide (run by the
+``guides.commission`` job).
 
 Commission needs the credits attribution writes, so this runs as a job after
 attribution rather than in the seed. Both steps touch only the demo group and
@@ -15,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 DEMO_GUIDE = "WOM-E001-G02"
+DEMO_OFFICE = "brand_wom"  # the brand operator shares too (all-staff distribution)
+DEMO_OFFICE_ORDERS = 12
 DEMO_APPROVER = "WOM-E001-G01"  # the store manager of the same store
 # Online sales earn 3% (mini-program 5%, to push the group mall); offline POS sales are paid through store
 # wages, not commission (DOMAIN.md: "online sales earn the credited guide a commission").
@@ -32,6 +35,30 @@ def demo_commission_rules() -> int:
              for channel, rate in DEMO_RULES]
     CommissionRule.objects.bulk_create(rules)
     return len(rules)
+
+
+@transaction.atomic
+def demo_office_shares() -> int:
+    """Give the demo brand operator a share token and let a dozen recent unguided mini-program orders of their
+    brand have come through it, once; the commission build then pays them distribution commission."""
+    from django.contrib.auth import get_user_model
+
+    from guides.models import GuideToken
+    from guides.services import guide_token_issue
+    from mall.models import Channel, Order
+
+    user = get_user_model().objects.filter(username=DEMO_OFFICE).select_related("staff_profile").first()
+    if user is None or GuideToken.objects.filter(staff_user=user).exists():
+        return 0
+    token = guide_token_issue(staff_user=user)
+    # Spread over the last 60 days: most of it due already, the latest still in the return window.
+    candidates = list(Order.objects.filter(
+        brand_id=user.staff_profile.brand_id, channel=Channel.MINI_PROGRAM, guide__isnull=True, share_token="",
+        paid_at__isnull=False, ordered_at__gte=timezone.now() - dt.timedelta(days=60)).order_by("ordered_at", "pk")
+        .values_list("pk", flat=True))
+    picked = {candidates[i * len(candidates) // DEMO_OFFICE_ORDERS] for i in range(DEMO_OFFICE_ORDERS)
+              if candidates}
+    return Order.objects.filter(pk__in=picked).update(share_token=token.token)
 
 
 def _ten_yuan(amount: Decimal) -> Decimal:
