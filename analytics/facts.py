@@ -28,6 +28,7 @@ rebuilds it; re-attributing history or importing old POS orders needs an explici
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -58,25 +59,40 @@ from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
     FactBuild,
+    GuideMonthFact,
+    GuideRegionFact,
     GuideSalesFact,
     InventorySnapshot,
     MemberCountFact,
     MemberGrowthFact,
+    MemberMonthFact,
     PurchaseFact,
+    SegmentMonthFact,
+    StoreMonthFact,
 )
-from analytics.models import CareItem, SalesCredit, SalesFact
+from analytics.models import CareItem, MemberRfm, SalesCredit, SalesFact
 from mall.models import OFFLINE_CHANNELS, PAID_STATUSES, Order, OrderLine, Refund, RefundLine, Stock, StockMovement
 from mall.selectors import purchases
-from members.models import BehaviourEvent, BrandMembership, EventKind, GuideBinding, WeComFriendship
+from members.models import (
+    BehaviourEvent,
+    BrandMembership,
+    EventKind,
+    GuideBinding,
+    MemberDailyActivity,
+    WeComFriendship,
+)
 from retail_crm.locks import job_lock
-from retail_crm.models import Brand, Guide
+from retail_crm.models import Brand, Guide, Store
+from retail_crm.money import money
 
 LOCK = "analytics.facts"
 _AMOUNT = DecimalField(max_digits=18, decimal_places=2)
 
 SALES_TABLES = ("sales", "brand_sales", "guide_sales", "purchases")
-OTHER_TABLES = ("engagement", "member_growth", "member_count", "inventory")
+OTHER_TABLES = ("engagement", "member_growth", "member_count", "inventory", "guide_region")
 ALL_TABLES = SALES_TABLES + OTHER_TABLES
+#: Month rollups, rebuilt for every month a rebuild touched (from the day facts above).
+MONTH_TABLES = ("store_month", "guide_month", "member_month", "segment_month")
 
 #: Behaviour events that count as a view of something a guide shared (share PV/UV).
 VIEW_KINDS = (EventKind.PRODUCT_VIEW, EventKind.MATERIAL_VIEW, EventKind.LIVE_WATCH)
@@ -445,6 +461,248 @@ def _skus_in_stock_at(brand_id: int, end: dt.datetime) -> int:
     return sum(1 for quantity in current.values() if quantity > 0)
 
 
+def _build_guide_region(day: dt.date, brand_ids: list[int]) -> tuple[int, int]:
+    """Sum the day's guide credits and engagement of each region's guides (the trend of guide ratios)."""
+    deleted = _delete(GuideRegionFact.objects.filter(day=day, brand_id__in=brand_ids))
+    keys = ("store__brand_id", "store__region_id")
+    sales = {(r[keys[0]], r[keys[1]]): r for r in
+             GuideSalesFact.objects.filter(day=day, store__brand_id__in=brand_ids).order_by().values(*keys)
+             .annotate(sales=Sum("amount"), cross=Sum("amount", filter=Q(cross_brand=True)))}
+    work = {(r[keys[0]], r[keys[1]]): r for r in
+            EngagementFact.objects.filter(day=day, brand_id__in=brand_ids).order_by().values(*keys)
+            .annotate(assigned=Sum("tasks_assigned"), executed=Sum("tasks_executed"), care=Sum("care_items"),
+                      done=Sum("care_items_done"))}
+    facts = []
+    for brand_id, region_id in sorted(set(sales) | set(work)):
+        s, w = sales.get((brand_id, region_id), {}), work.get((brand_id, region_id), {})
+        facts.append(GuideRegionFact(
+            day=day, brand_id=brand_id, region_id=region_id, guide_sales=s.get("sales") or Decimal("0.00"),
+            cross_brand_sales=s.get("cross") or Decimal("0.00"), tasks_assigned=w.get("assigned") or 0,
+            tasks_executed=w.get("executed") or 0, care_items=w.get("care") or 0, care_items_done=w.get("done") or 0))
+    GuideRegionFact.objects.bulk_create(facts, batch_size=2000)
+    return len(facts), deleted
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def month_end(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _build_store_month(month: dt.date) -> int:
+    """Sales per month × brand × credited store × channel, summed from SalesFact."""
+    StoreMonthFact.objects.filter(month=month).delete()
+    rows = (SalesFact.objects.filter(day__gte=month, day__lte=month_end(month)).order_by()
+            .values("brand_id", "store_id", "store__region_id", "channel")
+            .annotate(orders_=Sum("orders"), gmv_=Sum("gmv"), paid_orders_=Sum("paid_orders"),
+                      paid_amount_=Sum("paid_amount"), refunded_amount_=Sum("refunded_amount"),
+                      sales_flow_=Sum("sales_flow")))
+    facts = [StoreMonthFact(month=month, brand_id=r["brand_id"], store_id=r["store_id"],
+                            region_id=r["store__region_id"], channel=r["channel"], orders=r["orders_"],
+                            gmv=money(r["gmv_"]), paid_orders=r["paid_orders_"], paid_amount=money(r["paid_amount_"]),
+                            refunded_amount=money(r["refunded_amount_"]), sales_flow=money(r["sales_flow_"]))
+             for r in rows]
+    StoreMonthFact.objects.bulk_create(facts, batch_size=5000)
+    return len(facts)
+
+
+_GUIDE_COUNTS = ("shares", "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned", "tasks_executed",
+                 "care_items", "care_items_done", "wecom_friends_added", "new_members")
+
+
+def _build_guide_month(month: dt.date) -> int:
+    """A guide's month: credited sales (online/offline/cross-brand) and engagement counters, summed."""
+    GuideMonthFact.objects.filter(month=month).delete()
+    days = Q(day__gte=month, day__lte=month_end(month))
+    offline = Q(channel__in=[c.value for c in OFFLINE_CHANNELS])
+    sales = {r["guide_id"]: r for r in GuideSalesFact.objects.filter(days).order_by().values("guide_id").annotate(
+        online=Sum("amount", filter=~offline), offline=Sum("amount", filter=offline), total=Sum("amount"),
+        cross=Sum("amount", filter=Q(cross_brand=True)))}
+    work = {r["guide_id"]: r for r in EngagementFact.objects.filter(days).order_by().values("guide_id").annotate(
+        **{f"{c}_": Sum(c) for c in _GUIDE_COUNTS}, commission_=Sum("commission"))}
+    ids = sorted(set(sales) | set(work))
+    places = {g: (s, b, r) for g, s, b, r in Guide.objects.filter(pk__in=ids)
+              .values_list("pk", "store_id", "store__brand_id", "store__region_id")}
+    facts = []
+    for guide_id in ids:
+        s, w = sales.get(guide_id, {}), work.get(guide_id, {})
+        store_id, brand_id, region_id = places[guide_id]
+        facts.append(GuideMonthFact(
+            month=month, brand_id=brand_id, region_id=region_id, store_id=store_id, guide_id=guide_id,
+            online_sales=money(s.get("online")), offline_sales=money(s.get("offline")), sales=money(s.get("total")),
+            cross_brand_sales=money(s.get("cross")), commission=money(w.get("commission_")),
+            **{c: int(w.get(f"{c}_") or 0) for c in _GUIDE_COUNTS}))
+    GuideMonthFact.objects.bulk_create(facts, batch_size=5000)
+    return len(facts)
+
+
+_LEVEL_KEYS = {"group": ["group_id"], "brand": ["group_id", "brand_id"],
+               "region": ["group_id", "brand_id", "region_id"],
+               "store": ["group_id", "brand_id", "region_id", "store_id"]}
+
+
+def _org_maps() -> tuple[dict[int, int], dict[int, int]]:
+    """store → region and brand → group, for placing rows on every level."""
+    return (dict(Store.objects.values_list("pk", "region_id")), dict(Brand.objects.values_list("pk", "group_id")))
+
+
+def _place(frame: pd.DataFrame, region_of: dict, group_of: dict) -> pd.DataFrame:
+    frame["region_id"] = frame["store_id"].map(region_of).astype("Int64")
+    frame["group_id"] = frame["brand_id"].map(group_of).astype("int64")
+    return frame
+
+
+def _per_level(frame: pd.DataFrame, count) -> dict[tuple, dict]:
+    """``count(frame, keys)`` → a frame indexed by the level keys, for every level; rows keyed (level, ids)."""
+    out: dict[tuple, dict] = {}
+    for level, keys in _LEVEL_KEYS.items():
+        part = frame.dropna(subset=[k for k in keys if k in ("region_id", "store_id")])
+        if part.empty:
+            continue
+        counted = count(part, keys)
+        for index, row in counted.iterrows():
+            index = index if isinstance(index, tuple) else (index,)
+            ids = dict(zip(keys, (int(v) for v in index), strict=True))
+            out.setdefault((level, ids.get("group_id"), ids.get("brand_id"), ids.get("region_id"),
+                            ids.get("store_id")), {}).update({k: int(v) for k, v in row.items()})
+    return out
+
+
+def _buyer_counts(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    per_member = frame.groupby([*keys, "member_id"], sort=False).agg(
+        n=("offline", "size"), off=("offline", "max"), on=("online", "max"))
+    grouped = per_member.groupby(level=keys, sort=False)
+    return pd.DataFrame({"buyers": grouped.size(), "repeat_buyers": (per_member["n"] >= 2).groupby(level=keys).sum(),
+                         "purchases": grouped["n"].sum(),
+                         "cross_buyers": (per_member["on"] & per_member["off"]).groupby(level=keys).sum()})
+
+
+def _build_member_month(month: dt.date) -> int:
+    """The distinct-member counts behind the member-level rates, per level (see MemberMonthFact)."""
+    MemberMonthFact.objects.filter(month=month).delete()
+    last = month_end(month)
+    end = _local_midnight(last + dt.timedelta(days=1))
+    region_of, group_of = _org_maps()
+    rows = list(PurchaseFact.objects.filter(day__gte=month, day__lte=last, member__isnull=False).order_by()
+                .values_list("member_id", "brand_id", "store_id", "channel", "offline"))
+    bought = _place(pd.DataFrame(rows, columns=["member_id", "brand_id", "store_id", "channel", "offline"])
+                    .astype({"store_id": "Int64"}), region_of, group_of)
+    bought["offline"] = bought["offline"].astype(bool)
+    bought["online"] = ~bought["offline"]
+    counts = _per_level(bought, _buyer_counts) if not bought.empty else {}
+    by_channel = {channel: _per_level(part, _buyer_counts) for channel, part in bought.groupby("channel")}
+
+    # Store buyers (member × brand with an offline purchase) and whether a guide of that brand has them as a
+    # WeCom friend at the end of the month.
+    friends = set(WeComFriendship.objects.filter(Q(removed_at__isnull=True) | Q(removed_at__gte=end),
+                                                 added_at__lt=end).values_list("member_id", "guide__store__brand_id"))
+    store_buyers = bought[bought["offline"].astype(bool)].drop_duplicates(["member_id", "brand_id", "store_id"])
+    store_buyers = store_buyers.assign(friend=[(m, b) in friends for m, b in zip(
+        store_buyers["member_id"], store_buyers["brand_id"], strict=True)])
+
+    def pairs(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        unique = frame.drop_duplicates([*keys, "member_id", "brand_id"])
+        grouped = unique.groupby(keys, sort=False)
+        return pd.DataFrame({"store_buyers": grouped.size(), "wecom_store_buyers": grouped["friend"].sum()})
+
+    for key, values in (_per_level(store_buyers, pairs) if not store_buyers.empty else {}).items():
+        counts.setdefault(key, {}).update(values)
+
+    # Memberships active in the mini-program during the month, placed at their join store.
+    activity, membership = MemberDailyActivity._meta.db_table, BrandMembership._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT a.member_id, a.brand_id, m.store_id FROM {activity} a "  # noqa: S608
+                       f"JOIN {membership} m ON m.member_id = a.member_id AND m.brand_id = a.brand_id "
+                       "AND m.joined_at < %s WHERE a.day >= %s AND a.day <= %s", [end, month, last])
+        active = _place(pd.DataFrame(cursor.fetchall(), columns=["member_id", "brand_id", "store_id"])
+                        .astype({"store_id": "Int64"}), region_of, group_of)
+
+    def active_count(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"active_members": frame.groupby(keys, sort=False).size()})
+
+    for key, values in (_per_level(active, active_count) if not active.empty else {}).items():
+        counts.setdefault(key, {}).update(values)
+
+    # Memberships at the end of the month (the last day with member counts).
+    count_day = MemberCountFact.objects.filter(day__lte=last, day__gte=month).order_by("-day") \
+        .values_list("day", flat=True).first()
+    if count_day is not None:
+        held = _place(pd.DataFrame(list(MemberCountFact.objects.filter(day=count_day)
+                                        .values_list("brand_id", "store_id", "members")),
+                                   columns=["brand_id", "store_id", "members"]).astype({"store_id": "Int64"}),
+                      region_of, group_of)
+
+        def members(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+            return pd.DataFrame({"members": frame.groupby(keys, sort=False)["members"].sum()})
+
+        for key, values in _per_level(held, members).items():
+            counts.setdefault(key, {}).update(values)
+
+    def fact(key: tuple, values: dict, channel: str = "") -> MemberMonthFact:
+        level, group_id, brand_id, region_id, store_id = key
+        return MemberMonthFact(month=month, level=level, group_id=group_id, brand_id=brand_id, region_id=region_id,
+                               store_id=store_id, channel=channel, **values)
+
+    facts = [fact(key, values) for key, values in counts.items()]
+    for channel, per_key in by_channel.items():
+        facts += [fact(key, {k: values[k] for k in ("buyers", "repeat_buyers", "purchases")}, channel)
+                  for key, values in per_key.items()]
+    MemberMonthFact.objects.bulk_create(facts, batch_size=5000)
+    return len(facts)
+
+
+def _build_segment_month(month: dt.date) -> int:
+    """Purchases of the month by the buyer's current RFML class, per brand, credited region and store."""
+    SegmentMonthFact.objects.filter(month=month).delete()
+    purchase, rfm = PurchaseFact._meta.db_table, MemberRfm._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT p.member_id, p.brand_id, p.store_id, r.segment, p.net_amount FROM {purchase} p "  # noqa: S608
+                       f"JOIN {rfm} r ON r.member_id = p.member_id AND r.brand_id = p.brand_id AND r.segment <> '' "
+                       "WHERE p.day >= %s AND p.day <= %s", [month, month_end(month)])
+        rows = cursor.fetchall()
+    if not rows:
+        return 0
+    region_of, group_of = _org_maps()
+    frame = _place(pd.DataFrame(rows, columns=["member_id", "brand_id", "store_id", "segment", "net"])
+                   .astype({"store_id": "Int64"}), region_of, group_of)
+    frame["cents"] = [int(Decimal(v) * 100) for v in frame["net"]]
+    facts = []
+    for level, keys in (("brand", ["brand_id"]), ("region", ["brand_id", "region_id"]),
+                        ("store", ["brand_id", "region_id", "store_id"])):
+        part = frame.dropna(subset=[k for k in keys if k != "brand_id"])
+        grouped = part.groupby([*keys, "segment"], sort=True).agg(
+            buyers=("member_id", "nunique"), purchases=("member_id", "size"), cents=("cents", "sum")).reset_index()
+        for r in grouped.itertuples():
+            facts.append(SegmentMonthFact(month=month, level=level, brand_id=int(r.brand_id),
+                                          region_id=_id(getattr(r, "region_id", None)),
+                                          store_id=_id(getattr(r, "store_id", None)), segment=r.segment,
+                                          buyers=int(r.buyers), purchases=int(r.purchases),
+                                          sales_flow=_money(r.cents)))
+    SegmentMonthFact.objects.bulk_create(facts, batch_size=5000)
+    return len(facts)
+
+
+_MONTH_BUILDERS = {"store_month": _build_store_month, "guide_month": _build_guide_month,
+                   "member_month": _build_member_month, "segment_month": _build_segment_month}
+
+
+def facts_rebuild_months(*, months: list[dt.date], tables: tuple[str, ...] = MONTH_TABLES) -> dict[str, int]:
+    """Rebuild the month rollups of ``months`` (first days) from the day facts, one transaction per month.
+
+    Rollups always cover every brand: they are derived from the day facts, so
+    rebuilding them is cheap and keeps group-wide rows consistent.
+    """
+    written: dict[str, int] = {}
+    for month in sorted(set(months)):
+        with transaction.atomic():
+            job_lock(LOCK)
+            for table in tables:
+                written[table] = written.get(table, 0) + _MONTH_BUILDERS[table](month)
+    return written
+
+
 # ---------------------------------------------------------------------------- the builds
 
 
@@ -460,7 +718,8 @@ def facts_rebuild_day(*, day: dt.date, brand_id: int | None = None, tables: tupl
         job_lock(LOCK)
         written, deleted = _build_sales(day, brand_ids, tables)
         builders = {"engagement": _build_engagement, "member_growth": _build_member_growth,
-                    "member_count": _build_member_count, "inventory": _build_inventory}
+                    "member_count": _build_member_count, "inventory": _build_inventory,
+                    "guide_region": _build_guide_region}
         for table, build in builders.items():
             if table in tables:
                 written[table], deleted[table] = build(day, brand_ids)
@@ -470,11 +729,12 @@ def facts_rebuild_day(*, day: dt.date, brand_id: int | None = None, tables: tupl
 
 
 def facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None = None,
-                  tables: tuple[str, ...] = ALL_TABLES) -> FactsRebuildResult:
-    """Rebuild every fact table for the local days [date_from, date_to], one transaction per day.
+                  tables: tuple[str, ...] = ALL_TABLES, rollups: bool = True) -> FactsRebuildResult:
+    """Rebuild every fact table for the local days [date_from, date_to], one transaction per day, then the
+    month rollups of the months those days fall in (``rollups=False`` skips them).
 
     Idempotent: a second run over unchanged data writes the same rows. With
-    ``brand_id`` only that brand's rows are replaced.
+    ``brand_id`` only that brand's day rows are replaced (month rollups always cover every brand).
     """
     if date_to < date_from:
         raise ValueError("date_to is before date_from")
@@ -485,6 +745,8 @@ def facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None 
         written, deleted = facts_rebuild_day(day=day, brand_id=brand_id, tables=tables, brand_ids=brand_ids)
         result.add(written, deleted)
         result.days += 1
+    if rollups:
+        result.add(facts_rebuild_months(months=[month_start(d) for d in _days(date_from, date_to)]), {})
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
 
@@ -547,5 +809,6 @@ def facts_rebuild_changed(*, since: dt.datetime, until: dt.datetime | None = Non
         written, deleted = facts_rebuild_day(day=day, brand_ids=brand_ids)
         result.add(written, deleted)
         result.days += 1
+    result.add(facts_rebuild_months(months=[month_start(d) for d in days]), {})
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result

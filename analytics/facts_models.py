@@ -263,3 +263,174 @@ class FactBuild(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.brand_id or '*'} @ {self.built_at:%Y-%m-%d %H:%M}"
+
+
+# ---------------------------------------------------------------------------- rollups the pages read at scale
+
+
+class GuideRegionFact(models.Model):
+    """Guide work and guide sales of one day × brand × region, summed over the region's guides.
+
+    The daily trend of the task execution rate, the care-list completion and the
+    cross-brand guided share for group, brand and region views (a few hundred rows a
+    day instead of one per active guide). ``brand`` and ``region`` are the guides'.
+    """
+
+    day = models.DateField(_("day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
+    guide_sales = _money(_("guide credits"))
+    cross_brand_sales = _money(_("guide credits on other brands' orders"))
+    tasks_assigned = models.PositiveIntegerField(_("tasks assigned"), default=0)
+    tasks_executed = models.PositiveIntegerField(_("of those, executed"), default=0)
+    care_items = models.PositiveIntegerField(_("care items"), default=0)
+    care_items_done = models.PositiveIntegerField(_("care items done"), default=0)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region")
+
+    class Meta:
+        verbose_name = _("guide region fact")
+        verbose_name_plural = _("guide region facts")
+        constraints = [models.UniqueConstraint(fields=["day", "region"], name="one_guide_region_fact_per_day")]
+        indexes = [models.Index(fields=["day", "brand"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.region_id}"
+
+
+class StoreMonthFact(models.Model):
+    """Sales of one calendar month × brand × credited store × channel (empty store: the HQ pool)."""
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    channel = models.CharField(_("channel"), max_length=20)
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    gmv = _money(_("GMV"))
+    paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
+    paid_amount = _money(_("paid amount"))
+    refunded_amount = _money(_("refunded amount"))
+    sales_flow = _money(_("sales flow"))
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
+
+    class Meta:
+        verbose_name = _("store month fact")
+        verbose_name_plural = _("store month facts")
+        indexes = [models.Index(fields=["month", "brand"]), models.Index(fields=["store", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.store_id}/{self.channel}"
+
+
+class GuideMonthFact(models.Model):
+    """A guide's calendar month: credited sales (all channels) and the engagement counters, summed."""
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The guide's brand"))
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+    online_sales = _money(_("online sales"))
+    offline_sales = _money(_("offline sales"))
+    sales = _money(_("sales"))
+    cross_brand_sales = _money(_("cross-brand sales"))
+    shares = models.PositiveIntegerField(default=0)
+    share_pv = models.PositiveIntegerField(default=0)
+    share_uv = models.PositiveIntegerField(default=0)
+    material_pv = models.PositiveIntegerField(default=0)
+    material_uv = models.PositiveIntegerField(default=0)
+    tasks_assigned = models.PositiveIntegerField(default=0)
+    tasks_executed = models.PositiveIntegerField(default=0)
+    care_items = models.PositiveIntegerField(default=0)
+    care_items_done = models.PositiveIntegerField(default=0)
+    wecom_friends_added = models.PositiveIntegerField(default=0)
+    new_members = models.PositiveIntegerField(default=0)
+    commission = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store", guide="guide")
+
+    class Meta:
+        verbose_name = _("guide month fact")
+        verbose_name_plural = _("guide month facts")
+        constraints = [models.UniqueConstraint(fields=["month", "guide"], name="one_guide_month_fact")]
+        indexes = [models.Index(fields=["month", "brand"]), models.Index(fields=["store", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.guide_id}"
+
+
+class RateLevel(models.TextChoices):
+    GROUP = "group", _("Group")
+    BRAND = "brand", _("Brand")
+    REGION = "region", _("Region")
+    STORE = "store", _("Store")
+
+
+class MemberMonthFact(models.Model):
+    """Distinct members behind the member-level rates of one calendar month, at one organisation level.
+
+    Distinct counts do not add up across brands, regions or stores, so each level has
+    its own rows: the group (``brand`` empty), a brand, a region, a store. ``channel``
+    empty counts every channel; a channel's rows count only its purchases (buyers,
+    repeat buyers, purchases). Stores and regions are the credited ones for purchases
+    and the join store for memberships and activity. See ``analytics.metrics``.
+    """
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month"))
+    level = models.CharField(_("level"), max_length=10, choices=RateLevel.choices)
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.CASCADE, related_name="+")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, null=True, related_name="+")
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    channel = models.CharField(_("channel"), max_length=20, blank=True)
+    buyers = models.PositiveIntegerField(_("purchasing members"), default=0)
+    repeat_buyers = models.PositiveIntegerField(_("members with 2+ purchases"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases by members"), default=0)
+    cross_buyers = models.PositiveIntegerField(_("members who bought online and offline"), default=0)
+    store_buyers = models.PositiveIntegerField(_("store buyers (member × brand)"), default=0)
+    wecom_store_buyers = models.PositiveIntegerField(_("of those, WeCom friends"), default=0)
+    active_members = models.PositiveIntegerField(_("memberships active in the mini-program"), default=0)
+    members = models.PositiveIntegerField(_("memberships at the month's end"), default=0)
+
+    scope_paths = ScopePaths(group="group", brand="brand", region="region", store="store")
+
+    class Meta:
+        verbose_name = _("member month fact")
+        verbose_name_plural = _("member month facts")
+        indexes = [models.Index(fields=["month", "level", "group"]), models.Index(fields=["month", "brand"]),
+                   models.Index(fields=["month", "region"]), models.Index(fields=["month", "store"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.level} {self.brand_id}/{self.region_id}/{self.store_id} {self.channel}"
+
+
+class SegmentMonthFact(models.Model):
+    """Purchases of one calendar month by RFML class (the member's class when the month was last built).
+
+    One row per brand (``level`` brand), per credited region and per credited store;
+    ``buyers`` are distinct members of the brand at the row's level.
+    """
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month"))
+    level = models.CharField(_("level"), max_length=10, choices=RateLevel.choices)
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    segment = models.CharField(_("RFML class"), max_length=20)
+    buyers = models.PositiveIntegerField(_("buyers"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases"), default=0)
+    sales_flow = _money(_("sales flow"))
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
+
+    class Meta:
+        verbose_name = _("segment month fact")
+        verbose_name_plural = _("segment month facts")
+        indexes = [models.Index(fields=["month", "brand"]), models.Index(fields=["month", "region"]),
+                   models.Index(fields=["month", "store"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.brand_id} {self.segment}"

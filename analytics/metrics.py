@@ -124,7 +124,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    FloatField,
     Max,
     OuterRef,
     Q,
@@ -133,25 +132,30 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, NullIf, TruncMonth
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
+    GuideMonthFact,
+    GuideRegionFact,
     GuideSalesFact,
     InventorySnapshot,
     MemberCountFact,
     MemberGrowthFact,
+    MemberMonthFact,
     PurchaseFact,
+    SegmentMonthFact,
+    StoreMonthFact,
 )
 from analytics.models import MemberRfm, RfmClassChange, RfmRun, SalesFact, Segment
 from livestream.models import LiveSession
 from mall.models import OFFLINE_CHANNELS, PRIVATE_DOMAIN_CHANNELS, Channel
 from members.models import BrandMembership, GuideBinding, JoinChannel, MemberDailyActivity, WeComFriendship
 from retail_crm.errors import ApplicationError, ErrorCode
-from retail_crm.models import Brand, Guide
+from retail_crm.models import Brand, Guide, Region, Store
 from retail_crm.money import money
 from retail_crm.scoping import Actor, scoped
 
@@ -776,13 +780,27 @@ def _whole_months(filters: Filters) -> Filters:
     return replace(filters, date_from=months[0], date_to=_month_end(months[-1]))
 
 
-def _store_months(actor: Actor, filters: Filters):
-    """Private-domain sales flow per (store, month) over the whole months of the period, credited stores only."""
-    whole = _whole_months(filters)
-    qs = scoped(SalesFact.objects.all(), actor).filter(
-        _org_filter(whole), day__gte=whole.date_from, day__lte=whole.date_to, store__isnull=False,
-        channel__in=_PRIVATE).order_by()
-    return qs.annotate(month=TruncMonth("day")).values("store_id", "month")
+def _month_split(filters: Filters) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The calendar months the period covers whole (month rollups answer them) and the days left at its edges.
+
+    The current month counts as whole when the period runs to today: its rollup holds the month so far.
+    """
+    from analytics.services import local_today
+
+    today = local_today()
+    months, edges = [], []
+    for month in _months(filters.date_from, filters.date_to):
+        first, last = max(month, filters.date_from), min(_month_end(month), filters.date_to)
+        if first == month and (last == _month_end(month) or last >= today):
+            months.append(month)
+        else:
+            edges.append((first, last))
+    return months, edges
+
+
+def _store_month_facts(actor: Actor, filters: Filters, months: list[dt.date], *, channel: bool = True):
+    q = _org_filter(filters, region="region_id", channel="channel" if channel else None)
+    return scoped(StoreMonthFact.objects.all(), actor).filter(q, month__in=months).order_by()
 
 
 def store_monthly_private_domain_sales(*, actor: Actor, filters: Filters) -> Metric:
@@ -792,8 +810,10 @@ def store_monthly_private_domain_sales(*, actor: Actor, filters: Filters) -> Met
     stores are the credited stores of the scope and filters.
     """
     def compute(f: Filters) -> tuple[dict, tuple]:
-        rows = _raw(_store_months(actor, f).annotate(flow=Sum("sales_flow")),
-                    "t.month, COUNT(*), SUM(t.flow)", "GROUP BY t.month")
+        months = _months(f.date_from, f.date_to)
+        per_store = (_store_month_facts(actor, f, months).filter(store__isnull=False, channel__in=_PRIVATE)
+                     .values("store_id", "month").annotate(flow=Sum("sales_flow")))
+        rows = _raw(per_store, "t.month, COUNT(*), SUM(t.flow)", "GROUP BY t.month")
         by_month = {_as_date(m): (money(flow), n) for m, n, flow in rows}
         total = (sum((v[0] for v in by_month.values()), ZERO), sum(v[1] for v in by_month.values()))
         return by_month, total
@@ -811,14 +831,12 @@ def store_monthly_private_domain_sales(*, actor: Actor, filters: Filters) -> Met
 
 def store_month_rows(*, actor: Actor, filters: Filters, limit: int = 100) -> list[StoreMonthRow]:
     """Private-domain sales flow per store and month (whole months of the period), largest first."""
-    whole = _whole_months(filters)
-    qs = (scoped(SalesFact.objects.all(), actor)
-          .filter(_org_filter(whole, channel=None), day__gte=whole.date_from, day__lte=whole.date_to,
-                  store__isnull=False).order_by()
-          .annotate(month=TruncMonth("day")).values("store_id", "store__code", "store__name", "month"))
+    months = _months(filters.date_from, filters.date_to)
     channel = Q(channel=filters.channel) if filters.channel else Q()
-    rows = (qs.annotate(private=Sum("sales_flow", filter=channel & Q(channel__in=_PRIVATE)),
-                        flow=Sum("sales_flow", filter=channel))
+    rows = (_store_month_facts(actor, filters, months, channel=False).filter(store__isnull=False)
+            .values("store_id", "store__code", "store__name", "month")
+            .annotate(private=Sum("sales_flow", filter=channel & Q(channel__in=_PRIVATE)),
+                      flow=Sum("sales_flow", filter=channel))
             .order_by("-private", "store__code", "month")[:limit])
     return [StoreMonthRow(store_id=r["store_id"], store_code=r["store__code"], store_name=r["store__name"],
                           month=_as_date(r["month"]), private_domain_sales=money(r["private"]),
@@ -830,6 +848,44 @@ _RANK_KEYS = {
     "region": ("store__region_id", "store__region__code", "store__region__name", "brand__code"),
     "store": ("store_id", "store__code", "store__name", "brand__code"),
 }
+_RANK_MONTH_KEYS = {"region": "region_id", "store": "store_id"}
+_RANK_SUMS = ("gmv", "sales_flow", "paid_orders", "paid_amount", "refunded_amount")
+
+
+def _rank_sums(actor: Actor, filters: Filters, level: str, ids: list[int] | None = None) -> dict[int, dict]:
+    """Per brand/region/store id: the sales sums of the period (month rollups for whole months, days at the edges)."""
+    id_key = _RANK_KEYS[level][0]
+    sums = {**{k: Sum(k) for k in _RANK_SUMS}, "private": Sum("sales_flow", filter=Q(channel__in=_PRIVATE))}
+    out: dict[int, dict] = {}
+
+    def add(rows, key: str) -> None:
+        for r in rows:
+            if r[key] is None:
+                continue
+            into = out.setdefault(r[key], {k: 0 for k in (*_RANK_SUMS, "private")})
+            for k in (*_RANK_SUMS, "private"):
+                into[k] += r[f"s_{k}"] or 0
+
+    named = {f"s_{k}": v for k, v in sums.items()}
+    if level == "brand":
+        qs = _sales_facts(actor, filters)
+        if ids is not None:
+            qs = qs.filter(brand_id__in=ids)
+        add(qs.values("brand_id").annotate(**named), "brand_id")
+        return out
+    months, edges = _month_split(filters)
+    month_key = _RANK_MONTH_KEYS[level]
+    if months:
+        qs = _store_month_facts(actor, filters, months)
+        if ids is not None:
+            qs = qs.filter(**{f"{month_key}__in": ids})
+        add(qs.values(month_key).annotate(**named), month_key)
+    for first, last in edges:
+        qs = _sales_facts(actor, replace(filters, date_from=first, date_to=last), full_grain=True)
+        if ids is not None:
+            qs = qs.filter(**{f"{id_key}__in": ids})
+        add(qs.values(id_key).annotate(**named), id_key)
+    return out
 
 
 def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> list[RankRow]:
@@ -840,33 +896,44 @@ def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> l
     """
     if level not in _RANK_KEYS:
         raise ValueError(f"unknown ranking level {level!r}")
-    id_key, code_key, name_key, brand_key = _RANK_KEYS[level]
-    sums = dict(gmv=Sum("gmv"), flow=Sum("sales_flow"), paid=Sum("paid_orders"), paid_amount=Sum("paid_amount"),
-                refunded=Sum("refunded_amount"), private=Sum("sales_flow", filter=Q(channel__in=_PRIVATE)))
-
-    def facts(f: Filters):
-        qs = _sales_facts(actor, f, full_grain=level != "brand")
-        return qs.filter(**{f"{id_key}__isnull": False}) if level != "brand" else qs
-
-    rows = list(facts(filters).values(id_key, code_key, name_key, brand_key).annotate(**sums)
-                .order_by("-flow", code_key)[:limit])
-    ids = [r[id_key] for r in rows]
-    last = dict(facts(filters.last_year()).filter(**{f"{id_key}__in": ids}).values(id_key)
-                .annotate(flow=Sum("sales_flow")).values_list(id_key, "flow"))
+    model = {"brand": Brand, "region": Region, "store": Store}[level]
+    now = _rank_sums(actor, filters, level)
+    names = {o.pk: o for o in model.objects.filter(pk__in=list(now)).select_related(
+        *(() if level == "brand" else ("brand",)))}
+    ordered = sorted(now, key=lambda pk: (-money(now[pk]["sales_flow"]), names[pk].code))[:limit]
+    last = _rank_sums(actor, filters.last_year(), level, ids=ordered)
     out = []
-    for r in rows:
-        flow, last_flow = money(r["flow"]), money(last.get(r[id_key]))
+    for pk in ordered:
+        sums, obj = now[pk], names[pk]
+        flow, last_flow = money(sums["sales_flow"]), money(last.get(pk, {}).get("sales_flow"))
+        private, paid = money(sums["private"]), int(sums["paid_orders"])
         out.append(RankRow(
-            level=level, id=r[id_key], code=r[code_key], name=r[name_key], brand_code=r[brand_key],
-            gmv=money(r["gmv"]), sales_flow=flow, paid_orders=int(r["paid"] or 0),
-            average_order_value=_per(flow, r["paid"]), private_domain_sales=money(r["private"]),
-            private_domain_share=_ratio(money(r["private"]), flow), refund_ratio=_ratio(money(r["refunded"]),
-                                                                                       money(r["paid_amount"])),
+            level=level, id=pk, code=obj.code, name=obj.name,
+            brand_code=obj.code if level == "brand" else obj.brand.code,
+            gmv=money(sums["gmv"]), sales_flow=flow, paid_orders=paid, average_order_value=_per(flow, paid),
+            private_domain_sales=private, private_domain_share=_ratio(private, flow),
+            refund_ratio=_ratio(money(sums["refunded_amount"]), money(sums["paid_amount"])),
             sales_flow_last_year=last_flow, growth=_ratio(flow - last_flow, last_flow)))
     return out
 
 
-# ---------------------------------------------------------------------------- members (PurchaseFact and members)
+# ---------------------------------------------------------------------------- members (MemberMonthFact, PurchaseFact)
+
+
+_RATE_FIELDS = ("buyers", "repeat_buyers", "purchases", "cross_buyers", "store_buyers", "wecom_store_buyers",
+                "active_members", "members")
+
+
+def _rate_level(actor: Actor, filters: Filters) -> dict | None:
+    """Which MemberMonthFact rows answer for this viewer and these filters (None: count live)."""
+    if actor.level == "guide" or not actor.is_staff_member:
+        return None
+    for level, value in (("store", filters.store_id or actor.store_id),
+                         ("region", filters.region_id or actor.region_id),
+                         ("brand", filters.brand_id or actor.brand_id)):
+        if value:
+            return {"level": level, f"{level}_id": value}
+    return {"level": "group"} | ({"group_id": actor.group_id} if actor.group_id else {})
 
 
 def _purchases(actor: Actor, filters: Filters, *, channel: bool = True):
@@ -875,25 +942,66 @@ def _purchases(actor: Actor, filters: Filters, *, channel: bool = True):
         q, day__gte=filters.date_from, day__lte=filters.date_to, member__isnull=False).order_by()
 
 
-def _member_months(actor: Actor, filters: Filters) -> dict[dt.date, tuple[int, int, int]]:
-    """Per calendar month overlapping the period (whole): (purchasing members, members with ≥2, purchases)."""
-    whole = _whole_months(filters)
-    per_member = (_purchases(actor, whole).annotate(month=TruncMonth("day")).values("month", "member_id")
-                  .annotate(n=Count("pk")))
-    rows = _raw(per_member, "t.month, COUNT(*), SUM(CASE WHEN t.n >= 2 THEN 1 ELSE 0 END), SUM(t.n)",
-                "GROUP BY t.month")
-    return {_as_date(m): (int(b), int(r or 0), int(n or 0)) for m, b, r, n in rows}
+def _member_month_rows(actor: Actor, filters: Filters, channel: str) -> dict[dt.date, dict[str, int]]:
+    """Per calendar month overlapping the period (whole months): the counts of MemberMonthFact.
+
+    ``channel`` "" counts every channel; a channel's rows only have buyers, repeat buyers and purchases.
+    Guides (below store level) are counted live from PurchaseFact and their members' own tables.
+    """
+    months = _months(filters.date_from, filters.date_to)
+    where = _rate_level(actor, filters)
+    if where is None:
+        return {m: _live_member_month(actor, replace(filters, date_from=m, date_to=_month_end(m)), channel)
+                for m in months}
+    rows = (scoped(MemberMonthFact.objects.filter(month__in=months, channel=channel, **where), actor).order_by()
+            .values("month").annotate(**{f"s_{k}": Sum(k) for k in _RATE_FIELDS}))
+    return {_as_date(r["month"]): {k: int(r[f"s_{k}"] or 0) for k in _RATE_FIELDS} for r in rows}
 
 
-def _monthly_metric(key: str, actor: Actor, filters: Filters, pick) -> Metric:
-    """Repurchase rate or frequency: per month, pooled over the months of the period, and last year."""
+def _live_member_month(actor: Actor, month: Filters, channel: str) -> dict[str, int]:
+    """One month's MemberMonthFact counts, computed live (for a guide's own members and sales)."""
+    counts = dict.fromkeys(_RATE_FIELDS, 0)
+    purchases_of = _purchases(actor, replace(month, channel=channel or None))
+    per_member = purchases_of.values("member_id").annotate(n=Count("pk"))
+    ((buyers, repeat, n),) = _raw(per_member, "COUNT(*), SUM(CASE WHEN t.n >= 2 THEN 1 ELSE 0 END), SUM(t.n)")
+    counts.update(buyers=int(buyers or 0), repeat_buyers=int(repeat or 0), purchases=int(n or 0))
+    if channel:
+        return counts
+    both = _purchases(actor, month, channel=False).values("member_id").annotate(
+        online=Max(Case(When(offline=False, then=Value(1)), default=Value(0))),
+        offline_=Max(Case(When(offline=True, then=Value(1)), default=Value(0))))
+    ((cross,),) = _raw(both, "SUM(CASE WHEN t.online = 1 AND t.offline_ = 1 THEN 1 ELSE 0 END)")
+    end = _local_end(month.date_to)
+    friend = WeComFriendship.objects.filter(
+        Q(removed_at__isnull=True) | Q(removed_at__gte=end), member_id=OuterRef("member_id"),
+        guide__store__brand_id=OuterRef("brand_id"), added_at__lt=end)
+    pairs = (_purchases(actor, month, channel=False).filter(offline=True).values("member_id", "brand_id")
+             .annotate(friend=Max(Case(When(Exists(friend), then=Value(1)), default=Value(0)))))
+    ((store_buyers, wecom),) = _raw(pairs, "COUNT(*), SUM(t.friend)")
+    memberships = scoped(BrandMembership.objects.filter(joined_at__lt=end), actor)
+    if month.brand_id:
+        memberships = memberships.filter(brand_id=month.brand_id)
+    joined = BrandMembership.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id"),
+                                            pk__in=memberships.values("pk"))
+    active = (scoped(MemberDailyActivity.objects.filter(day__gte=month.date_from, day__lte=month.date_to), actor)
+              .filter(Exists(joined)).values("member_id", "brand_id").distinct().order_by())
+    ((online,),) = _raw(active, "COUNT(*)")
+    counts.update(cross_buyers=int(cross or 0), store_buyers=int(store_buyers or 0), wecom_store_buyers=int(wecom or 0),
+                  active_members=int(online or 0), members=memberships.count())
+    return counts
+
+
+def _member_rate(key: str, actor: Actor, filters: Filters, numerator: str, denominator: str, *,
+                 channel: bool = False) -> Metric:
+    """A member-level rate per calendar month, pooled over the months of the period, and last year's."""
+    unit = "per_member" if key == "purchase_frequency" else "ratio"
+    divide = _ratio if unit == "ratio" else _per
+
     def build(f: Filters, last: Metric | None) -> Metric:
         months = _months(f.date_from, f.date_to)
-        by_month = _member_months(actor, f)
-        rows = {m: pick(*by_month[m]) for m in by_month}
+        by_month = _member_month_rows(actor, f, (f.channel or "") if channel else "")
+        rows = {m: (v[numerator], v[denominator]) for m, v in by_month.items()}
         totals = tuple(sum(v[i] for v in rows.values()) for i in (0, 1))
-        unit = "ratio" if key == "monthly_repurchase_rate" else "per_member"
-        divide = _ratio if unit == "ratio" else (lambda n, d: _per(n, d))
         trend = tuple(Point(period=m, value=divide(*rows.get(m, (0, 0))), numerator=rows.get(m, (0, 0))[0],
                             denominator=rows.get(m, (0, 0))[1]) for m in months)
         return Metric(key=key, unit=unit, value=divide(*totals), numerator=totals[0], denominator=totals[1],
@@ -904,35 +1012,30 @@ def _monthly_metric(key: str, actor: Actor, filters: Filters, pick) -> Metric:
 
 def monthly_repurchase_rate(*, actor: Actor, filters: Filters) -> Metric:
     """Members with ≥2 purchases in the month ÷ members with ≥1, member-months pooled. Unit ratio; trend monthly."""
-    return _monthly_metric("monthly_repurchase_rate", actor, filters, lambda buyers, repeat, n: (repeat, buyers))
+    return _member_rate("monthly_repurchase_rate", actor, filters, "repeat_buyers", "buyers", channel=True)
 
 
 def purchase_frequency(*, actor: Actor, filters: Filters) -> Metric:
     """Purchases ÷ purchasing members in the month, pooled over months. Unit per_member; trend monthly."""
-    return _monthly_metric("purchase_frequency", actor, filters, lambda buyers, repeat, n: (n, buyers))
-
-
-def _cross_counts(actor: Actor, filters: Filters) -> tuple[int, int]:
-    per_member = _purchases(actor, filters, channel=False).values("member_id").annotate(
-        online=Max(Case(When(offline=False, then=Value(1)), default=Value(0))),
-        offline_=Max(Case(When(offline=True, then=Value(1)), default=Value(0))))
-    ((members, both),) = _raw(per_member, "COUNT(*), SUM(CASE WHEN t.online = 1 AND t.offline_ = 1 THEN 1 ELSE 0 END)")
-    return int(both or 0), int(members or 0)
+    return _member_rate("purchase_frequency", actor, filters, "purchases", "buyers", channel=True)
 
 
 def cross_purchase_rate(*, actor: Actor, filters: Filters) -> Metric:
-    """Members who bought online and offline in the period ÷ purchasing members. Unit ratio.
+    """Members who bought online and offline in the month ÷ purchasing members, pooled over months. Unit ratio."""
+    return _member_rate("cross_purchase_rate", actor, filters, "cross_buyers", "buyers")
 
-    The trend is monthly (each calendar month of the period on its own, cut to the period).
+
+def wecom_friend_rate(*, actor: Actor, filters: Filters) -> Metric:
+    """Store buyers of the month who are WeCom friends of a guide of the brand at the month's end ÷ store buyers.
+
+    Counted per member and brand, pooled over the months of the period. Unit ratio.
     """
-    def build(f: Filters, last: Metric | None) -> Metric:
-        months = _months(f.date_from, f.date_to)
-        totals = _cross_counts(actor, f)
-        rows = {months[0]: totals} if len(months) == 1 else {
-            m: _cross_counts(actor, _month_of(f, m)) for m in months}
-        return _ratio_metric("cross_purchase_rate", rows, totals, months, last)
+    return _member_rate("wecom_friend_rate", actor, filters, "wecom_store_buyers", "store_buyers")
 
-    return build(filters, build(filters.last_year(), None))
+
+def member_online_rate(*, actor: Actor, filters: Filters) -> Metric:
+    """Memberships active in the mini-program in the month ÷ memberships at the month's end, pooled. Unit ratio."""
+    return _member_rate("member_online_rate", actor, filters, "active_members", "members")
 
 
 def _guide_sales(actor: Actor, filters: Filters):
@@ -941,44 +1044,44 @@ def _guide_sales(actor: Actor, filters: Filters):
         q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
 
 
-def cross_brand_guided_share(*, actor: Actor, filters: Filters) -> Metric:
-    """Guide credits on other brands' orders ÷ all guide credits. Unit ratio."""
-    def build(f: Filters, grain: str, last: Metric | None) -> Metric:
-        rows = {_as_date(r["period"]): (money(r["cross"]), money(r["all"])) for r in
-                _guide_sales(actor, f).annotate(period=_period_expr(grain)).values("period")
-                .annotate(cross=Sum("amount", filter=Q(cross_brand=True)), all=Sum("amount"))}
-        totals = (sum((v[0] for v in rows.values()), ZERO), sum((v[1] for v in rows.values()), ZERO))
-        return _ratio_metric("cross_brand_guided_share", rows, totals, _periods(f, grain), last)
+def _guide_region_allowed(actor: Actor, filters: Filters) -> bool:
+    """GuideRegionFact answers group, brand and region views without a store filter."""
+    return filters.store_id is None and (actor.is_superuser or actor.level in ("group", "brand", "region"))
 
+
+def _guide_regions(actor: Actor, filters: Filters):
+    q = _org_filter(filters, region="region_id", store=None, channel=None)
+    return scoped(GuideRegionFact.objects.all(), actor).filter(
+        q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
+
+
+def _daily_ratio(key: str, actor: Actor, filters: Filters, rollup: tuple[str, str] | None, source,
+                 numerator, denominator) -> Metric:
+    """A ratio of two daily sums with its trend and last year's: from GuideRegionFact when it can answer
+    (``rollup`` names its two fields), else ``numerator`` / ``denominator`` aggregated over ``source(filters)``."""
     grain = filters.trend_grain
-    return build(filters, grain, build(filters.last_year(), grain, None))
 
-
-def _wecom_counts(actor: Actor, filters: Filters) -> tuple[int, int]:
-    end = _local_end(filters.date_to)
-    friend = WeComFriendship.objects.filter(
-        Q(removed_at__isnull=True) | Q(removed_at__gte=end), member_id=OuterRef("member_id"),
-        guide__store__brand_id=OuterRef("brand_id"), added_at__lt=end)
-    buyers = (_purchases(actor, filters, channel=False).filter(offline=True).values("member_id", "brand_id")
-              .annotate(friend=Max(Case(When(Exists(friend), then=Value(1)), default=Value(0)))))
-    ((pairs, friends),) = _raw(buyers, "COUNT(*), SUM(t.friend)")
-    return int(friends or 0), int(pairs or 0)
-
-
-def wecom_friend_rate(*, actor: Actor, filters: Filters) -> Metric:
-    """Store buyers who are WeCom friends of a guide of the brand ÷ store buyers. Unit ratio.
-
-    Counted per member and brand: a member who bought offline in two brands counts
-    once for each. Friendship is judged at the end of the period. Trend monthly.
-    """
     def build(f: Filters, last: Metric | None) -> Metric:
-        months = _months(f.date_from, f.date_to)
-        totals = _wecom_counts(actor, f)
-        rows = {months[0]: totals} if len(months) == 1 else {
-            m: _wecom_counts(actor, _month_of(f, m)) for m in months}
-        return _ratio_metric("wecom_friend_rate", rows, totals, months, last)
+        if rollup is not None and _guide_region_allowed(actor, f):
+            qs, n, d = _guide_regions(actor, f), Sum(rollup[0]), Sum(rollup[1])
+        else:
+            qs, n, d = source(f), numerator, denominator
+        rows = {_as_date(r["period"]): (r["n"] or 0, r["d"] or 0)
+                for r in qs.annotate(period=_period_expr(grain)).values("period").annotate(n=n, d=d)}
+        is_money = any(isinstance(v, Decimal) for pair in rows.values() for v in pair)
+        rows = {p: ((money(a), money(b)) if is_money else (int(a), int(b))) for p, (a, b) in rows.items()}
+        zero = ZERO if is_money else 0
+        totals = (sum((v[0] for v in rows.values()), zero), sum((v[1] for v in rows.values()), zero))
+        return _ratio_metric(key, rows, totals, _periods(f, grain), last)
 
     return build(filters, build(filters.last_year(), None))
+
+
+def cross_brand_guided_share(*, actor: Actor, filters: Filters) -> Metric:
+    """Guide credits on other brands' orders ÷ all guide credits. Unit ratio."""
+    rollup = None if filters.channel else ("cross_brand_sales", "guide_sales")
+    return _daily_ratio("cross_brand_guided_share", actor, filters, rollup, lambda f: _guide_sales(actor, f),
+                        Sum("amount", filter=Q(cross_brand=True)), Sum("amount"))
 
 
 def _members_at(actor: Actor, filters: Filters, days: list[dt.date]) -> dict[dt.date, int]:
@@ -989,45 +1092,11 @@ def _members_at(actor: Actor, filters: Filters, days: list[dt.date]) -> dict[dt.
     return {_as_date(d): int(n or 0) for d, n in rows}
 
 
-def _online_counts(actor: Actor, filters: Filters) -> tuple[int, int]:
-    end = _local_end(filters.date_to)
-    membership = BrandMembership.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id"),
-                                                joined_at__lt=end)
-    if filters.store_id:
-        membership = membership.filter(store_id=filters.store_id)
-    elif filters.region_id:
-        membership = membership.filter(store__region_id=filters.region_id)
-    active = scoped(MemberDailyActivity.objects.all(), actor).filter(
-        day__gte=filters.date_from, day__lte=filters.date_to).order_by()
-    if filters.brand_id:
-        active = active.filter(brand_id=filters.brand_id)
-    active = active.filter(Exists(membership)).values("member_id", "brand_id").distinct()
-    ((online,),) = _raw(active, "COUNT(*)")
-    members = _members_at(actor, filters, [filters.date_to]).get(filters.date_to, 0)
-    return int(online or 0), members
-
-
-def member_online_rate(*, actor: Actor, filters: Filters) -> Metric:
-    """Members active in the mini-program in the period ÷ members. Unit ratio.
-
-    Counted per membership (member × brand): active = a MemberDailyActivity row of
-    that brand in the period; members = memberships joined by the end of the period
-    (MemberCountFact of the last day). Trend monthly (each month cut to the period).
-    """
-    def build(f: Filters, last: Metric | None) -> Metric:
-        months = _months(f.date_from, f.date_to)
-        totals = _online_counts(actor, f)
-        rows = {months[0]: totals} if len(months) == 1 else {
-            m: _online_counts(actor, _month_of(f, m)) for m in months}
-        return _ratio_metric("member_online_rate", rows, totals, months, last)
-
-    return build(filters, build(filters.last_year(), None))
-
-
 def member_growth(*, actor: Actor, filters: Filters) -> MemberGrowth:
     """Members at the period's end, new memberships in it, by join channel (with last year).
 
-    ``members.trend``: memberships held at the end of each trend period;
+    ``members.trend``: memberships held at the end of each trend period (the count
+    the day before the period plus the new memberships since, from the facts);
     ``new_members.trend``: new memberships per trend period.
     """
     grain = filters.trend_grain
@@ -1037,29 +1106,40 @@ def member_growth(*, actor: Actor, filters: Filters) -> MemberGrowth:
         return scoped(MemberGrowthFact.objects.all(), actor).filter(
             q, day__gte=f.date_from, day__lte=f.date_to).order_by()
 
-    def new(f: Filters, last: Metric | None) -> Metric:
-        rows = {_as_date(r["period"]): int(r["n"] or 0) for r in
+    def new_per_period(f: Filters) -> dict[dt.date, int]:
+        return {_as_date(r["period"]): int(r["n"] or 0) for r in
                 growth(f).annotate(period=_period_expr(grain)).values("period").annotate(n=Sum("new_members"))}
-        trend = tuple(Point(period=p, value=rows.get(p, 0)) for p in _periods(f, grain))
-        return Metric(key="new_members", unit="count", value=sum(rows.values()), trend=trend, last_year=last)
 
-    def total(f: Filters, last: Metric | None) -> Metric:
+    def new(f: Filters, per_period: dict, last: Metric | None) -> Metric:
+        trend = tuple(Point(period=p, value=per_period.get(p, 0)) for p in _periods(f, grain))
+        return Metric(key="new_members", unit="count", value=sum(per_period.values()), trend=trend, last_year=last)
+
+    def total(f: Filters, per_period: dict, last: Metric | None) -> Metric:
         periods = _periods(f, grain)
-        ends = [min(_month_end(p), f.date_to) if grain == "month" else p for p in periods]
-        at = _members_at(actor, f, ends)
-        trend = tuple(Point(period=p, value=at.get(e, 0)) for p, e in zip(periods, ends, strict=True))
-        return Metric(key="members", unit="count", value=at.get(f.date_to, 0), trend=trend, last_year=last)
+        before = f.date_from - dt.timedelta(days=1)
+        if MemberCountFact.objects.filter(day=before).exists():
+            running, values = _members_at(actor, f, [before]).get(before, 0), []
+            for p in periods:
+                running += per_period.get(p, 0)
+                values.append(running)
+        else:  # no count for the day before the period: read each period's last day
+            ends = [min(_month_end(p), f.date_to) if grain == "month" else p for p in periods]
+            at = _members_at(actor, f, ends)
+            values = [at.get(e, 0) for e in ends]
+        trend = tuple(Point(period=p, value=v) for p, v in zip(periods, values, strict=True))
+        return Metric(key="members", unit="count", value=values[-1] if values else 0, trend=trend, last_year=last)
 
     def by_channel(f: Filters) -> dict[str, int]:
         return {c: int(n or 0) for c, n in growth(f).values("join_channel").annotate(n=Sum("new_members"))
                 .values_list("join_channel", "n")}
 
     last_filters = filters.last_year()
+    now_new, last_new = new_per_period(filters), new_per_period(last_filters)
     now, before = by_channel(filters), by_channel(last_filters)
     channels = [c for c in JoinChannel.values if c in now or c in before]
     return MemberGrowth(
-        members=total(filters, total(last_filters, None)),
-        new_members=new(filters, new(last_filters, None)),
+        members=total(filters, now_new, total(last_filters, last_new, None)),
+        new_members=new(filters, now_new, new(last_filters, last_new, None)),
         by_join_channel=tuple(ChannelCount(join_channel=c, new_members=now.get(c, 0),
                                            new_members_last_year=before.get(c, 0))
                               for c in sorted(channels, key=lambda c: (-now.get(c, 0), c))))
@@ -1079,46 +1159,63 @@ _KPI_ENGAGEMENT = ("new_members", "wecom_friends_added", "shares", "share_pv", "
                    "material_uv", "tasks_assigned", "tasks_executed", "task_execution_rate", "commission")
 #: The fields ``guide_kpis`` can rank by.
 GUIDE_KPI_ORDER = _KPI_SALES + _KPI_ENGAGEMENT
+_KPI_COUNTS = ("new_members", "wecom_friends_added", "shares", "share_pv", "share_uv", "material_pv", "material_uv",
+               "tasks_assigned", "tasks_executed")
+_KPI_SUMS = (*_KPI_SALES, *_KPI_COUNTS, "commission")
+
+
+def _guide_kpi_sums(actor: Actor, filters: Filters, ids: list[int] | None = None) -> dict[int, dict]:
+    """Per guide: the KPI sums of the period (GuideMonthFact for whole months, day facts at the edges)."""
+    out: dict[int, dict] = {}
+
+    def add(rows) -> None:
+        for r in rows:
+            into = out.setdefault(r["guide_id"], dict.fromkeys(_KPI_SUMS, 0))
+            for k, v in r.items():
+                if k.startswith("s_") and v:
+                    into[k[2:]] += v
+
+    months, edges = _month_split(filters)
+    if filters.channel:  # the month rollup has no channel: count sales from the day facts
+        months, edges = [], [(filters.date_from, filters.date_to)]
+    if months:
+        qs = scoped(GuideMonthFact.objects.all(), actor).filter(
+            _org_filter(filters, region="region_id", channel=None), month__in=months).order_by()
+        if ids is not None:
+            qs = qs.filter(guide_id__in=ids)
+        add(qs.values("guide_id").annotate(**{f"s_{k}": Sum(k) for k in _KPI_SUMS}))
+    offline = Q(channel__in=_OFFLINE)
+    for first, last in edges:
+        f = replace(filters, date_from=first, date_to=last)
+        sales, work = _guide_sales(actor, f), _engagement(actor, replace(f, channel=None))
+        if ids is not None:
+            sales, work = sales.filter(guide_id__in=ids), work.filter(guide_id__in=ids)
+        add(sales.values("guide_id").annotate(
+            s_online_sales=Sum("amount", filter=~offline), s_offline_sales=Sum("amount", filter=offline),
+            s_sales=Sum("amount"), s_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))))
+        add(work.values("guide_id").annotate(**{f"s_{k}": Sum(k) for k in (*_KPI_COUNTS, "commission")}))
+    return out
+
+
+def _kpi_key(order_by: str, sums: dict):
+    if order_by == "task_execution_rate":
+        rate = _ratio(sums["tasks_executed"], sums["tasks_assigned"])
+        return rate if rate is not None else Decimal(-1)
+    return sums[order_by]
 
 
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:
     """Guide KPI rows of the scope and filters, ordered by ``order_by`` (a GuideKpiRow field) descending.
 
     Guides are filtered by their own store (brand/region/store filters); the channel
-    filter applies to sales only. ``order_by`` is one of the sales fields
-    (online_sales, offline_sales, sales, cross_brand_sales) or engagement fields
-    (new_members, wecom_friends_added, shares, share_pv, share_uv, material_pv,
-    material_uv, tasks_assigned, tasks_executed, task_execution_rate, commission).
+    filter applies to sales only. ``order_by`` is one of ``GUIDE_KPI_ORDER``. Ties
+    are broken by guide id. Members served: members bound to the guide at the end of
+    the period.
     """
     if order_by not in GUIDE_KPI_ORDER:
         raise ValueError(f"unknown guide KPI {order_by!r}")
-    offline = Q(channel__in=_OFFLINE)
-    sales_sums = dict(online_sales=Sum("amount", filter=~offline), offline_sales=Sum("amount", filter=offline),
-                      sales=Sum("amount"), cross_brand_sales=Sum("amount", filter=Q(cross_brand=True)))
-    eng_fields = ("new_members", "wecom_friends_added", "shares", "share_pv", "share_uv", "material_pv",
-                  "material_uv", "tasks_assigned", "tasks_executed", "commission")
-    eng_sums = {name: Sum(name) for name in eng_fields}
-    sales_qs = _guide_sales(actor, filters).values("guide_id").annotate(**sales_sums)
-    eng_qs = _engagement(actor, replace(filters, channel=None)).values("guide_id").annotate(**eng_sums)
-    if order_by in _KPI_SALES:
-        lead = list(sales_qs.order_by(F(order_by).desc(nulls_last=True), "guide_id")[:limit])
-        ids = [r["guide_id"] for r in lead]
-        if len(ids) < limit:
-            ids += [g for g in eng_qs.exclude(guide_id__in=ids).order_by("guide_id").values_list("guide_id", flat=True)
-                    [:limit - len(ids)]]
-    else:
-        if order_by == "task_execution_rate":
-            eng_qs = eng_qs.annotate(rate=Cast(F("tasks_executed"), FloatField())
-                                     / NullIf(Cast(F("tasks_assigned"), FloatField()), Value(0.0)))
-            key = F("rate").desc(nulls_last=True)
-        else:
-            key = F(order_by).desc(nulls_last=True)
-        ids = list(eng_qs.order_by(key, "guide_id").values_list("guide_id", flat=True)[:limit])
-        if len(ids) < limit:
-            ids += [g for g in sales_qs.exclude(guide_id__in=ids).order_by("guide_id")
-                    .values_list("guide_id", flat=True)[:limit - len(ids)]]
-    sales = {r["guide_id"]: r for r in sales_qs.filter(guide_id__in=ids)}
-    eng = {r["guide_id"]: r for r in eng_qs.filter(guide_id__in=ids).values("guide_id", *eng_fields)}
+    sums = _guide_kpi_sums(actor, filters)
+    ids = sorted(sums, key=lambda g: (-_kpi_key(order_by, sums[g]), g))[:limit]
     end = _local_end(filters.date_to)
     served = dict(GuideBinding.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=end), guide_id__in=ids,
                                               started_at__lt=end).order_by().values("guide_id")
@@ -1130,34 +1227,22 @@ def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: st
         g = guides.get(guide_id)
         if g is None:
             continue
-        s, e = sales.get(guide_id, {}), eng.get(guide_id, {})
-        counts = {name: int(e.get(name) or 0) for name in eng_fields if name != "commission"}
+        s = sums[guide_id]
+        counts = {name: int(s[name]) for name in _KPI_COUNTS}
         rows.append(GuideKpiRow(
             guide_id=guide_id, guide_code=g["code"], guide_name=g["name"], store_code=g["store__code"],
             store_name=g["store__name"], brand_code=g["store__brand__code"],
-            online_sales=money(s.get("online_sales")), offline_sales=money(s.get("offline_sales")),
-            sales=money(s.get("sales")), cross_brand_sales=money(s.get("cross_brand_sales")),
-            members_served=int(served.get(guide_id, 0)), commission=money(e.get("commission")),
+            online_sales=money(s["online_sales"]), offline_sales=money(s["offline_sales"]), sales=money(s["sales"]),
+            cross_brand_sales=money(s["cross_brand_sales"]), members_served=int(served.get(guide_id, 0)),
+            commission=money(s["commission"]),
             task_execution_rate=_ratio(counts["tasks_executed"], counts["tasks_assigned"]), **counts))
     return rows
 
 
-def _engagement_ratio(key: str, actor: Actor, filters: Filters, numerator: str, denominator: str) -> Metric:
-    grain = filters.trend_grain
-
-    def build(f: Filters, last: Metric | None) -> Metric:
-        rows = {_as_date(r["period"]): (int(r["n"] or 0), int(r["d"] or 0)) for r in
-                _engagement(actor, f).annotate(period=_period_expr(grain)).values("period")
-                .annotate(n=Sum(numerator), d=Sum(denominator))}
-        totals = (sum(v[0] for v in rows.values()), sum(v[1] for v in rows.values()))
-        return _ratio_metric(key, rows, totals, _periods(f, grain), last)
-
-    return build(filters, build(filters.last_year(), None))
-
-
 def task_execution_rate(*, actor: Actor, filters: Filters) -> Metric:
     """Task assignments made in the period and executed ÷ task assignments made in the period. Unit ratio."""
-    return _engagement_ratio("task_execution_rate", actor, filters, "tasks_executed", "tasks_assigned")
+    return _daily_ratio("task_execution_rate", actor, filters, ("tasks_executed", "tasks_assigned"),
+                        lambda f: _engagement(actor, f), Sum("tasks_executed"), Sum("tasks_assigned"))
 
 
 # ---------------------------------------------------------------------------- segments
@@ -1191,25 +1276,50 @@ def segment_sizes(*, actor: Actor, filters: Filters) -> list[SegmentSize]:
             for run in runs for segment in Segment.values]
 
 
-def segment_sales(*, actor: Actor, filters: Filters) -> list[SegmentSales]:
-    """Per current RFML class: members, buyers, purchases and sales flow in the period.
-
-    Members are the scope's MemberRfm rows with a class (of the filtered brand);
-    purchases are the period's purchases (PurchaseFact, filters applied) of those
-    members in that brand.
-    """
+def _class_sizes(actor: Actor, filters: Filters) -> dict[str, int]:
+    """Members per current RFML class: the brands' latest runs for group and brand views, else counted."""
+    if _rollup_allowed(actor, filters):
+        latest: dict[int, RfmRun] = {}
+        for run in RfmRun.objects.filter(brand__in=_brands_in_view(actor, filters)).order_by(
+                "brand_id", "-started_at", "-pk"):
+            latest.setdefault(run.brand_id, run)
+        sizes: dict[str, int] = {}
+        for run in latest.values():
+            for segment, n in (run.counts or {}).items():
+                sizes[segment] = sizes.get(segment, 0) + int(n)
+        return sizes
     classes = scoped(MemberRfm.objects.exclude(segment=""), actor).order_by()
     if filters.brand_id:
         classes = classes.filter(brand_id=filters.brand_id)
-    sizes = dict(classes.values("segment").annotate(n=Count("pk")).values_list("segment", "n"))
-    segment_of = MemberRfm.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id")) \
-        .values("segment")[:1]
-    bought = (_purchases(actor, filters).annotate(segment=Subquery(segment_of)).exclude(segment__isnull=True)
-              .exclude(segment="").values("segment")
-              .annotate(buyers=Count("member_id", distinct=True), purchases=Count("pk"), flow=Sum("net_amount")))
-    sales = {r["segment"]: r for r in bought}
-    return [SegmentSales(segment=s, members=int(sizes.get(s, 0)), buyers=int(sales.get(s, {}).get("buyers", 0)),
-                         purchases=int(sales.get(s, {}).get("purchases", 0)),
+    return dict(classes.values("segment").annotate(n=Count("pk")).values_list("segment", "n"))
+
+
+def segment_sales(*, actor: Actor, filters: Filters) -> list[SegmentSales]:
+    """Per RFML class: members (current class sizes) and the buyers, purchases and sales flow of the calendar
+    months overlapping the period, by the class buyers had when the month was last built.
+
+    Buyers are distinct per brand and month, added up over brands and months.
+    """
+    sizes = _class_sizes(actor, filters)
+    months = _months(filters.date_from, filters.date_to)
+    where = _rate_level(actor, filters)
+    if where is not None:
+        level = "brand" if where["level"] == "group" else where["level"]
+        qs = scoped(SegmentMonthFact.objects.filter(month__in=months, level=level), actor).filter(
+            **{k: v for k, v in where.items() if k.endswith("_id") and k != "group_id"})
+        if where["level"] == "group" and where.get("group_id"):
+            qs = qs.filter(brand__group_id=where["group_id"])
+        sales = {r["segment"]: r for r in qs.order_by().values("segment").annotate(
+            buyers=Sum("buyers"), purchases=Sum("purchases"), flow=Sum("sales_flow"))}
+    else:
+        segment_of = MemberRfm.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id")) \
+            .values("segment")[:1]
+        bought = (_purchases(actor, _whole_months(filters)).annotate(segment=Subquery(segment_of))
+                  .exclude(segment__isnull=True).exclude(segment="").values("segment")
+                  .annotate(buyers=Count("member_id", distinct=True), purchases=Count("pk"), flow=Sum("net_amount")))
+        sales = {r["segment"]: r for r in bought}
+    return [SegmentSales(segment=s, members=int(sizes.get(s, 0)), buyers=int(sales.get(s, {}).get("buyers") or 0),
+                         purchases=int(sales.get(s, {}).get("purchases") or 0),
                          sales_flow=money(sales.get(s, {}).get("flow")))
             for s in Segment.values]
 
@@ -1269,7 +1379,8 @@ def consumption_cycles(*, actor: Actor, filters: Filters) -> list[CycleRow]:
 
 def care_list_completion(*, actor: Actor, filters: Filters) -> Metric:
     """Care-list items of the period's days marked done ÷ items. Unit ratio."""
-    return _engagement_ratio("care_list_completion", actor, filters, "care_items_done", "care_items")
+    return _daily_ratio("care_list_completion", actor, filters, ("care_items_done", "care_items"),
+                        lambda f: _engagement(actor, f), Sum("care_items_done"), Sum("care_items"))
 
 
 # ---------------------------------------------------------------------------- livestream

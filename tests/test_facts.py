@@ -20,11 +20,16 @@ from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
     FactBuild,
+    GuideMonthFact,
+    GuideRegionFact,
     GuideSalesFact,
     InventorySnapshot,
     MemberCountFact,
     MemberGrowthFact,
+    MemberMonthFact,
     PurchaseFact,
+    SegmentMonthFact,
+    StoreMonthFact,
 )
 from analytics.models import CareItem, SalesFact
 from guides.models import TaskAssignment
@@ -54,6 +59,21 @@ TABLES = {
     "member_growth": (MemberGrowthFact, ("day", "brand__code", "store__code", "join_channel", "new_members")),
     "member_count": (MemberCountFact, ("day", "brand__code", "store__code", "members")),
     "inventory": (InventorySnapshot, ("day", "brand__code", "units", "value_at_cost", "skus_in_stock")),
+    "guide_region": (GuideRegionFact, ("day", "brand__code", "region__code", "guide_sales", "cross_brand_sales",
+                                       "tasks_assigned", "tasks_executed", "care_items", "care_items_done")),
+    "store_month": (StoreMonthFact, ("month", "brand__code", "region__code", "store__code", "channel", "orders",
+                                     "gmv", "paid_orders", "paid_amount", "refunded_amount", "sales_flow")),
+    "guide_month": (GuideMonthFact, ("month", "brand__code", "region__code", "store__code", "guide__code",
+                                     "online_sales", "offline_sales", "sales", "cross_brand_sales", "shares",
+                                     "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned",
+                                     "tasks_executed", "care_items", "care_items_done", "wecom_friends_added",
+                                     "new_members", "commission")),
+    "member_month": (MemberMonthFact, ("month", "level", "group__code", "brand__code", "region__code",
+                                       "store__code", "channel", "buyers", "repeat_buyers", "purchases",
+                                       "cross_buyers", "store_buyers", "wecom_store_buyers", "active_members",
+                                       "members")),
+    "segment_month": (SegmentMonthFact, ("month", "level", "brand__code", "region__code", "store__code", "segment",
+                                         "buyers", "purchases", "sales_flow")),
 }
 
 
@@ -169,10 +189,13 @@ def test_rebuild_is_idempotent(world):
 
     assert snapshot() == before
     assert result.days == 31
-    assert result.rows_written == {table: len(before[table]) - len(rows(table, day__lt=dt.date(2026, 3, 1)))
-                                   for table in TABLES}
+    day_tables = [t for t in TABLES if "month" not in t]
+    assert {t: result.rows_written[t] for t in day_tables} == {
+        table: len(before[table]) - len(rows(table, day__lt=dt.date(2026, 3, 1))) for table in day_tables}
     assert result.rows_written["purchases"] == 9
-    assert result.rows_deleted == result.rows_written
+    assert {t: result.rows_deleted[t] for t in day_tables} == {t: result.rows_written[t] for t in day_tables}
+    assert {t: result.rows_written[t] for t in TABLES if "month" in t} == {
+        table: len(rows(table, month=dt.date(2026, 3, 1))) for table in TABLES if "month" in table}
 
 
 def test_rebuild_of_one_brand_replaces_only_that_brands_rows(world):

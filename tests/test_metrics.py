@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from analytics import metrics
 from analytics.attribution import attribute_all
-from analytics.facts import facts_rebuild
+from analytics.facts import facts_rebuild, facts_rebuild_months
 from analytics.metrics import Filters, Point
 from analytics.models import CareItem, RfmClassChange, RfmRun
 from guides.models import CommissionEntry, GuideTask, GuideToken, Share, TaskAssignment
@@ -378,6 +378,22 @@ def test_ranking_for_a_region_manager_never_shows_another_region(world):
     assert [r.code for r in regions] == ["east"]
 
 
+def test_rankings_of_part_of_a_month_read_the_day_facts(world):
+    """03-01..03-10 is no whole month: the month rollups cannot answer, the day facts do."""
+    early = Filters(dt.date(2026, 3, 1), dt.date(2026, 3, 10))
+    hq = actor(world.users.hq)
+
+    stores = metrics.ranking(actor=hq, filters=early, level="store")
+    guides = metrics.guide_kpis(actor=hq, filters=early)
+
+    # W1: o5 500; E1: o1 250 + o2 200 (o10 is on 03-20); E2: o3 120
+    assert [(r.code, r.sales_flow) for r in stores] == [("W1", D("500.00")), ("E1", D("450.00")),
+                                                        ("E2", D("120.00"))]
+    # gb's shares and task (03-03, 03-04) put it on the list with no sales
+    assert [(r.guide_code, r.sales, r.shares) for r in guides] == [
+        ("gw", D("500.00"), 0), ("ga1", D("450.00"), 2), ("ga2", D("120.00"), 0), ("gb", D("0.00"), 1)]
+
+
 def test_ranking_rejects_an_unknown_level(world):
     with pytest.raises(ValueError, match="unknown ranking level 'city'"):
         metrics.ranking(actor=actor(world.users.hq), filters=MARCH, level="city")
@@ -443,12 +459,26 @@ def test_wecom_friend_rate_of_store_buyers(world):
     assert (metric.numerator, metric.denominator, metric.value) == (1, 4, D("0.2500"))
 
 
-def test_wecom_friend_rate_is_judged_at_the_end_of_the_period(world):
+def test_wecom_friend_rate_is_judged_at_the_end_of_each_month(world):
+    """The rate is monthly: a period ending 03-20 still counts March whole, and m2 was no friend by 03-31."""
     metric = metrics.wecom_friend_rate(actor=actor(world.users.hq),
                                        filters=Filters(dt.date(2026, 3, 1), dt.date(2026, 3, 20)))
 
-    # up to 03-20: m2 is still ga2's friend
-    assert (metric.numerator, metric.denominator) == (2, 4)
+    assert (metric.numerator, metric.denominator) == (1, 4)
+    assert metric.trend == (Point(period=dt.date(2026, 3, 1), value=D("0.2500"), numerator=1, denominator=4),)
+
+
+def test_member_rates_of_a_guide_are_counted_live_the_same_way(world):
+    own = actor(world.users.g_ga1)
+
+    rate = metrics.monthly_repurchase_rate(actor=own, filters=MARCH)
+    cross = metrics.cross_purchase_rate(actor=own, filters=MARCH)
+    wecom = metrics.wecom_friend_rate(actor=own, filters=MARCH)
+
+    # purchases credited to ga1: o1, o2, o10 (m1, brand A) and o9 (m4, brand B)
+    assert (rate.numerator, rate.denominator) == (1, 2)
+    assert (cross.numerator, cross.denominator) == (1, 2)  # m1: POS o1 and online o2, o10
+    assert (wecom.numerator, wecom.denominator) == (1, 1)  # m1/A bought at the POS and is ga1's friend
 
 
 def test_member_online_rate(world):
@@ -576,6 +606,8 @@ def test_segment_sizes_sales_and_transitions(world):
     for member, segment in ((world.m1, "important_value"), (world.m2, "important_value"),
                             (world.m3, "general_develop")):
         MemberRfm.objects.create(member=member, brand=a, segment=segment, lifecycle_stage="growing")
+    # Sales per class are rolled up per month with the class the buyers have when the month is built.
+    facts_rebuild_months(months=[dt.date(2026, 3, 1)], tables=("segment_month",))
     hq = actor(world.users.hq)
 
     sizes = metrics.segment_sizes(actor=hq, filters=MARCH)
@@ -585,7 +617,7 @@ def test_segment_sizes_sales_and_transitions(world):
     assert [(s.run_id, s.segment, s.members) for s in sizes if s.members] == [
         (run1.pk, "important_value", 1), (run1.pk, "general_develop", 2),
         (run2.pk, "important_value", 2), (run2.pk, "general_develop", 1)]
-    # important value: m1 (A: o1 250, o2 200, o10 100) and m2 (o3 120, o11 60)
+    # members: the latest run's counts; important value bought: m1 (A: o1 250, o2 200, o10 100), m2 (o3 120, o11 60)
     assert (sales["important_value"].members, sales["important_value"].buyers, sales["important_value"].purchases,
             sales["important_value"].sales_flow) == (2, 2, 5, D("730.00"))
     assert (sales["general_develop"].members, sales["general_develop"].sales_flow) == (1, D("500.00"))  # m3 o5
