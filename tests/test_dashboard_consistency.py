@@ -87,9 +87,13 @@ def metric_cards(client, page: str, params: dict) -> dict[str, tuple]:
     return {card["key"]: (number(card["value"]), number(card["last_year"])) for card in response.context["metrics"]}
 
 
-@pytest.mark.parametrize(("username", "extra"), VIEWS)
-def test_overview_page_export_and_api_agree(client, world, username, extra):
-    params = {**PERIOD, **extra}
+def test_overview_page_export_and_api_agree(client, world):
+    for username, extra in VIEWS:
+        check_overview(client, username, {**PERIOD, **extra})
+
+
+def check_overview(client, username, params):
+    client.logout()
     login(client, username)
 
     cards = metric_cards(client, "hq:overview", params)
@@ -124,14 +128,15 @@ RANK_FIELDS = ("code", "sales_flow", "gmv", "paid_orders", "average_order_value"
                "private_domain_share", "refund_ratio", "sales_flow_last_year", "growth")
 
 
-@pytest.mark.parametrize(("username", "extra"), VIEWS)
-@pytest.mark.parametrize(("page", "key", "path"), [
-    ("hq:brands", "brand_ranking", "brands/"),
-    ("hq:regions", "region_ranking", "regions/"),
-    ("hq:stores", "store_ranking", "stores/"),
-])
-def test_rankings_agree(client, world, username, extra, page, key, path):
-    params = {**PERIOD, **extra}
+def test_rankings_agree(client, world):
+    for username, extra in VIEWS:
+        for page, key, path in (("hq:brands", "brand_ranking", "brands/"), ("hq:regions", "region_ranking", "regions/"),
+                                ("hq:stores", "store_ranking", "stores/")):
+            check_ranking(client, username, {**PERIOD, **extra}, page, key, path)
+
+
+def check_ranking(client, username, params, page, key, path):
+    client.logout()
     login(client, username)
 
     on_page = [tuple(row[f] for f in RANK_FIELDS) for row in page_table(client, page, key, params)]
@@ -142,9 +147,13 @@ def test_rankings_agree(client, world, username, extra, page, key, path):
     assert on_page  # every view of the data set has sales
 
 
-@pytest.mark.parametrize(("username", "extra"), VIEWS)
-def test_store_months_and_guide_kpis_agree(client, world, username, extra):
-    params = {**PERIOD, **extra}
+def test_store_months_and_guide_kpis_agree(client, world):
+    for username, extra in VIEWS:
+        check_store_months_and_guides(client, username, {**PERIOD, **extra})
+
+
+def check_store_months_and_guides(client, username, params):
+    client.logout()
     login(client, username)
 
     months = ("store_code", "month", "private_domain_sales", "sales_flow")
@@ -163,9 +172,13 @@ def test_store_months_and_guide_kpis_agree(client, world, username, extra):
     assert on_page
 
 
-@pytest.mark.parametrize(("username", "extra"), VIEWS)
-def test_livestream_and_core_indicators_agree(client, world, username, extra):
-    params = {**PERIOD, **extra}
+def test_livestream_and_core_indicators_agree(client, world):
+    for username, extra in VIEWS:
+        check_livestream_and_core(client, username, {**PERIOD, **extra})
+
+
+def check_livestream_and_core(client, username, params):
+    client.logout()
     login(client, username)
 
     figures = ("sessions", "hours", "viewers", "buyers", "conversion", "gmv", "paid_sales")
@@ -192,9 +205,13 @@ def test_livestream_and_core_indicators_agree(client, world, username, extra):
         assert exported[key] == cards[key] == api_value, key
 
 
-@pytest.mark.parametrize(("username", "extra"), [("hq", {"brand": "WA"}), ("op_wa", {}), ("rm_east", {})])
-def test_segments_agree(client, world, username, extra):
-    params = {**PERIOD, **extra}
+def test_segments_agree(client, world):
+    for username, extra in (("hq", {"brand": "WA"}), ("op_wa", {}), ("rm_east", {})):
+        check_segments(client, username, {**PERIOD, **extra})
+
+
+def check_segments(client, username, params):
+    client.logout()
     login(client, username)
 
     body = api(client, "segments/", params)
