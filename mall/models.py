@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from retail_crm.scoping import ScopePaths
 
@@ -69,7 +70,7 @@ class Sku(models.Model):
     code = models.CharField(_("code"), max_length=40)
     colour = models.CharField(_("colour"), max_length=30, blank=True)
     size = models.CharField(_("size"), max_length=20, blank=True)
-    material = models.CharField(_("material"), max_length=30, blank=True)
+    material = models.CharField(pgettext_lazy("fabric", "material"), max_length=30, blank=True)
     list_price = money_field(_("list price"))
     member_price = money_field(_("member price"))
     cost_price = money_field(_("cost price"))

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from retail_crm.scoping import ScopePaths
 
@@ -519,7 +520,7 @@ class TagRuleField(models.TextChoices):
 
     SIZE = "size", _("Size")
     COLOUR = "colour", _("Colour")
-    MATERIAL = "material", _("Material")
+    MATERIAL = "material", pgettext_lazy("fabric", "Material")
     CATEGORY = "category", _("Product category")
     SEASON = "season", _("Product season")
     CHANNEL = "channel", _("Channel")
