@@ -83,7 +83,6 @@ from members.models import (
 )
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand, Guide, Store
-from retail_crm.money import money
 
 LOCK = "analytics.facts"
 _AMOUNT = DecimalField(max_digits=18, decimal_places=2)
@@ -491,51 +490,50 @@ def month_end(day: dt.date) -> dt.date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
+def _insert_select(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
 def _build_store_month(month: dt.date) -> int:
-    """Sales per month × brand × credited store × channel, summed from SalesFact."""
+    """Sales per month × brand × credited store × channel, summed from SalesFact in one INSERT … SELECT."""
     StoreMonthFact.objects.filter(month=month).delete()
-    rows = (SalesFact.objects.filter(day__gte=month, day__lte=month_end(month)).order_by()
-            .values("brand_id", "store_id", "store__region_id", "channel")
-            .annotate(orders_=Sum("orders"), gmv_=Sum("gmv"), paid_orders_=Sum("paid_orders"),
-                      paid_amount_=Sum("paid_amount"), refunded_amount_=Sum("refunded_amount"),
-                      sales_flow_=Sum("sales_flow")))
-    facts = [StoreMonthFact(month=month, brand_id=r["brand_id"], store_id=r["store_id"],
-                            region_id=r["store__region_id"], channel=r["channel"], orders=r["orders_"],
-                            gmv=money(r["gmv_"]), paid_orders=r["paid_orders_"], paid_amount=money(r["paid_amount_"]),
-                            refunded_amount=money(r["refunded_amount_"]), sales_flow=money(r["sales_flow_"]))
-             for r in rows]
-    StoreMonthFact.objects.bulk_create(facts, batch_size=5000)
-    return len(facts)
+    measures = ("orders", "gmv", "paid_orders", "paid_amount", "refunded_amount", "sales_flow")
+    sql = (f"INSERT INTO {StoreMonthFact._meta.db_table} (month, brand_id, region_id, store_id, channel, "  # noqa: S608
+           f"{', '.join(measures)}) SELECT %s, f.brand_id, s.region_id, f.store_id, f.channel, "
+           f"{', '.join(f'SUM(f.{m})' for m in measures)} FROM {SalesFact._meta.db_table} f "
+           f"LEFT JOIN {Store._meta.db_table} s ON s.id = f.store_id WHERE f.day >= %s AND f.day <= %s "
+           "GROUP BY f.brand_id, s.region_id, f.store_id, f.channel")
+    return _insert_select(sql, [month, month, month_end(month)])
 
 
 _GUIDE_COUNTS = ("shares", "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned", "tasks_executed",
                  "care_items", "care_items_done", "wecom_friends_added", "new_members")
+_GUIDE_SALES = ("online_sales", "offline_sales", "sales", "cross_brand_sales")
 
 
 def _build_guide_month(month: dt.date) -> int:
-    """A guide's month: credited sales (online/offline/cross-brand) and engagement counters, summed."""
+    """A guide's month: credited sales (online/offline/cross-brand) and engagement counters, in one INSERT … SELECT."""
     GuideMonthFact.objects.filter(month=month).delete()
-    days = Q(day__gte=month, day__lte=month_end(month))
-    offline = Q(channel__in=[c.value for c in OFFLINE_CHANNELS])
-    sales = {r["guide_id"]: r for r in GuideSalesFact.objects.filter(days).order_by().values("guide_id").annotate(
-        online=Sum("amount", filter=~offline), offline=Sum("amount", filter=offline), total=Sum("amount"),
-        cross=Sum("amount", filter=Q(cross_brand=True)))}
-    work = {r["guide_id"]: r for r in EngagementFact.objects.filter(days).order_by().values("guide_id").annotate(
-        **{f"{c}_": Sum(c) for c in _GUIDE_COUNTS}, commission_=Sum("commission"))}
-    ids = sorted(set(sales) | set(work))
-    places = {g: (s, b, r) for g, s, b, r in Guide.objects.filter(pk__in=ids)
-              .values_list("pk", "store_id", "store__brand_id", "store__region_id")}
-    facts = []
-    for guide_id in ids:
-        s, w = sales.get(guide_id, {}), work.get(guide_id, {})
-        store_id, brand_id, region_id = places[guide_id]
-        facts.append(GuideMonthFact(
-            month=month, brand_id=brand_id, region_id=region_id, store_id=store_id, guide_id=guide_id,
-            online_sales=money(s.get("online")), offline_sales=money(s.get("offline")), sales=money(s.get("total")),
-            cross_brand_sales=money(s.get("cross")), commission=money(w.get("commission_")),
-            **{c: int(w.get(f"{c}_") or 0) for c in _GUIDE_COUNTS}))
-    GuideMonthFact.objects.bulk_create(facts, batch_size=5000)
-    return len(facts)
+    offline = ", ".join(f"'{c.value}'" for c in OFFLINE_CHANNELS)
+    zeros_counts = ", ".join(f"0 AS {c}" for c in (*_GUIDE_COUNTS, "commission"))
+    zeros_sales = ", ".join(f"0 AS {c}" for c in _GUIDE_SALES)
+    columns = (*_GUIDE_SALES, *_GUIDE_COUNTS, "commission")
+    sql = (
+        f"INSERT INTO {GuideMonthFact._meta.db_table} (month, brand_id, region_id, store_id, guide_id, "  # noqa: S608
+        f"{', '.join(columns)}) SELECT %s, s.brand_id, s.region_id, g.store_id, u.guide_id, "
+        f"{', '.join(f'SUM(u.{c})' for c in columns)} FROM ("
+        f"SELECT guide_id, CASE WHEN channel IN ({offline}) THEN 0 ELSE amount END AS online_sales, "
+        f"CASE WHEN channel IN ({offline}) THEN amount ELSE 0 END AS offline_sales, amount AS sales, "
+        f"CASE WHEN cross_brand THEN amount ELSE 0 END AS cross_brand_sales, {zeros_counts} "
+        f"FROM {GuideSalesFact._meta.db_table} WHERE day >= %s AND day <= %s "
+        f"UNION ALL SELECT guide_id, {zeros_sales}, {', '.join((*_GUIDE_COUNTS, 'commission'))} "
+        f"FROM {EngagementFact._meta.db_table} WHERE day >= %s AND day <= %s) u "
+        f"JOIN {Guide._meta.db_table} g ON g.id = u.guide_id JOIN {Store._meta.db_table} s ON s.id = g.store_id "
+        "GROUP BY u.guide_id, g.store_id, s.brand_id, s.region_id")
+    last = month_end(month)
+    return _insert_select(sql, [month, month, last, month, last])
 
 
 _LEVEL_KEYS = {"group": ["group_id"], "brand": ["group_id", "brand_id"],

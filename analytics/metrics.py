@@ -598,6 +598,35 @@ def _raw(queryset, select: str, tail: str = "") -> list[tuple]:
         return cursor.fetchall()
 
 
+def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int | None,
+              keys: list[int] | None = None) -> list[dict]:
+    """Σ ``columns`` per key over several grouped querysets (UNION ALL), largest ``order`` first, in one query.
+
+    Each part is a queryset with a ``k`` column (the key) and some of ``columns`` as
+    ``c_<column>`` (prefixed: an annotation named like a field would shadow it; the
+    rest count as 0); ``order`` is an SQL expression over the summed columns. Month
+    rollups and day facts at a period's edges are added up this way without fetching
+    every key into Python.
+    """
+    selects, params = [], []
+    for queryset, present in parts:
+        if keys is not None:
+            queryset = queryset.filter(k__in=keys)
+        inner, inner_params = queryset.query.sql_with_params()
+        cols = ", ".join(f"t.c_{c} AS {c}" if c in present else f"0 AS {c}" for c in columns)
+        selects.append(f"SELECT t.k AS k, {cols} FROM ({inner}) t")  # noqa: S608 (SQL of querysets)
+        params.extend(inner_params)
+    if not selects:
+        return []
+    sums = ", ".join(f"SUM(u.{c}) AS {c}" for c in columns)
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    sql = (f"SELECT u.k, {sums} FROM ({' UNION ALL '.join(selects)}) u GROUP BY u.k "  # noqa: S608 (no input)
+           f"ORDER BY {order} DESC, u.k{tail}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(("k", *columns), row, strict=True)) for row in cursor.fetchall()]
+
+
 def _local_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_default_timezone())
 
@@ -849,43 +878,31 @@ _RANK_KEYS = {
     "store": ("store_id", "store__code", "store__name", "brand__code"),
 }
 _RANK_MONTH_KEYS = {"region": "region_id", "store": "store_id"}
-_RANK_SUMS = ("gmv", "sales_flow", "paid_orders", "paid_amount", "refunded_amount")
+_RANK_COLUMNS = ("gmv", "sales_flow", "paid_orders", "paid_amount", "refunded_amount", "private")
 
 
-def _rank_sums(actor: Actor, filters: Filters, level: str, ids: list[int] | None = None) -> dict[int, dict]:
-    """Per brand/region/store id: the sales sums of the period (month rollups for whole months, days at the edges)."""
+def _rank_sums(actor: Actor, filters: Filters, level: str, *, limit: int | None,
+               keys: list[int] | None = None) -> list[dict]:
+    """Brands/regions/stores with their sales sums over the period, by sales flow: month rollups for whole
+    months, day facts at the edges, added up in one query."""
     id_key = _RANK_KEYS[level][0]
-    sums = {**{k: Sum(k) for k in _RANK_SUMS}, "private": Sum("sales_flow", filter=Q(channel__in=_PRIVATE))}
-    out: dict[int, dict] = {}
+    named = {**{c: Sum(c) for c in _RANK_COLUMNS if c != "private"},
+             "private": Sum("sales_flow", filter=Q(channel__in=_PRIVATE))}
+    parts = []
 
-    def add(rows, key: str) -> None:
-        for r in rows:
-            if r[key] is None:
-                continue
-            into = out.setdefault(r[key], {k: 0 for k in (*_RANK_SUMS, "private")})
-            for k in (*_RANK_SUMS, "private"):
-                into[k] += r[f"s_{k}"] or 0
+    def part(qs, key: str) -> None:
+        parts.append((qs.filter(**{f"{key}__isnull": False}).annotate(k=F(key)).values("k").annotate(**{
+            f"c_{c}": expression for c, expression in named.items()}), set(_RANK_COLUMNS)))
 
-    named = {f"s_{k}": v for k, v in sums.items()}
     if level == "brand":
-        qs = _sales_facts(actor, filters)
-        if ids is not None:
-            qs = qs.filter(brand_id__in=ids)
-        add(qs.values("brand_id").annotate(**named), "brand_id")
-        return out
-    months, edges = _month_split(filters)
-    month_key = _RANK_MONTH_KEYS[level]
-    if months:
-        qs = _store_month_facts(actor, filters, months)
-        if ids is not None:
-            qs = qs.filter(**{f"{month_key}__in": ids})
-        add(qs.values(month_key).annotate(**named), month_key)
-    for first, last in edges:
-        qs = _sales_facts(actor, replace(filters, date_from=first, date_to=last), full_grain=True)
-        if ids is not None:
-            qs = qs.filter(**{f"{id_key}__in": ids})
-        add(qs.values(id_key).annotate(**named), id_key)
-    return out
+        part(_sales_facts(actor, filters), "brand_id")
+    else:
+        months, edges = _month_split(filters)
+        if months:
+            part(_store_month_facts(actor, filters, months), _RANK_MONTH_KEYS[level])
+        for first, last in edges:
+            part(_sales_facts(actor, replace(filters, date_from=first, date_to=last), full_grain=True), id_key)
+    return _top_sums(parts, _RANK_COLUMNS, order="SUM(u.sales_flow)", limit=limit, keys=keys)
 
 
 def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> list[RankRow]:
@@ -893,20 +910,21 @@ def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> l
 
     Regions and stores are the credited ones (HQ-pool sales have none and are left out).
     Last year's sales flow is that of the same brand/region/store in the same period last year.
+    Ties are broken by id.
     """
     if level not in _RANK_KEYS:
         raise ValueError(f"unknown ranking level {level!r}")
     model = {"brand": Brand, "region": Region, "store": Store}[level]
-    now = _rank_sums(actor, filters, level)
-    names = {o.pk: o for o in model.objects.filter(pk__in=list(now)).select_related(
+    top = _rank_sums(actor, filters, level, limit=limit)
+    ids = [r["k"] for r in top]
+    last = {r["k"]: r for r in _rank_sums(actor, filters.last_year(), level, limit=None, keys=ids)} if ids else {}
+    names = {o.pk: o for o in model.objects.filter(pk__in=ids).select_related(
         *(() if level == "brand" else ("brand",)))}
-    ordered = sorted(now, key=lambda pk: (-money(now[pk]["sales_flow"]), names[pk].code))[:limit]
-    last = _rank_sums(actor, filters.last_year(), level, ids=ordered)
     out = []
-    for pk in ordered:
-        sums, obj = now[pk], names[pk]
+    for sums in top:
+        pk, obj = sums["k"], names[sums["k"]]
         flow, last_flow = money(sums["sales_flow"]), money(last.get(pk, {}).get("sales_flow"))
-        private, paid = money(sums["private"]), int(sums["paid_orders"])
+        private, paid = money(sums["private"]), int(sums["paid_orders"] or 0)
         out.append(RankRow(
             level=level, id=pk, code=obj.code, name=obj.name,
             brand_code=obj.code if level == "brand" else obj.brand.code,
@@ -1164,44 +1182,32 @@ _KPI_COUNTS = ("new_members", "wecom_friends_added", "shares", "share_pv", "shar
 _KPI_SUMS = (*_KPI_SALES, *_KPI_COUNTS, "commission")
 
 
-def _guide_kpi_sums(actor: Actor, filters: Filters, ids: list[int] | None = None) -> dict[int, dict]:
-    """Per guide: the KPI sums of the period (GuideMonthFact for whole months, day facts at the edges)."""
-    out: dict[int, dict] = {}
-
-    def add(rows) -> None:
-        for r in rows:
-            into = out.setdefault(r["guide_id"], dict.fromkeys(_KPI_SUMS, 0))
-            for k, v in r.items():
-                if k.startswith("s_") and v:
-                    into[k[2:]] += v
-
+def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int) -> list[dict]:
+    """Guides with their KPI sums over the period, best ``order_by`` first: GuideMonthFact for whole months,
+    day facts at the edges (and for a channel filter, which the month rollup does not have), in one query."""
+    parts = []
     months, edges = _month_split(filters)
-    if filters.channel:  # the month rollup has no channel: count sales from the day facts
+    if filters.channel:
         months, edges = [], [(filters.date_from, filters.date_to)]
     if months:
         qs = scoped(GuideMonthFact.objects.all(), actor).filter(
             _org_filter(filters, region="region_id", channel=None), month__in=months).order_by()
-        if ids is not None:
-            qs = qs.filter(guide_id__in=ids)
-        add(qs.values("guide_id").annotate(**{f"s_{k}": Sum(k) for k in _KPI_SUMS}))
+        parts.append((qs.annotate(k=F("guide_id")).values("k").annotate(**{f"c_{c}": Sum(c) for c in _KPI_SUMS}),
+                      set(_KPI_SUMS)))
     offline = Q(channel__in=_OFFLINE)
     for first, last in edges:
         f = replace(filters, date_from=first, date_to=last)
-        sales, work = _guide_sales(actor, f), _engagement(actor, replace(f, channel=None))
-        if ids is not None:
-            sales, work = sales.filter(guide_id__in=ids), work.filter(guide_id__in=ids)
-        add(sales.values("guide_id").annotate(
-            s_online_sales=Sum("amount", filter=~offline), s_offline_sales=Sum("amount", filter=offline),
-            s_sales=Sum("amount"), s_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))))
-        add(work.values("guide_id").annotate(**{f"s_{k}": Sum(k) for k in (*_KPI_COUNTS, "commission")}))
-    return out
-
-
-def _kpi_key(order_by: str, sums: dict):
+        parts.append((_guide_sales(actor, f).annotate(k=F("guide_id")).values("k").annotate(
+            c_online_sales=Sum("amount", filter=~offline), c_offline_sales=Sum("amount", filter=offline),
+            c_sales=Sum("amount"), c_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))), set(_KPI_SALES)))
+        counts = (*_KPI_COUNTS, "commission")
+        parts.append((_engagement(actor, replace(f, channel=None)).annotate(k=F("guide_id")).values("k").annotate(
+            **{f"c_{c}": Sum(c) for c in counts}), set(counts)))
     if order_by == "task_execution_rate":
-        rate = _ratio(sums["tasks_executed"], sums["tasks_assigned"])
-        return rate if rate is not None else Decimal(-1)
-    return sums[order_by]
+        order = "COALESCE(1.0 * SUM(u.tasks_executed) / NULLIF(SUM(u.tasks_assigned), 0), -1)"
+    else:
+        order = f"SUM(u.{order_by})"
+    return _top_sums(parts, _KPI_SUMS, order=order, limit=limit)
 
 
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:
@@ -1214,8 +1220,8 @@ def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: st
     """
     if order_by not in GUIDE_KPI_ORDER:
         raise ValueError(f"unknown guide KPI {order_by!r}")
-    sums = _guide_kpi_sums(actor, filters)
-    ids = sorted(sums, key=lambda g: (-_kpi_key(order_by, sums[g]), g))[:limit]
+    top = _guide_kpi_sums(actor, filters, order_by=order_by, limit=limit)
+    ids = [r["k"] for r in top]
     end = _local_end(filters.date_to)
     served = dict(GuideBinding.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=end), guide_id__in=ids,
                                               started_at__lt=end).order_by().values("guide_id")
@@ -1223,17 +1229,16 @@ def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: st
     guides = {g["pk"]: g for g in scoped(Guide.objects.filter(pk__in=ids), actor)
               .values("pk", "code", "name", "store__code", "store__name", "store__brand__code")}
     rows = []
-    for guide_id in ids:
-        g = guides.get(guide_id)
+    for s in top:
+        g = guides.get(s["k"])
         if g is None:
             continue
-        s = sums[guide_id]
-        counts = {name: int(s[name]) for name in _KPI_COUNTS}
+        counts = {name: int(s[name] or 0) for name in _KPI_COUNTS}
         rows.append(GuideKpiRow(
-            guide_id=guide_id, guide_code=g["code"], guide_name=g["name"], store_code=g["store__code"],
+            guide_id=s["k"], guide_code=g["code"], guide_name=g["name"], store_code=g["store__code"],
             store_name=g["store__name"], brand_code=g["store__brand__code"],
             online_sales=money(s["online_sales"]), offline_sales=money(s["offline_sales"]), sales=money(s["sales"]),
-            cross_brand_sales=money(s["cross_brand_sales"]), members_served=int(served.get(guide_id, 0)),
+            cross_brand_sales=money(s["cross_brand_sales"]), members_served=int(served.get(s["k"], 0)),
             commission=money(s["commission"]),
             task_execution_rate=_ratio(counts["tasks_executed"], counts["tasks_assigned"]), **counts))
     return rows
