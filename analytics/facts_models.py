@@ -20,8 +20,20 @@
 * ``InventorySnapshot``: the online warehouse's stock per day × brand, in units and
   at cost (``Stock`` × ``Sku.cost_price``), for inventory turnover days.
 
-Every table is rebuilt per day (delete + insert in one transaction), so a rebuild
-is idempotent; ``FactBuild`` records when each day was last built.
+Rollups the pages read at scale (so no page aggregates millions of rows):
+
+* ``GuideRegionFact``: per day × brand × region, the guides' credits and task/care
+  counters (the daily trend of the guide ratios).
+* ``StoreMonthFact`` / ``GuideMonthFact``: per calendar month, sales per credited store
+  and channel, and each guide's KPIs; a period is answered from its whole months plus
+  the day facts of the days at its edges.
+* ``MemberMonthFact`` / ``SegmentMonthFact``: the distinct-member counts behind the
+  member-level rates and the sales per RFML class, per month at each organisation
+  level (distinct counts do not add up, so each level has its own rows).
+
+Every day table is rebuilt per day (delete + insert in one transaction), and the
+month rollups per month from the day tables, so a rebuild is idempotent;
+``FactBuild`` records when each day was last built.
 Distinct counts (buyers, UV) are distinct at their row's grain and do not add up
 across rows: metrics that need distinct members over a period read PurchaseFact.
 """

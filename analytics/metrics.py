@@ -124,6 +124,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    FloatField,
     Max,
     OuterRef,
     Q,
@@ -132,7 +133,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Cast, Coalesce, NullIf, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -1189,6 +1190,16 @@ def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int
     months, edges = _month_split(filters)
     if filters.channel:
         months, edges = [], [(filters.date_from, filters.date_to)]
+    if len(months) == 1 and not edges:  # one guide-month row each: sort the rows themselves
+        qs = scoped(GuideMonthFact.objects.all(), actor).filter(
+            _org_filter(filters, region="region_id", channel=None), month=months[0])
+        if order_by == "task_execution_rate":
+            key = Coalesce(Cast("tasks_executed", FloatField()) / NullIf(Cast("tasks_assigned", FloatField()),
+                                                                       Value(0.0)), Value(-1.0))
+        else:
+            key = F(order_by)
+        rows = qs.annotate(rank_key=key).order_by(F("rank_key").desc(), "guide_id").values("guide_id", *_KPI_SUMS)
+        return [{"k": r.pop("guide_id"), **r} for r in rows[:limit]]
     if months:
         qs = scoped(GuideMonthFact.objects.all(), actor).filter(
             _org_filter(filters, region="region_id", channel=None), month__in=months).order_by()
