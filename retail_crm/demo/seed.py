@@ -491,6 +491,7 @@ def demo_delete() -> None:
     GuideTask.objects.filter(group=group).delete()
     Material.objects.filter(group=group).delete()
     GuideToken.objects.filter(guide__store__brand__in=brands).delete()
+    GuideToken.objects.filter(staff_user__staff_profile__group=group).delete()  # office staff's share links
     OrderLine.objects.filter(order__brand__in=brands).delete()
     Order.objects.filter(brand__in=brands).delete()
     from livestream.models import LiveSession
