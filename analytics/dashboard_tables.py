@@ -121,7 +121,15 @@ def export_value(value, kind: str):
         return value.strftime("%Y-%m")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    return safe_text(str(value)) if kind == Kind.TEXT else str(value)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (a store or guide name typed as ``=HYPERLINK(…)``)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _limit(limit: int | None) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from analytics.dashboard_tables import Kind, Row, Table, cell, cell_kind, export_value
+from analytics.dashboard_tables import Kind, Row, Table, cell, cell_kind, export_value, safe_text
 
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
@@ -87,7 +87,7 @@ def _xlsx_value(value, kind: str):
         return int(value)
     if kind == Kind.DATE:
         return value
-    return str(value)
+    return safe_text(str(value))
 
 
 def write_xlsx(table: Table, rows: Iterable[Row], path_or_stream) -> int:

@@ -357,3 +357,16 @@ def test_large_guide_export_goes_through_the_job_for_real_rows(client, facts_wor
     job_id = response["Location"].rstrip("/").split("/")[-1]
     rows = read_csv(client.get(reverse("hq:export_download", args=[job_id])))
     assert sorted(row[1] for row in rows[1:]) == ["E1-G1", "E1-G2", "E2-G1", "W1-G1"]
+
+
+def test_text_that_looks_like_a_formula_is_not_run_by_spreadsheets(client, world, stand_in):
+    world.e1.name = '=HYPERLINK("http://x","点我")'
+    world.e1.save()
+    login(client, "rm_east")
+
+    rows = read_csv(client.get(reverse("hq:export", args=["stand_in", "csv"]), PERIOD))
+    cells = read_xlsx(client.get(reverse("hq:export", args=["stand_in", "xlsx"]), PERIOD).content)
+
+    assert rows[1][0] == "'=HYPERLINK(\"http://x\",\"点我\")"
+    assert cells[1][0] == "'=HYPERLINK(\"http://x\",\"点我\")"
+    assert rows[1][2] == "1234.50"  # numbers are left alone
