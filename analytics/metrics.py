@@ -614,7 +614,7 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
         if keys is not None:
             queryset = queryset.filter(k__in=keys)
         inner, inner_params = queryset.query.sql_with_params()
-        cols = ", ".join(f"t.c_{c} AS {c}" if c in present else f"0 AS {c}" for c in columns)
+        cols = ", ".join(f"COALESCE(t.c_{c}, 0) AS {c}" if c in present else f"0 AS {c}" for c in columns)
         selects.append(f"SELECT t.k AS k, {cols} FROM ({inner}) t")  # noqa: S608 (SQL of querysets)
         params.extend(inner_params)
     if not selects:
@@ -867,7 +867,7 @@ def store_month_rows(*, actor: Actor, filters: Filters, limit: int = 100) -> lis
             .values("store_id", "store__code", "store__name", "month")
             .annotate(private=Sum("sales_flow", filter=channel & Q(channel__in=_PRIVATE)),
                       flow=Sum("sales_flow", filter=channel))
-            .order_by("-private", "store__code", "month")[:limit])
+            .order_by(F("private").desc(nulls_last=True), "store__code", "month")[:limit])
     return [StoreMonthRow(store_id=r["store_id"], store_code=r["store__code"], store_name=r["store__name"],
                           month=_as_date(r["month"]), private_domain_sales=money(r["private"]),
                           sales_flow=money(r["flow"])) for r in rows]
@@ -1445,12 +1445,12 @@ def livestream_summary(*, actor: Actor, filters: Filters) -> LivestreamSummary:
     brand_rows = [LiveRow(level="brand", id=r["brand_id"], code=r["brand__code"], name=r["brand__name"],
                           figures=_live_figures(r))
                   for r in sessions.values("brand_id", "brand__code", "brand__name").annotate(**_LIVE_FIGURES)
-                  .order_by("-gmv", "brand__code")]
+                  .order_by(F("gmv").desc(nulls_last=True), "brand__code")]
     store_rows = [LiveRow(level="store", id=r["host_store_id"], code=r["host_store__code"],
                           name=r["host_store__name"], figures=_live_figures(r))
                   for r in sessions.filter(host_store__isnull=False)
                   .values("host_store_id", "host_store__code", "host_store__name").annotate(**_LIVE_FIGURES)
-                  .order_by("-gmv", "host_store__code")]
+                  .order_by(F("gmv").desc(nulls_last=True), "host_store__code")]
     last = _live_sessions(actor, filters.last_year()).aggregate(**_LIVE_FIGURES)
     return LivestreamSummary(total=_live_figures(total), central=_live_figures(kinds.get(LiveSession.Kind.HQ_CENTRAL)),
                              store=_live_figures(kinds.get(LiveSession.Kind.STORE)), by_brand=tuple(brand_rows),
