@@ -420,13 +420,15 @@ def _top(rule: TagRule, lines: pd.DataFrame, brand: Brand) -> pd.DataFrame:
         qty_t, total_t = _qty_text(best["qty"]), _qty_text(best["total_qty"])
         evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "quantity": "{q}", '
                     f'"total_quantity": "{t}"}}' for s, m, q, t in zip(share_t, spend_t, qty_t, total_t, strict=True)]
-        reasons = [f"{rule.name}: {n} ({q} of {t} items)"[:200]
+        text = _("{rule}: {value} ({part} of {total} items)")
+        reasons = [text.format(rule=rule.name, value=n, part=q, total=t)[:200]
                    for n, q, t in zip(name_list, qty_t, total_t, strict=True)]
     else:
         total_t = _money_text(best["total_spend"])
         evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "total_spend": "{t}"}}'
                     for s, m, t in zip(share_t, spend_t, total_t, strict=True)]
-        reasons = [f"{rule.name}: {n} ({m} of {t} spent)"[:200]
+        text = _("{rule}: {value} ({part} of {total} spent)")
+        reasons = [text.format(rule=rule.name, value=n, part=m, total=t)[:200]
                    for n, m, t in zip(name_list, spend_t, total_t, strict=True)]
     return pd.DataFrame({"member_id": best["member_id"].to_numpy(), "code": code_list, "name": name_list,
                          "sort": 0, "evidence": evidence, "reason": reasons})
@@ -451,7 +453,9 @@ def _share_at_least(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
     evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "total_spend": "{t}"}}'
                 for s, m, t in zip(share_t, hit_t, total_t, strict=True)]
     what = f"{rule.get_field_display().lower()} ≥ {rule.compare_value}"
-    reasons = [f"{rule.name}: {m} of {t} spent at {what}"[:200] for m, t in zip(hit_t, total_t, strict=True)]
+    text = _("{rule}: {part} of {total} spent at {what}")
+    reasons = [text.format(rule=rule.name, part=m, total=t, what=what)[:200] for m, t in zip(hit_t, total_t,
+                                                                                              strict=True)]
     return pd.DataFrame({"member_id": passed["member_id"].to_numpy(), "code": rule.value_code[:60],
                          "name": (rule.value_name or rule.value_code)[:60], "sort": 0, "evidence": evidence,
                          "reason": reasons})
@@ -483,7 +487,8 @@ def _average_band(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
     qty_t, spend_t = _qty_text(per_member["qty"]), _money_text(per_member["spend"])
     evidence = [f'{{"rule": "{rule.pk}", "spend": "{m}", "average": "{a}", "quantity": "{q}"}}'
                 for m, a, q in zip(spend_t, averages, qty_t, strict=True)]
-    reasons = [f"{rule.name}: {c} (average {a})"[:200] for c, a in zip(codes, averages, strict=True)]
+    text = _("{rule}: {value} (average {average})")
+    reasons = [text.format(rule=rule.name, value=c, average=a)[:200] for c, a in zip(codes, averages, strict=True)]
     return pd.DataFrame({"member_id": per_member["member_id"].to_numpy(), "code": codes, "name": codes,
                          "sort": band, "evidence": evidence, "reason": reasons})
 

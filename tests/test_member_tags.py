@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import factory
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from mall.models import Channel, OrderLine, OrderStatus, Product, Sku
 from members import tag_tasks
@@ -43,6 +44,14 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 AS_OF = dt.datetime(2026, 6, 1, 4, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Rule names and tag reasons are written in the active language (zh-hans by default); these tests read
+    them in English. The Chinese reason has its own test below."""
+    with translation.override("en"):
+        yield
 
 
 def ago(days: int) -> dt.datetime:
