@@ -18,6 +18,7 @@ from analytics import metrics
 from analytics.dashboard_tables import REGISTRY, Kind, memo_call
 from analytics.filters import DashboardQuery
 from analytics.models import RfmRun, Segment
+from retail_crm.models import Guide, Store
 from retail_crm.scoping import Actor, scoped
 
 PAGE_ROWS = 100
@@ -99,6 +100,9 @@ def overview(*, actor: Actor, query: DashboardQuery) -> dict:
                          {"name": _t("Same period last year"), "data": [c.new_members_last_year for c in channels]}],
                         title=_t("New members by join channel")))
     return {"title": pgettext("dashboard section", "Overview"), "metrics": cards, "charts": charts,
+            # The size of the viewer's scope (indexed counts of the organisation tables, not of members or orders).
+            "store_count": scoped(Store.objects.filter(is_active=True), actor).count(),
+            "guide_count": scoped(Guide.objects.filter(left_at__isnull=True), actor).count(),
             "tables": {"overview_metrics": REGISTRY["overview_metrics"],
                        "new_members_by_join_channel": REGISTRY["new_members_by_join_channel"]}}
 
