@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
 from django.utils.translation import pgettext_lazy
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from analytics import dashboard_pages, exports
 from analytics.dashboard_tables import Table, cell, cell_kind, get_table, metric_memo
@@ -86,7 +86,7 @@ def dashboard_page(template: str, page: str):
 
     def decorate(build):
         @login_required
-        @require_GET
+        @require_safe
         @wraps(build)
         def view(request, *args, **kwargs):
             actor = actor_for(request.user)
@@ -166,7 +166,7 @@ def _export_actor(request) -> Actor:
 
 
 @login_required
-@require_GET
+@require_safe
 def export(request, table_key: str, fmt: str):
     """One table as CSV or XLSX for the page's filters; a large one becomes a job and its status page."""
     actor = _export_actor(request)
@@ -202,7 +202,7 @@ def export(request, table_key: str, fmt: str):
 
 
 @login_required
-@require_GET
+@require_safe
 def export_status(request, job_id: str):
     """A large export's progress: HTML that refreshes itself until the file is ready, or JSON for scripts."""
     _export_actor(request)
@@ -220,7 +220,7 @@ def export_status(request, job_id: str):
 
 
 @login_required
-@require_GET
+@require_safe
 def export_download(request, job_id: str):
     _export_actor(request)
     job = exports.job_for_user(job_id, request.user.pk)
