@@ -410,3 +410,69 @@ def test_admin_targets_and_store_phases_are_scoped_and_written_by_brand_operator
         "store": world.sa.pk, "phase": 1, "since": "2024-04-02"}).status_code == 403
     assert outsider.get(f"/admin/livestream/livephasetarget/{target.pk}/change/").status_code == 302
     assert "SA" not in outsider.get("/admin/livestream/storelivephase/").content.decode().split("result_list")[-1]
+
+
+# ---------------------------------------------------------------------------- real concurrency (PostgreSQL)
+
+_POSTGRES_ONLY = pytest.mark.skipif(__import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"]
+                                    .endswith("sqlite3"), reason="concurrency tests need PostgreSQL")
+
+
+@_POSTGRES_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_ten_editors_setting_a_new_brands_targets_at_once_leave_one_row_per_phase():
+    from tests.test_member_concurrency import run_at_once
+
+    brand = BrandFactory()
+    hq = staff_user("hq", group=brand.group)
+
+    def put(i):
+        return lambda: phase_targets_set(brand=brand, actor=hq, targets=[
+            PhaseTargetInput(phase=phase, sessions_per_month=i) for phase in (1, 2, 3)])
+
+    results = run_at_once([put(i) for i in range(10)])
+
+    assert [kind for kind, _ in results] == ["ok"] * 10
+    rows = list(LivePhaseTarget.objects.filter(brand=brand).values_list("phase", "sessions_per_month"))
+    assert sorted(phase for phase, _ in rows) == [1, 2, 3]
+    assert len({n for _, n in rows}) == 1  # one editor's PUT, whole: the last one to take the brand lock
+
+
+@_POSTGRES_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_ten_editors_moving_a_store_at_once_leave_one_phase_row():
+    from tests.test_member_concurrency import run_at_once
+
+    brand = BrandFactory()
+    store = StoreFactory(region=RegionFactory(brand=brand))
+    hq = staff_user("hq", group=brand.group)
+
+    results = run_at_once([lambda p=p: store_phase_set(store=store, phase=p, actor=hq) for p in (1, 2, 3) * 3 + (2,)])
+
+    assert [kind for kind, _ in results] == ["ok"] * 10
+    assert StoreLivePhase.objects.filter(store=store).count() == 1
+
+
+@_POSTGRES_ONLY
+@pytest.mark.django_db(transaction=True)
+def test_ten_shares_of_hq_resources_at_once_add_each_product_once():
+    from livestream.resources import session_resources_share
+    from tests.factories_payments import ProductFactory
+    from tests.test_member_concurrency import run_at_once
+
+    brand = BrandFactory()
+    store = StoreFactory(region=RegionFactory(brand=brand))
+    hq = staff_user("hq", group=brand.group)
+    central = LiveSession.objects.create(brand=brand, kind="hq_central", title="H", script="run sheet",
+                                         planned_start=local(3, 5, 19), planned_end=local(3, 5, 21))
+    central.products.set([ProductFactory(brand=brand) for _ in range(3)])
+    follower = LiveSession.objects.create(brand=brand, kind="store", title="S", host_store=store,
+                                          planned_start=local(3, 5, 19), planned_end=local(3, 5, 21))
+
+    results = run_at_once([lambda: session_resources_share(session=follower, central_id=central.pk, actor=hq)
+                           for _ in range(10)])
+
+    assert [kind for kind, _ in results] == ["ok"] * 10
+    assert sum(shared.products_added for _, shared in results) == 3
+    assert sum(shared.script_copied for _, shared in results) == 1
+    assert follower.products.count() == 3
