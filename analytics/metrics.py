@@ -8,10 +8,13 @@ tables return lists of small dataclasses. The dashboard pages, the exports and t
 staff API (``/api/v1/analytics/…``) all call these functions, so they show the same
 numbers for the same filters.
 
-Every function reads pre-built facts (``analytics.facts``), never raw orders; the
-member-level rates read ``PurchaseFact`` (one narrow row per purchase) and the
-members' own tables. Trends are daily for periods up to 92 days, monthly beyond;
-monthly metrics always have a monthly trend.
+Every function reads pre-built facts (``analytics.facts``), never raw orders:
+day facts for trends and for the days at a period's edges, month rollups for the
+whole calendar months a period covers (rankings, guide KPIs, store months), and
+the per-month distinct-member counts of ``MemberMonthFact`` for the member-level
+rates (a guide's own figures are counted live from ``PurchaseFact``). Trends are
+daily for periods up to 92 days, monthly beyond; monthly metrics always have a
+monthly trend.
 
 Periods and days are local days (settings.TIME_ZONE); an order belongs to the day
 it was placed (``ordered_at``), as in attribution and RFML. "Same period last year"
@@ -53,8 +56,11 @@ Sales (from ``SalesFact``; brand-level rollup when no region/store is involved):
   is defined for group and brand views only (None with a region or store filter,
   or for staff scoped below brand). History starts with the first snapshot.
 
-Members (from ``PurchaseFact``, one row per purchase as defined by
-``mall.selectors.purchases``: paid, net > 0):
+Members (purchases as defined by ``mall.selectors.purchases``: paid, net > 0;
+counted per calendar month at the viewer's level — group, brand, region or store —
+because distinct members do not add up; a period's value pools the calendar months
+it overlaps, each counted whole, the current one so far: Σ numerators ÷ Σ
+denominators):
 
 - ``monthly_repurchase_rate`` (单月复购率): members with ≥ 2 purchases in the month
   ÷ members with ≥ 1 purchase in the month; for a period, member-months are pooled
@@ -63,20 +69,19 @@ Members (from ``PurchaseFact``, one row per purchase as defined by
 - ``purchase_frequency``: purchases ÷ purchasing members in the month, pooled the
   same way (Σ purchases ÷ Σ purchasing members over the months).
 - ``cross_purchase_rate``: members who bought both online (any non-POS channel) and
-  offline (store POS) in the period ÷ purchasing members in the period. The
+  offline (store POS) in the month ÷ purchasing members in the month, pooled. The
   channel filter does not apply (it would make the rate zero by construction).
-  Trend: each calendar month of the period on its own (also for the two below).
 - ``cross_brand_guided_share``: guided sales where the order's brand differs from
   the credited guide's brand ÷ all guided sales; guided sales are the guide credits
   (exclusive and selling) booked for orders placed in the period. The brand,
   region and store filters select the guides (their store).
 - ``wecom_friend_rate``: store buyers (members with an offline purchase in the
-  period) who are, at the end of the period, a WeCom friend of a guide of that
-  purchase's brand ÷ store buyers; counted per member and brand.
+  month) who are, at the end of the month, a WeCom friend of a guide of that
+  purchase's brand ÷ store buyers; counted per member and brand, pooled.
 - ``member_online_rate`` (会员在线率): members active in the mini-program in the
-  period (a ``MemberDailyActivity`` row of the brand) ÷ members (memberships joined
-  by the end of the period); counted per membership (member × brand). Region/store
-  filters use the membership's join store.
+  month (a ``MemberDailyActivity`` row of the brand) ÷ members (memberships held
+  at the end of the month); counted per membership (member × brand), pooled.
+  Region/store filters use the membership's join store.
 - ``member_growth``: members at the end of the period and new memberships in the
   period, by join channel (``BrandMembership.join_channel``); a person who joins
   two brands counts once per brand.
@@ -97,14 +102,17 @@ Guides, segments, livestream:
   items of those days.
 - ``segment_sizes``: members per RFML class per run (``RfmRun.counts``), per brand,
   for runs as of a day in the period (over time).
-- ``segment_sales``: per RFML class (the member's current class): members and the
-  sales flow of their purchases in the period.
+- ``segment_sales``: per RFML class: members (current class sizes) and the buyers,
+  purchases and sales flow of the calendar months the period overlaps, by the class
+  the buyer had when the month was last built (a closed month keeps its classes).
 - ``segment_transitions``: members per (class in run A, class in run B) of one brand.
 - ``consumption_cycles``: per brand, the latest run's consumption cycle (days).
-- ``livestream_summary``: sessions held (ended, actual start in the period), hours
-  live (Σ actual end − actual start), viewers (Σ session UV), buyers, conversion
-  (Σ buyers ÷ Σ viewers), GMV and paid sales (from ``SessionStats``), split HQ
-  central vs store sessions (1+N), and per brand and per host store.
+- ``livestream_summary``: over sessions planned to start in the period, cancelled
+  ones left out (as ``livestream.metrics.live_summary``): sessions held (ended),
+  hours live (Σ actual end − actual start of those), viewers (Σ session UV),
+  buyers, conversion (Σ buyers ÷ Σ viewers), GMV and paid sales (from
+  ``SessionStats``), split HQ central vs store sessions (1+N), per brand and per
+  host store.
 """
 
 from __future__ import annotations
