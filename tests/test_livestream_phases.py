@@ -376,7 +376,7 @@ def _admin_client(user):
 
     user.is_staff = True
     user.save()
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(user)
     return client
 
