@@ -34,7 +34,7 @@
       yAxis: {type: "value", axisLabel: {formatter: fmt}},
       series: spec.series.map(function (s) {
         return {name: s.name, type: s.type || (spec.kind === "bar" ? "bar" : "line"), stack: s.stack,
-                smooth: false, showSymbol: spec.x.length < 40, lineStyle: s.dashed ? {type: "dashed"} : undefined,
+                smooth: false, showSymbol: spec.x.length < 40, connectNulls: true, lineStyle: s.dashed ? {type: "dashed"} : undefined,
                 data: s.data.map(num)};
       })
     };
@@ -49,7 +49,7 @@
       xAxis: {type: "category", data: spec.x, show: false, boundaryGap: false},
       yAxis: {type: "value", show: false, scale: true},
       series: spec.series.map(function (s) {
-        return {name: s.name, type: "line", showSymbol: false, data: s.data.map(num),
+        return {name: s.name, type: "line", showSymbol: false, connectNulls: true, data: s.data.map(num),
                 lineStyle: {width: s.dashed ? 1 : 2, type: s.dashed ? "dashed" : "solid"}};
       })
     };
