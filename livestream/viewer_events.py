@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -42,6 +42,7 @@ from livestream.models import LiveSession, ViewerEvent
 from mall.models import Product, ProductImage
 from members.events import FUTURE_TOLERANCE, MAX_BATCH, BatchResult, RejectedItem
 from members.models import GuideBinding, Member
+from retail_crm.bulk_sql import insert_rows
 from retail_crm.errors import ApplicationError
 
 __all__ = ["MAX_BATCH", "ANONYMOUS_PREFIX", "LOBBY", "TAIL", "LATE_GRACE", "ViewerEventErrorCode",
@@ -248,25 +249,6 @@ def _drop_known(valid: list[ViewerEventRow]) -> tuple[list[ViewerEventRow], int]
     return fresh, duplicates
 
 
-def _insert(rows: list[ViewerEventRow], *, ignore_conflicts: bool = False) -> None:
-    """One multi-row INSERT (SQL rather than ``bulk_create``: model instances cost more CPU than the
-    database spends storing a batch; see ``members.events._insert``)."""
-    if not rows:
-        return
-    meta = ViewerEvent._meta
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in ViewerEventRow._fields)
-    adapt = connection.ops.adapt_datetimefield_value
-    placeholders = "(" + ", ".join(["%s"] * len(ViewerEventRow._fields)) + ")"
-    params: list = []
-    for row in rows:
-        params.extend(row._replace(occurred_at=adapt(row.occurred_at), received_at=adapt(row.received_at)))
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
-                       f"{', '.join([placeholders] * len(rows))}{conflict}", params)
-
-
 def _store(valid: list[ViewerEventRow]) -> tuple[int, int]:
     """One insert; returns (stored, duplicates). Two clients resending one batch at once can both pass the
     look-up; the unique constraint stops the second insert and a fresh look-up gives exact counts."""
@@ -276,12 +258,12 @@ def _store(valid: list[ViewerEventRow]) -> tuple[int, int]:
         fresh, duplicates = _drop_known(valid)
         try:
             with transaction.atomic():
-                _insert(fresh)
+                insert_rows(ViewerEvent, fresh)
         except IntegrityError:
             continue
         return len(fresh), duplicates
     fresh, duplicates = _drop_known(valid)
-    _insert(fresh, ignore_conflicts=True)
+    insert_rows(ViewerEvent, fresh, ignore_conflicts=True)
     return len(fresh), duplicates
 
 
