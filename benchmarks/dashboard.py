@@ -154,10 +154,23 @@ def generate(members: int, orders: int, days: int, active_share: float) -> None:
         step.done("engagement facts, mini-program activity")
         _rfm_and_live(cursor, org)
         step.done("RFML runs and classes, live sessions")
+        _guide_regions(cursor, days)
+        step.done("guide region facts")
         cursor.execute("SET session_replication_role = DEFAULT")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     step.done("vacuum analyze")
+    from analytics.facts import facts_rebuild_months
+
+    first = AS_OF - dt.timedelta(days=days - 1)
+    months = sorted({(first + dt.timedelta(days=n)).replace(day=1) for n in range(days)})
+    for month in months:
+        started = time.monotonic()
+        written = facts_rebuild_months(months=[month])
+        print(f"    month rollups {month:%Y-%m}: {time.monotonic() - started:.1f} s {written}", flush=True)
+    step.done(f"month rollups of {len(months)} months (the real builder)")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
 
 
 def _organisation() -> dict:
@@ -414,6 +427,23 @@ def _engagement(cursor, org: dict, days: int, active_share: float) -> None:
         cursor.execute(statement)
 
 
+def _guide_regions(cursor, days: int) -> None:
+    """GuideRegionFact for the history: the day's guide credits and engagement summed per brand × region."""
+    from analytics.facts_models import EngagementFact, GuideRegionFact, GuideSalesFact
+    from retail_crm.models import Store
+
+    st = Store._meta.db_table
+    insert_select(cursor, GuideRegionFact, {
+        "day": "day", "brand_id": "brand_id", "region_id": "region_id", "guide_sales": "sum(sales)",
+        "cross_brand_sales": "sum(cross_sales)", "tasks_assigned": "sum(assigned)", "tasks_executed": "sum(executed)",
+        "care_items": "sum(care)", "care_items_done": "sum(done)"},
+        f"(SELECT f.day, s.brand_id, s.region_id, f.amount AS sales, CASE WHEN f.cross_brand THEN f.amount ELSE 0 END "
+        f"AS cross_sales, 0 AS assigned, 0 AS executed, 0 AS care, 0 AS done FROM {GuideSalesFact._meta.db_table} f "
+        f"JOIN {st} s ON s.id = f.store_id UNION ALL SELECT e.day, s.brand_id, s.region_id, 0, 0, e.tasks_assigned, "
+        f"e.tasks_executed, e.care_items, e.care_items_done FROM {EngagementFact._meta.db_table} e "
+        f"JOIN {st} s ON s.id = e.store_id) x GROUP BY day, brand_id, region_id", [])
+
+
 def _rfm_and_live(cursor, org: dict) -> None:
     from django.utils import timezone
 
@@ -470,7 +500,7 @@ def measure_build(day: dt.date) -> None:
     """Time the real builder on one day and compare its rows with the generated ones of that day."""
     from django.db.models import Count, Sum
 
-    from analytics.facts import facts_rebuild_day
+    from analytics.facts import facts_rebuild_day, facts_rebuild_months
     from analytics.facts_models import GuideSalesFact, PurchaseFact
     from analytics.models import SalesFact
     from mall.models import Order
@@ -486,15 +516,20 @@ def measure_build(day: dt.date) -> None:
     start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
     n_orders = Order.objects.filter(ordered_at__gte=start, ordered_at__lt=start + dt.timedelta(days=1)).count()
     generated = totals()
-    timings = []
+    timings, month_timings = [], []
     for _ in range(2):
         started = time.monotonic()
         written, _deleted = facts_rebuild_day(day=day)
         timings.append(time.monotonic() - started)
+        started = time.monotonic()
+        months = facts_rebuild_months(months=[day.replace(day=1)])
+        month_timings.append(time.monotonic() - started)
     built = totals()
-    rows = ", ".join(f"{table} {n:,}" for table, n in written.items())
+    rows = ", ".join(f"{table} {n:,}" for table, n in {**written, **months}.items())
     print(f"facts_rebuild_day({day}): {n_orders:,} orders that day, {min(timings):.1f} s best of 2 "
-          f"({', '.join(f'{t:.1f}' for t in timings)} s; target < 30 s; {load()}); rows: {rows}", flush=True)
+          f"({', '.join(f'{t:.1f}' for t in timings)} s; target < 30 s; {load()}); then the month's rollups "
+          f"{min(month_timings):.1f} s ({', '.join(f'{t:.1f}' for t in month_timings)} s); rows: {rows}",
+          flush=True)
     same = all(generated[k] == built[k] for k in ("n", "orders", "gmv", "flow", "cost", "purchases", "guide_sales"))
     print(f"  generated vs built for {day}: {'identical totals' if same else 'DIFFERENT'} "
           f"(generated {generated}, built {built})", flush=True)
