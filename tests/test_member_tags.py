@@ -589,3 +589,15 @@ def test_guide_cannot_change_rules(shop, client):
     assert response.status_code == 403
     rule.refresh_from_db()
     assert rule.name == name == "Colour preference"
+
+
+def test_reasons_are_written_in_the_default_language(shop):
+    """Guides read tag reasons in Chinese: under zh-hans the reason template is the catalogue's."""
+    buy_scenario(shop)
+    with translation.override("zh-hans"):
+        brand_tags_recompute(shop.brand, as_of=AS_OF)
+    row = MemberTag.objects.get(member=shop.m.a, tag_value__tag_group__code="shoe-size")
+    band = MemberTag.objects.get(member=shop.m.a, tag_value__tag_group__code="price-band")
+    assert row.reason == "Shoe size：38（共 2 件，其中 1 件）"
+    # A's quantity-weighted unit price: (500 + 2×210 + 350 + 3×100 + 300) / 8 items = 1870 / 8 = 233.75.
+    assert band.reason == "Price band：200-500（平均 233.75）"
