@@ -465,7 +465,7 @@ def store_phase_rows(actor: Actor, query: DashboardQuery, limit: int | None) -> 
              "live_sales": p.live_sales, "viewers": p.viewers, "buyers": p.buyers, "conversion": p.conversion,
              "coaching_notes": p.coaching_notes, "average_rating": p.average_rating,
              "targets_met": sum(1 for t in p.targets if t.met), "targets": len(p.targets),
-             "all_met": "" if p.all_met is None else ("yes" if p.all_met else "no")}
+             "all_met": "" if p.all_met is None else str(_("yes") if p.all_met else _("no"))}
             for p in progress[: _limit(limit)]]
 
 

@@ -176,13 +176,14 @@ def export(request, table_key: str, fmt: str):
     form, query = parse_filters(request.GET, actor=actor)
     if query is None:
         messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
-        return HttpResponseBadRequest(f"{_t('Invalid filters')}: {messages}", content_type="text/plain; charset=utf-8")
+        invalid = _t("Invalid filters")
+        return HttpResponseBadRequest(f"{invalid}: {messages}", content_type="text/plain; charset=utf-8")
     if table.extra_params:
         query, _runs, errors = dashboard_pages.segment_runs(actor=actor, query=query, params=request.GET)
         if errors:
             messages = "; ".join(f"{field}: {message}" for field, message in errors.items())
-            return HttpResponseBadRequest(f"{_t('Invalid filters')}: {messages}",
-                                          content_type="text/plain; charset=utf-8")
+            invalid = _t("Invalid filters")
+            return HttpResponseBadRequest(f"{invalid}: {messages}", content_type="text/plain; charset=utf-8")
     params = query.params()
     if table.size is not None:
         size, rows = table.size(actor, query), None

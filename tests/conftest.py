@@ -1,7 +1,16 @@
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 
 @pytest.fixture
 def api_client():
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test(settings):
+    """A request with ``Accept-Language: en`` leaves English active in the thread; the next test must start in
+    the default language (zh-hans), whatever ran before it."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

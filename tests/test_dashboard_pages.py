@@ -227,8 +227,10 @@ def test_region_manager_sees_only_their_regions_figures_and_stores(client, facts
     ranking = table_rows(stores, "store_ranking")
     assert [(row[0], row[1], row[3]) for row in ranking] == [("上海一店", "E1", "¥570.00"),
                                                              ("上海二店", "E2", "¥500.00")]
-    for other in ("成都一店", "北京一店", "W1", "N1"):
+    for other in ("成都一店", "北京一店"):
         assert other not in stores
+    # Codes are checked in the table, not the page: a random CSRF token can contain "W1".
+    assert {row[1] for row in ranking} == {"E1", "E2"}
 
 
 def test_brand_ranking_drills_down_to_regions_stores_and_guides(client, facts_world):
@@ -290,8 +292,8 @@ def test_livestream_page_figures_and_store_phases(client, facts_world):
     phases = table_rows(html, "live_store_phases")
     # E1 held one session (1.5 h) in March: neither phase-1 target (4 sessions, 6 hours) is met.
     assert [(row[1], row[2], row[6], row[7], row[14], row[15], row[16]) for row in phases] == [
-        ("E1", "2026-03", "1", "1.5", "0", "2", "no"), ("E2", "2026-03", "0", "0.0", "0", "2", "no"),
-        ("W1", "2026-03", "0", "0.0", "0", "2", "no")]
+        ("E1", "2026-03", "1", "1.5", "0", "2", "否"), ("E2", "2026-03", "0", "0.0", "0", "2", "否"),
+        ("W1", "2026-03", "0", "0.0", "0", "2", "否")]
 
     client.logout()
     login(client, "rm_east")
