@@ -714,31 +714,41 @@ def _build_member_month(month: dt.date) -> int:
 
 
 def _build_segment_month(month: dt.date) -> int:
-    """Purchases of the month by the buyer's current RFML class, per brand, credited region and store."""
+    """Per brand, region and store: members per current RFML class (placed at their join store) and the month's
+    purchases by the buyer's current class (at the credited store)."""
     SegmentMonthFact.objects.filter(month=month).delete()
-    purchase, rfm = PurchaseFact._meta.db_table, MemberRfm._meta.db_table
+    purchase, rfm, membership = (PurchaseFact._meta.db_table, MemberRfm._meta.db_table,
+                                 BrandMembership._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT p.member_id, p.brand_id, p.store_id, r.segment, p.net_amount FROM {purchase} p "  # noqa: S608
                        f"JOIN {rfm} r ON r.member_id = p.member_id AND r.brand_id = p.brand_id AND r.segment <> '' "
                        "WHERE p.day >= %s AND p.day <= %s", [month, month_end(month)])
-        rows = cursor.fetchall()
-    if not rows:
+        bought = cursor.fetchall()
+        cursor.execute(f"SELECT r.brand_id, m.store_id, r.segment, COUNT(*) FROM {rfm} r "  # noqa: S608
+                       f"LEFT JOIN {membership} m ON m.member_id = r.member_id AND m.brand_id = r.brand_id "
+                       "WHERE r.segment <> '' GROUP BY r.brand_id, m.store_id, r.segment")
+        classes = cursor.fetchall()
+    if not bought and not classes:
         return 0
     region_of, group_of = _org_maps()
-    frame = _place(pd.DataFrame(rows, columns=["member_id", "brand_id", "store_id", "segment", "net"])
+    frame = _place(pd.DataFrame(bought, columns=["member_id", "brand_id", "store_id", "segment", "net"])
                    .astype({"store_id": "Int64"}), region_of, group_of)
     frame["cents"] = [int(Decimal(v) * 100) for v in frame["net"]]
+    sizes = _place(pd.DataFrame(classes, columns=["brand_id", "store_id", "segment", "members"])
+                   .astype({"store_id": "Int64"}), region_of, group_of)
     facts = []
     for level, keys in (("brand", ["brand_id"]), ("region", ["brand_id", "region_id"]),
                         ("store", ["brand_id", "region_id", "store_id"])):
-        part = frame.dropna(subset=[k for k in keys if k != "brand_id"])
-        grouped = part.groupby([*keys, "segment"], sort=True).agg(
-            buyers=("member_id", "nunique"), purchases=("member_id", "size"), cents=("cents", "sum")).reset_index()
+        places = [k for k in keys if k != "brand_id"]
+        sales = frame.dropna(subset=places).groupby([*keys, "segment"]).agg(
+            buyers=("member_id", "nunique"), purchases=("member_id", "size"), cents=("cents", "sum"))
+        members = sizes.dropna(subset=places).groupby([*keys, "segment"])["members"].sum()
+        grouped = sales.join(members, how="outer").fillna(0).reset_index()
         for r in grouped.itertuples():
             facts.append(SegmentMonthFact(month=month, level=level, brand_id=int(r.brand_id),
                                           region_id=_id(getattr(r, "region_id", None)),
                                           store_id=_id(getattr(r, "store_id", None)), segment=r.segment,
-                                          buyers=int(r.buyers), purchases=int(r.purchases),
+                                          members=int(r.members), buyers=int(r.buyers), purchases=int(r.purchases),
                                           sales_flow=_money(r.cents)))
     _save(SegmentMonthFact, facts)
     return len(facts)

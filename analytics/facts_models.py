@@ -420,9 +420,10 @@ class MemberMonthFact(models.Model):
 
 
 class SegmentMonthFact(models.Model):
-    """Purchases of one calendar month by RFML class (the member's class when the month was last built).
+    """Members and purchases of one calendar month by RFML class (the class when the month was last built).
 
-    One row per brand (``level`` brand), per credited region and per credited store;
+    One row per brand (``level`` brand), per region and per store: ``members`` are the
+    class's members placed at their join store, purchases at the credited store;
     ``buyers`` are distinct members of the brand at the row's level.
     """
 
@@ -432,6 +433,8 @@ class SegmentMonthFact(models.Model):
     region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
     store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
     segment = models.CharField(_("RFML class"), max_length=20)
+    members = models.PositiveIntegerField(_("members in the class when built"), default=0,
+                                          help_text=_("Placed at their join store (online joins: brand level only)"))
     buyers = models.PositiveIntegerField(_("buyers"), default=0)
     purchases = models.PositiveIntegerField(_("purchases"), default=0)
     sales_flow = _money(_("sales flow"))

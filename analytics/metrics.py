@@ -1301,7 +1301,16 @@ def segment_sizes(*, actor: Actor, filters: Filters) -> list[SegmentSize]:
 
 
 def _class_sizes(actor: Actor, filters: Filters) -> dict[str, int]:
-    """Members per current RFML class: the brands' latest runs for group and brand views, else counted."""
+    """Members per current RFML class: the brands' latest runs for group and brand views; for a region or
+    store, SegmentMonthFact of the period's last month built (members at their join store); a guide's own
+    members are counted."""
+    where = _rate_level(actor, filters)
+    if where is not None and where["level"] in ("region", "store"):
+        months = SegmentMonthFact.objects.filter(month__lte=_month_start(filters.date_to)).order_by("-month")
+        month = months.values_list("month", flat=True).first()
+        rows = (scoped(SegmentMonthFact.objects.filter(month=month, **where), actor).order_by()
+                .values("segment").annotate(n=Sum("members")).values_list("segment", "n"))
+        return {segment: int(n or 0) for segment, n in rows}
     if _rollup_allowed(actor, filters):
         latest: dict[int, RfmRun] = {}
         for run in RfmRun.objects.filter(brand__in=_brands_in_view(actor, filters)).order_by(

@@ -624,6 +624,11 @@ def test_segment_sizes_sales_and_transitions(world):
     assert [(t.from_segment, t.to_segment, t.members) for t in moves] == [
         ("important_value", "important_value", 1), ("general_develop", "important_value", 1),
         ("general_develop", "general_develop", 1)]
+    east = {s.segment: s for s in metrics.segment_sales(actor=actor(world.users.rm_east), filters=MARCH)}
+    # East: members who joined at E1/E2 (m1; m2 joined online, m3 at W1); purchases credited to E1/E2 (m1, m2)
+    assert (east["important_value"].members, east["important_value"].buyers, east["important_value"].purchases,
+            east["important_value"].sales_flow) == (1, 2, 5, D("730.00"))
+    assert (east["general_develop"].members, east["general_develop"].sales_flow) == (0, D("0.00"))
     with pytest.raises(ApplicationError) as refused:
         metrics.segment_transitions(actor=actor(world.users.op_b), brand_id=a.pk, from_run_id=run1.pk,
                                     to_run_id=run2.pk)
