@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -42,7 +41,7 @@ from livestream.models import LiveSession, ViewerEvent
 from mall.models import Product, ProductImage
 from members.events import FUTURE_TOLERANCE, MAX_BATCH, BatchResult, RejectedItem
 from members.models import GuideBinding, Member
-from retail_crm.bulk_sql import insert_rows
+from retail_crm.bulk_sql import insert_new_rows
 from retail_crm.errors import ApplicationError
 
 __all__ = ["MAX_BATCH", "ANONYMOUS_PREFIX", "LOBBY", "TAIL", "LATE_GRACE", "ViewerEventErrorCode",
@@ -250,21 +249,8 @@ def _drop_known(valid: list[ViewerEventRow]) -> tuple[list[ViewerEventRow], int]
 
 
 def _store(valid: list[ViewerEventRow]) -> tuple[int, int]:
-    """One insert; returns (stored, duplicates). Two clients resending one batch at once can both pass the
-    look-up; the unique constraint stops the second insert and a fresh look-up gives exact counts."""
-    if not valid:
-        return 0, 0
-    for _attempt in range(3):
-        fresh, duplicates = _drop_known(valid)
-        try:
-            with transaction.atomic():
-                insert_rows(ViewerEvent, fresh)
-        except IntegrityError:
-            continue
-        return len(fresh), duplicates
-    fresh, duplicates = _drop_known(valid)
-    insert_rows(ViewerEvent, fresh, ignore_conflicts=True)
-    return len(fresh), duplicates
+    """One insert of the rows not stored before; returns (stored, duplicates)."""
+    return insert_new_rows(ViewerEvent, valid, _drop_known)
 
 
 def sessions_for_member(*, member: Member, now: dt.datetime | None = None) -> QuerySet[LiveSession]:

@@ -36,14 +36,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
-from retail_crm.bulk_sql import insert_rows
+from retail_crm.bulk_sql import insert_new_rows
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand
 
@@ -259,27 +259,8 @@ def _drop_known(valid: list[EventRow]) -> tuple[list[EventRow], int]:
 
 
 def _store(valid: list[EventRow]) -> tuple[int, int]:
-    """One insert; returns (stored, duplicates).
-
-    Two clients resending the same batch at once can both pass the look-up; the
-    unique constraint stops the second insert, and a retry (the look-up now
-    sees the winner's rows) reports exact counts instead of silently ignoring
-    conflicts.
-    """
-    if not valid:
-        return 0, 0
-    for _attempt in range(3):
-        fresh, duplicates = _drop_known(valid)
-        try:
-            with transaction.atomic():
-                insert_rows(BehaviourEvent, fresh)
-        except IntegrityError:
-            continue
-        return len(fresh), duplicates
-    # Still racing after three looks: store what is new and let the constraint drop the rest.
-    fresh, duplicates = _drop_known(valid)
-    insert_rows(BehaviourEvent, fresh, ignore_conflicts=True)
-    return len(fresh), duplicates
+    """One insert of the rows not stored before; returns (stored, duplicates)."""
+    return insert_new_rows(BehaviourEvent, valid, _drop_known)
 
 
 # ---------------------------------------------------------------------------- daily counters

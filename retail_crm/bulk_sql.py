@@ -8,10 +8,10 @@ the model's field names; datetimes are adapted by the backend's own rules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, Model
 
 
@@ -37,3 +37,28 @@ def insert_rows(model: type[Model], rows: Sequence[NamedTuple], *, ignore_confli
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
                        f"{', '.join([placeholders] * len(rows))}{conflict}", params)
+
+
+def insert_new_rows(model: type[Model], rows: Sequence[NamedTuple],
+                    drop_known: Callable[[Sequence[NamedTuple]], tuple[list, int]]) -> tuple[int, int]:
+    """Insert the rows ``drop_known`` does not find stored already; returns (stored, duplicates).
+
+    Two clients resending one batch at once can both pass the look-up; the
+    unique constraint stops the second insert, and a retry (the look-up now sees
+    the winner's rows) reports exact counts instead of silently ignoring
+    conflicts. Still racing after three looks: store what is new and let the
+    constraint drop the rest.
+    """
+    if not rows:
+        return 0, 0
+    for _attempt in range(3):
+        fresh, duplicates = drop_known(rows)
+        try:
+            with transaction.atomic():
+                insert_rows(model, fresh)
+        except IntegrityError:
+            continue
+        return len(fresh), duplicates
+    fresh, duplicates = drop_known(rows)
+    insert_rows(model, fresh, ignore_conflicts=True)
+    return len(fresh), duplicates
