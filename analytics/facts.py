@@ -61,6 +61,7 @@ from analytics.facts_models import (
     EngagementFact,
     FactBuild,
     GuideMonthFact,
+    GuideMonthToDateFact,
     GuideRegionFact,
     GuideSalesFact,
     InventorySnapshot,
@@ -70,6 +71,7 @@ from analytics.facts_models import (
     PurchaseFact,
     SegmentMonthFact,
     StoreMonthFact,
+    StoreMonthToDateFact,
 )
 from analytics.models import CareItem, MemberRfm, SalesCredit, SalesFact
 from mall.models import OFFLINE_CHANNELS, PAID_STATUSES, Order, OrderLine, Refund, RefundLine, Stock, StockMovement
@@ -92,7 +94,8 @@ SALES_TABLES = ("sales", "brand_sales", "guide_sales", "purchases")
 OTHER_TABLES = ("engagement", "member_growth", "member_count", "inventory", "guide_region")
 ALL_TABLES = SALES_TABLES + OTHER_TABLES
 #: Month rollups, rebuilt for every month a rebuild touched (from the day facts above).
-MONTH_TABLES = ("store_month", "guide_month", "member_month", "segment_month")
+MONTH_TABLES = ("store_month", "guide_month", "store_month_to_date", "guide_month_to_date", "member_month",
+                "segment_month")
 
 #: Behaviour events that count as a view of something a guide shared (share PV/UV).
 VIEW_KINDS = (EventKind.PRODUCT_VIEW, EventKind.MATERIAL_VIEW, EventKind.LIVE_WATCH)
@@ -558,44 +561,100 @@ def _insert_select(sql: str, params: list) -> int:
         return cursor.rowcount
 
 
+_STORE_MEASURES = ("orders", "gmv", "paid_orders", "paid_amount", "refunded_amount", "sales_flow")
+_STORE_KEYS = "brand_id, region_id, store_id, channel"
+
+
+def _store_day_sql() -> str:
+    """Sales per brand × region × credited store × channel of SalesFact over [%s, %s] (the store rollups' source)."""
+    return (f"SELECT f.brand_id, s.region_id, f.store_id, f.channel, "  # noqa: S608 (no input in SQL)
+            f"{', '.join(f'f.{m}' for m in _STORE_MEASURES)} FROM {SalesFact._meta.db_table} f "
+            f"LEFT JOIN {Store._meta.db_table} s ON s.id = f.store_id WHERE f.day >= %s AND f.day <= %s")
+
+
 def _build_store_month(month: dt.date) -> int:
     """Sales per month × brand × credited store × channel, summed from SalesFact in one INSERT … SELECT."""
     StoreMonthFact.objects.filter(month=month).delete()
-    measures = ("orders", "gmv", "paid_orders", "paid_amount", "refunded_amount", "sales_flow")
-    sql = (f"INSERT INTO {StoreMonthFact._meta.db_table} (month, brand_id, region_id, store_id, channel, "  # noqa: S608
-           f"{', '.join(measures)}) SELECT %s, f.brand_id, s.region_id, f.store_id, f.channel, "
-           f"{', '.join(f'SUM(f.{m})' for m in measures)} FROM {SalesFact._meta.db_table} f "
-           f"LEFT JOIN {Store._meta.db_table} s ON s.id = f.store_id WHERE f.day >= %s AND f.day <= %s "
-           "GROUP BY f.brand_id, s.region_id, f.store_id, f.channel")
+    sql = (f"INSERT INTO {StoreMonthFact._meta.db_table} (month, {_STORE_KEYS}, "  # noqa: S608
+           f"{', '.join(_STORE_MEASURES)}) SELECT %s, {_STORE_KEYS}, {', '.join(f'SUM({m})' for m in _STORE_MEASURES)} "
+           f"FROM ({_store_day_sql()}) u GROUP BY {_STORE_KEYS}")
     return _insert_select(sql, [month, month, month_end(month)])
 
 
 _GUIDE_COUNTS = ("shares", "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned", "tasks_executed",
                  "care_items", "care_items_done", "wecom_friends_added", "new_members")
 _GUIDE_SALES = ("online_sales", "offline_sales", "sales", "cross_brand_sales")
+_GUIDE_COLUMNS = (*_GUIDE_SALES, *_GUIDE_COUNTS, "commission")
+
+
+def _guide_day_sql() -> str:
+    """A guide's credited sales (online/offline/cross-brand) and engagement counters over the days [%s, %s] and
+    again [%s, %s], one row per fact row (the guide rollups' source, to be summed per guide)."""
+    offline = ", ".join(f"'{c.value}'" for c in OFFLINE_CHANNELS)
+    zeros_counts = ", ".join(f"0 AS {c}" for c in (*_GUIDE_COUNTS, "commission"))
+    zeros_sales = ", ".join(f"0 AS {c}" for c in _GUIDE_SALES)
+    return (f"SELECT guide_id, CASE WHEN channel IN ({offline}) THEN 0 ELSE amount END AS online_sales, "  # noqa: S608
+            f"CASE WHEN channel IN ({offline}) THEN amount ELSE 0 END AS offline_sales, amount AS sales, "
+            f"CASE WHEN cross_brand THEN amount ELSE 0 END AS cross_brand_sales, {zeros_counts} "
+            f"FROM {GuideSalesFact._meta.db_table} WHERE day >= %s AND day <= %s "
+            f"UNION ALL SELECT guide_id, {zeros_sales}, {', '.join((*_GUIDE_COUNTS, 'commission'))} "
+            f"FROM {EngagementFact._meta.db_table} WHERE day >= %s AND day <= %s")
+
+
+def _guide_rollup_sql(table: str, period_column: str, source: str) -> str:
+    """INSERT the sums of ``source`` (rows of guide_id + the guide columns) per guide, placed at its store."""
+    return (f"INSERT INTO {table} ({period_column}, brand_id, region_id, store_id, guide_id, "  # noqa: S608
+            f"{', '.join(_GUIDE_COLUMNS)}) SELECT %s, s.brand_id, s.region_id, g.store_id, u.guide_id, "
+            f"{', '.join(f'SUM(u.{c})' for c in _GUIDE_COLUMNS)} FROM ({source}) u "
+            f"JOIN {Guide._meta.db_table} g ON g.id = u.guide_id JOIN {Store._meta.db_table} s ON s.id = g.store_id "
+            "GROUP BY u.guide_id, g.store_id, s.brand_id, s.region_id")
 
 
 def _build_guide_month(month: dt.date) -> int:
     """A guide's month: credited sales (online/offline/cross-brand) and engagement counters, in one INSERT … SELECT."""
     GuideMonthFact.objects.filter(month=month).delete()
-    offline = ", ".join(f"'{c.value}'" for c in OFFLINE_CHANNELS)
-    zeros_counts = ", ".join(f"0 AS {c}" for c in (*_GUIDE_COUNTS, "commission"))
-    zeros_sales = ", ".join(f"0 AS {c}" for c in _GUIDE_SALES)
-    columns = (*_GUIDE_SALES, *_GUIDE_COUNTS, "commission")
-    sql = (
-        f"INSERT INTO {GuideMonthFact._meta.db_table} (month, brand_id, region_id, store_id, guide_id, "  # noqa: S608
-        f"{', '.join(columns)}) SELECT %s, s.brand_id, s.region_id, g.store_id, u.guide_id, "
-        f"{', '.join(f'SUM(u.{c})' for c in columns)} FROM ("
-        f"SELECT guide_id, CASE WHEN channel IN ({offline}) THEN 0 ELSE amount END AS online_sales, "
-        f"CASE WHEN channel IN ({offline}) THEN amount ELSE 0 END AS offline_sales, amount AS sales, "
-        f"CASE WHEN cross_brand THEN amount ELSE 0 END AS cross_brand_sales, {zeros_counts} "
-        f"FROM {GuideSalesFact._meta.db_table} WHERE day >= %s AND day <= %s "
-        f"UNION ALL SELECT guide_id, {zeros_sales}, {', '.join((*_GUIDE_COUNTS, 'commission'))} "
-        f"FROM {EngagementFact._meta.db_table} WHERE day >= %s AND day <= %s) u "
-        f"JOIN {Guide._meta.db_table} g ON g.id = u.guide_id JOIN {Store._meta.db_table} s ON s.id = g.store_id "
-        "GROUP BY u.guide_id, g.store_id, s.brand_id, s.region_id")
     last = month_end(month)
-    return _insert_select(sql, [month, month, last, month, last])
+    return _insert_select(_guide_rollup_sql(GuideMonthFact._meta.db_table, "month", _guide_day_sql()),
+                          [month, month, last, month, last])
+
+
+def _to_date_days(month: dt.date, since: dt.date | None) -> list[dt.date]:
+    """The days of ``month`` whose month-to-date rows a rebuild from ``since`` replaces (none after today)."""
+    from analytics.services import local_today
+
+    first = max(month, since) if since else month
+    return _days(first, min(month_end(month), max(local_today(), first)))
+
+
+def _build_store_month_to_date(month: dt.date, since: dt.date | None = None) -> int:
+    """Month-to-date sales per store and channel for each day of ``month`` from ``since`` on: the day before's
+    rows plus the day's SalesFact, one INSERT … SELECT a day (days before ``since`` are kept)."""
+    days = _to_date_days(month, since)
+    StoreMonthToDateFact.objects.filter(day__gte=days[0], day__lte=month_end(month)).delete()
+    table, written = StoreMonthToDateFact._meta.db_table, 0
+    measures = ", ".join(_STORE_MEASURES)
+    for day in days:
+        sql = (f"INSERT INTO {table} (day, {_STORE_KEYS}, {measures}) "  # noqa: S608
+               f"SELECT %s, {_STORE_KEYS}, {', '.join(f'SUM({m})' for m in _STORE_MEASURES)} FROM ("
+               f"SELECT {_STORE_KEYS}, {measures} FROM {table} WHERE day = %s UNION ALL {_store_day_sql()}) u "
+               f"GROUP BY {_STORE_KEYS}")
+        before = day - dt.timedelta(days=1)  # a day of the month before when ``day`` is the first: no rows
+        written += _insert_select(sql, [day, before if day > month else None, day, day])
+    return written
+
+
+def _build_guide_month_to_date(month: dt.date, since: dt.date | None = None) -> int:
+    """Month-to-date guide KPIs for each day of ``month`` from ``since`` on (see _build_store_month_to_date)."""
+    days = _to_date_days(month, since)
+    GuideMonthToDateFact.objects.filter(day__gte=days[0], day__lte=month_end(month)).delete()
+    table, written = GuideMonthToDateFact._meta.db_table, 0
+    source = (f"SELECT guide_id, {', '.join(_GUIDE_COLUMNS)} FROM {table} WHERE day = %s "  # noqa: S608 (no input)
+              f"UNION ALL {_guide_day_sql()}")
+    for day in days:
+        before = day - dt.timedelta(days=1)
+        written += _insert_select(_guide_rollup_sql(table, "day", source),
+                                  [day, before if day > month else None, day, day, day, day])
+    return written
 
 
 _LEVEL_KEYS = {"group": ["group_id"], "brand": ["group_id", "brand_id"],
@@ -755,21 +814,31 @@ def _build_segment_month(month: dt.date) -> int:
 
 
 _MONTH_BUILDERS = {"store_month": _build_store_month, "guide_month": _build_guide_month,
+                   "store_month_to_date": _build_store_month_to_date,
+                   "guide_month_to_date": _build_guide_month_to_date,
                    "member_month": _build_member_month, "segment_month": _build_segment_month}
+_TO_DATE_TABLES = ("store_month_to_date", "guide_month_to_date")
 
 
-def facts_rebuild_months(*, months: list[dt.date], tables: tuple[str, ...] = MONTH_TABLES) -> dict[str, int]:
+def facts_rebuild_months(*, months: list[dt.date], tables: tuple[str, ...] = MONTH_TABLES,
+                         since: dt.date | list[dt.date] | None = None) -> dict[str, int]:
     """Rebuild the month rollups of ``months`` (first days) from the day facts, one transaction per month.
 
     Rollups always cover every brand: they are derived from the day facts, so
-    rebuilding them is cheap and keeps group-wide rows consistent.
+    rebuilding them is cheap and keeps group-wide rows consistent. ``since``: the
+    first day (or the days) that changed; the month-to-date rows of a month are
+    rebuilt from its earliest changed day on (the rows before it cannot change).
     """
+    changed = [since] if isinstance(since, dt.date) else list(since or [])
     written: dict[str, int] = {}
     for month in sorted(set(months)):
+        first = min((d for d in changed if month_start(d) == month), default=None)
         with transaction.atomic():
             job_lock(LOCK)
             for table in tables:
-                written[table] = written.get(table, 0) + _MONTH_BUILDERS[table](month)
+                build = _MONTH_BUILDERS[table]
+                rows = build(month, first) if table in _TO_DATE_TABLES else build(month)
+                written[table] = written.get(table, 0) + rows
     return written
 
 
@@ -840,7 +909,8 @@ def facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None 
         result.add(written, deleted)
         result.days += (last - first).days + 1
     if rollups:
-        result.add(facts_rebuild_months(months=[first for first, _last in _month_spans(date_from, date_to)]), {})
+        result.add(facts_rebuild_months(months=[first for first, _last in _month_spans(date_from, date_to)],
+                                        since=date_from), {})
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
 
@@ -899,6 +969,6 @@ def facts_rebuild_changed(*, since: dt.datetime, until: dt.datetime | None = Non
         written, deleted = facts_rebuild_day(day=day, brand_ids=brand_ids)
         result.add(written, deleted)
         result.days += 1
-    result.add(facts_rebuild_months(months=[month_start(d) for d in days]), {})
+    result.add(facts_rebuild_months(months=[month_start(d) for d in days], since=days), {})
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result

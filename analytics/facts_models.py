@@ -26,7 +26,10 @@ Rollups the pages read at scale (so no page aggregates millions of rows):
   counters (the daily trend of the guide ratios).
 * ``StoreMonthFact`` / ``GuideMonthFact``: per calendar month, sales per credited store
   and channel, and each guide's KPIs; a period is answered from its whole months plus
-  the day facts of the days at its edges.
+  the month-to-date rollups at its edges.
+* ``StoreMonthToDateFact`` / ``GuideMonthToDateFact``: the same sums from the first of a month
+  through each day of it, so the days at a period's edges are one or two of those rows, never a
+  scan of day facts.
 * ``MemberMonthFact`` / ``SegmentMonthFact``: the distinct-member counts behind the
   member-level rates and the sales per RFML class, per month at each organisation
   level (distinct counts do not add up, so each level has its own rows).
@@ -310,7 +313,21 @@ class GuideRegionFact(models.Model):
         return f"{self.day} {self.region_id}"
 
 
-class StoreMonthFact(models.Model):
+class StoreSalesMeasures(models.Model):
+    """The sales measures of the store rollups (StoreMonthFact, StoreMonthToDateFact)."""
+
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    gmv = _money(_("GMV"))
+    paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
+    paid_amount = _money(_("paid amount"))
+    refunded_amount = _money(_("refunded amount"))
+    sales_flow = _money(_("sales flow"))
+
+    class Meta:
+        abstract = True
+
+
+class StoreMonthFact(StoreSalesMeasures):
     """Sales of one calendar month × brand × credited store × channel (empty store: the HQ pool)."""
 
     month = models.DateField(_("month"), help_text=_("The first day of the month"))
@@ -318,12 +335,6 @@ class StoreMonthFact(models.Model):
     region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
     store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
     channel = models.CharField(_("channel"), max_length=20)
-    orders = models.PositiveIntegerField(_("orders"), default=0)
-    gmv = _money(_("GMV"))
-    paid_orders = models.PositiveIntegerField(_("paid orders"), default=0)
-    paid_amount = _money(_("paid amount"))
-    refunded_amount = _money(_("refunded amount"))
-    sales_flow = _money(_("sales flow"))
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
 
@@ -336,15 +347,34 @@ class StoreMonthFact(models.Model):
         return f"{self.month:%Y-%m} {self.store_id}/{self.channel}"
 
 
-class GuideMonthFact(models.Model):
-    """A guide's calendar month: credited sales (all channels) and the engagement counters, summed."""
+class StoreMonthToDateFact(StoreSalesMeasures):
+    """Sales of a calendar month from its first day through ``day``, × brand × credited store × channel.
 
-    month = models.DateField(_("month"), help_text=_("The first day of the month"))
-    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
-                              help_text=_("The guide's brand"))
-    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
-    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
-    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+    Month to date, one set of rows per day: any run of days inside one month is the
+    difference of two of them (or of the month's rollup and one), so a period that
+    cuts a month never sums day facts.
+    """
+
+    day = models.DateField(_("through day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    channel = models.CharField(_("channel"), max_length=20)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
+
+    class Meta:
+        verbose_name = _("store month-to-date fact")
+        verbose_name_plural = _("store month-to-date facts")
+        indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.store_id}/{self.channel}"
+
+
+class GuideKpiMeasures(models.Model):
+    """A guide's credited sales (all channels) and engagement counters, summed (the guide rollups)."""
+
     online_sales = _money(_("online sales"))
     offline_sales = _money(_("offline sales"))
     sales = _money(_("sales"))
@@ -362,6 +392,20 @@ class GuideMonthFact(models.Model):
     new_members = models.PositiveIntegerField(default=0)
     commission = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
 
+    class Meta:
+        abstract = True
+
+
+class GuideMonthFact(GuideKpiMeasures):
+    """A guide's calendar month: credited sales (all channels) and the engagement counters, summed."""
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The guide's brand"))
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store", guide="guide")
 
     class Meta:
@@ -372,6 +416,28 @@ class GuideMonthFact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.guide_id}"
+
+
+class GuideMonthToDateFact(GuideKpiMeasures):
+    """A guide's calendar month from its first day through ``day`` (see StoreMonthToDateFact)."""
+
+    day = models.DateField(_("through day"))
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The guide's brand"))
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store", guide="guide")
+
+    class Meta:
+        verbose_name = _("guide month-to-date fact")
+        verbose_name_plural = _("guide month-to-date facts")
+        constraints = [models.UniqueConstraint(fields=["day", "guide"], name="one_guide_month_to_date_fact")]
+        indexes = [models.Index(fields=["day", "brand"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.guide_id}"
 
 
 class RateLevel(models.TextChoices):

@@ -149,6 +149,7 @@ from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
     GuideMonthFact,
+    GuideMonthToDateFact,
     GuideRegionFact,
     GuideSalesFact,
     InventorySnapshot,
@@ -158,6 +159,7 @@ from analytics.facts_models import (
     PurchaseFact,
     SegmentMonthFact,
     StoreMonthFact,
+    StoreMonthToDateFact,
 )
 from analytics.models import MemberRfm, RfmClassChange, RfmRun, SalesFact, Segment
 from livestream.models import LiveSession
@@ -611,25 +613,30 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
               keys: list[int] | None = None) -> list[dict]:
     """Σ ``columns`` per key over several grouped querysets (UNION ALL), largest ``order`` first, in one query.
 
-    Each part is a queryset with a ``k`` column (the key) and some of ``columns`` as
-    ``c_<column>`` (prefixed: an annotation named like a field would shadow it; the
-    rest count as 0); ``order`` is an SQL expression over the summed columns. Month
-    rollups and day facts at a period's edges are added up this way without fetching
-    every key into Python.
+    Each part is ``(queryset, present)`` or ``(queryset, present, sign)``: a queryset
+    with a ``k`` column (the key) and some of ``columns`` as ``c_<column>`` (prefixed:
+    an annotation named like a field would shadow it; the rest count as 0), added
+    (sign 1) or taken away (sign -1); ``order`` is an SQL expression over the summed
+    columns. Month rollups and month-to-date rows are added up this way without
+    fetching every key into Python.
     """
     selects, params = [], []
-    for queryset, present in parts:
+    for queryset, present, *rest in parts:
+        negate = "-" if rest and rest[0] < 0 else ""
         if keys is not None:
             queryset = queryset.filter(k__in=keys)
         inner, inner_params = queryset.query.sql_with_params()
-        cols = ", ".join(f"COALESCE(t.c_{c}, 0) AS {c}" if c in present else f"0 AS {c}" for c in columns)
+        cols = ", ".join(f"{negate}COALESCE(t.c_{c}, 0) AS {c}" if c in present else f"0 AS {c}" for c in columns)
         selects.append(f"SELECT t.k AS k, {cols} FROM ({inner}) t")  # noqa: S608 (SQL of querysets)
         params.extend(inner_params)
     if not selects:
         return []
     sums = ", ".join(f"SUM(u.{c}) AS {c}" for c in columns)
     tail = f" LIMIT {int(limit)}" if limit is not None else ""
-    sql = (f"SELECT u.k, {sums} FROM ({' UNION ALL '.join(selects)}) u GROUP BY u.k "  # noqa: S608 (no input)
+    # A key whose rows taken away cancel its rows added had nothing in the period (activity earlier in the month).
+    having = (" HAVING NOT (" + " AND ".join(f"SUM(u.{c}) = 0" for c in columns) + ")"
+              if any(rest and rest[0] < 0 for _qs, _present, *rest in parts) else "")
+    sql = (f"SELECT u.k, {sums} FROM ({' UNION ALL '.join(selects)}) u GROUP BY u.k{having} "  # noqa: S608
            f"ORDER BY {order} DESC, u.k{tail}")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -818,22 +825,49 @@ def _whole_months(filters: Filters) -> Filters:
     return replace(filters, date_from=months[0], date_to=_month_end(months[-1]))
 
 
-def _month_split(filters: Filters) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
-    """The calendar months the period covers whole (month rollups answer them) and the days left at its edges.
+@dataclass(frozen=True)
+class _Snapshot:
+    """One rollup slice a period's sums are made of: a whole month's rows, or month-to-date rows through ``day``,
+    added (sign 1) or taken away (sign -1)."""
+
+    kind: str  # "month" or "to_date"
+    day: dt.date
+    sign: int = 1
+
+
+def _period_snapshots(filters: Filters) -> list[_Snapshot]:
+    """The period as month rollups and month-to-date rows: whole months from the month rollups; the days at an
+    edge of the period as the difference of two month-to-date rows (or of the month and one).
 
     The current month counts as whole when the period runs to today: its rollup holds the month so far.
+    For a calendar month M cut to [first, last]: [M, last] is to-date(last); [first, end of M] is the month
+    less to-date(first − 1); [first, last] inside M is to-date(last) less to-date(first − 1).
     """
     from analytics.services import local_today
 
     today = local_today()
-    months, edges = [], []
+    snapshots = []
     for month in _months(filters.date_from, filters.date_to):
         first, last = max(month, filters.date_from), min(_month_end(month), filters.date_to)
-        if first == month and (last == _month_end(month) or last >= today):
-            months.append(month)
-        else:
-            edges.append((first, last))
-    return months, edges
+        to_end = last == _month_end(month) or last >= today
+        snapshots.append(_Snapshot("month", month) if to_end else _Snapshot("to_date", last))
+        if first > month:
+            snapshots.append(_Snapshot("to_date", first - dt.timedelta(days=1), -1))
+    return snapshots
+
+
+def _snapshot_parts(snapshots: list[_Snapshot], month_rows, to_date_rows) -> list[tuple]:
+    """(queryset, sign) per kind and sign of ``snapshots``: ``month_rows(months)`` / ``to_date_rows(days)`` give
+    the rows of a list of months / of days."""
+    parts = []
+    for sign in (1, -1):
+        months = [s.day for s in snapshots if s.kind == "month" and s.sign == sign]
+        days = [s.day for s in snapshots if s.kind == "to_date" and s.sign == sign]
+        if months:
+            parts.append((month_rows(months), sign))
+        if days:
+            parts.append((to_date_rows(days), sign))
+    return parts
 
 
 def _store_month_facts(actor: Actor, filters: Filters, months: list[dt.date], *, channel: bool = True):
@@ -881,11 +915,7 @@ def store_month_rows(*, actor: Actor, filters: Filters, limit: int = 100) -> lis
                           sales_flow=money(r["flow"])) for r in rows]
 
 
-_RANK_KEYS = {
-    "brand": ("brand_id", "brand__code", "brand__name", "brand__code"),
-    "region": ("store__region_id", "store__region__code", "store__region__name", "brand__code"),
-    "store": ("store_id", "store__code", "store__name", "brand__code"),
-}
+_RANK_KEYS = ("brand", "region", "store")
 _RANK_MONTH_KEYS = {"region": "region_id", "store": "store_id"}
 _RANK_COLUMNS = ("gmv", "sales_flow", "paid_orders", "paid_amount", "refunded_amount", "private")
 
@@ -893,25 +923,26 @@ _RANK_COLUMNS = ("gmv", "sales_flow", "paid_orders", "paid_amount", "refunded_am
 def _rank_sums(actor: Actor, filters: Filters, level: str, *, limit: int | None,
                keys: list[int] | None = None) -> list[dict]:
     """Brands/regions/stores with their sales sums over the period, by sales flow: month rollups for whole
-    months, day facts at the edges, added up in one query."""
-    id_key = _RANK_KEYS[level][0]
+    months, month-to-date rollups at the edges, added up in one query."""
     named = {**{c: Sum(c) for c in _RANK_COLUMNS if c != "private"},
              "private": Sum("sales_flow", filter=Q(channel__in=_PRIVATE))}
-    parts = []
 
-    def part(qs, key: str) -> None:
-        parts.append((qs.filter(**{f"{key}__isnull": False}).annotate(k=F(key)).values("k").annotate(**{
-            f"c_{c}": expression for c, expression in named.items()}), set(_RANK_COLUMNS)))
+    def grouped(qs, key: str):
+        return qs.filter(**{f"{key}__isnull": False}).annotate(k=F(key)).values("k").annotate(**{
+            f"c_{c}": expression for c, expression in named.items()})
 
     if level == "brand":
-        part(_sales_facts(actor, filters), "brand_id")
+        parts = [(grouped(_sales_facts(actor, filters), "brand_id"), 1)]
     else:
-        months, edges = _month_split(filters)
-        if months:
-            part(_store_month_facts(actor, filters, months), _RANK_MONTH_KEYS[level])
-        for first, last in edges:
-            part(_sales_facts(actor, replace(filters, date_from=first, date_to=last), full_grain=True), id_key)
-    return _top_sums(parts, _RANK_COLUMNS, order="SUM(u.sales_flow)", limit=limit, keys=keys)
+        key = _RANK_MONTH_KEYS[level]
+        org = _org_filter(filters, region="region_id")
+        parts = _snapshot_parts(
+            _period_snapshots(filters),
+            lambda months: grouped(_store_month_facts(actor, filters, months), key),
+            lambda days: grouped(scoped(StoreMonthToDateFact.objects.all(), actor).filter(org, day__in=days)
+                                 .order_by(), key))
+    return _top_sums([(qs, set(_RANK_COLUMNS), sign) for qs, sign in parts], _RANK_COLUMNS,
+                     order="SUM(u.sales_flow)", limit=limit, keys=keys)
 
 
 def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> list[RankRow]:
@@ -1193,14 +1224,31 @@ _KPI_SUMS = (*_KPI_SALES, *_KPI_COUNTS, "commission")
 
 def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int) -> list[dict]:
     """Guides with their KPI sums over the period, best ``order_by`` first: GuideMonthFact for whole months,
-    day facts at the edges (and for a channel filter, which the month rollup does not have), in one query."""
-    parts = []
-    months, edges = _month_split(filters)
+    GuideMonthToDateFact at the edges, in one query; with a channel filter (the rollups have no channel), the
+    day facts."""
+    org = _org_filter(filters, region="region_id", channel=None)
+    if order_by == "task_execution_rate":
+        order = "COALESCE(1.0 * SUM(u.tasks_executed) / NULLIF(SUM(u.tasks_assigned), 0), -1)"
+    else:
+        order = f"SUM(u.{order_by})"
     if filters.channel:
-        months, edges = [], [(filters.date_from, filters.date_to)]
-    if len(months) == 1 and not edges:  # one guide-month row each: sort the rows themselves
-        qs = scoped(GuideMonthFact.objects.all(), actor).filter(
-            _org_filter(filters, region="region_id", channel=None), month=months[0])
+        offline = Q(channel__in=_OFFLINE)
+        counts = (*_KPI_COUNTS, "commission")
+        parts = [
+            (_guide_sales(actor, filters).annotate(k=F("guide_id")).values("k").annotate(
+                c_online_sales=Sum("amount", filter=~offline), c_offline_sales=Sum("amount", filter=offline),
+                c_sales=Sum("amount"), c_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))),
+             set(_KPI_SALES)),
+            (_engagement(actor, replace(filters, channel=None)).annotate(k=F("guide_id")).values("k").annotate(
+                **{f"c_{c}": Sum(c) for c in counts}), set(counts))]
+        return _top_sums(parts, _KPI_SUMS, order=order, limit=limit)
+    snapshots = _period_snapshots(filters)
+    if len(snapshots) == 1:  # one row per guide: sort the rows themselves
+        (snapshot,) = snapshots
+        if snapshot.kind == "month":
+            qs = scoped(GuideMonthFact.objects.all(), actor).filter(org, month=snapshot.day)
+        else:
+            qs = scoped(GuideMonthToDateFact.objects.all(), actor).filter(org, day=snapshot.day)
         if order_by == "task_execution_rate":
             key = Coalesce(Cast("tasks_executed", FloatField()) / NullIf(Cast("tasks_assigned", FloatField()),
                                                                        Value(0.0)), Value(-1.0))
@@ -1208,25 +1256,15 @@ def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int
             key = F(order_by)
         rows = qs.annotate(rank_key=key).order_by(F("rank_key").desc(), "guide_id").values("guide_id", *_KPI_SUMS)
         return [{"k": r.pop("guide_id"), **r} for r in rows[:limit]]
-    if months:
-        qs = scoped(GuideMonthFact.objects.all(), actor).filter(
-            _org_filter(filters, region="region_id", channel=None), month__in=months).order_by()
-        parts.append((qs.annotate(k=F("guide_id")).values("k").annotate(**{f"c_{c}": Sum(c) for c in _KPI_SUMS}),
-                      set(_KPI_SUMS)))
-    offline = Q(channel__in=_OFFLINE)
-    for first, last in edges:
-        f = replace(filters, date_from=first, date_to=last)
-        parts.append((_guide_sales(actor, f).annotate(k=F("guide_id")).values("k").annotate(
-            c_online_sales=Sum("amount", filter=~offline), c_offline_sales=Sum("amount", filter=offline),
-            c_sales=Sum("amount"), c_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))), set(_KPI_SALES)))
-        counts = (*_KPI_COUNTS, "commission")
-        parts.append((_engagement(actor, replace(f, channel=None)).annotate(k=F("guide_id")).values("k").annotate(
-            **{f"c_{c}": Sum(c) for c in counts}), set(counts)))
-    if order_by == "task_execution_rate":
-        order = "COALESCE(1.0 * SUM(u.tasks_executed) / NULLIF(SUM(u.tasks_assigned), 0), -1)"
-    else:
-        order = f"SUM(u.{order_by})"
-    return _top_sums(parts, _KPI_SUMS, order=order, limit=limit)
+
+    def grouped(qs):
+        return qs.order_by().annotate(k=F("guide_id")).values("k").annotate(**{f"c_{c}": Sum(c) for c in _KPI_SUMS})
+
+    parts = _snapshot_parts(
+        snapshots,
+        lambda months: grouped(scoped(GuideMonthFact.objects.all(), actor).filter(org, month__in=months)),
+        lambda days: grouped(scoped(GuideMonthToDateFact.objects.all(), actor).filter(org, day__in=days)))
+    return _top_sums([(qs, set(_KPI_SUMS), sign) for qs, sign in parts], _KPI_SUMS, order=order, limit=limit)
 
 
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:

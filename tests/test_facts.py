@@ -15,12 +15,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics import facts_tasks
-from analytics.facts import facts_days_changed, facts_rebuild, facts_rebuild_changed, sales_facts_rebuild
+from analytics.facts import (
+    facts_days_changed,
+    facts_rebuild,
+    facts_rebuild_changed,
+    facts_rebuild_months,
+    sales_facts_rebuild,
+)
 from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
     FactBuild,
     GuideMonthFact,
+    GuideMonthToDateFact,
     GuideRegionFact,
     GuideSalesFact,
     InventorySnapshot,
@@ -30,6 +37,7 @@ from analytics.facts_models import (
     PurchaseFact,
     SegmentMonthFact,
     StoreMonthFact,
+    StoreMonthToDateFact,
 )
 from analytics.models import CareItem, SalesFact
 from guides.models import TaskAssignment
@@ -68,6 +76,15 @@ TABLES = {
                                      "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned",
                                      "tasks_executed", "care_items", "care_items_done", "wecom_friends_added",
                                      "new_members", "commission")),
+    "store_month_to_date": (StoreMonthToDateFact, ("day", "brand__code", "region__code", "store__code", "channel",
+                                                   "orders", "gmv", "paid_orders", "paid_amount", "refunded_amount",
+                                                   "sales_flow")),
+    "guide_month_to_date": (GuideMonthToDateFact, ("day", "brand__code", "region__code", "store__code",
+                                                   "guide__code", "online_sales", "offline_sales", "sales",
+                                                   "cross_brand_sales", "shares", "share_pv", "share_uv",
+                                                   "material_pv", "material_uv", "tasks_assigned", "tasks_executed",
+                                                   "care_items", "care_items_done", "wecom_friends_added",
+                                                   "new_members", "commission")),
     "member_month": (MemberMonthFact, ("month", "level", "group__code", "brand__code", "region__code",
                                        "store__code", "channel", "buyers", "repeat_buyers", "purchases",
                                        "cross_buyers", "store_buyers", "wecom_store_buyers", "active_members",
@@ -194,8 +211,11 @@ def test_rebuild_is_idempotent(world):
         table: len(before[table]) - len(rows(table, day__lt=dt.date(2026, 3, 1))) for table in day_tables}
     assert result.rows_written["purchases"] == 9
     assert {t: result.rows_deleted[t] for t in day_tables} == {t: result.rows_written[t] for t in day_tables}
-    assert {t: result.rows_written[t] for t in TABLES if "month" in t} == {
-        table: len(rows(table, month=dt.date(2026, 3, 1))) for table in TABLES if "month" in table}
+    month_tables = [t for t in TABLES if "month" in t and not t.endswith("to_date")]
+    assert {t: result.rows_written[t] for t in month_tables} == {
+        table: len(rows(table, month=dt.date(2026, 3, 1))) for table in month_tables}
+    assert {t: result.rows_written[t] for t in TABLES if t.endswith("to_date")} == {
+        table: len(rows(table, day__gte=dt.date(2026, 3, 1))) for table in TABLES if table.endswith("to_date")}
 
 
 def test_rebuild_of_one_brand_replaces_only_that_brands_rows(world):
@@ -286,3 +306,50 @@ def test_rebuild_changed_with_nothing_to_do(world, monkeypatch):
     result = facts_rebuild_changed(since=dt.datetime(2026, 3, 5, tzinfo=SH))
 
     assert result.days == 0
+
+
+# ---------------------------------------------------------------- month-to-date rollups
+
+
+def test_store_month_to_date_rows_sum_the_month_through_each_day(world):
+    day = dt.date(2026, 3, 6)
+    assert rows("store_month_to_date", day=dt.date(2026, 3, 1)) == []  # nothing sold on 03-01
+    # o1, o2 (03-02) at E1; o3 and the unpaid o4 (03-06) at E2
+    assert rows("store_month_to_date", day=day) == [
+        (day, "A", "east", "E1", "mini_program", 1, D("200.00"), 1, D("200.00"), D("0.00"), D("200.00")),
+        (day, "A", "east", "E1", "store_pos", 1, D("300.00"), 1, D("300.00"), D("50.00"), D("250.00")),
+        (day, "A", "east", "E2", "mini_program", 1, D("80.00"), 0, D("0.00"), D("0.00"), D("0.00")),
+        (day, "A", "east", "E2", "store_pos", 1, D("120.00"), 1, D("120.00"), D("0.00"), D("120.00")),
+    ]
+
+
+def test_guide_month_to_date_rows_carry_sales_and_work(world):
+    day = dt.date(2026, 3, 3)
+    # ga1: o1 250 offline + o2 200 online, shares on 03-02 and 03-03 (4 share views by 3 visitor-days, 1 material
+    # view), commission 10.00 − 2.00; gb: one share, m1 joined brand B through gb on 03-03
+    assert [r[3:] for r in rows("guide_month_to_date", day=day)] == [
+        ("E1", "ga1", D("200.00"), D("250.00"), D("450.00"), D("0.00"), 2, 4, 3, 1, 1, 0, 0, 0, 0, 0, 0,
+         D("8.00")),
+        ("N1", "gb", D("0.00"), D("0.00"), D("0.00"), D("0.00"), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, D("0.00")),
+    ]
+
+
+def test_month_to_date_rows_of_the_last_day_are_the_month_rollup(world):
+    for to_date, month_table in (("store_month_to_date", "store_month"), ("guide_month_to_date", "guide_month")):
+        for month, last in ((dt.date(2026, 3, 1), dt.date(2026, 3, 31)), (dt.date(2025, 3, 1), dt.date(2025, 3, 31))):
+            whole = [r[1:] for r in rows(month_table, month=month)]
+            assert whole
+            assert [r[1:] for r in rows(to_date, day=last)] == whole
+
+
+def test_month_to_date_rebuild_from_a_changed_day_keeps_the_days_before(world):
+    before = rows("store_month_to_date", day__lt=dt.date(2026, 3, 20))
+    SalesFact.objects.filter(day=dt.date(2026, 3, 20)).delete()  # o10: E1 mini_program 100 on 03-20
+
+    written = facts_rebuild_months(months=[dt.date(2026, 3, 1)], tables=("store_month_to_date",),
+                                   since=[dt.date(2026, 3, 25), dt.date(2026, 3, 20)])
+
+    assert rows("store_month_to_date", day__lt=dt.date(2026, 3, 20)) == before
+    assert written["store_month_to_date"] == len(rows("store_month_to_date", day__gte=dt.date(2026, 3, 20)))
+    e1_online = rows("store_month_to_date", day=dt.date(2026, 3, 31), store__code="E1", channel="mini_program")
+    assert [r[-1] for r in e1_online] == [D("200.00")]  # o2 only: o10's day is gone

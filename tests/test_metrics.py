@@ -378,8 +378,8 @@ def test_ranking_for_a_region_manager_never_shows_another_region(world):
     assert [r.code for r in regions] == ["east"]
 
 
-def test_rankings_of_part_of_a_month_read_the_day_facts(world):
-    """03-01..03-10 is no whole month: the month rollups cannot answer, the day facts do."""
+def test_rankings_of_the_start_of_a_month_read_the_month_to_date_rows(world):
+    """03-01..03-10 is no whole month: the month-to-date rows through 03-10 answer."""
     early = Filters(dt.date(2026, 3, 1), dt.date(2026, 3, 10))
     hq = actor(world.users.hq)
 
@@ -392,6 +392,54 @@ def test_rankings_of_part_of_a_month_read_the_day_facts(world):
     # gb's shares and task (03-03, 03-04) put it on the list with no sales
     assert [(r.guide_code, r.sales, r.shares) for r in guides] == [
         ("gw", D("500.00"), 0), ("ga1", D("450.00"), 2), ("ga2", D("120.00"), 0), ("gb", D("0.00"), 1)]
+
+
+def test_rankings_of_days_inside_a_month_take_the_days_before_away(world):
+    """03-05..03-20: month to date through 03-20 less month to date through 03-04."""
+    middle = Filters(dt.date(2026, 3, 5), dt.date(2026, 3, 20))
+    hq = actor(world.users.hq)
+
+    stores = metrics.ranking(actor=hq, filters=middle, level="store")
+    regions = metrics.ranking(actor=hq, filters=middle, level="region")
+    guides = metrics.guide_kpis(actor=hq, filters=middle)
+
+    # W1: o5 500; N1: o7 250 + o8 90; E2: o3 120 (o4 unpaid); E1: o10 100 (o1, o2 are on 03-02)
+    assert [(r.code, r.sales_flow, r.paid_orders) for r in stores] == [
+        ("W1", D("500.00"), 1), ("N1", D("340.00"), 2), ("E2", D("120.00"), 1), ("E1", D("100.00"), 1)]
+    assert [(r.code, r.sales_flow) for r in regions] == [("west", D("500.00")), ("north", D("340.00")),
+                                                         ("east", D("220.00"))]
+    # ga1: o9 150 (cross-brand) + o10 100, both online; its shares and commission (03-02, 03-03) fall before
+    assert [(r.guide_code, r.sales, r.online_sales, r.cross_brand_sales, r.shares, r.commission,
+             r.wecom_friends_added) for r in guides] == [
+        ("gw", D("500.00"), D("0.00"), D("0.00"), 0, D("0.00"), 0),
+        ("gb", D("340.00"), D("0.00"), D("0.00"), 0, D("0.00"), 1),  # m3~gb added 03-10
+        ("ga1", D("250.00"), D("250.00"), D("150.00"), 0, D("0.00"), 0),
+        ("ga2", D("120.00"), D("0.00"), D("0.00"), 0, D("0.00"), 1),  # m2~ga2 added 03-06
+    ]
+
+
+def test_rankings_of_a_period_cutting_two_months(world):
+    """03-10..04-05: March less month to date through 03-09, plus April to date through 04-05 (no April sales).
+
+    Stores and guides busy only before 03-10 (W1 and gw: o5 on 03-09) have nothing in the period and are left out.
+    """
+    cut = Filters(dt.date(2026, 3, 10), dt.date(2026, 4, 5))
+    hq = actor(world.users.hq)
+
+    stores = metrics.ranking(actor=hq, filters=cut, level="store")
+    regions = metrics.ranking(actor=hq, filters=cut, level="region")
+    guides = metrics.guide_kpis(actor=hq, filters=cut)
+    by_execution = metrics.guide_kpis(actor=hq, filters=cut, order_by="task_execution_rate")
+
+    # N1: o7 250 + o8 90; E1: o10 100; E2: o11 60 (community); o6 (03-10) was refunded whole and has no store
+    assert [(r.code, r.sales_flow, r.private_domain_sales) for r in stores] == [
+        ("N1", D("340.00"), D("0.00")), ("E1", D("100.00"), D("100.00")), ("E2", D("60.00"), D("60.00"))]
+    assert [(r.code, r.sales_flow) for r in regions] == [("north", D("340.00")), ("east", D("160.00"))]
+    assert [(r.guide_code, r.sales, r.offline_sales, r.tasks_assigned) for r in guides] == [
+        ("gb", D("340.00"), D("340.00"), 0), ("ga1", D("250.00"), D("0.00"), 0), ("ga2", D("60.00"), D("0.00"), 0)]
+    # no task was assigned in the period (03-04): every rate is empty and ties go by guide id
+    assert sorted(r.guide_code for r in by_execution) == ["ga1", "ga2", "gb"]
+    assert {r.task_execution_rate for r in by_execution} == {None}
 
 
 def test_ranking_rejects_an_unknown_level(world):
