@@ -610,7 +610,7 @@ def _raw(queryset, select: str, tail: str = "") -> list[tuple]:
 
 
 def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int | None,
-              keys: list[int] | None = None) -> list[dict]:
+              keys: list[int] | None = None, order_columns: tuple[str, ...] | None = None) -> list[dict]:
     """Σ ``columns`` per key over several grouped querysets (UNION ALL), largest ``order`` first, in one query.
 
     Each part is ``(queryset, present)`` or ``(queryset, present, sign)``: a queryset
@@ -619,7 +619,28 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
     (sign 1) or taken away (sign -1); ``order`` is an SQL expression over the summed
     columns. Month rollups and month-to-date rows are added up this way without
     fetching every key into Python.
+
+    When parts are taken away, a key whose columns all cancel out had nothing in the
+    period and is left out. With ``order_columns`` (the columns ``order`` reads) and a
+    ``limit``, the top keys are first found from those columns alone; if each of them
+    has one of those columns non-zero (so it had something in the period), only their
+    rows are summed whole. Else the one query over every column answers.
     """
+    subtracts = any(rest and rest[0] < 0 for _qs, _present, *rest in parts)
+    if order_columns and limit is not None and keys is None:
+        top = _sum_query(parts, order_columns, order=order, limit=limit, keys=None, having=False)
+        if all(any(row[c] for c in order_columns) for row in top):
+            if not top:
+                return []
+            rows = {row["k"]: row for row in _sum_query(parts, columns, order=order, limit=None,
+                                                         keys=[row["k"] for row in top], having=False)}
+            return [rows[row["k"]] for row in top]
+    return _sum_query(parts, columns, order=order, limit=limit, keys=keys, having=subtracts)
+
+
+def _sum_query(parts: list, columns: tuple[str, ...], *, order: str, limit: int | None, keys: list[int] | None,
+               having: bool) -> list[dict]:
+    """The query of ``_top_sums`` (``having``: leave out keys whose columns all sum to 0)."""
     selects, params = [], []
     for queryset, present, *rest in parts:
         negate = "-" if rest and rest[0] < 0 else ""
@@ -633,10 +654,8 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
         return []
     sums = ", ".join(f"SUM(u.{c}) AS {c}" for c in columns)
     tail = f" LIMIT {int(limit)}" if limit is not None else ""
-    # A key whose rows taken away cancel its rows added had nothing in the period (activity earlier in the month).
-    having = (" HAVING NOT (" + " AND ".join(f"SUM(u.{c}) = 0" for c in columns) + ")"
-              if any(rest and rest[0] < 0 for _qs, _present, *rest in parts) else "")
-    sql = (f"SELECT u.k, {sums} FROM ({' UNION ALL '.join(selects)}) u GROUP BY u.k{having} "  # noqa: S608
+    having_sql = " HAVING NOT (" + " AND ".join(f"SUM(u.{c}) = 0" for c in columns) + ")" if having else ""
+    sql = (f"SELECT u.k, {sums} FROM ({' UNION ALL '.join(selects)}) u GROUP BY u.k{having_sql} "  # noqa: S608
            f"ORDER BY {order} DESC, u.k{tail}")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -942,7 +961,7 @@ def _rank_sums(actor: Actor, filters: Filters, level: str, *, limit: int | None,
             lambda days: grouped(scoped(StoreMonthToDateFact.objects.all(), actor).filter(org, day__in=days)
                                  .order_by(), key))
     return _top_sums([(qs, set(_RANK_COLUMNS), sign) for qs, sign in parts], _RANK_COLUMNS,
-                     order="SUM(u.sales_flow)", limit=limit, keys=keys)
+                     order="SUM(u.sales_flow)", limit=limit, keys=keys, order_columns=("sales_flow",))
 
 
 def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> list[RankRow]:
@@ -1229,8 +1248,9 @@ def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int
     org = _org_filter(filters, region="region_id", channel=None)
     if order_by == "task_execution_rate":
         order = "COALESCE(1.0 * SUM(u.tasks_executed) / NULLIF(SUM(u.tasks_assigned), 0), -1)"
+        order_columns = ("tasks_executed", "tasks_assigned")
     else:
-        order = f"SUM(u.{order_by})"
+        order, order_columns = f"SUM(u.{order_by})", (order_by,)
     if filters.channel:
         offline = Q(channel__in=_OFFLINE)
         counts = (*_KPI_COUNTS, "commission")
@@ -1257,14 +1277,15 @@ def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int
         rows = qs.annotate(rank_key=key).order_by(F("rank_key").desc(), "guide_id").values("guide_id", *_KPI_SUMS)
         return [{"k": r.pop("guide_id"), **r} for r in rows[:limit]]
 
-    def grouped(qs):
-        return qs.order_by().annotate(k=F("guide_id")).values("k").annotate(**{f"c_{c}": Sum(c) for c in _KPI_SUMS})
+    def rows_of(qs):  # the rollups hold one row per guide and month (or day): added up by _top_sums only
+        return qs.order_by().values(k=F("guide_id"), **{f"c_{c}": F(c) for c in _KPI_SUMS})
 
     parts = _snapshot_parts(
         snapshots,
-        lambda months: grouped(scoped(GuideMonthFact.objects.all(), actor).filter(org, month__in=months)),
-        lambda days: grouped(scoped(GuideMonthToDateFact.objects.all(), actor).filter(org, day__in=days)))
-    return _top_sums([(qs, set(_KPI_SUMS), sign) for qs, sign in parts], _KPI_SUMS, order=order, limit=limit)
+        lambda months: rows_of(scoped(GuideMonthFact.objects.all(), actor).filter(org, month__in=months)),
+        lambda days: rows_of(scoped(GuideMonthToDateFact.objects.all(), actor).filter(org, day__in=days)))
+    return _top_sums([(qs, set(_KPI_SUMS), sign) for qs, sign in parts], _KPI_SUMS, order=order, limit=limit,
+                     order_columns=order_columns)
 
 
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:
