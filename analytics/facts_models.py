@@ -313,8 +313,16 @@ class GuideRegionFact(models.Model):
         return f"{self.day} {self.region_id}"
 
 
-class StoreSalesMeasures(models.Model):
-    """The sales measures of the store rollups (StoreMonthFact, StoreMonthToDateFact)."""
+class StoreRollup(models.Model):
+    """Brand, credited store (empty: the HQ pool), channel and sales measures of the store rollups
+    (StoreMonthFact, StoreMonthToDateFact)."""
+
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    channel = models.CharField(_("channel"), max_length=20)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
 
     orders = models.PositiveIntegerField(_("orders"), default=0)
     gmv = _money(_("GMV"))
@@ -327,16 +335,10 @@ class StoreSalesMeasures(models.Model):
         abstract = True
 
 
-class StoreMonthFact(StoreSalesMeasures):
+class StoreMonthFact(StoreRollup):
     """Sales of one calendar month × brand × credited store × channel (empty store: the HQ pool)."""
 
     month = models.DateField(_("month"), help_text=_("The first day of the month"))
-    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
-    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
-    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
-    channel = models.CharField(_("channel"), max_length=20)
-
-    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
 
     class Meta:
         verbose_name = _("store month fact")
@@ -347,7 +349,7 @@ class StoreMonthFact(StoreSalesMeasures):
         return f"{self.month:%Y-%m} {self.store_id}/{self.channel}"
 
 
-class StoreMonthToDateFact(StoreSalesMeasures):
+class StoreMonthToDateFact(StoreRollup):
     """Sales of a calendar month from its first day through ``day``, × brand × credited store × channel.
 
     Month to date, one set of rows per day: any run of days inside one month is the
@@ -356,12 +358,6 @@ class StoreMonthToDateFact(StoreSalesMeasures):
     """
 
     day = models.DateField(_("through day"))
-    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
-    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
-    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
-    channel = models.CharField(_("channel"), max_length=20)
-
-    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store")
 
     class Meta:
         verbose_name = _("store month-to-date fact")
@@ -372,8 +368,17 @@ class StoreMonthToDateFact(StoreSalesMeasures):
         return f"{self.day} {self.store_id}/{self.channel}"
 
 
-class GuideKpiMeasures(models.Model):
-    """A guide's credited sales (all channels) and engagement counters, summed (the guide rollups)."""
+class GuideRollup(models.Model):
+    """A guide (placed at its store) with its credited sales (all channels) and engagement counters, summed:
+    the guide rollups (GuideMonthFact, GuideMonthToDateFact)."""
+
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                              help_text=_("The guide's brand"))
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store", guide="guide")
 
     online_sales = _money(_("online sales"))
     offline_sales = _money(_("offline sales"))
@@ -396,17 +401,10 @@ class GuideKpiMeasures(models.Model):
         abstract = True
 
 
-class GuideMonthFact(GuideKpiMeasures):
+class GuideMonthFact(GuideRollup):
     """A guide's calendar month: credited sales (all channels) and the engagement counters, summed."""
 
     month = models.DateField(_("month"), help_text=_("The first day of the month"))
-    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
-                              help_text=_("The guide's brand"))
-    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
-    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
-    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
-
-    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store", guide="guide")
 
     class Meta:
         verbose_name = _("guide month fact")
@@ -418,17 +416,10 @@ class GuideMonthFact(GuideKpiMeasures):
         return f"{self.month:%Y-%m} {self.guide_id}"
 
 
-class GuideMonthToDateFact(GuideKpiMeasures):
+class GuideMonthToDateFact(GuideRollup):
     """A guide's calendar month from its first day through ``day`` (see StoreMonthToDateFact)."""
 
     day = models.DateField(_("through day"))
-    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
-                              help_text=_("The guide's brand"))
-    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, related_name="+")
-    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, related_name="+")
-    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.CASCADE, related_name="+")
-
-    scope_paths = ScopePaths(group="brand__group", brand="brand", region="region", store="store", guide="guide")
 
     class Meta:
         verbose_name = _("guide month-to-date fact")
