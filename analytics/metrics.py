@@ -610,7 +610,8 @@ def _raw(queryset, select: str, tail: str = "") -> list[tuple]:
 
 
 def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int | None,
-              keys: list[int] | None = None, order_columns: tuple[str, ...] | None = None) -> list[dict]:
+              keys: list[int] | None = None, order_columns: tuple[str, ...] | None = None,
+              drop_empty: bool = False) -> list[dict]:
     """Σ ``columns`` per key over several grouped querysets (UNION ALL), largest ``order`` first, in one query.
 
     Each part is ``(queryset, present)`` or ``(queryset, present, sign)``: a queryset
@@ -620,13 +621,13 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
     columns. Month rollups and month-to-date rows are added up this way without
     fetching every key into Python.
 
-    When parts are taken away, a key whose columns all cancel out had nothing in the
-    period and is left out. With ``order_columns`` (the columns ``order`` reads) and a
+    When parts are taken away (or with ``drop_empty``), a key whose columns all sum to
+    0 had nothing in the period and is left out. With ``order_columns`` (the columns ``order`` reads) and a
     ``limit``, the top keys are first found from those columns alone; if each of them
     has one of those columns non-zero (so it had something in the period), only their
     rows are summed whole. Else the one query over every column answers.
     """
-    subtracts = any(rest and rest[0] < 0 for _qs, _present, *rest in parts)
+    drop = drop_empty or any(rest and rest[0] < 0 for _qs, _present, *rest in parts)
     if order_columns and limit is not None and keys is None:
         top = _sum_query(parts, order_columns, order=order, limit=limit, keys=None, having=False)
         if all(any(row[c] for c in order_columns) for row in top):
@@ -635,7 +636,7 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
             rows = {row["k"]: row for row in _sum_query(parts, columns, order=order, limit=None,
                                                          keys=[row["k"] for row in top], having=False)}
             return [rows[row["k"]] for row in top]
-    return _sum_query(parts, columns, order=order, limit=limit, keys=keys, having=subtracts)
+    return _sum_query(parts, columns, order=order, limit=limit, keys=keys, having=drop)
 
 
 def _sum_query(parts: list, columns: tuple[str, ...], *, order: str, limit: int | None, keys: list[int] | None,
@@ -1248,27 +1249,16 @@ _KPI_SUMS = (*_KPI_SALES, *_KPI_COUNTS, "commission")
 
 def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int) -> list[dict]:
     """Guides with their KPI sums over the period, best ``order_by`` first: GuideMonthFact for whole months,
-    GuideMonthToDateFact at the edges, in one query; with a channel filter (the rollups have no channel), the
-    day facts."""
+    GuideMonthToDateFact at the edges, in one query. With a channel filter the sales come from the day facts
+    (the guide rollups have no channel) and the rest, which has no channel, still from the rollups."""
     org = _org_filter(filters, region="region_id", channel=None)
     if order_by == "task_execution_rate":
         order = "COALESCE(1.0 * SUM(u.tasks_executed) / NULLIF(SUM(u.tasks_assigned), 0), -1)"
         order_columns = ("tasks_executed", "tasks_assigned")
     else:
         order, order_columns = f"SUM(u.{order_by})", (order_by,)
-    if filters.channel:
-        offline = Q(channel__in=_OFFLINE)
-        counts = (*_KPI_COUNTS, "commission")
-        parts = [
-            (_guide_sales(actor, filters).annotate(k=F("guide_id")).values("k").annotate(
-                c_online_sales=Sum("amount", filter=~offline), c_offline_sales=Sum("amount", filter=offline),
-                c_sales=Sum("amount"), c_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))),
-             set(_KPI_SALES)),
-            (_engagement(actor, replace(filters, channel=None)).annotate(k=F("guide_id")).values("k").annotate(
-                **{f"c_{c}": Sum(c) for c in counts}), set(counts))]
-        return _top_sums(parts, _KPI_SUMS, order=order, limit=limit)
     snapshots = _period_snapshots(filters)
-    if len(snapshots) == 1:  # one row per guide: sort the rows themselves
+    if len(snapshots) == 1 and not filters.channel:  # one row per guide: sort the rows themselves
         (snapshot,) = snapshots
         if snapshot.kind == "month":
             qs = scoped(GuideMonthFact.objects.all(), actor).filter(org, month=snapshot.day)
@@ -1282,15 +1272,23 @@ def _guide_kpi_sums(actor: Actor, filters: Filters, *, order_by: str, limit: int
         rows = qs.annotate(rank_key=key).order_by(F("rank_key").desc(), "guide_id").values("guide_id", *_KPI_SUMS)
         return [{"k": r.pop("guide_id"), **r} for r in rows[:limit]]
 
-    def rows_of(qs):  # the rollups hold one row per guide and month (or day): added up by _top_sums only
-        return qs.order_by().values(k=F("guide_id"), **{f"c_{c}": F(c) for c in _KPI_SUMS})
+    columns = (*_KPI_COUNTS, "commission") if filters.channel else _KPI_SUMS
 
-    parts = _snapshot_parts(
+    def rows_of(qs):  # the rollups hold one row per guide and month (or day): added up by _top_sums only
+        return qs.order_by().values(k=F("guide_id"), **{f"c_{c}": F(c) for c in columns})
+
+    parts = [(qs, set(columns), sign) for qs, sign in _snapshot_parts(
         snapshots,
         lambda months: rows_of(scoped(GuideMonthFact.objects.all(), actor).filter(org, month__in=months)),
-        lambda days: rows_of(scoped(GuideMonthToDateFact.objects.all(), actor).filter(org, day__in=days)))
-    return _top_sums([(qs, set(_KPI_SUMS), sign) for qs, sign in parts], _KPI_SUMS, order=order, limit=limit,
-                     order_columns=order_columns)
+        lambda days: rows_of(scoped(GuideMonthToDateFact.objects.all(), actor).filter(org, day__in=days)))]
+    if filters.channel:
+        offline = Q(channel__in=_OFFLINE)
+        parts.append((_guide_sales(actor, filters).annotate(k=F("guide_id")).values("k").annotate(
+            c_online_sales=Sum("amount", filter=~offline), c_offline_sales=Sum("amount", filter=offline),
+            c_sales=Sum("amount"), c_cross_brand_sales=Sum("amount", filter=Q(cross_brand=True))), set(_KPI_SALES)))
+    # With a channel filter a guide can have rollup rows (sales in other channels) and nothing in the period.
+    return _top_sums(parts, _KPI_SUMS, order=order, limit=limit, order_columns=order_columns,
+                     drop_empty=bool(filters.channel))
 
 
 def guide_kpis(*, actor: Actor, filters: Filters, limit: int = 100, order_by: str = "sales") -> list[GuideKpiRow]:

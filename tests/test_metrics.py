@@ -580,6 +580,21 @@ def test_guide_kpis(world):
     assert (gb.shares, gb.members_served, gb.new_members, gb.wecom_friends_added) == (1, 1, 1, 1)
 
 
+def test_guide_kpis_filtered_by_channel_count_that_channels_sales_and_all_guide_work(world):
+    mini = Filters(dt.date(2026, 3, 1), dt.date(2026, 3, 31), channel="mini_program")
+    rows = metrics.guide_kpis(actor=actor(world.users.hq), filters=mini)
+
+    # ga1: o2 200 + o9 150 (brand B, cross-brand) + o10 100, all mini-program; the others sold in no mini-program
+    # order but worked (gb shared and won m1 for B, ga2 won m2 and was assigned the task); gw only sold at W1's
+    # till and is left out; ties at 0 go by guide id (ga2 was created before gb)
+    assert [(r.guide_code, r.sales, r.online_sales, r.cross_brand_sales, r.shares, r.new_members,
+             r.tasks_assigned, r.commission) for r in rows] == [
+        ("ga1", D("450.00"), D("450.00"), D("150.00"), 2, 0, 1, D("8.00")),
+        ("ga2", D("0.00"), D("0.00"), D("0.00"), 0, 1, 1, D("0.00")),
+        ("gb", D("0.00"), D("0.00"), D("0.00"), 1, 1, 1, D("0.00")),
+    ]
+
+
 def test_guide_kpis_ordered_by_shares_and_limited(world):
     rows = metrics.guide_kpis(actor=actor(world.users.hq), filters=MARCH, order_by="shares", limit=2)
 
