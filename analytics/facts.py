@@ -562,23 +562,29 @@ def _insert_select(sql: str, params: list) -> int:
 
 
 _STORE_MEASURES = ("orders", "gmv", "paid_orders", "paid_amount", "refunded_amount", "sales_flow")
-_STORE_KEYS = "brand_id, region_id, store_id, channel"
+_STORE_KEYS = "brand_id, store_id, channel"
 
 
 def _store_day_sql() -> str:
-    """Sales per brand × region × credited store × channel of SalesFact over [%s, %s] (the store rollups' source)."""
-    return (f"SELECT f.brand_id, s.region_id, f.store_id, f.channel, "  # noqa: S608 (no input in SQL)
-            f"{', '.join(f'f.{m}' for m in _STORE_MEASURES)} FROM {SalesFact._meta.db_table} f "
-            f"LEFT JOIN {Store._meta.db_table} s ON s.id = f.store_id WHERE f.day >= %s AND f.day <= %s")
+    """SalesFact rows (brand, credited store, channel, measures) of the days [%s, %s]: the store rollups' source."""
+    return (f"SELECT {_STORE_KEYS}, {', '.join(_STORE_MEASURES)} "  # noqa: S608 (no input in SQL)
+            f"FROM {SalesFact._meta.db_table} WHERE day >= %s AND day <= %s")
+
+
+def _store_rollup_sql(table: str, period_column: str, source: str) -> str:
+    """INSERT the sums of ``source`` (store rollup rows) per brand × store × channel, with the store's region."""
+    return (f"INSERT INTO {table} ({period_column}, brand_id, region_id, store_id, channel, "  # noqa: S608
+            f"{', '.join(_STORE_MEASURES)}) SELECT %s, u.brand_id, s.region_id, u.store_id, u.channel, "
+            f"{', '.join(f'SUM(u.{m})' for m in _STORE_MEASURES)} FROM ({source}) u "
+            f"LEFT JOIN {Store._meta.db_table} s ON s.id = u.store_id "
+            "GROUP BY u.brand_id, s.region_id, u.store_id, u.channel")
 
 
 def _build_store_month(month: dt.date) -> int:
     """Sales per month × brand × credited store × channel, summed from SalesFact in one INSERT … SELECT."""
     StoreMonthFact.objects.filter(month=month).delete()
-    sql = (f"INSERT INTO {StoreMonthFact._meta.db_table} (month, {_STORE_KEYS}, "  # noqa: S608
-           f"{', '.join(_STORE_MEASURES)}) SELECT %s, {_STORE_KEYS}, {', '.join(f'SUM({m})' for m in _STORE_MEASURES)} "
-           f"FROM ({_store_day_sql()}) u GROUP BY {_STORE_KEYS}")
-    return _insert_select(sql, [month, month, month_end(month)])
+    return _insert_select(_store_rollup_sql(StoreMonthFact._meta.db_table, "month", _store_day_sql()),
+                          [month, month, month_end(month)])
 
 
 _GUIDE_COUNTS = ("shares", "share_pv", "share_uv", "material_pv", "material_uv", "tasks_assigned", "tasks_executed",
@@ -632,14 +638,12 @@ def _build_store_month_to_date(month: dt.date, since: dt.date | None = None) -> 
     days = _to_date_days(month, since)
     StoreMonthToDateFact.objects.filter(day__gte=days[0], day__lte=month_end(month)).delete()
     table, written = StoreMonthToDateFact._meta.db_table, 0
-    measures = ", ".join(_STORE_MEASURES)
+    source = (f"SELECT {_STORE_KEYS}, {', '.join(_STORE_MEASURES)} FROM {table} WHERE day = %s "  # noqa: S608
+              f"UNION ALL {_store_day_sql()}")
     for day in days:
-        sql = (f"INSERT INTO {table} (day, {_STORE_KEYS}, {measures}) "  # noqa: S608
-               f"SELECT %s, {_STORE_KEYS}, {', '.join(f'SUM({m})' for m in _STORE_MEASURES)} FROM ("
-               f"SELECT {_STORE_KEYS}, {measures} FROM {table} WHERE day = %s UNION ALL {_store_day_sql()}) u "
-               f"GROUP BY {_STORE_KEYS}")
         before = day - dt.timedelta(days=1)  # a day of the month before when ``day`` is the first: no rows
-        written += _insert_select(sql, [day, before if day > month else None, day, day])
+        written += _insert_select(_store_rollup_sql(table, "day", source),
+                                  [day, before if day > month else None, day, day])
     return written
 
 
