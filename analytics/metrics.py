@@ -622,10 +622,11 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
     fetching every key into Python.
 
     When parts are taken away (or with ``drop_empty``), a key whose columns all sum to
-    0 had nothing in the period and is left out. With ``order_columns`` (the columns ``order`` reads) and a
-    ``limit``, the top keys are first found from those columns alone; if each of them
-    has one of those columns non-zero (so it had something in the period), only their
-    rows are summed whole. Else the one query over every column answers.
+    0 had nothing in the period and is left out. With ``order_columns`` (the columns
+    ``order`` reads) and a ``limit``, the top keys are first found from those columns
+    alone; if each of them has one of those columns non-zero (so it had something in
+    the period), only their rows are summed whole. Else the one query over every
+    column answers.
     """
     drop = drop_empty or any(rest and rest[0] < 0 for _qs, _present, *rest in parts)
     if order_columns and limit is not None and keys is None:
