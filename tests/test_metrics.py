@@ -442,6 +442,18 @@ def test_rankings_of_a_period_cutting_two_months(world):
     assert {r.task_execution_rate for r in by_execution} == {None}
 
 
+def test_month_to_date_rankings_for_a_region_manager_never_show_another_region(world):
+    """The month-to-date rollups go through the same scoping: 03-05..03-20 for the East manager."""
+    middle = Filters(dt.date(2026, 3, 5), dt.date(2026, 3, 20))
+    rm_east = actor(world.users.rm_east)
+
+    stores = metrics.ranking(actor=rm_east, filters=middle, level="store")
+    guides = metrics.guide_kpis(actor=rm_east, filters=middle)
+
+    assert [(r.code, r.sales_flow) for r in stores] == [("E2", D("120.00")), ("E1", D("100.00"))]
+    assert [(r.guide_code, r.sales) for r in guides] == [("ga1", D("250.00")), ("ga2", D("120.00"))]
+
+
 def test_ranking_rejects_an_unknown_level(world):
     with pytest.raises(ValueError, match="unknown ranking level 'city'"):
         metrics.ranking(actor=actor(world.users.hq), filters=MARCH, level="city")
