@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from mall.models import (
@@ -33,12 +33,14 @@ from mall.models import (
     OrderLine,
     OrderStatus,
     OrderTransition,
+    Product,
     Sku,
     Stock,
     StockMovement,
 )
 from mall.orders import order_lock, order_transition
 from members.models import BrandMembership, Member, PointsEntry
+from retail_crm import rawsql
 from retail_crm.errors import ApplicationError
 from retail_crm.idempotency import atomic_operation
 from retail_crm.models import Brand
@@ -102,9 +104,11 @@ class Pricing:
     """What checkout computed, before anything was written (also what a price preview shows)."""
 
     brand: Brand
+    settings: MallSettings
     skus: dict[int, Sku]
     quantities: dict[int, int]
     unit_prices: dict[int, Decimal]
+    stock: dict[int, int]  # available units of each SKU, its row locked by this transaction
     member_price_applied: bool
     items_amount: Decimal
 
@@ -128,13 +132,69 @@ def _merge_lines(lines: list[LineRequest]) -> dict[int, int]:
     return quantities
 
 
+_SKU_FIELDS = ("id", "product_id", "brand_id", "code", "colour", "size", "material", "list_price", "member_price",
+               "cost_price")
+_PRODUCT_FIELDS = ("id", "brand_id", "code", "name", "category", "season", "is_active")
+_BRAND_FIELDS = ("id", "group_id", "code", "name")
+_SETTINGS_FIELDS = ("id", "brand_id", "points_per_yuan", "yuan_per_point", "points_max_share", "payment_minutes",
+                    "return_days")
+
+
+def _pricing_sql(count: int, *, with_stock: bool = True) -> str:
+    """The SKUs with their product, brand, the brand's mall settings, whether the buyer is a member of that
+    brand, and their stock, whose rows are locked in SKU order (so two checkouts of overlapping SKUs cannot
+    deadlock). A SKU without a stock row is left out; ``with_stock=False`` finds such SKUs, with stock 0."""
+    t = rawsql.table
+    stock = (f"st.quantity FROM {t(Sku)} s JOIN {t(Stock)} st ON st.sku_id = s.id" if with_stock  # noqa: S608
+             else f"0 FROM {t(Sku)} s")
+    return (f"SELECT {rawsql.columns(Sku, 's', _SKU_FIELDS)}, {rawsql.columns(Product, 'p', _PRODUCT_FIELDS)}, "  # noqa: S608 - names from the models
+            f"{rawsql.columns(Brand, 'b', _BRAND_FIELDS)}, {rawsql.columns(MallSettings, 'ms', _SETTINGS_FIELDS)}, "
+            f"EXISTS (SELECT 1 FROM {t(BrandMembership)} bm WHERE bm.member_id = %s AND bm.brand_id = s.brand_id), "
+            f"{stock} JOIN {t(Product)} p ON p.id = s.product_id JOIN {t(Brand)} b ON b.id = s.brand_id "
+            f"LEFT JOIN {t(MallSettings)} ms ON ms.brand_id = s.brand_id WHERE s.id IN ({rawsql.params_list(count)}) "
+            f"ORDER BY s.id{rawsql.for_update('st') if with_stock else ''}")
+
+
+def _load_skus(member: Member, sku_ids: list[int]) -> tuple[dict[int, Sku], MallSettings | None, bool, dict[int, int]]:
+    """One statement for everything pricing and the stock check need, as model instances (the ORM's
+    select_related over four tables cost more to build than to run, on the busiest endpoint)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_pricing_sql(len(sku_ids)), [member.pk, *sku_ids])
+        rows = cursor.fetchall()
+        if len(rows) < len(sku_ids):  # unknown SKUs, or SKUs that never had stock (an error either way)
+            others = [pk for pk in sku_ids if pk not in {row[0] for row in rows}]
+            cursor.execute(_pricing_sql(len(others), with_stock=False), [member.pk, *others])
+            rows += cursor.fetchall()
+    skus: dict[int, Sku] = {}
+    brands: dict[int, Brand] = {}
+    stock: dict[int, int] = {}
+    settings_ = None
+    is_member = False
+    a = len(_SKU_FIELDS)
+    b = a + len(_PRODUCT_FIELDS)
+    c = b + len(_BRAND_FIELDS)
+    d = c + len(_SETTINGS_FIELDS)
+    for row in rows:
+        sku = rawsql.load(Sku, _SKU_FIELDS, row[:a])
+        sku.product = rawsql.load(Product, _PRODUCT_FIELDS, row[a:b])
+        if row[b] not in brands:
+            brands[row[b]] = rawsql.load(Brand, _BRAND_FIELDS, row[b:c])
+        sku.brand = brands[row[b]]
+        if row[c] is not None:
+            settings_ = rawsql.load(MallSettings, _SETTINGS_FIELDS, row[c:d])
+        is_member = is_member or bool(row[d])
+        skus[sku.pk] = sku
+        stock[sku.pk] = row[d + 1]
+    return skus, settings_, is_member, stock
+
+
 def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
-    """Price the lines for this member: one brand, active products, member price for members of the brand."""
+    """Price the lines for this member: one brand, active products, member price for members of the brand.
+
+    Reading the prices locks the SKUs' stock rows (until the transaction ends) and notes what is available.
+    """
     quantities = _merge_lines(lines)
-    # Whether the buyer is a member of each SKU's brand comes with the SKUs (one query, not two).
-    is_member = Exists(BrandMembership.objects.filter(member=member, brand=OuterRef("brand")))
-    skus = {s.pk: s for s in Sku.objects.select_related("product", "brand__mall_settings")
-            .filter(pk__in=list(quantities)).annotate(buyer_is_member=is_member)}
+    skus, stored_settings, is_member, stock = _load_skus(member, list(quantities))
     missing = sorted(set(quantities) - set(skus))
     if missing:
         raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
@@ -152,10 +212,10 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
     if brand.group_id != member.group_id:
         raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.",
                                fields={"lines": ["Items of another group."]})
-    is_member = next(iter(skus.values())).buyer_is_member
     unit_prices = {pk: (sku.member_price if is_member else sku.list_price) for pk, sku in skus.items()}
     items = sum((unit_prices[pk] * q for pk, q in quantities.items()), ZERO)
-    return Pricing(brand=brand, skus=skus, quantities=quantities, unit_prices=unit_prices,
+    return Pricing(brand=brand, settings=stored_settings or MallSettings(brand_id=brand.pk), skus=skus,
+                   quantities=quantities, unit_prices=unit_prices, stock=stock,
                    member_price_applied=is_member and any(s.member_price < s.list_price for s in skus.values()),
                    items_amount=items)
 
@@ -186,33 +246,49 @@ def _new_order_no(brand: Brand, at: dt.datetime) -> str:
     return f"{brand.code[:8]}{timezone.localtime(at):%y%m%d%H%M%S}{secrets.token_hex(5).upper()}"
 
 
-def _reserve_stock(order: Order, quantities: dict[int, int], skus: dict[int, Sku]) -> None:
-    """Lock the SKUs' stock rows in primary-key order, check, then decrement (409 if short)."""
-    stock = {s.sku_id: s for s in Stock.objects.select_for_update().filter(sku_id__in=list(quantities))
-             .order_by("sku_id")}
-    short = {skus[pk].code: (stock[pk].quantity if pk in stock else 0) for pk, q in sorted(quantities.items())
-             if pk not in stock or stock[pk].quantity < q}
+def _check_stock(pricing: Pricing) -> None:
+    """409 naming every SKU the order wants more of than is left (the rows were locked when priced)."""
+    short = {pricing.skus[pk].code: pricing.stock[pk] for pk, q in sorted(pricing.quantities.items())
+             if pricing.stock[pk] < q}
     if short:
         raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
                                fields={code: [f"Only {left} left."] for code, left in short.items()})
-    try:
-        # One statement for every SKU of the order (rows already locked above, in key order). No savepoint:
-        # if the CHECK backstop ever fires, the 409 below unwinds the whole checkout transaction.
-        Stock.objects.filter(sku_id__in=list(quantities)).update(quantity=F("quantity") - Case(
-            *(When(sku_id=pk, then=Value(q)) for pk, q in quantities.items()), output_field=IntegerField()))
-    except IntegrityError:  # only reachable if something bypassed the locks
-        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.",
-                               status=409) from None
-    StockMovement.objects.bulk_create([StockMovement(sku_id=pk, delta=-q, reason=StockMovement.Reason.RESERVE,
-                                                     order=order) for pk, q in sorted(quantities.items())])
+
+
+def _stock_statements(order: Order, quantities: dict[int, int]) -> list[rawsql.Statement]:
+    """Decrement the (locked, checked) stock rows in one statement, and record the movements."""
+    ids = sorted(quantities)
+    stock_table, sku_col, qty_col = rawsql.table(Stock), rawsql.qn("sku_id"), rawsql.qn("quantity")
+    update = (f"UPDATE {stock_table} SET {qty_col} = {qty_col} - CASE {sku_col} "  # noqa: S608 - names from the model
+              f"{' '.join(['WHEN %s THEN %s'] * len(ids))} END WHERE {sku_col} IN ({rawsql.params_list(len(ids))})",
+              [v for pk in ids for v in (pk, quantities[pk])] + ids)
+    movements = rawsql.insert_statement([StockMovement(sku_id=pk, delta=-quantities[pk], order=order,
+                                                       reason=StockMovement.Reason.RESERVE) for pk in ids],
+                                        returning=False)
+    return [update, movements]
+
+
+_COUPON_FIELDS = ("id", "template_id", "member_id", "code", "issued_at", "valid_from", "valid_to", "status",
+                  "used_order_id", "locked_at", "used_at")
+_TEMPLATE_FIELDS = ("id", "brand_id", "name", "kind", "threshold_amount", "discount_amount", "discount_rate",
+                    "is_active")
 
 
 def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decimal, at: dt.datetime) -> Coupon:
-    coupon = (Coupon.objects.select_for_update().select_related("template")
-              .filter(code=code, member=member).first())
-    if coupon is None:
+    """The member's coupon with this code, row-locked (its template is read, not locked: every coupon issued
+    from one template shares that row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {rawsql.columns(Coupon, 'c', _COUPON_FIELDS)}, "  # noqa: S608 - names from the models
+                       f"{rawsql.columns(CouponTemplate, 't', _TEMPLATE_FIELDS)} "
+                       f"FROM {rawsql.table(Coupon)} c JOIN {rawsql.table(CouponTemplate)} t "
+                       f"ON t.id = c.template_id WHERE c.code = %s AND c.member_id = %s{rawsql.for_update('c')}",
+                       [code, member.pk])
+        row = cursor.fetchone()
+    if row is None:
         raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "No such coupon.",
                                fields={"coupon_code": ["You hold no coupon with this code."]})
+    coupon = rawsql.load(Coupon, _COUPON_FIELDS, row[:len(_COUPON_FIELDS)])
+    coupon.template = rawsql.load(CouponTemplate, _TEMPLATE_FIELDS, row[len(_COUPON_FIELDS):])
     if coupon.status != CouponStatus.AVAILABLE or not (coupon.valid_from <= at < coupon.valid_to):
         raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "This coupon cannot be used now.",
                                status=409, fields={"coupon_code": [f"Coupon is {coupon.status} or out of date."]})
@@ -246,7 +322,7 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     at = at or timezone.now()
     pricing = checkout_price(member=member, lines=lines)
     brand = pricing.brand
-    settings_ = mall_settings_for(brand)
+    settings_ = pricing.settings
     guide = _share_guide(share_token)
     channel, store, session = Channel.MINI_PROGRAM, None, None
     if live_session_id is not None:
@@ -284,39 +360,52 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
         order.points_used, order.points_discount = points, value
     order.total_amount = after_coupon - order.points_discount
 
+    _check_stock(pricing)
     order.order_no = _new_order_no(brand, at)
     try:
-        order.save()
+        rawsql.insert([order])
     except IntegrityError:
         # Two orders of one brand in the same second drawing the same 40 random bits: never in practice. The
         # whole checkout rolls back and the client retries (with its Idempotency-Key) instead of a savepoint
         # round trip on every order.
         raise ApplicationError("conflict", "Could not allocate an order number; try again.", status=409) from None
 
-    _reserve_stock(order, pricing.quantities, pricing.skus)
     ordered = sorted(pricing.quantities)
     gross = [pricing.unit_prices[pk] * pricing.quantities[pk] for pk in ordered]
     shares = _allocate(order.coupon_discount + order.points_discount, gross)
-    lines = OrderLine.objects.bulk_create([
+    lines = [
         OrderLine(order=order, brand=brand, sku=pricing.skus[pk], quantity=pricing.quantities[pk],
                   list_price=pricing.skus[pk].list_price, unit_price=pricing.unit_prices[pk],
                   discount_amount=share, amount=amount - share)
-        for pk, amount, share in zip(ordered, gross, shares, strict=True)])
+        for pk, amount, share in zip(ordered, gross, shares, strict=True)]
+    # Everything else the order holds, in one round trip on PostgreSQL: stock, movements, coupon, the first
+    # transition, and the lines last (their keys come back).
+    statements = _stock_statements(order, pricing.quantities)
+    if coupon is not None:
+        coupon.status, coupon.used_order, coupon.locked_at = CouponStatus.LOCKED, order, at
+        statements.append(rawsql.update_statement(coupon, ("status", "used_order_id", "locked_at")))
+    statements.append(rawsql.insert_statement([OrderTransition(
+        order=order, from_status="", to_status=OrderStatus.PENDING_PAYMENT, at=at, by_member=member,
+        note="created")], returning=False))
+    statements.append(rawsql.insert_statement(lines))
+    try:
+        rawsql.set_keys(lines, rawsql.batch(statements))
+    except IntegrityError as exc:
+        if "stock_never_negative" not in str(exc):
+            raise
+        # Only reachable if something bypassed the row locks; no savepoint, the 409 unwinds the checkout.
+        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.",
+                               status=409) from None
     # The caller shows the order it just made: its lines (with their SKUs and products) need no re-read.
     # Stored the way prefetch_related stores them (an evaluated queryset), so order.lines still filters.
     cached = order.lines.all()
     cached._result_cache, cached._prefetch_done = lines, True
     order._prefetched_objects_cache = {"lines": cached}
-    if coupon is not None:
-        coupon.status, coupon.used_order, coupon.locked_at = CouponStatus.LOCKED, order, at
-        coupon.save(update_fields=["status", "used_order", "locked_at"])
     if points:
         from members.services import points_post
 
         points_post(member=member, brand=brand, delta=-points, reason=PointsEntry.Reason.SPEND, order=order,
                     note=order.order_no)
-    OrderTransition.objects.create(order=order, from_status="", to_status=OrderStatus.PENDING_PAYMENT, at=at,
-                                   by_member=member, note="created")
     if from_cart:
         CartItem.objects.filter(member=member, sku_id__in=ordered).delete()
     return order

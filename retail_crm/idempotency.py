@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from retail_crm import rawsql
 from retail_crm.errors import ApplicationError
 
 HEADER = "Idempotency-Key"
@@ -92,7 +93,7 @@ def idempotent(scope: str):
                     return response
                 record.status_code = response.status_code
                 record.response = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-                record.save(update_fields=["status_code", "response"])
+                rawsql.update(record, ("status_code", "response"))
                 return response
 
         return wrapper

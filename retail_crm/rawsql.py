@@ -1,0 +1,152 @@
+"""Hand-written SQL for the few hot paths where building ORM queries costs more than running them.
+
+Order creation runs about ten statements per request; building and compiling
+each one through the ORM cost more CPU than PostgreSQL spent executing all of
+them (see README, "Performance"). These helpers keep such SQL honest: table and
+column names come from the models, values are always bound parameters, rows
+become model instances through the same database converters the ORM applies
+(so SQLite's floats become Decimals and its 0/1 become booleans), and inserts
+fill ``auto_now_add`` fields and primary keys as ``save()`` does. Nothing here
+sends model signals; callers use it only for models that have no receivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from django.db import connection
+from django.db.models import Model
+
+
+def qn(name: str) -> str:
+    """A quoted table or column name."""
+    return connection.ops.quote_name(name)
+
+
+def table(model: type[Model]) -> str:
+    return qn(model._meta.db_table)
+
+
+def column(model: type[Model], field: str) -> str:
+    return f"{table(model)}.{qn(model._meta.get_field(field).column)}"
+
+
+def params_list(count: int) -> str:
+    """``%s, %s, …``: placeholders for an ``IN (…)`` of ``count`` values (SQLite has no ``= ANY(array)``)."""
+    return ", ".join(["%s"] * count)
+
+
+def columns(model: type[Model], alias: str, fields: tuple[str, ...]) -> str:
+    """``alias.col, …`` for the fields (attribute names), in order, for a SELECT list."""
+    return ", ".join(f"{alias}.{qn(model._meta.get_field(name).column)}" for name in fields)
+
+
+def field_names(model: type[Model]) -> tuple[str, ...]:
+    """Every concrete field's attribute name, in column order: a whole row for :func:`load`."""
+    return tuple(f.attname for f in model._meta.concrete_fields)
+
+
+def for_update(*aliases: str) -> str:
+    """`` FOR UPDATE OF …`` where the database locks rows (PostgreSQL); nothing on SQLite, which locks the file.
+
+    Naming the tables matters: a bare ``FOR UPDATE`` over a join also locks the
+    joined rows (a coupon's template, shared by every coupon issued from it).
+    """
+    if not connection.features.has_select_for_update:
+        return ""
+    if aliases and connection.features.has_select_for_update_of:
+        return " FOR UPDATE OF " + ", ".join(aliases)
+    return " FOR UPDATE"
+
+
+@cache
+def _converters(vendor: str, model: type[Model], fields: tuple[str, ...]) -> tuple:
+    out = []
+    for name in fields:
+        col = model._meta.get_field(name).get_col(model._meta.db_table)
+        out.append((col, tuple(connection.ops.get_db_converters(col)) + tuple(col.get_db_converters(connection))))
+    return tuple(out)
+
+
+def convert(model: type[Model], fields: tuple[str, ...], values: Sequence) -> list:
+    """Database values of ``model``'s ``fields`` (attribute names) as the ORM would return them."""
+    out = []
+    for value, (col, converters) in zip(values, _converters(connection.vendor, model, fields), strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        out.append(value)
+    return out
+
+
+def load(model: type[Model], fields: tuple[str, ...], values: Sequence) -> Model:
+    """A model instance from a row holding ``fields`` (attribute names); other fields load on first use."""
+    return model.from_db(connection.alias, list(fields), convert(model, fields, values))
+
+
+@cache
+def _insert_sql(vendor: str, model: type[Model], rows: int, returning: bool) -> tuple[str, tuple]:
+    meta = model._meta
+    fields = tuple(f for f in meta.concrete_fields if f is not meta.auto_field)
+    one = f"({params_list(len(fields))})"
+    sql = (f"INSERT INTO {table(model)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608 - names from the model
+           f"VALUES {', '.join([one] * rows)}")
+    return sql + (f" RETURNING {qn(meta.pk.column)}" if returning else ""), fields
+
+
+Statement = tuple[str, list]
+
+
+def insert_statement(objs: Sequence[Model], *, returning: bool = True) -> Statement:
+    """The INSERT of the (new, same-model) instances, ``auto_now_add`` fields filled; returns their keys if asked."""
+    sql, fields = _insert_sql(connection.vendor, type(objs[0]), len(objs), returning)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+
+
+def set_keys(objs: Sequence[Model], keys: Sequence[tuple]) -> None:
+    """Give the instances the primary keys their INSERT … RETURNING gave back (they are now saved)."""
+    for obj, (pk,) in zip(objs, keys, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def insert(objs: Sequence[Model]) -> None:
+    """INSERT the (new, same-model) instances in one statement and set their primary keys, like ``save()``."""
+    if objs:
+        sql, params = insert_statement(objs)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            set_keys(objs, cursor.fetchall())
+
+
+def update_statement(obj: Model, fields: tuple[str, ...]) -> Statement:
+    """``UPDATE … SET`` the instance's ``fields`` (attribute names) by primary key."""
+    meta = obj._meta
+    targets = [meta.get_field(name) for name in fields]
+    sql = (f"UPDATE {table(type(obj))} SET {', '.join(f'{qn(f.column)} = %s' for f in targets)} "  # noqa: S608
+           f"WHERE {qn(meta.pk.column)} = %s")
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
+    return sql, [*params, meta.pk.get_db_prep_value(obj.pk, connection)]
+
+
+def update(obj: Model, fields: tuple[str, ...]) -> None:
+    """Like ``save(update_fields=fields)``, in one hand-written statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(*update_statement(obj, fields))
+
+
+def batch(statements: Sequence[Statement]) -> list[tuple]:
+    """Run the statements in order and return the last one's rows.
+
+    On PostgreSQL they travel as one message (psycopg2 binds parameters on the
+    client, so ``a; b; c`` is one round trip instead of three); SQLite takes
+    one statement per call. An error in any statement raises as usual, and the
+    caller's transaction rolls all of them back.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
