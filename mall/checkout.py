@@ -49,6 +49,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_LINES = 50
 MAX_QUANTITY = 99
+MAX_KEY = 2**63 - 1
 
 
 class CheckoutErrorCode(StrEnum):
@@ -140,7 +141,8 @@ _SETTINGS_FIELDS = ("id", "brand_id", "points_per_yuan", "yuan_per_point", "poin
                     "return_days")
 
 
-def _pricing_sql(count: int, *, with_stock: bool = True) -> str:
+@rawsql.cached_sql
+def _pricing_sql(count: int, with_stock: bool = True) -> str:
     """The SKUs with their product, brand, the brand's mall settings, whether the buyer is a member of that
     brand, and their stock, whose rows are locked in SKU order (so two checkouts of overlapping SKUs cannot
     deadlock). A SKU without a stock row is left out; ``with_stock=False`` finds such SKUs, with stock 0."""
@@ -158,12 +160,14 @@ def _pricing_sql(count: int, *, with_stock: bool = True) -> str:
 def _load_skus(member: Member, sku_ids: list[int]) -> tuple[dict[int, Sku], MallSettings | None, bool, dict[int, int]]:
     """One statement for everything pricing and the stock check need, as model instances (the ORM's
     select_related over four tables cost more to build than to run, on the busiest endpoint)."""
+    if not sku_ids:
+        return {}, None, False, {}
     with connection.cursor() as cursor:
         cursor.execute(_pricing_sql(len(sku_ids)), [member.pk, *sku_ids])
         rows = cursor.fetchall()
         if len(rows) < len(sku_ids):  # unknown SKUs, or SKUs that never had stock (an error either way)
             others = [pk for pk in sku_ids if pk not in {row[0] for row in rows}]
-            cursor.execute(_pricing_sql(len(others), with_stock=False), [member.pk, *others])
+            cursor.execute(_pricing_sql(len(others), False), [member.pk, *others])
             rows += cursor.fetchall()
     skus: dict[int, Sku] = {}
     brands: dict[int, Brand] = {}
@@ -194,7 +198,8 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
     Reading the prices locks the SKUs' stock rows (until the transaction ends) and notes what is available.
     """
     quantities = _merge_lines(lines)
-    skus, stored_settings, is_member, stock = _load_skus(member, list(quantities))
+    # An id no key can hold is unknown without asking (SQLite cannot even bind an integer past 64 bits).
+    skus, stored_settings, is_member, stock = _load_skus(member, [pk for pk in quantities if 0 < pk <= MAX_KEY])
     missing = sorted(set(quantities) - set(skus))
     if missing:
         raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
@@ -255,13 +260,17 @@ def _check_stock(pricing: Pricing) -> None:
                                fields={code: [f"Only {left} left."] for code, left in short.items()})
 
 
+@rawsql.cached_sql
+def _stock_update_sql(count: int) -> str:
+    stock_table, sku_col, qty_col = rawsql.table(Stock), rawsql.qn("sku_id"), rawsql.qn("quantity")
+    return (f"UPDATE {stock_table} SET {qty_col} = {qty_col} - CASE {sku_col} "  # noqa: S608 - names from the model
+            f"{' '.join(['WHEN %s THEN %s'] * count)} END WHERE {sku_col} IN ({rawsql.params_list(count)})")
+
+
 def _stock_statements(order: Order, quantities: dict[int, int]) -> list[rawsql.Statement]:
     """Decrement the (locked, checked) stock rows in one statement, and record the movements."""
     ids = sorted(quantities)
-    stock_table, sku_col, qty_col = rawsql.table(Stock), rawsql.qn("sku_id"), rawsql.qn("quantity")
-    update = (f"UPDATE {stock_table} SET {qty_col} = {qty_col} - CASE {sku_col} "  # noqa: S608 - names from the model
-              f"{' '.join(['WHEN %s THEN %s'] * len(ids))} END WHERE {sku_col} IN ({rawsql.params_list(len(ids))})",
-              [v for pk in ids for v in (pk, quantities[pk])] + ids)
+    update = (_stock_update_sql(len(ids)), [v for pk in ids for v in (pk, quantities[pk])] + ids)
     movements = rawsql.insert_statement([StockMovement(sku_id=pk, delta=-quantities[pk], order=order,
                                                        reason=StockMovement.Reason.RESERVE) for pk in ids],
                                         returning=False)
@@ -274,15 +283,19 @@ _TEMPLATE_FIELDS = ("id", "brand_id", "name", "kind", "threshold_amount", "disco
                     "is_active")
 
 
+@rawsql.cached_sql
+def _coupon_sql() -> str:
+    return (f"SELECT {rawsql.columns(Coupon, 'c', _COUPON_FIELDS)}, "  # noqa: S608 - names from the models
+            f"{rawsql.columns(CouponTemplate, 't', _TEMPLATE_FIELDS)} "
+            f"FROM {rawsql.table(Coupon)} c JOIN {rawsql.table(CouponTemplate)} t "
+            f"ON t.id = c.template_id WHERE c.code = %s AND c.member_id = %s{rawsql.for_update('c')}")
+
+
 def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decimal, at: dt.datetime) -> Coupon:
     """The member's coupon with this code, row-locked (its template is read, not locked: every coupon issued
     from one template shares that row)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {rawsql.columns(Coupon, 'c', _COUPON_FIELDS)}, "  # noqa: S608 - names from the models
-                       f"{rawsql.columns(CouponTemplate, 't', _TEMPLATE_FIELDS)} "
-                       f"FROM {rawsql.table(Coupon)} c JOIN {rawsql.table(CouponTemplate)} t "
-                       f"ON t.id = c.template_id WHERE c.code = %s AND c.member_id = %s{rawsql.for_update('c')}",
-                       [code, member.pk])
+        cursor.execute(_coupon_sql(), [code, member.pk])
         row = cursor.fetchone()
     if row is None:
         raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "No such coupon.",

@@ -54,19 +54,26 @@ def member_token_revoke(*, key: str) -> None:
     MemberToken.objects.filter(key_hash=_hash(key), revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
+_TOKEN_FIELDS, _MEMBER_FIELDS = rawsql.field_names(MemberToken), rawsql.field_names(Member)
+
+
+@rawsql.cached_sql
+def _token_sql() -> str:
+    return (f"SELECT {rawsql.columns(MemberToken, 't', _TOKEN_FIELDS)}, "  # noqa: S608 - names from the models
+            f"{rawsql.columns(Member, 'm', _MEMBER_FIELDS)} FROM {rawsql.table(MemberToken)} t "
+            f"JOIN {rawsql.table(Member)} m ON m.id = t.member_id WHERE t.key_hash = %s")
+
+
 def _token_with_member(key_hash: str) -> MemberToken | None:
     """The token and its member in one hand-written statement: every mini-program request runs it, and the
     ORM's select_related cost more to build than the query takes to run."""
-    token_fields, member_fields = rawsql.field_names(MemberToken), rawsql.field_names(Member)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {rawsql.columns(MemberToken, 't', token_fields)}, "  # noqa: S608 - names from the models
-                       f"{rawsql.columns(Member, 'm', member_fields)} FROM {rawsql.table(MemberToken)} t "
-                       f"JOIN {rawsql.table(Member)} m ON m.id = t.member_id WHERE t.key_hash = %s", [key_hash])
+        cursor.execute(_token_sql(), [key_hash])
         row = cursor.fetchone()
     if row is None:
         return None
-    token = rawsql.load(MemberToken, token_fields, row[:len(token_fields)])
-    token.member = rawsql.load(Member, member_fields, row[len(token_fields):])
+    token = rawsql.load(MemberToken, _TOKEN_FIELDS, row[:len(_TOKEN_FIELDS)])
+    token.member = rawsql.load(Member, _MEMBER_FIELDS, row[len(_TOKEN_FIELDS):])
     return token
 
 

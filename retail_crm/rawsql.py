@@ -12,11 +12,27 @@ sends model signals; callers use it only for models that have no receivers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+
+
+def cached_sql(build: Callable[..., str]) -> Callable[..., str]:
+    """Remember SQL text built from model metadata, per database vendor and arguments (it never changes)."""
+    memo: dict[tuple, str] = {}
+
+    @functools.wraps(build)
+    def get(*args):
+        key = (connection.vendor, *args)
+        sql = memo.get(key)
+        if sql is None:
+            sql = memo[key] = build(*args)
+        return sql
+
+    return get
 
 
 def qn(name: str) -> str:
@@ -71,17 +87,18 @@ def _converters(vendor: str, model: type[Model], fields: tuple[str, ...]) -> tup
 
 def convert(model: type[Model], fields: tuple[str, ...], values: Sequence) -> list:
     """Database values of ``model``'s ``fields`` (attribute names) as the ORM would return them."""
+    conn = connections[DEFAULT_DB_ALIAS]  # once: every attribute of the ``connection`` proxy is a lookup
     out = []
-    for value, (col, converters) in zip(values, _converters(connection.vendor, model, fields), strict=True):
+    for value, (col, converters) in zip(values, _converters(conn.vendor, model, fields), strict=True):
         for converter in converters:
-            value = converter(value, col, connection)
+            value = converter(value, col, conn)
         out.append(value)
     return out
 
 
 def load(model: type[Model], fields: tuple[str, ...], values: Sequence) -> Model:
     """A model instance from a row holding ``fields`` (attribute names); other fields load on first use."""
-    return model.from_db(connection.alias, list(fields), convert(model, fields, values))
+    return model.from_db(DEFAULT_DB_ALIAS, list(fields), convert(model, fields, values))
 
 
 @cache
@@ -99,15 +116,16 @@ Statement = tuple[str, list]
 
 def insert_statement(objs: Sequence[Model], *, returning: bool = True) -> Statement:
     """The INSERT of the (new, same-model) instances, ``auto_now_add`` fields filled; returns their keys if asked."""
-    sql, fields = _insert_sql(connection.vendor, type(objs[0]), len(objs), returning)
-    return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql, fields = _insert_sql(conn.vendor, type(objs[0]), len(objs), returning)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, True), conn) for obj in objs for f in fields]
 
 
 def set_keys(objs: Sequence[Model], keys: Sequence[tuple]) -> None:
     """Give the instances the primary keys their INSERT … RETURNING gave back (they are now saved)."""
     for obj, (pk,) in zip(objs, keys, strict=True):
         obj.pk = pk
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, DEFAULT_DB_ALIAS
 
 
 def insert(objs: Sequence[Model]) -> None:
@@ -121,12 +139,18 @@ def insert(objs: Sequence[Model]) -> None:
 
 def update_statement(obj: Model, fields: tuple[str, ...]) -> Statement:
     """``UPDATE … SET`` the instance's ``fields`` (attribute names) by primary key."""
+    conn = connections[DEFAULT_DB_ALIAS]
     meta = obj._meta
     targets = [meta.get_field(name) for name in fields]
-    sql = (f"UPDATE {table(type(obj))} SET {', '.join(f'{qn(f.column)} = %s' for f in targets)} "  # noqa: S608
-           f"WHERE {qn(meta.pk.column)} = %s")
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
-    return sql, [*params, meta.pk.get_db_prep_value(obj.pk, connection)]
+    params = [f.get_db_prep_save(f.pre_save(obj, False), conn) for f in targets]
+    return _update_sql(type(obj), fields), [*params, meta.pk.get_db_prep_value(obj.pk, conn)]
+
+
+@cached_sql
+def _update_sql(model: type[Model], fields: tuple[str, ...]) -> str:
+    targets = [model._meta.get_field(name) for name in fields]
+    return (f"UPDATE {table(model)} SET {', '.join(f'{qn(f.column)} = %s' for f in targets)} "  # noqa: S608
+            f"WHERE {qn(model._meta.pk.column)} = %s")
 
 
 def update(obj: Model, fields: tuple[str, ...]) -> None:

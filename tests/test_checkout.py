@@ -16,6 +16,7 @@ from mall.models import (
     CouponTemplate,
     MallSettings,
     Order,
+    OrderLine,
     OrderTransition,
     Product,
     Sku,
@@ -334,3 +335,50 @@ def test_the_written_out_order_response_equals_the_declared_serializer_fields(ma
     assert fast["expires_at"] is not None and fast["shipped_at"] is None
     assert [(line["sku_code"], line["quantity"], line["amount"]) for line in fast["lines"]] == [
         ("DRESS-M", 2, "1018.00"), ("DRESS-L", 1, "509.00")]
+
+
+def test_a_sku_that_never_had_a_stock_row_is_out_of_stock_and_an_unknown_one_is_400(mall):
+    bare = Sku.objects.create(product=mall["m"].product, brand=mall["brand"], code="DRESS-XS", size="XS",
+                              list_price=D("599.00"), member_price=D("509.00"), cost_price=D("200.00"))
+    with pytest.raises(ApplicationError) as refused:
+        order_create(member=mall["member"], lines=[LineRequest(mall["m"].pk, 1), LineRequest(bare.pk, 1)])
+    assert (refused.value.code, refused.value.status, refused.value.fields) == (
+        "out_of_stock", 409, {"DRESS-XS": ["Only 0 left."]})
+    with pytest.raises(ApplicationError) as unknown:
+        order_create(member=mall["member"], lines=[LineRequest(bare.pk, 1), LineRequest(bare.pk + 1000, 1)])
+    assert (unknown.value.code, unknown.value.status, unknown.value.fields) == (
+        "sku_unavailable", 400, {"lines": [f"Unknown sku_id {bare.pk + 1000}."]})
+    assert (stock(mall["m"]), Order.objects.count(), StockMovement.objects.count()) == (5, 0, 0)
+
+
+def test_the_order_checkout_returns_is_the_order_it_stored(mall):
+    """The order, its lines and their SKUs come back from hand-written SQL: every field must equal a re-read."""
+    template = CouponTemplate.objects.create(brand=mall["brand"], name="满1000减100", kind="threshold",
+                                             threshold_amount=D("1000.00"), discount_amount=D("100.00"),
+                                             valid_days=30)
+    coupon = coupon_issue(template=template, member=mall["member"])
+    made = order_create(member=mall["member"], lines=[LineRequest(mall["l"].pk, 1), LineRequest(mall["m"].pk, 2)],
+                        coupon_code=coupon.code)
+    stored = Order.objects.get(pk=made.pk)
+    fields = [f.attname for f in Order._meta.concrete_fields]
+    assert [getattr(made, f) for f in fields] == [getattr(stored, f) for f in fields]
+    line_fields = [f.attname for f in OrderLine._meta.concrete_fields]
+    assert [[getattr(line, f) for f in line_fields] for line in made.lines.all()] == [
+        [getattr(line, f) for f in line_fields] for line in stored.lines.order_by("sku_id")]
+    assert [(line.sku.code, line.sku.product.name, line.sku.brand.code, line.sku.list_price)
+            for line in made.lines.all()] == [("DRESS-M", "真丝连衣裙", "WOM", D("599.00")),
+                                              ("DRESS-L", "真丝连衣裙", "WOM", D("599.00"))]
+    assert (made.brand.code, made.total_amount, made.coupon_discount) == ("WOM", D("1427.00"), D("100.00"))
+    assert made.coupons.get() == coupon and Coupon.objects.get(pk=coupon.pk).locked_at == made.ordered_at
+
+
+def test_sku_ids_no_key_can_hold_are_unknown_not_a_server_error(mall, api_client):
+    token = member_token_issue(member=mall["member"])
+    response = api_client.post("/api/v1/mp/orders/create/", {"lines": [{"sku_id": 2**63, "quantity": 1},
+                                                                        {"sku_id": mall["m"].pk, "quantity": 1}]},
+                               format="json", HTTP_AUTHORIZATION=f"Member {token}")
+    assert (response.status_code, response.json()["error"]["fields"]) == (400, {"lines": [f"Unknown sku_id {2**63}."]})
+    with pytest.raises(ApplicationError) as refused:
+        order_create(member=mall["member"], lines=[LineRequest(2**70, 1)])
+    assert (refused.value.status, refused.value.fields) == (400, {"lines": [f"Unknown sku_id {2**70}."]})
+    assert Order.objects.count() == 0
