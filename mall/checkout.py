@@ -110,6 +110,7 @@ class Pricing:
     quantities: dict[int, int]
     unit_prices: dict[int, Decimal]
     stock: dict[int, int]  # available units of each SKU, its row locked by this transaction
+    order_id: int | None  # PostgreSQL: the id the order will have (drawn from its sequence)
     member_price_applied: bool
     items_amount: Decimal
 
@@ -145,23 +146,39 @@ _SETTINGS_FIELDS = ("id", "brand_id", "points_per_yuan", "yuan_per_point", "poin
 def _pricing_sql(count: int, with_stock: bool = True) -> str:
     """The SKUs with their product, brand, the brand's mall settings, whether the buyer is a member of that
     brand, and their stock, whose rows are locked in SKU order (so two checkouts of overlapping SKUs cannot
-    deadlock). A SKU without a stock row is left out; ``with_stock=False`` finds such SKUs, with stock 0."""
+    deadlock). A SKU without a stock row is left out; ``with_stock=False`` finds such SKUs, with stock 0.
+
+    On PostgreSQL the last column is the next order id from the order table's sequence, so the order can be
+    written in the same round trip as its lines (a failed checkout leaves a gap in the ids, as any does).
+    """
     t = rawsql.table
-    stock = (f"st.quantity FROM {t(Sku)} s JOIN {t(Stock)} st ON st.sku_id = s.id" if with_stock  # noqa: S608
-             else f"0 FROM {t(Sku)} s")
+    next_id = "NULL"
+    if with_stock and connection.vendor == "postgresql":
+        next_id = f"(SELECT nextval(pg_get_serial_sequence('{Order._meta.db_table}', '{Order._meta.pk.column}')))"
+    source = (f"st.quantity, {next_id} FROM {t(Sku)} s JOIN {t(Stock)} st ON st.sku_id = s.id" if with_stock
+              else f"0, NULL FROM {t(Sku)} s")
     return (f"SELECT {rawsql.columns(Sku, 's', _SKU_FIELDS)}, {rawsql.columns(Product, 'p', _PRODUCT_FIELDS)}, "  # noqa: S608 - names from the models
             f"{rawsql.columns(Brand, 'b', _BRAND_FIELDS)}, {rawsql.columns(MallSettings, 'ms', _SETTINGS_FIELDS)}, "
             f"EXISTS (SELECT 1 FROM {t(BrandMembership)} bm WHERE bm.member_id = %s AND bm.brand_id = s.brand_id), "
-            f"{stock} JOIN {t(Product)} p ON p.id = s.product_id JOIN {t(Brand)} b ON b.id = s.brand_id "
+            f"{source} JOIN {t(Product)} p ON p.id = s.product_id JOIN {t(Brand)} b ON b.id = s.brand_id "
             f"LEFT JOIN {t(MallSettings)} ms ON ms.brand_id = s.brand_id WHERE s.id IN ({rawsql.params_list(count)}) "
             f"ORDER BY s.id{rawsql.for_update('st') if with_stock else ''}")
 
 
-def _load_skus(member: Member, sku_ids: list[int]) -> tuple[dict[int, Sku], MallSettings | None, bool, dict[int, int]]:
+@dataclass(frozen=True)
+class _Loaded:
+    skus: dict[int, Sku]
+    settings: MallSettings | None
+    is_member: bool
+    stock: dict[int, int]
+    order_id: int | None
+
+
+def _load_skus(member: Member, sku_ids: list[int]) -> _Loaded:
     """One statement for everything pricing and the stock check need, as model instances (the ORM's
     select_related over four tables cost more to build than to run, on the busiest endpoint)."""
     if not sku_ids:
-        return {}, None, False, {}
+        return _Loaded({}, None, False, {}, None)
     with connection.cursor() as cursor:
         cursor.execute(_pricing_sql(len(sku_ids)), [member.pk, *sku_ids])
         rows = cursor.fetchall()
@@ -172,7 +189,7 @@ def _load_skus(member: Member, sku_ids: list[int]) -> tuple[dict[int, Sku], Mall
     skus: dict[int, Sku] = {}
     brands: dict[int, Brand] = {}
     stock: dict[int, int] = {}
-    settings_ = None
+    settings_ = order_id = None
     is_member = False
     a = len(_SKU_FIELDS)
     b = a + len(_PRODUCT_FIELDS)
@@ -189,7 +206,8 @@ def _load_skus(member: Member, sku_ids: list[int]) -> tuple[dict[int, Sku], Mall
         is_member = is_member or bool(row[d])
         skus[sku.pk] = sku
         stock[sku.pk] = row[d + 1]
-    return skus, settings_, is_member, stock
+        order_id = order_id or row[d + 2]
+    return _Loaded(skus, settings_, is_member, stock, order_id)
 
 
 def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
@@ -199,7 +217,8 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
     """
     quantities = _merge_lines(lines)
     # An id no key can hold is unknown without asking (SQLite cannot even bind an integer past 64 bits).
-    skus, stored_settings, is_member, stock = _load_skus(member, [pk for pk in quantities if 0 < pk <= MAX_KEY])
+    loaded = _load_skus(member, [pk for pk in quantities if 0 < pk <= MAX_KEY])
+    skus, is_member = loaded.skus, loaded.is_member
     missing = sorted(set(quantities) - set(skus))
     if missing:
         raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
@@ -219,8 +238,8 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
                                fields={"lines": ["Items of another group."]})
     unit_prices = {pk: (sku.member_price if is_member else sku.list_price) for pk, sku in skus.items()}
     items = sum((unit_prices[pk] * q for pk, q in quantities.items()), ZERO)
-    return Pricing(brand=brand, settings=stored_settings or MallSettings(brand_id=brand.pk), skus=skus,
-                   quantities=quantities, unit_prices=unit_prices, stock=stock,
+    return Pricing(brand=brand, settings=loaded.settings or MallSettings(brand_id=brand.pk), skus=skus,
+                   quantities=quantities, unit_prices=unit_prices, stock=loaded.stock, order_id=loaded.order_id,
                    member_price_applied=is_member and any(s.member_price < s.list_price for s in skus.values()),
                    items_amount=items)
 
@@ -327,6 +346,25 @@ def _share_guide(share_token: str):
         raise ApplicationError(exc.code, exc.message, fields={"share_token": exc.fields.get("token", [])}) from None
 
 
+def _write_conflict(exc: IntegrityError) -> ApplicationError:
+    """The 409 for a constraint a checkout's writes ran into; any other integrity error is a bug, re-raised."""
+    if "order_no" in str(exc):  # PostgreSQL names the constraint (order_no_unique_per_brand), SQLite the columns
+        # Two orders of one brand in the same second drawing the same 40 random bits: never in practice. The
+        # whole checkout rolls back and the client retries (with its Idempotency-Key) instead of a savepoint
+        # round trip on every order.
+        return ApplicationError("conflict", "Could not allocate an order number; try again.", status=409)
+    if "stock_never_negative" in str(exc):  # only if something bypassed the row locks
+        return ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409)
+    raise exc
+
+
+def _insert_order(order: Order) -> None:
+    try:
+        rawsql.insert([order])
+    except IntegrityError as exc:
+        raise _write_conflict(exc) from None
+
+
 @atomic_operation
 def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str = "", points: int = 0,
                  share_token: str = "", live_session_id: int | None = None, from_cart: bool = False,
@@ -375,13 +413,12 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
 
     _check_stock(pricing)
     order.order_no = _new_order_no(brand, at)
-    try:
-        rawsql.insert([order])
-    except IntegrityError:
-        # Two orders of one brand in the same second drawing the same 40 random bits: never in practice. The
-        # whole checkout rolls back and the client retries (with its Idempotency-Key) instead of a savepoint
-        # round trip on every order.
-        raise ApplicationError("conflict", "Could not allocate an order number; try again.", status=409) from None
+    statements: list[rawsql.Statement] = []
+    if pricing.order_id is not None:  # PostgreSQL: the order goes with everything else, in one round trip
+        order.pk = pricing.order_id
+        statements.append(rawsql.insert_statement([order], returning=False, with_pk=True))
+    else:
+        _insert_order(order)
 
     ordered = sorted(pricing.quantities)
     gross = [pricing.unit_prices[pk] * pricing.quantities[pk] for pk in ordered]
@@ -393,7 +430,7 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
         for pk, amount, share in zip(ordered, gross, shares, strict=True)]
     # Everything else the order holds, in one round trip on PostgreSQL: stock, movements, coupon, the first
     # transition, and the lines last (their keys come back).
-    statements = _stock_statements(order, pricing.quantities)
+    statements += _stock_statements(order, pricing.quantities)
     if coupon is not None:
         coupon.status, coupon.used_order, coupon.locked_at = CouponStatus.LOCKED, order, at
         statements.append(rawsql.update_statement(coupon, ("status", "used_order_id", "locked_at")))
@@ -404,11 +441,9 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     try:
         rawsql.set_keys(lines, rawsql.batch(statements))
     except IntegrityError as exc:
-        if "stock_never_negative" not in str(exc):
-            raise
-        # Only reachable if something bypassed the row locks; no savepoint, the 409 unwinds the checkout.
-        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.",
-                               status=409) from None
+        raise _write_conflict(exc) from None
+    if pricing.order_id is not None:
+        rawsql.set_keys([order], [(pricing.order_id,)])
     # The caller shows the order it just made: its lines (with their SKUs and products) need no re-read.
     # Stored the way prefetch_related stores them (an evaluated queryset), so order.lines still filters.
     cached = order.lines.all()

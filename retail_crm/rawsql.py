@@ -102,9 +102,9 @@ def load(model: type[Model], fields: tuple[str, ...], values: Sequence) -> Model
 
 
 @cache
-def _insert_sql(vendor: str, model: type[Model], rows: int, returning: bool) -> tuple[str, tuple]:
+def _insert_sql(vendor: str, model: type[Model], rows: int, returning: bool, with_pk: bool) -> tuple[str, tuple]:
     meta = model._meta
-    fields = tuple(f for f in meta.concrete_fields if f is not meta.auto_field)
+    fields = tuple(f for f in meta.concrete_fields if with_pk or f is not meta.auto_field)
     one = f"({params_list(len(fields))})"
     sql = (f"INSERT INTO {table(model)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608 - names from the model
            f"VALUES {', '.join([one] * rows)}")
@@ -114,10 +114,13 @@ def _insert_sql(vendor: str, model: type[Model], rows: int, returning: bool) -> 
 Statement = tuple[str, list]
 
 
-def insert_statement(objs: Sequence[Model], *, returning: bool = True) -> Statement:
-    """The INSERT of the (new, same-model) instances, ``auto_now_add`` fields filled; returns their keys if asked."""
+def insert_statement(objs: Sequence[Model], *, returning: bool = True, with_pk: bool = False) -> Statement:
+    """The INSERT of the (new, same-model) instances, ``auto_now_add`` fields filled; returns their keys if asked.
+
+    ``with_pk`` writes the keys the instances already hold (drawn from the table's sequence beforehand).
+    """
     conn = connections[DEFAULT_DB_ALIAS]
-    sql, fields = _insert_sql(conn.vendor, type(objs[0]), len(objs), returning)
+    sql, fields = _insert_sql(conn.vendor, type(objs[0]), len(objs), returning, with_pk)
     return sql, [f.get_db_prep_save(f.pre_save(obj, True), conn) for obj in objs for f in fields]
 
 

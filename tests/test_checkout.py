@@ -382,3 +382,13 @@ def test_sku_ids_no_key_can_hold_are_unknown_not_a_server_error(mall, api_client
         order_create(member=mall["member"], lines=[LineRequest(2**70, 1)])
     assert (refused.value.status, refused.value.fields) == (400, {"lines": [f"Unknown sku_id {2**70}."]})
     assert Order.objects.count() == 0
+
+
+def test_an_order_number_drawn_twice_is_a_409_and_the_checkout_leaves_nothing(mall, monkeypatch):
+    first = order_create(member=mall["member"], lines=[LineRequest(mall["m"].pk, 1)])
+    monkeypatch.setattr("mall.checkout._new_order_no", lambda brand, at: first.order_no)
+    with pytest.raises(ApplicationError) as refused:
+        order_create(member=mall["member"], lines=[LineRequest(mall["l"].pk, 1)])
+    assert (refused.value.code, refused.value.status) == ("conflict", 409)
+    assert (Order.objects.count(), stock(mall["m"]), stock(mall["l"]), StockMovement.objects.count(),
+            OrderLine.objects.count()) == (1, 4, 2, 1, 1)
