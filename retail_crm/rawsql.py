@@ -44,10 +44,6 @@ def table(model: type[Model]) -> str:
     return qn(model._meta.db_table)
 
 
-def column(model: type[Model], field: str) -> str:
-    return f"{table(model)}.{qn(model._meta.get_field(field).column)}"
-
-
 def params_list(count: int) -> str:
     """``%s, %s, …``: placeholders for an ``IN (…)`` of ``count`` values (SQLite has no ``= ANY(array)``)."""
     return ", ".join(["%s"] * count)
