@@ -23,22 +23,23 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mall.models import OFFLINE_CHANNELS, Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, JoinChannel, Member
 from retail_crm.csv_import import ImportReport, RowInvalid
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.phones import InvalidPhone, normalise_phone
+from retail_crm.validation import check_date, money_limit, parse_money, parse_quantity, screen_rows
 
 ORDER_COLUMNS = ["order_no", "ordered_at", "channel", "store_code", "guide_code", "member_code", "member_phone",
                  "sku_code", "quantity", "unit_price", "paid_amount", "refunded_amount"]
 UNSPECIFIED_CODE = "UNSPECIFIED"
 _ORDER_NO = re.compile(r"^[-A-Za-z0-9_./]{1,40}$")
-_CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 # The order-level columns every line of one order must repeat identically.
 _ORDER_FIELDS = ("ordered_at", "channel", "store_code", "guide_code", "member_code", "member_phone")
@@ -71,25 +72,13 @@ class OrderImportResult:
     members_created: int = 0
 
 
+# The order line column each money column of the file is stored in (its digits bound the value).
+_MONEY_FIELDS = {"unit_price": "unit_price", "paid_amount": "amount", "refunded_amount": "refunded_amount"}
+
+
 def _money(row: dict, column: str, *, required: bool) -> Decimal:
-    value = row.get(column, "")
-    if not value:
-        if required:
-            raise RowInvalid(f"{column} is empty")
-        return ZERO
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise RowInvalid(f"{column} {value!r} is not a number") from None
-    if not amount.is_finite():
-        raise RowInvalid(f"{column} {value!r} is not a number")
-    if amount < 0:
-        raise RowInvalid(f"{column} {value} is negative")
-    if amount != amount.quantize(_CENT):
-        raise RowInvalid(f"{column} {value} has more than two decimals")
-    if amount >= Decimal("1e12"):
-        raise RowInvalid(f"{column} {value} is too large")
-    return amount.quantize(_CENT)
+    return parse_money(row.get(column, ""), column=column, field=OrderLine._meta.get_field(_MONEY_FIELDS[column]),
+                       required=required)
 
 
 def _ordered_at(value: str, tz) -> dt.datetime:
@@ -102,6 +91,7 @@ def _ordered_at(value: str, tz) -> dt.datetime:
             moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise RowInvalid(f"ordered_at {value!r} is not an ISO 8601 date or datetime") from None
+    check_date(moment, column="ordered_at", value=value)
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, tz)
     if moment > timezone.now() + dt.timedelta(days=1):
@@ -132,13 +122,7 @@ def parse_order_row(line: int, row: dict, tz) -> ParsedLine:
     member_code = row.get("member_code", "")
     if len(member_code) > 40:
         raise RowInvalid("member_code is longer than 40 characters")
-    quantity_text = row.get("quantity", "")
-    try:
-        quantity = int(quantity_text)
-    except ValueError:
-        raise RowInvalid(f"quantity {quantity_text!r} is not a whole number") from None
-    if quantity <= 0:
-        raise RowInvalid(f"quantity {quantity} must be at least 1")
+    quantity = parse_quantity(row.get("quantity", ""))
     unit_price = _money(row, "unit_price", required=True)
     paid = _money(row, "paid_amount", required=True)
     refunded = _money(row, "refunded_amount", required=False)
@@ -279,6 +263,13 @@ def _group_orders(rows: Iterable[tuple[int, dict]], report: ImportReport, tz) ->
             first_bad.setdefault(order_no, line)
             continue
         lines.append(parsed)
+    limit = money_limit(Order._meta.get_field("total_amount"))
+    for order_no, lines in orders.items():
+        # Each line's amount fits its column; their sum must fit the order's.
+        if order_no not in first_bad and sum(parsed.paid_amount for parsed in lines) >= limit:
+            report.add_error(lines[0].line, _("order %(order_no)s: the paid_amount of its lines adds up to "
+                                              "%(limit)s or more") % {"order_no": order_no, "limit": limit})
+            first_bad[order_no] = lines.pop(0).line
     for order_no, bad_line in first_bad.items():
         for parsed in orders.pop(order_no, []):
             report.add_error(parsed.line, f"order {order_no} not imported: line {bad_line} is invalid")
@@ -295,7 +286,7 @@ def order_import(*, brand: Brand, rows: Iterable[tuple[int, dict]],
     tz = timezone.get_default_timezone()
     report = ImportReport()
     result = OrderImportResult(report=report)
-    orders = _group_orders(rows, report, tz)
+    orders = _group_orders(screen_rows(rows, report), report, tz)
     if not orders:
         report.errors.sort(key=lambda e: e.line)
         return result

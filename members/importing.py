@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member, WeComFriendship
@@ -27,6 +27,7 @@ from retail_crm.csv_import import ImportReport, RowInvalid
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.phones import InvalidPhone, normalise_phone
 from retail_crm.services import import_rows
+from retail_crm.validation import check_date, screen_rows
 
 MEMBER_COLUMNS = ["member_code", "phone", "name", "gender", "birthday", "store_code", "guide_code", "joined_at",
                   "join_channel"]
@@ -67,6 +68,7 @@ def _when(row: dict, column: str, *, required: bool = False) -> dt.datetime | No
             moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise RowInvalid(f"{column} {value!r} is not a date (YYYY-MM-DD) or date-time (ISO 8601)") from None
+    check_date(moment, column=column, value=value)
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     if moment > timezone.now():
@@ -184,6 +186,7 @@ def _parse_member_row(row: dict, known: _MemberFile) -> _MemberRow:
             raise RowInvalid(f"birthday {row['birthday']!r} is not a date (YYYY-MM-DD)") from None
         if birthday > timezone.localdate():
             raise RowInvalid(f"birthday {birthday} is in the future")
+        check_date(birthday, column="birthday", value=row["birthday"])
     store = None
     if row.get("store_code"):
         store = known.stores.get(row["store_code"])
@@ -302,7 +305,7 @@ def _new_members_bulk(*, known: _MemberFile, new: list[tuple[int, _MemberRow]]) 
                 [GuideBinding(member=m, brand=known.brand, guide=p.guide, store=p.guide.store,
                               started_at=p.joined_at or now, reason=GuideBinding.Reason.IMPORT)
                  for m, (_line, p) in zip(members, new, strict=True) if p.guide is not None], batch_size=1000)
-    except IntegrityError:
+    except (IntegrityError, DataError):
         return False
     for member, membership in zip(members, memberships, strict=True):
         known.by_pk[member.pk] = known.by_code[member.code] = member
@@ -328,8 +331,9 @@ def member_import(*, rows: list[tuple[int, dict]], brand: Brand) -> ImportReport
     without a write; the rest, and new ones if the bulk write is refused, run
     one by one in their own savepoints.
     """
-    known = _MemberFile.load(brand, rows)
     report = ImportReport()
+    rows = screen_rows(rows, report)
+    known = _MemberFile.load(brand, rows)
     new: list[tuple[int, _MemberRow]] = []
     one_by_one: list[tuple[int, dict]] = []
     seen: dict[str, int] = {}
@@ -446,6 +450,8 @@ def wecom_friend_import(*, rows: list[tuple[int, dict]]) -> ImportReport:
     unchanged, a removal date added later closes the friendship, and a period
     overlapping another recorded one is refused.
     """
+    screened = ImportReport()
+    rows = screen_rows(rows, screened)
     guide_codes = {row.get("guide_code", "") for _, row in rows} - {""}
     guides = {g.code: g for g in Guide.objects.filter(code__in=guide_codes).select_related("store__brand")}
     codes = {row.get("member_code", "") for _, row in rows} - {""}
@@ -460,6 +466,9 @@ def wecom_friend_import(*, rows: list[tuple[int, dict]]) -> ImportReport:
             pairs.setdefault((friendship.member_id, friendship.guide_id), []).append(friendship)
     keyed = [(line, {**row, _FRIEND_KEY: "|".join((row.get("member_code", ""), row.get("guide_code", ""),
                                                row.get("added_at", "")))}) for line, row in rows]
-    return import_rows(rows=keyed, key_column=_FRIEND_KEY,
-                       handle_row=lambda row, report: _friend_row_import(guides=guides, members=members, by_pk=by_pk,
-                                                                         pairs=pairs, row=row, report=report))
+    report = import_rows(rows=keyed, key_column=_FRIEND_KEY,
+                         handle_row=lambda row, report: _friend_row_import(guides=guides, members=members,
+                                                                           by_pk=by_pk, pairs=pairs, row=row,
+                                                                           report=report))
+    report.errors = sorted(screened.errors + report.errors, key=lambda error: error.line)
+    return report

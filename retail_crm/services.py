@@ -7,11 +7,13 @@ import re
 from collections.abc import Callable, Iterable
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from retail_crm.csv_import import ImportReport, RowInvalid
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, StaffRole, Store
 from retail_crm.phones import InvalidPhone, normalise_phone
+from retail_crm.validation import check_date, row_problem
 
 ORG_COLUMNS = ["brand_code", "brand_name", "region_code", "region_name", "store_code", "store_name",
                "store_kind", "city"]
@@ -42,9 +44,11 @@ def _date(row: dict, column: str) -> dt.date | None:
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise RowInvalid(f"{column} {value!r} is not a date (YYYY-MM-DD)") from None
+    check_date(day, column=column, value=value)
+    return day
 
 
 def import_rows(*, rows: Iterable[tuple[int, dict]], key_column: str,
@@ -52,11 +56,16 @@ def import_rows(*, rows: Iterable[tuple[int, dict]], key_column: str,
     """Run ``handle_row`` on each row in its own savepoint, reporting bad rows and keeping good ones.
 
     A key given twice in one file is refused on its later line, so a file
-    never silently overwrites itself.
+    never silently overwrites itself. A row with a cell no column can hold
+    (:func:`retail_crm.validation.row_problem`) is refused before it is read.
     """
     report = ImportReport()
     seen: dict[str, int] = {}
     for line, row in rows:
+        problem = row_problem(row)
+        if problem:
+            report.add_error(line, problem)
+            continue
         key = row.get(key_column, "")
         if key in seen:
             report.add_error(line, f"{key_column} {key} already given on line {seen[key]}")
@@ -69,6 +78,9 @@ def import_rows(*, rows: Iterable[tuple[int, dict]], key_column: str,
             report.add_error(line, str(exc))
         except IntegrityError as exc:
             report.add_error(line, f"conflicts with existing data ({exc.__class__.__name__})")
+        except DataError:
+            # A backstop: the row's checks should have refused a value its column cannot hold.
+            report.add_error(line, _("a value is out of range for its column"))
     return report
 
 

@@ -3,23 +3,56 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall.importing import ORDER_COLUMNS, order_import
 from retail_crm.api.views import ScopedMixin
+from retail_crm.csv_import import UNREADABLE
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import scoped
 
 MAX_ROWS = 10_000
 
 
-def _cell() -> serializers.CharField:
-    # Every cell is optional text, as in the CSV: the importer reports missing or bad values per row,
-    # so one bad row never turns the whole push into a 400.
-    return serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+@extend_schema_field(OpenApiTypes.STR)
+class _Cell(serializers.Field):
+    """A cell of the file, as given: text or a number (null is empty).
+
+    Taken as it comes so that every problem with it (too long, a NUL or
+    another control character, out of range, a list instead of text) is the
+    importer's row error, and one bad row never turns the whole push into a 400.
+    """
+
+    def __init__(self):
+        super().__init__(required=False, default="")
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _cell() -> _Cell:
+    return _Cell()
+
+
+def _row_cells(row: dict) -> dict[str, str]:
+    """The row as the importer's text cells; a value that is not text or a number makes the row unreadable."""
+    cells = {}
+    for column in ORDER_COLUMNS:
+        value = row.get(column, "")
+        if value is None:
+            value = ""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return {UNREADABLE: _("%(column)s is not text or a number") % {"column": column}}
+        cells[column] = str(value).strip()
+    return cells
 
 
 class PosOrderImportApi(ScopedMixin, APIView):
@@ -76,8 +109,7 @@ class PosOrderImportApi(ScopedMixin, APIView):
         data.is_valid(raise_exception=True)
         brand = get_object_or_404(scoped(Brand.objects.all(), self.actor), code=data.validated_data["brand"])
         store_ids = set(scoped(Store.objects.filter(brand=brand), self.actor).values_list("pk", flat=True))
-        rows = [(index, {column: str(row.get(column, "")).strip() for column in ORDER_COLUMNS})
-                for index, row in enumerate(data.validated_data["rows"], start=1)]
+        rows = [(index, _row_cells(row)) for index, row in enumerate(data.validated_data["rows"], start=1)]
         report = order_import(brand=brand, rows=rows, allowed_store_ids=store_ids).report
         body = {"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
                 "rejected": [{"row": e.line, "reason": e.reason} for e in report.errors]}
