@@ -29,7 +29,7 @@ class _Cell(serializers.Field):
     """
 
     def __init__(self):
-        super().__init__(required=False, default="")
+        super().__init__(required=False, default="", allow_null=True)
 
     def to_internal_value(self, data):
         return data
