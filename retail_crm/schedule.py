@@ -10,6 +10,11 @@ BEAT_SCHEDULE = {
         "task": "retail_crm.events.relay",
         "schedule": float(env_int("EVENTS_RELAY_SECONDS", 5)),
     },
+    # Messages due now (queued, or waiting for the end of quiet hours) go out every minute.
+    "marketing-deliveries-dispatch": {
+        "task": "marketing.tasks.deliveries_dispatch",
+        "schedule": crontab(),
+    },
     # Handled domain events are kept a week for inspection, then removed at 04:50.
     "events-purge": {
         "task": "retail_crm.events.purge",

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "guides",
     "mall",
     "livestream",
+    "marketing",
     "analytics",
 ]
 
@@ -164,6 +165,9 @@ CELERY_TASK_ROUTES = {
     "members.tasks.tags_recompute_brand": {"queue": "analytics"},
 }
 CELERY_TIMEZONE = TIME_ZONE
+# Messages to members: the adapter per channel ("fake" records instead of sending) and each provider's rate.
+MARKETING_CHANNELS = {"sms": env_str("SMS_PROVIDER", "fake") or "fake", "subscribe": "fake"}
+MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10}  # messages a second
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Crashes. A task is acknowledged only after it ran (acks_late). When one pool process dies mid-task
 # (reject_on_worker_lost) the message goes back to the queue at once. When the whole worker dies (SIGKILL,

@@ -1,0 +1,10 @@
+"""Marketing routes, relative to ``/api/v1/``."""
+
+from django.urls import path
+
+from marketing.api import views
+
+urlpatterns = [
+    path("marketing/deliveries/", views.DeliveryListApi.as_view(), name="marketing-deliveries"),
+    path("mp/subscribe-results/", views.SubscribeResultsApi.as_view(), name="mp-subscribe-results"),
+]
