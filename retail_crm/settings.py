@@ -167,6 +167,11 @@ CELERY_TASK_ROUTES = {
 CELERY_TIMEZONE = TIME_ZONE
 # Messages to members: the adapter per channel ("fake" records instead of sending) and each provider's rate.
 MARKETING_CHANNELS = {"sms": env_str("SMS_PROVIDER", "fake") or "fake", "subscribe": "fake"}
+TENCENT_SMS_SECRET_ID = env_str("TENCENT_SMS_SECRET_ID", "")
+TENCENT_SMS_SECRET_KEY = env_str("TENCENT_SMS_SECRET_KEY", "")
+TENCENT_SMS_SDK_APP_ID = env_str("TENCENT_SMS_SDK_APP_ID", "")
+TENCENT_SMS_SIGN_NAME = env_str("TENCENT_SMS_SIGN_NAME", "")
+TENCENT_SMS_CALLBACK_TOKEN = env_str("TENCENT_SMS_CALLBACK_TOKEN", "")
 MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10}  # messages a second
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Crashes. A task is acknowledged only after it ran (acks_late). When one pool process dies mid-task

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
+from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from marketing.channels.tencent_sms import inbound_reply, status_reports
 from marketing.models import Channel, Delivery, HoldReason, MessageKind
 from marketing.selectors import delivery_list
-from marketing.services import subscribe_results_record
+from marketing.services import delivery_receipt_record, sms_reply_record, subscribe_results_record
 from members.api.mp_views import MemberApi
 from members.selectors import PhoneVisibility
 from retail_crm.api.pagination import StandardPagination
@@ -109,3 +117,33 @@ class SubscribeResultsApi(MemberApi):
         data.is_valid(raise_exception=True)
         left = subscribe_results_record(member=self.member, results=data.validated_data["results"])
         return Response({"remaining": left})
+
+
+class TencentSmsCallbackApi(APIView):
+    """Tencent SMS pushes delivery receipts (``status``) and members' replies (``reply``) here.
+
+    The URL carries a secret token (``TENCENT_SMS_CALLBACK_TOKEN``, set as the callback address in the
+    provider's console): without it, or with a wrong one, the endpoint does not exist (404). A reply of
+    "TD" or "退订" opts the member out of SMS. Answers as the provider expects: ``{"result": 0}``.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+    kind = "status"
+
+    @extend_schema(tags=["marketing"], request=None, responses={200: dict})
+    def post(self, request, token: str):
+        expected = getattr(settings, "TENCENT_SMS_CALLBACK_TOKEN", "")
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise Http404
+        now = timezone.now()
+        if self.kind == "status":
+            for serial, delivered, when, error in status_reports(request.data):
+                delivery_receipt_record(provider_message_id=serial, delivered=delivered, error=error,
+                                        at=timezone.make_aware(when) if when else now)
+        else:
+            reply = inbound_reply(request.data)
+            if reply is not None:
+                sms_reply_record(phone=reply[0], text=reply[1], at=now)
+        return Response({"result": 0, "errmsg": "OK"})

@@ -32,7 +32,7 @@ class OutgoingMessage:
     params: dict
 
 
-ADAPTERS = {"fake": "marketing.channels.fake.FakeChannel"}
+ADAPTERS = {"fake": "marketing.channels.fake.FakeChannel", "tencent": "marketing.channels.tencent_sms.TencentSms"}
 
 
 def get_channel(channel: str):
