@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from mall.models import OFFLINE_CHANNELS, Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, JoinChannel, Member
+from retail_crm import events
 from retail_crm.csv_import import ImportReport, RowInvalid
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.phones import InvalidPhone, normalise_phone
@@ -374,23 +375,16 @@ def order_import(*, brand: Brand, rows: Iterable[tuple[int, dict]],
     report.errors.sort(key=lambda e: e.line)
     moments = [order.ordered_at for order, _lines in to_create] + [order.ordered_at for order in to_update]
     if moments:
-        _follow_up_on_commit(brand, min(moments), max(moments))
+        _imported_event_record(brand, min(moments), max(moments))
     return result
 
 
-def _follow_up_on_commit(brand: Brand, first: dt.datetime, last: dt.datetime) -> None:
-    """After the import commits: attribute the imported days (one range task) and recompute the brand's rule tags."""
+def _imported_event_record(brand: Brand, first: dt.datetime, last: dt.datetime) -> None:
+    """Record ``orders_imported`` for the imported local days: attribution and the brand's rule tags follow it."""
     tz = timezone.get_default_timezone()
-    date_from, date_to = timezone.localtime(first, tz).date().isoformat(), timezone.localtime(last, tz).date()
-
-    def enqueue() -> None:
-        from analytics.attribution_tasks import attribute_range_task
-        from members.tag_tasks import tags_recompute_brand
-
-        attribute_range_task.delay(brand.pk, date_from, date_to.isoformat())
-        tags_recompute_brand.delay(brand.pk)
-
-    transaction.on_commit(enqueue, robust=True)
+    events.record("orders_imported", brand_id=brand.pk,
+                  date_from=timezone.localtime(first, tz).date().isoformat(),
+                  date_to=timezone.localtime(last, tz).date().isoformat())
 
 
 def _join_brand(brand: Brand, drafts: dict) -> None:

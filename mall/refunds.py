@@ -38,7 +38,7 @@ from mall.models import (
 )
 from mall.orders import order_lock
 from mall.payments.provider import PaymentProvider, ProviderError, RefundOrder, get_payment_provider, to_fen
-from mall.payments.services import STRAY_REFUND_PREFIX, attribution_enqueue_on_commit, order_payment
+from mall.payments.services import STRAY_REFUND_PREFIX, order_money_event_record, order_payment
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for, in_scope
 
@@ -316,7 +316,7 @@ def _refund_book(*, refund_id: int, provider_refund_id: str) -> Refund:
         raise _exceeds(f"Refund {refund.refund_no} would refund more than was paid.") from None
     _points_for_refund(order=order, refund=refund)
     _stock_back(order=order, refund=refund, lines=lines)
-    attribution_enqueue_on_commit(order.pk)
+    order_money_event_record(order=order, event="order_refunded")
     return refund
 
 

@@ -27,6 +27,7 @@ from members.models import (
     MemberToken,
     PointsEntry,
 )
+from retail_crm import events
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, Guide, RetailGroup
 from retail_crm.phones import InvalidPhone, normalise_phone
@@ -290,13 +291,12 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
     # The member's RFML path and care history follow; current RFML rows are rebuilt by the next run.
     moved.update(rfm_member_merge(survivor=survivor, absorbed=absorbed))
     # Sales credits are append-only history and keep naming the buyer they were booked for (the tombstone
-    # resolves to the survivor); the moved orders are re-attributed after commit.
-    from analytics.attribution_tasks import attribution_enqueue_on_commit
+    # resolves to the survivor); the moved orders are re-attributed after commit (subscribers of the event).
     from mall.models import Order
 
-    for order_id in Order.objects.filter(member=survivor, credits__member=absorbed).values_list("pk", flat=True) \
-            .distinct():
-        attribution_enqueue_on_commit(order_id)
+    order_ids = sorted(Order.objects.filter(member=survivor, credits__member=absorbed)
+                       .values_list("pk", flat=True).distinct())
+    events.record("member_merged", survivor_id=survivor.pk, absorbed_id=absorbed.pk, order_ids=order_ids)
     return moved
 
 

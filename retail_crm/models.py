@@ -225,3 +225,47 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OutboxEvent(models.Model):
+    """A domain event recorded in the transaction that caused it (the transactional outbox).
+
+    ``retail_crm.events.record`` writes the row next to the change it describes, so a rolled-back change
+    records nothing and a committed one can never lose its follow-ups. The relay hands each row to its
+    subscribers through Celery and marks it ``done_at`` once every subscriber has run (``EventDelivery``).
+    """
+
+    name = models.CharField(_("event"), max_length=60)
+    payload = models.JSONField(_("payload"), default=dict)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    relayed_at = models.DateTimeField(_("last handed to the workers"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("relay attempts"), default=0)
+    done_at = models.DateTimeField(_("every subscriber ran"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("domain event")
+        verbose_name_plural = _("domain events")
+        indexes = [models.Index(fields=["id"], condition=Q(done_at__isnull=True), name="outbox_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+
+class EventDelivery(models.Model):
+    """One subscriber having handled one event; written in the handler's own transaction.
+
+    The unique pair is what makes a delivery idempotent: a redelivered or duplicated message finds the
+    row and does nothing, and two copies running at once cannot both commit.
+    """
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    handler = models.CharField(_("handler"), max_length=120)
+    delivered_at = models.DateTimeField(_("handled at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event delivery")
+        verbose_name_plural = _("event deliveries")
+        constraints = [models.UniqueConstraint(fields=["event", "handler"], name="event_delivery_once")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.handler}"

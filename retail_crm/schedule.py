@@ -2,7 +2,24 @@
 
 from celery.schedules import crontab
 
+from retail_crm.env import env_int
+
 BEAT_SCHEDULE = {
+    # The outbox relay: domain events whose after-commit kick was lost (broker down) go out within seconds.
+    "events-relay": {
+        "task": "retail_crm.events.relay",
+        "schedule": float(env_int("EVENTS_RELAY_SECONDS", 5)),
+    },
+    # Messages due now (queued, or waiting for the end of quiet hours) go out every minute.
+    "marketing-deliveries-dispatch": {
+        "task": "marketing.tasks.deliveries_dispatch",
+        "schedule": crontab(),
+    },
+    # Handled domain events are kept a week for inspection, then removed at 04:50.
+    "events-purge": {
+        "task": "retail_crm.events.purge",
+        "schedule": crontab(minute=50, hour=4),
+    },
     # Dashboard facts for yesterday and days changed late (refunds, tasks, care), after the attribution sweep.
     "analytics-facts-nightly": {
         "task": "analytics.facts_rebuild_nightly",

@@ -35,6 +35,7 @@ from mall.payments.provider import (
     get_payment_provider,
     to_fen,
 )
+from retail_crm import events
 from retail_crm.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -160,36 +161,13 @@ def _points_earned(order: Order) -> int:
     return int((order.paid_amount * rate).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def attribution_enqueue_on_commit(order_id: int) -> None:
-    """Credit the sale (and then its commission) once the transaction commits.
+def order_money_event_record(*, order: Order, event: str) -> None:
+    """Record that money moved on ``order`` (``order_paid`` or ``order_refunded``) in the current transaction.
 
-    Attribution lives in analytics; the import is lazy so payments keep working
-    in a deployment (or a test run) where it is not installed. Commission is
-    posted after it in the same on-commit chain; ``commission_post_for_credits``
-    is idempotent, so the attribution task calling it too does no harm.
+    What follows (attribution, then commission; the buyer's rule tags) is subscribed by the apps that do it
+    (``retail_crm.events``): it runs after the commit, and a broker outage delays it without losing it.
     """
-    try:
-        from analytics.attribution_tasks import attribution_enqueue_on_commit as enqueue
-    except ImportError:  # pragma: no cover - attribution not installed
-        enqueue = None
-    if enqueue is not None:
-        enqueue(order_id)
-
-    def post_commission():
-        from mall.tasks import order_commission_post
-
-        order_commission_post.delay(order_id)
-
-    def recompute_tags():
-        # The buyer's rule tags (sizes, colours, discount preference…) follow each paid or refunded order.
-        from members.tag_tasks import tags_recompute_member
-
-        buyer = Order.objects.filter(pk=order_id).values_list("member_id", "brand_id").first()
-        if buyer and buyer[0]:
-            tags_recompute_member.delay(buyer[0], buyer[1])
-
-    transaction.on_commit(post_commission, robust=True)
-    transaction.on_commit(recompute_tags, robust=True)
+    events.record(event, order_id=order.pk, member_id=order.member_id, brand_id=order.brand_id)
 
 
 def _refund_stray_payment(*, order: Order, payment: Payment, why: str, at: dt.datetime) -> Refund:
@@ -254,7 +232,7 @@ def _apply_paid(notice: PaymentNotice, *, source: str, at: dt.datetime) -> tuple
 
                 points_post(member=order.member, brand=order.brand, delta=points, reason=PointsEntry.Reason.EARN,
                             order=order, note=order.order_no)
-        attribution_enqueue_on_commit(order.pk)
+        order_money_event_record(order=order, event="order_paid")
         return NotifyOutcome.PAID, order.pk
 
 

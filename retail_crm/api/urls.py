@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("livestream.urls")),
     path("", include("guides.api_urls")),
     path("", include("guides.api_commission_urls")),
+    path("", include("marketing.api.urls")),
 ]
