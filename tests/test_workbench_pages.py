@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from analytics.models import CareItem
 from guides.models import TaskAssignment
+from livestream.models import LiveSession
 from members.models import GuideBinding, MemberTag, TagSource
 from tests.factories import BrandMembershipFactory, GuideBindingFactory, MemberFactory
 from tests.test_workbench_selectors import add_live_sessions, build_workbench_world
@@ -454,3 +455,42 @@ def test_live_schedule_for_wider_scopes_asks_for_a_store(w):
     assert f'data-session-id="{live.past.pk}"' in html
     assert client.get("/workbench/live/", {"store": "s3"}).status_code == 404  # west is not theirs
     assert browser(w.users.g1).get("/workbench/live/", {"store": "s2"}).status_code == 404
+
+
+def test_a_guide_who_hosts_nothing_sees_the_store_schedule(w):
+    """The demo's case (issue 23 #2): the store streams, this guide hosts none of it; the schedule is not empty.
+
+    g2 hosts nothing; s1 has, this week, "Spring looks" (g1 hosts it); next week "New arrivals" (g1) and
+    "Cancelled one" (no host); s2's session stays out.
+    """
+    live = add_live_sessions(w)
+    html = browser(w.users.g2, "zh-hans").get("/workbench/live/").content.decode()
+
+    assert "暂无直播安排" not in html
+    assert re.findall(r'data-session-id="(\d+)" data-status="(\w+)" data-mine="(\d)"', html) == [
+        (str(live.past.pk), "ended", "0"), (str(live.upcoming.pk), "planned", "0"),
+        (str(live.cancelled.pk), "cancelled", "0")]
+    assert "Other store" not in html and 'data-testid="hosted-by-me"' not in html
+    assert "主播 Guide Me" in html and "暂无主播" in html
+    # HQ's notes coach the host: g2 does not read g1's coaching.
+    assert "Open with the offer" not in html
+
+
+def test_the_live_schedule_marks_the_guides_own_sessions_and_1_plus_n_relays(w):
+    live = add_live_sessions(w)
+    central = LiveSession.objects.create(brand=w.wa, kind=LiveSession.Kind.HQ_CENTRAL, title="HQ spring show",
+                                         planned_start=live.upcoming.planned_start + dt.timedelta(days=2),
+                                         planned_end=live.upcoming.planned_end + dt.timedelta(days=2))
+    relay = LiveSession.objects.create(brand=w.wa, kind=LiveSession.Kind.STORE, title="HQ relay", host_store=w.s1,
+                                       host_guide=w.g2, follows=central, planned_start=central.planned_start,
+                                       planned_end=central.planned_end)
+
+    g1 = browser(w.users.g1, "zh-hans").get("/workbench/live/").content.decode()
+    g2 = browser(w.users.g2, "zh-hans").get("/workbench/live/").content.decode()
+
+    assert re.findall(r'data-session-id="(\d+)" data-status="\w+" data-mine="(\d)"', g1) == [
+        (str(live.past.pk), "1"), (str(live.upcoming.pk), "1"), (str(live.cancelled.pk), "0"), (str(relay.pk), "0")]
+    assert g1.count('data-testid="hosted-by-me"') == 2 and "我主播" in g1
+    assert re.findall(r'data-session-id="(\d+)" data-status="\w+" data-mine="(\d)"', g2)[-1] == (str(relay.pk), "1")
+    assert g2.count('data-testid="follows-hq"') == 1 and "同步总部直播 HQ spring show" in g2
+    assert "HQ spring show</strong>" not in g2  # the HQ session itself is not a store session

@@ -252,7 +252,7 @@ def build_workbench_world() -> SimpleNamespace:
 
 def add_live_sessions(w) -> SimpleNamespace:
     """This week: a session g1 hosted (ended, one coaching note), another store's; next week: one g1 hosts and
-    a cancelled one without a host (a guide sees only the sessions they host: livestream's scope rule)."""
+    a cancelled one without a host (a guide sees all of their store's sessions, those they host marked)."""
     monday = w.today - dt.timedelta(days=w.today.weekday())
     started = max(local_midnight(monday), w.now - dt.timedelta(hours=2))
     past = LiveSession.objects.create(brand=w.wa, kind=LiveSession.Kind.STORE, title="Spring looks", host_store=w.s1,
@@ -517,8 +517,10 @@ def test_live_weeks_of_the_store_with_coaching_notes(w):
     assert [n.text for n in weeks[0].sessions[0].notes] == ["Open with the offer"]
     assert weeks[0].sessions[0].is_past and not weeks[1].sessions[0].is_past
     assert weeks[1].sessions[0].notes == [] and weeks[1].sessions[0].pk == live.upcoming.pk
+    # A guide sees the whole store's schedule (issue 23 #2), not only the sessions they host.
     mine = selectors.store_live_weeks(subject=subject_of(w.users.g1), store=w.s1, today=w.today)
-    assert [[s.title for s in week.sessions] for week in mine] == [["Spring looks"], ["New arrivals"]]
+    assert [[s.title for s in week.sessions] for week in mine] == [["Spring looks"],
+                                                                   ["New arrivals", "Cancelled one"]]
     with pytest.raises(Exception) as caught:
         selectors.store_live_weeks(subject=subject_of(w.users.g1), store=w.s2, today=w.today)
     assert caught.value.status == 404
