@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 from analytics.care import care_item_done
 from analytics.models import CareItem
 from analytics.services import local_today
-from guides import selectors
+from guides import selectors, withdrawals
 from guides.forms import CareDoneForm, MemberFilterForm
 from retail_crm.errors import ApplicationError
 from retail_crm.phones import mask_phone
@@ -101,8 +101,11 @@ def home(request, subject):
     today = local_today()
     numbers = selectors.home_numbers(subject=subject, day=today, staff_user=request.user)
     tasks = [(task, task_url(task)) for task in numbers.open_tasks]
+    pending_withdrawals = (withdrawals.withdrawals_to_decide_count(actor=subject.actor, user=request.user)
+                           if withdrawals.may_decide_withdrawals(subject.actor) else None)
     return render(request, "guides/home.html", _frame(
         request, subject, wb_tab="home", numbers=numbers, today=today, open_tasks=tasks,
+        pending_withdrawals=pending_withdrawals,
         member_count=numbers.members, tasks_url=_first_url(("workbench:tasks", []), fallback="/workbench/tasks/")))
 
 
