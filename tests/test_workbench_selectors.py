@@ -499,7 +499,8 @@ def test_care_list_by_kind_personal_calls_first_and_done_ones(w):
     CareItem.objects.create(day=w.today, guide=w.g1, member=extra, brand=w.wa, kind=CareItem.Kind.MARKET,
                             reason="r", suggested_action="s")
 
-    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today)] == ["wbm1", "wbm2", "wbm7"]
+    # ranked (issue 23 #9): the personal call, then the market item due now, then the thank-you call
+    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today)] == ["wbm2", "wbm7", "wbm1"]
     assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today, kind="market")] == ["wbm2", "wbm7"]
     assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today, done=True)] == ["wbm3"]
     assert selectors.care_open_by_kind(subject=g1, day=w.today) == {"care": 1, "market": 2, "winback": 0}
