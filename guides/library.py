@@ -42,7 +42,8 @@ from django.utils.translation import gettext as _
 from analytics.models import MemberRfm, Segment
 from guides.models import GuideTask, Material, TaskAssignment
 from guides.sharing import Sharer, share_create
-from members.models import GuideBinding, MemberTag
+from members.models import BehaviourEvent, GuideBinding, Member, MemberTag
+from members.selectors import PhoneVisibility
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
 from retail_crm.scoping import Actor, scoped
@@ -186,20 +187,88 @@ def audience_sizes(*, task: GuideTask, guide_ids: Iterable[int]) -> dict[int, in
     guide_ids = list(guide_ids)
     if not guide_ids:
         return {}
-    bindings = GuideBinding.objects.filter(guide_id__in=guide_ids, ended_at__isnull=True)
-    if task.brand_id is not None:
-        bindings = bindings.filter(brand_id=task.brand_id)
+    bindings = audience_bindings(task=task, guide_ids=guide_ids)
+    rows = bindings.values("guide_id").annotate(n=Count("member_id", distinct=True)).values_list("guide_id", "n")
+    return dict(rows.order_by())
+
+
+def _audience_values_by_group(task: GuideTask) -> dict[int, list[int]]:
     values_by_group: dict[int, list[int]] = defaultdict(list)
     for value_id, tag_group_id in task.audience_tags.values_list("pk", "tag_group_id"):
         values_by_group[tag_group_id].append(value_id)
-    for value_ids in values_by_group.values():
+    return values_by_group
+
+
+def audience_bindings(*, task: GuideTask, guide_ids: Iterable[int]) -> QuerySet[GuideBinding]:
+    """The current bindings of these guides whose member is in the task's audience (see the module docstring)."""
+    bindings = GuideBinding.objects.filter(guide_id__in=list(guide_ids), ended_at__isnull=True)
+    if task.brand_id is not None:
+        bindings = bindings.filter(brand_id=task.brand_id)
+    for value_ids in _audience_values_by_group(task).values():
         bindings = bindings.filter(Exists(MemberTag.objects.filter(member_id=OuterRef("member_id"),
                                                                    tag_value_id__in=value_ids)))
     if task.audience_segments:
         bindings = bindings.filter(Exists(MemberRfm.objects.filter(
             member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id"), segment__in=task.audience_segments)))
-    rows = bindings.values("guide_id").annotate(n=Count("member_id", distinct=True)).values_list("guide_id", "n")
-    return dict(rows.order_by())
+    return bindings
+
+
+@dataclass(frozen=True)
+class AudienceMember:
+    """One member of an assignment's audience as the task page lists it (issue 23 #8).
+
+    ``reasons`` say why the member is in the audience: the task's tag values they hold and their RFML class
+    (empty when the task names no audience: every bound member). ``sent`` is whether the assignment was executed
+    while the member was bound (the text went to them); ``opened`` whether they opened the shared link.
+    """
+
+    member_id: int
+    name: str
+    phone: str
+    reasons: list[str]
+    sent: bool
+    opened: bool
+
+
+@dataclass(frozen=True)
+class Audience:
+    members: list[AudienceMember]
+    total: int
+
+
+def task_audience(*, assignment: TaskAssignment, actor: Actor, user=None, limit: int = 100) -> Audience:
+    """Who the assignment's audience is now: its guide's bound members matching the task, in the viewer's scope
+    (a guide: their own bound members), the first ``limit`` by name. Phones follow the phone rule."""
+    task = assignment.task
+    bindings = scoped(audience_bindings(task=task, guide_ids=[assignment.guide_id]), actor)
+    first_bound: dict[int, dt.datetime] = {}
+    for member_id, started_at in bindings.values_list("member_id", "started_at").order_by("started_at"):
+        first_bound.setdefault(member_id, started_at)
+    members = list(Member.objects.filter(pk__in=list(first_bound)).order_by("name", "pk")[:limit])
+    ids = [m.pk for m in members]
+    tag_values = [v for values in _audience_values_by_group(task).values() for v in values]
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for member_id, value, group in (MemberTag.objects.filter(member_id__in=ids, tag_value_id__in=tag_values)
+                                    .values_list("member_id", "tag_value__name", "tag_value__tag_group__name")
+                                    .order_by("tag_value__tag_group__name", "tag_value__name")):
+        reasons[member_id].append(f"{group}: {value}")
+    if task.audience_segments:
+        labels = dict(Segment.choices)
+        rfm = MemberRfm.objects.filter(member_id__in=ids, segment__in=task.audience_segments)
+        if task.brand_id is not None:
+            rfm = rfm.filter(brand_id=task.brand_id)
+        for member_id, segment in rfm.values_list("member_id", "segment").order_by("brand_id"):
+            reasons[member_id].append(str(labels.get(segment, segment)))
+    share = assignment.share
+    opened = set(scoped(BehaviourEvent.objects.filter(share_token=share.code, member_id__in=ids), actor)
+                 .values_list("member_id", flat=True)) if share else set()
+    executed = assignment.executed_at
+    visibility = PhoneVisibility(actor=actor, user=user, members=members)
+    rows = [AudienceMember(member_id=m.pk, name=m.name or m.code, phone=visibility.phone(m),
+                           reasons=list(dict.fromkeys(reasons[m.pk])),
+                           sent=executed is not None and first_bound[m.pk] <= executed, opened=m.pk in opened)
+            for m in members]
+    return Audience(members=rows, total=len(first_bound))
 
 
 @transaction.atomic

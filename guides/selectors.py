@@ -580,18 +580,63 @@ def workbench_member(*, subject: WorkbenchSubject, member_id: int, user=None, pu
 
 # ---------------------------------------------------------------------------- care list
 
+#: How soon a kind of care item is due: marketing is due now (the member's purchase cycle is ending), a
+#: win-back is already overdue but less likely to answer, a care (thank-you) call has no deadline.
+CARE_KIND_DUE = {CareItem.Kind.MARKET: 0, CareItem.Kind.WINBACK: 1, CareItem.Kind.CARE: 2}
+
+
 def care_list(*, subject: WorkbenchSubject, day: dt.date, kind: str | None = None,
               done: bool = False) -> QuerySet[CareItem]:
     """The day's open care items of the subject (or the done ones), ready to paginate.
 
-    Open items come by kind (care, market, win back), personal calls first within a kind; done ones most
+    Open items are ranked so the few that matter come first (issue 23 #9): personal calls (important RFML
+    classes) first, then by how soon the kind is due (:data:`CARE_KIND_DUE`), then by the member's value
+    (``value``: RFML monetary in the item's brand, highest first, none last), then by name. Done ones most
     recently done first.
     """
     rows = scoped(CareItem.objects.filter(_by_guide(subject), day=day, done_at__isnull=not done), subject.actor)
     if kind:
         rows = rows.filter(kind=kind)
-    order = ("-done_at", "-pk") if done else ("kind", "-important", "member__name", "pk")
-    return rows.select_related("member", "guide", "brand").order_by(*order)
+    rows = rows.select_related("member", "guide", "brand")
+    if done:
+        return rows.order_by("-done_at", "-pk")
+    value = MemberRfm.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id")).values(
+        "monetary")[:1]
+    due = Case(*(When(kind=k, then=Value(rank)) for k, rank in CARE_KIND_DUE.items()), default=Value(9))
+    return rows.annotate(value=Subquery(value), due_rank=due).order_by(
+        "-important", "due_rank", F("value").desc(nulls_last=True), "member__name", "pk")
+
+
+@dataclass(frozen=True)
+class CareContact:
+    """How to reach a care item's member: the phone as the viewer may see it (a ``tel:`` link only when whole),
+    and the WeCom external id when the item's guide holds an open WeCom friendship with the member."""
+
+    phone: str
+    tel: str
+    wecom_id: str
+    wecom_friend: bool
+
+
+def care_contacts(*, subject: WorkbenchSubject, items: list[CareItem], user=None) -> dict[int, CareContact]:
+    """Per care item id, its :class:`CareContact` (two queries for the phones, one for the friendships)."""
+    if not items:
+        return {}
+    members = [item.member for item in items]
+    visibility = PhoneVisibility(actor=subject.actor, user=user, members=members)
+    friends: dict[tuple[int, int], str] = {}
+    for guide_id, member_id, external in scoped(WeComFriendship.objects.filter(
+            member_id__in=[m.pk for m in members], guide_id__in={item.guide_id for item in items},
+            removed_at__isnull=True), subject.actor).values_list("guide_id", "member_id", "external_userid"):
+        friends[(guide_id, member_id)] = external
+    contacts = {}
+    for item in items:
+        whole = bool(item.member.phone) and visibility.sees_whole(item.member)
+        key = (item.guide_id, item.member_id)
+        contacts[item.pk] = CareContact(phone=visibility.phone(item.member),
+                                        tel=item.member.phone if whole else "", wecom_id=friends.get(key, ""),
+                                        wecom_friend=key in friends)
+    return contacts
 
 
 def care_open_by_kind(*, subject: WorkbenchSubject, day: dt.date) -> dict[str, int]:

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 from analytics.care import care_item_done
 from analytics.models import CareItem
 from analytics.services import local_today
-from guides import selectors
+from guides import selectors, withdrawals
 from guides.forms import CareDoneForm, MemberFilterForm
 from retail_crm.errors import ApplicationError
 from retail_crm.phones import mask_phone
@@ -35,6 +35,7 @@ from retail_crm.scoping import actor_for
 
 MEMBERS_PER_PAGE = 20
 CARE_PER_PAGE = 30
+CARE_FIRST = 8  # "today first": the top of the ranked care list, shown before the rest
 RECENT_DONE = 5
 CARE_VIEWS = {"", "done", *CareItem.Kind.values}
 ACTIVITY_LABELS = [("product_views", _lazy("Product views")), ("favourites", _lazy("Favourites")),
@@ -101,8 +102,11 @@ def home(request, subject):
     today = local_today()
     numbers = selectors.home_numbers(subject=subject, day=today, staff_user=request.user)
     tasks = [(task, task_url(task)) for task in numbers.open_tasks]
+    pending_withdrawals = (withdrawals.withdrawals_to_decide_count(actor=subject.actor, user=request.user)
+                           if withdrawals.may_decide_withdrawals(subject.actor) else None)
     return render(request, "guides/home.html", _frame(
         request, subject, wb_tab="home", numbers=numbers, today=today, open_tasks=tasks,
+        pending_withdrawals=pending_withdrawals,
         member_count=numbers.members, tasks_url=_first_url(("workbench:tasks", []), fallback="/workbench/tasks/")))
 
 
@@ -142,13 +146,21 @@ def _care_page(request, subject, *, status: int = 200, failed_item: CareItem | N
     done = kind == "done"
     page = Paginator(selectors.care_list(subject=subject, day=today, kind=None if done or not kind else kind,
                                          done=done), CARE_PER_PAGE).get_page(request.GET.get("page"))
-    for item in page:
+    items = list(page)
+    contacts = selectors.care_contacts(subject=subject, items=items, user=request.user) if not done else {}
+    for item in items:
         item.form = failed_form if failed_item and item.pk == failed_item.pk else CareDoneForm(
             auto_id=f"care-{item.pk}-%s")
+        item.contact = contacts.get(item.pk)
+    # The first page opens with the few that matter today; the rest of the ranked list waits folded away.
+    first = items[:CARE_FIRST] if not done and page.number == 1 else []
+    later = items[len(first):] if not done else []
     recent_done = [] if done or page.number > 1 else list(
         selectors.care_list(subject=subject, day=today, done=True)[:RECENT_DONE])
     return render(request, "guides/care.html", _frame(
-        request, subject, wb_tab="care", today=today, kind=kind, page=page,
+        request, subject, wb_tab="care", today=today, kind=kind, page=page, first_items=first,
+        later_items=later, later_count=page.paginator.count - len(first),
+        failed_later=bool(failed_item and any(item.pk == failed_item.pk for item in later)),
         done_items=list(page) if done else recent_done,
         counts=selectors.care_counts(subject=subject, day=today),
         by_kind=[(value, label, count) for (value, label), count in zip(

@@ -45,6 +45,21 @@ class DecisionForm(forms.Form):
     note = forms.CharField(label=gettext_lazy("Note"), max_length=200, required=False)
 
 
+class RejectForm(forms.Form):
+    """Rejecting on the workbench needs a reason: it is stored on the request and shown to the requester."""
+
+    note = forms.CharField(label=gettext_lazy("Reason for rejecting"), max_length=200,
+                           error_messages={"required": gettext_lazy("Give the reason for rejecting; the "
+                                                                    "requester will see it.")},
+                           widget=forms.Textarea(attrs={"rows": 2, "maxlength": 200}))
+
+    def clean_note(self) -> str:
+        note = self.cleaned_data["note"].strip()
+        if not note:
+            raise forms.ValidationError(self.fields["note"].error_messages["required"], code="required")
+        return note
+
+
 def _owner(request) -> service.CommissionOwner:
     owner = service.commission_owner_for(request.user)
     if owner is None:
@@ -165,7 +180,8 @@ def withdrawal_detail(request, pk: int):
                                   else withdrawal.staff_user_id == owner.staff_user_id and not withdrawal.guide_id)
     context = {"wb_tab": "me", "withdrawal": withdrawal, "mine": mine,
                "may_decide": not mine and service.may_decide_withdrawals(actor),
-               "entries": withdrawal.entries.order_by("pk"), "decision_form": DecisionForm()}
+               "entries": withdrawal.entries.order_by("pk"), "decision_form": DecisionForm(),
+               "reject_form": RejectForm(auto_id="reject-%s")}
     return render(request, "guides/withdrawal_detail.html", context)
 
 
@@ -176,7 +192,8 @@ def _may_review(request):
     return actor
 
 
-def _render_review(request, actor, *, status: int = 200, error: str = ""):
+def _render_review(request, actor, *, status: int = 200, error: str = "", failed: tuple | None = None):
+    """The review list; ``failed`` is (withdrawal id, its reject form) when a rejection came back with errors."""
     chosen = request.GET.get("status", "open")
     queryset = service.withdrawals_for_review(actor=actor)
     if chosen == "open":
@@ -187,7 +204,8 @@ def _render_review(request, actor, *, status: int = 200, error: str = ""):
         chosen = "all"
     context = {"wb_tab": "me", "page": _page(request, queryset, REVIEW_PAGE), "chosen": chosen, "error": error,
                "statuses": [("open", _("Open")), *WithdrawalRequest.Status.choices, ("all", _("All"))],
-               "decision_form": DecisionForm(), "me": request.user.pk, "my_guide": actor.guide_id}
+               "decision_form": DecisionForm(), "me": request.user.pk, "my_guide": actor.guide_id,
+               "failed_id": failed[0] if failed else None, "failed_form": failed[1] if failed else None}
     return render(request, "guides/withdrawals_review.html", context, status=status)
 
 
@@ -207,8 +225,11 @@ def withdrawal_decide(request, pk: int, action: str):
     withdrawal = service.withdrawals_for_review(actor=actor).filter(pk=pk).first()
     if decide is None or withdrawal is None:
         raise Http404
-    form = DecisionForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    form = (RejectForm if action == "reject" else DecisionForm)(request.POST)
+    if not form.is_valid() and action == "reject":
+        return _render_review(request, actor, status=400, error=" ".join(form.errors["note"]),
+                              failed=(withdrawal.pk, form))
+    note = form.cleaned_data.get("note") or ""
     try:
         done = decide(withdrawal=withdrawal, user=request.user, note=note)
     except ApplicationError as exc:

@@ -250,6 +250,7 @@ def task_detail(request, pk: int):
         "share": share, "link": sharing.share_link(share) if share else "",
         "text": sharing.share_text(share) if share else task.copy_text,
         "funnel": sharing.share_funnels([share])[share.pk] if share else None,
+        "audience": library.task_audience(assignment=assignment, actor=actor, user=request.user),
     }
     return render(request, "guides/task_detail.html", context)
 

@@ -208,6 +208,16 @@ def withdrawals_for_review(*, actor: Actor, status: str | None = None) -> QueryS
         "-requested_at", "-pk")
 
 
+def withdrawals_to_decide_count(*, actor: Actor, user) -> int:
+    """Requested withdrawals in the actor's scope waiting for a decision the viewer may take (their own
+    requests left out: someone else decides those); 0 for a role that decides nothing."""
+    requests = withdrawals_for_review(actor=actor, status=Status.REQUESTED)
+    own = Q(staff_user_id=user.pk) | Q(guide__user_id=user.pk)
+    if actor.guide_id is not None:
+        own |= Q(guide_id=actor.guide_id)
+    return requests.exclude(own).count()
+
+
 def withdrawal_visible(*, user, pk: int) -> WithdrawalRequest:
     """One request the user may see: their own, or one in their scope if they decide withdrawals; else 404."""
     owner = commission_owner_for(user)

@@ -20,15 +20,21 @@ def store_schedule(*, actor, store: Store, week_start: dt.date) -> QuerySet[Live
 
     Cancelled sessions are included (the workbench shows them struck through). 404 for a store outside
     the actor's scope.
+
+    The schedule is the store's, so whoever sees the store sees all of its sessions: a guide sees every
+    session of their own store (the ones colleagues host, and the store's 1+N sessions that follow an HQ
+    central one), not only those they host (LiveSession's own guide-level scope, which still governs the
+    session figures and coaching notes). Visibility goes through the store's scope rule.
     """
     actor = actor if isinstance(actor, Actor) else actor_for(actor)
-    if not in_scope(store, actor):
+    visible_store = scoped(Store.objects.filter(pk=store.pk), actor)
+    if not visible_store.exists():
         raise ApplicationError("not_found", "No such store.", status=404)
     # Weeks are local weeks: a session at 01:00 Monday Shanghai time belongs to that Monday's week.
     start = timezone.make_aware(dt.datetime.combine(week_start, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time.min))
-    return (scoped(LiveSession.objects.filter(host_store=store, planned_start__gte=start, planned_start__lt=end),
-                   actor)
+    return (LiveSession.objects.filter(host_store__in=visible_store.values("pk"), planned_start__gte=start,
+                                       planned_start__lt=end)
             .select_related("host_guide", "follows")
             .order_by("planned_start", "pk"))
 

@@ -233,7 +233,7 @@ def test_a_manager_cannot_approve_their_own_request_from_the_page(org):
 def test_reject_from_the_page_returns_the_money(org):
     withdrawal = withdrawal_request(guide=org.guide, amount=D("120.00"), request_key="a").withdrawal
     login(org.operator).post(f"/workbench/withdrawals/{withdrawal.pk}/reject/",
-                             {"next": f"/workbench/withdrawals/{withdrawal.pk}/"})
+                             {"next": f"/workbench/withdrawals/{withdrawal.pk}/", "note": "银行卡信息有误"})
 
     html = login(org.guide_user).get(PAGE).content.decode()
     assert balances(html) == {"pending": "7.25", "available": "120.00", "withdrawn": "0.00"}
@@ -250,3 +250,73 @@ def test_another_brand_operator_sees_nothing(org):
     withdrawal_request(guide=org.guide, amount=D("1.00"), request_key="a")
     foreign = staff_user("brand_operator", brand=BrandFactory(group=org.brand.group))
     assert re.findall(r'data-withdrawal="(\d+)"', login(foreign).get(REVIEW).content.decode()) == []
+
+
+# ---------------------------------------------------------------------------- rejecting needs a reason (issue 23 #9)
+
+def test_rejecting_without_a_reason_is_refused_and_changes_nothing(org):
+    withdrawal = withdrawal_request(guide=org.guide, amount=D("120.00"), request_key="a").withdrawal
+    manager = login(org.manager)
+
+    for body in ({}, {"note": "   "}):
+        response = manager.post(f"/workbench/withdrawals/{withdrawal.pk}/reject/", body)
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert "请填写拒绝原因，申请人会看到它。" in html
+        # the reject box of that withdrawal opens again, with the field's message under the reason
+        assert re.search(rf'<details class="reject-box" data-testid="reject-box" open>\s*<summary[^>]*>拒绝…</summary>'
+                         rf'\s*<form method="post" action="/workbench/withdrawals/{withdrawal.pk}/reject/"', html)
+    withdrawal.refresh_from_db()
+    assert (withdrawal.status, withdrawal.note, withdrawal.decided_by_id) == ("requested", "", None)
+    assert CommissionEntry.objects.filter(kind="withdrawal_return").count() == 0
+
+
+def test_the_reason_is_stored_and_shown_to_the_guide(org):
+    withdrawal = withdrawal_request(guide=org.guide, amount=D("120.00"), request_key="a").withdrawal
+
+    response = login(org.manager).post(f"/workbench/withdrawals/{withdrawal.pk}/reject/",
+                                       {"note": "  银行卡信息有误，请更新后再申请  "})
+
+    assert (response.status_code, response["Location"]) == (302, REVIEW)
+    withdrawal.refresh_from_db()
+    assert (withdrawal.status, withdrawal.note) == ("rejected", "银行卡信息有误，请更新后再申请")
+    guide = login(org.guide_user)
+    commission = guide.get(PAGE).content.decode()
+    assert re.findall(r'data-testid="reject-reason">([^<]*)</p>', commission) == [
+        "拒绝原因: 银行卡信息有误，请更新后再申请"]
+    detail = guide.get(f"/workbench/withdrawals/{withdrawal.pk}/").content.decode()
+    assert re.search(r'<dt>拒绝原因</dt><dd data-testid="withdrawal-note">银行卡信息有误，请更新后再申请</dd>', detail)
+
+
+def test_approve_and_reject_look_different_and_reject_asks_to_confirm(org):
+    withdrawal = withdrawal_request(guide=org.guide, amount=D("120.00"), request_key="a").withdrawal
+
+    for url in (REVIEW, f"/workbench/withdrawals/{withdrawal.pk}/"):
+        html = login(org.manager).get(url).content.decode()
+        assert re.findall(r'<button type="submit" class="([\w-]+)" data-testid="approve">通过</button>', html) == [
+            "btn-approve"]
+        # reject is a secondary, outlined control that only opens the box; the box asks for the reason and a
+        # confirmation naming the amount
+        assert re.findall(r'<summary class="([\w-]+)" role="button" data-testid="reject">拒绝…</summary>', html) == [
+            "btn-danger-outline"]
+        assert f'<textarea id="reject-{withdrawal.pk}-note" name="note" rows="2" maxlength="200" required>' in html
+        assert re.findall(r'data-testid="reject-confirm">([^<]*)</button>', html) == ["确认拒绝 ¥120.00"]
+
+
+def test_the_managers_home_counts_the_withdrawals_waiting_for_them(org):
+    withdrawal_request(guide=org.guide, amount=D("50.00"), request_key="a")
+    withdrawal_request(guide=org.guide, amount=D("20.00"), request_key="b")
+    decided = withdrawal_request(guide=org.colleague, amount=D("10.00"), request_key="c").withdrawal
+    login(org.manager).post(f"/workbench/withdrawals/{decided.pk}/approve/")
+    CommissionEntry.objects.create(guide=org.manager_guide, brand=org.brand, kind="earn", amount=D("30.00"),
+                                   available_at=timezone.now() - dt.timedelta(days=1))
+    withdrawal_request(guide=org.manager_guide, amount=D("30.00"), request_key="m")  # their own: not theirs to decide
+
+    html = login(org.manager).get("/workbench/").content.decode()
+
+    # 2 requested of G-ANN; G-BEN's is approved already; the manager's own request waits for someone else
+    assert re.search(r'data-kpi="withdrawals_pending">2</strong>', html)
+    assert "2 笔提现等待您审核" in html
+    assert 'href="/workbench/withdrawals/review/" data-testid="withdrawals-review-link"' in html
+    assert "没有等待您审核的提现" in login(org.other_manager).get("/workbench/").content.decode()
+    assert 'data-testid="withdrawals-summary"' not in login(org.guide_user).get("/workbench/").content.decode()

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from analytics.models import CareItem
+from analytics.models import CareItem, MemberRfm
 from guides.models import TaskAssignment
-from members.models import GuideBinding, MemberTag, TagSource
+from livestream.models import LiveSession
+from members.models import GuideBinding, MemberTag, TagSource, WeComFriendship
 from tests.factories import BrandMembershipFactory, GuideBindingFactory, MemberFactory
 from tests.test_workbench_selectors import add_live_sessions, build_workbench_world
 
@@ -242,7 +244,8 @@ def test_care_list_shows_todays_items_with_reason_action_and_personal_calls(w):
     html = browser(w.users.g1).get("/workbench/care/").content.decode()
 
     c = w.care
-    assert care_ids(html) == [(str(c["c1"].pk), "care"), (str(c["c2"].pk), "market"), (str(c["c3"].pk), "winback")]
+    # ranked (issue 23 #9): the personal call (c2) before the thank-you call (c1); c3 is done
+    assert care_ids(html) == [(str(c["c2"].pk), "market"), (str(c["c1"].pk), "care"), (str(c["c3"].pk), "winback")]
     assert (kpi(html, "care_open"), kpi(html, "care_done")) == ("2", "1")
     assert html.count('data-testid="call-in-person"') == 1
     assert "Last purchase 40 days ago; cycle 45 days" in html
@@ -454,3 +457,98 @@ def test_live_schedule_for_wider_scopes_asks_for_a_store(w):
     assert f'data-session-id="{live.past.pk}"' in html
     assert client.get("/workbench/live/", {"store": "s3"}).status_code == 404  # west is not theirs
     assert browser(w.users.g1).get("/workbench/live/", {"store": "s2"}).status_code == 404
+
+
+def test_a_guide_who_hosts_nothing_sees_the_store_schedule(w):
+    """The demo's case (issue 23 #2): the store streams, this guide hosts none of it; the schedule is not empty.
+
+    g2 hosts nothing; s1 has, this week, "Spring looks" (g1 hosts it); next week "New arrivals" (g1) and
+    "Cancelled one" (no host); s2's session stays out.
+    """
+    live = add_live_sessions(w)
+    html = browser(w.users.g2, "zh-hans").get("/workbench/live/").content.decode()
+
+    assert "暂无直播安排" not in html
+    assert re.findall(r'data-session-id="(\d+)" data-status="(\w+)" data-mine="(\d)"', html) == [
+        (str(live.past.pk), "ended", "0"), (str(live.upcoming.pk), "planned", "0"),
+        (str(live.cancelled.pk), "cancelled", "0")]
+    assert "Other store" not in html and 'data-testid="hosted-by-me"' not in html
+    assert "主播 Guide Me" in html and "暂无主播" in html
+    # HQ's notes coach the host: g2 does not read g1's coaching.
+    assert "Open with the offer" not in html
+
+
+def test_the_live_schedule_marks_the_guides_own_sessions_and_1_plus_n_relays(w):
+    live = add_live_sessions(w)
+    central = LiveSession.objects.create(brand=w.wa, kind=LiveSession.Kind.HQ_CENTRAL, title="HQ spring show",
+                                         planned_start=live.upcoming.planned_start + dt.timedelta(days=2),
+                                         planned_end=live.upcoming.planned_end + dt.timedelta(days=2))
+    relay = LiveSession.objects.create(brand=w.wa, kind=LiveSession.Kind.STORE, title="HQ relay", host_store=w.s1,
+                                       host_guide=w.g2, follows=central, planned_start=central.planned_start,
+                                       planned_end=central.planned_end)
+
+    g1 = browser(w.users.g1, "zh-hans").get("/workbench/live/").content.decode()
+    g2 = browser(w.users.g2, "zh-hans").get("/workbench/live/").content.decode()
+
+    assert re.findall(r'data-session-id="(\d+)" data-status="\w+" data-mine="(\d)"', g1) == [
+        (str(live.past.pk), "1"), (str(live.upcoming.pk), "1"), (str(live.cancelled.pk), "0"), (str(relay.pk), "0")]
+    assert g1.count('data-testid="hosted-by-me"') == 2 and "我主播" in g1
+    assert re.findall(r'data-session-id="(\d+)" data-status="\w+" data-mine="(\d)"', g2)[-1] == (str(relay.pk), "1")
+    assert g2.count('data-testid="follows-hq"') == 1 and "同步总部直播 HQ spring show" in g2
+    assert "HQ spring show</strong>" not in g2  # the HQ session itself is not a store session
+
+
+
+# ---------------------------------------------------------------------------- the care list ranked (issue 23 #9)
+
+def test_the_care_list_puts_todays_few_first_and_folds_the_rest(w):
+    """g1's open items: c2 (market, personal call), c1 (care, m1 worth 3400.00) and 10 new ones:
+    3 market items worth 900, 500 and nothing, 6 win-backs worth 100 each (names 回01..回06) and one more personal
+    call, a win-back (the lowest due rank but important). Ranked: important first (c2 market, then the important
+    win-back), then market 900, 500, none, then win-backs by value (100 each, by name), then c1 (care)."""
+    run = MemberRfm.objects.filter(brand=w.wa).first().run
+
+    def item(name, kind, value=None, important=False):
+        member = MemberFactory(group=w.grp, name=name, phone="")
+        GuideBindingFactory(member=member, guide=w.g1)
+        if value is not None:
+            MemberRfm.objects.create(member=member, brand=w.wa, run=run, segment="general_value",
+                                     lifecycle_stage="mature", frequency=1, monetary=Decimal(value))
+        return CareItem.objects.create(day=w.today, guide=w.g1, member=member, brand=w.wa, kind=kind,
+                                       reason="r", suggested_action="s", important=important).pk
+    k = CareItem.Kind
+    m500, m900, m_none = item("市500", k.MARKET, "500"), item("市900", k.MARKET, "900"), item("市无", k.MARKET)
+    winbacks = [item(f"回{n:02d}", k.WINBACK, "100") for n in range(6, 0, -1)]
+    vip = item("要紧", k.WINBACK, "50", important=True)
+
+    html = browser(w.users.g1, "zh-hans").get("/workbench/care/").content.decode()
+
+    first, _, later = html.partition('data-testid="care-later"')
+    expected = [w.care["c2"].pk, vip, m900, m500, m_none, *reversed(winbacks), w.care["c1"].pk]
+    assert [int(pk) for pk, _kind in care_ids(first)] == expected[:8]
+    assert [int(pk) for pk, _kind in care_ids(later)] == expected[8:] + [w.care["c3"].pk]  # + done today
+    assert "今天先做" in first and "其余 4 项可稍后处理" in later
+    assert kpi(html, "care_open") == "12"
+
+
+def test_a_care_item_has_a_call_and_a_wecom_button(w):
+    WeComFriendship.objects.filter(member=w.m["m2"], guide=w.g1).update(external_userid="wmEXT-li-lei")
+    g1 = browser(w.users.g1, "zh-hans").get("/workbench/care/").content.decode()
+    store = browser(w.users.store, "zh-hans").get("/workbench/care/").content.decode()
+
+    def contact(html, item):
+        block = re.search(rf'data-care-id="{item.pk}".*?</li>', html, re.S).group(0)
+        return re.search(r'data-testid="care-contact">(.*?)</div>', block, re.S).group(1)
+
+    # g1 is m2's and m1's bound guide: whole numbers, tel: links; m2 is a WeCom friend with a known id
+    m2 = contact(g1, w.care["c2"])
+    assert '<a class="button btn-call" href="tel:+8613800000002" data-testid="call">拨打 13800000002</a>' in m2
+    assert 'data-testid="wecom" data-copy-text="wmEXT-li-lei"' in m2 and ">企微：复制ID</button>" in m2
+    m1 = contact(g1, w.care["c1"])  # a friend since today, the id not known: chat in WeCom itself
+    assert 'href="tel:+8613800000001"' in m1
+    assert '<span class="chip ok" data-testid="wecom">已是企微好友，请在企微中聊天' in m1
+    # the store manager (no permission for whole phones) sees masked numbers and no tel: link
+    m4 = contact(store, w.care["c4"])
+    assert "tel:" not in store
+    assert '<span class="row-meta" data-testid="phone-masked">138****0004</span>' in m4
+    assert '<span class="chip" data-testid="no-wecom">非企业微信好友</span>' in m4

@@ -252,7 +252,7 @@ def build_workbench_world() -> SimpleNamespace:
 
 def add_live_sessions(w) -> SimpleNamespace:
     """This week: a session g1 hosted (ended, one coaching note), another store's; next week: one g1 hosts and
-    a cancelled one without a host (a guide sees only the sessions they host: livestream's scope rule)."""
+    a cancelled one without a host (a guide sees all of their store's sessions, those they host marked)."""
     monday = w.today - dt.timedelta(days=w.today.weekday())
     started = max(local_midnight(monday), w.now - dt.timedelta(hours=2))
     past = LiveSession.objects.create(brand=w.wa, kind=LiveSession.Kind.STORE, title="Spring looks", host_store=w.s1,
@@ -494,12 +494,13 @@ def test_another_guides_member_is_not_found(w):
 
 def test_care_list_by_kind_personal_calls_first_and_done_ones(w):
     g1 = subject_of(w.users.g1)
-    extra = MemberFactory(group=w.grp, code="wbm7", name="阿里")
+    extra = MemberFactory(group=w.grp, code="wbm7", name="阿里", phone="")  # no clash with the world's phones
     GuideBindingFactory(member=extra, guide=w.g1)
     CareItem.objects.create(day=w.today, guide=w.g1, member=extra, brand=w.wa, kind=CareItem.Kind.MARKET,
                             reason="r", suggested_action="s")
 
-    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today)] == ["wbm1", "wbm2", "wbm7"]
+    # ranked (issue 23 #9): the personal call, then the market item due now, then the thank-you call
+    assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today)] == ["wbm2", "wbm7", "wbm1"]
     assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today, kind="market")] == ["wbm2", "wbm7"]
     assert [i.member.code for i in selectors.care_list(subject=g1, day=w.today, done=True)] == ["wbm3"]
     assert selectors.care_open_by_kind(subject=g1, day=w.today) == {"care": 1, "market": 2, "winback": 0}
@@ -517,8 +518,10 @@ def test_live_weeks_of_the_store_with_coaching_notes(w):
     assert [n.text for n in weeks[0].sessions[0].notes] == ["Open with the offer"]
     assert weeks[0].sessions[0].is_past and not weeks[1].sessions[0].is_past
     assert weeks[1].sessions[0].notes == [] and weeks[1].sessions[0].pk == live.upcoming.pk
+    # A guide sees the whole store's schedule (issue 23 #2), not only the sessions they host.
     mine = selectors.store_live_weeks(subject=subject_of(w.users.g1), store=w.s1, today=w.today)
-    assert [[s.title for s in week.sessions] for week in mine] == [["Spring looks"], ["New arrivals"]]
+    assert [[s.title for s in week.sessions] for week in mine] == [["Spring looks"],
+                                                                   ["New arrivals", "Cancelled one"]]
     with pytest.raises(Exception) as caught:
         selectors.store_live_weeks(subject=subject_of(w.users.g1), store=w.s2, today=w.today)
     assert caught.value.status == 404

@@ -26,6 +26,7 @@ Task T2 (HQ, no brand): audience size 38 AND colour yellow; assigned to store w1
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -48,7 +49,7 @@ from guides.library import (
 )
 from guides.models import GuideTask, Material, Share, TaskAssignment
 from guides.sharing import share_funnels
-from members.models import GuideBinding, MemberTag, TagSource
+from members.models import BehaviourEvent, EventKind, GuideBinding, MemberTag, TagSource
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for
 from tests.factories import (
@@ -607,3 +608,71 @@ def test_publishing_one_task_five_times_at_once_assigns_each_guide_once(w):
 
     assert sorted(value for _status, value in results) == [0, 0, 0, 0, 3]
     assert TaskAssignment.objects.filter(task=task).count() == 3
+
+
+# ---------------------------------------------------------------------------- who the audience is (issue 23 #8)
+
+def test_the_task_page_lists_who_the_audience_is(client, w):
+    """T1's audience for g1 (size 38 or 37, and important value): m1 (38) and a new m8 (37), both bound two days
+    ago; g1 executes an hour ago; then m10 (38, important value) is bound: in the audience, not sent yet.
+    m8 opened the shared link. m2 (general develop), m3 (no size) and m9 (binding ended) are not listed."""
+    Member = type(w.m["m1"])
+    two_days_ago = NOW - dt.timedelta(days=2)
+    Member.objects.filter(pk=w.m["m1"].pk).update(name="一号会员", phone="+8613900000001")
+    GuideBinding.objects.filter(member=w.m["m1"]).update(started_at=two_days_ago)
+    m8 = MemberFactory(group=w.group, code="m8", name="八号会员", phone="+8613900000008")
+    GuideBindingFactory(member=m8, guide=w.g1, started_at=two_days_ago)
+    tag(m8, w.s37)
+    rfm(m8, w.wom, "important_value")
+    t1 = make_t1(w)
+    task_publish(task=t1)
+    mine = task_execute(assignment=assignment(t1, w.g1), at=NOW - dt.timedelta(hours=1))
+    m10 = MemberFactory(group=w.group, code="m10", name="十号会员", phone="+8613900000010")
+    GuideBindingFactory(member=m10, guide=w.g1, started_at=NOW)
+    tag(m10, w.s38)
+    rfm(m10, w.wom, "important_value")
+    BehaviourEvent.objects.create(brand=w.wom, member=m8, kind=EventKind.MATERIAL_VIEW, occurred_at=NOW,
+                                  share_token=mine.share.code, guide=w.g1)
+
+    def listed(html):
+        """(member id, sent, name, phone, [reasons], state, opened) of each listed member."""
+        rows = re.findall(r'data-testid="audience-member" data-member-id="(\d+)" data-sent="(\d)">(.*?)</li>',
+                          html, re.S)
+        return [(int(pk), sent, re.search(r"<strong>([^<]*)</strong>", body).group(1),
+                 re.search(r'data-testid="audience-phone">([^<]*)<', body).group(1),
+                 re.findall(r'data-testid="audience-reason">([^<]*)<', body),
+                 re.search(r'data-testid="audience-state">([^<]*)<', body).group(1),
+                 'data-testid="audience-opened"' in body) for pk, sent, body in rows]
+
+    client.force_login(staff_user("guide", guide=w.g1))
+    guide_html = client.get(f"/workbench/tasks/{mine.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    client.force_login(staff_user("store_manager", store=w.e1))
+    manager_html = client.get(f"/workbench/tasks/{mine.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    s38, s37 = f"鞋码: {w.s38.name}", f"鞋码: {w.s37.name}"
+    # the bound guide sees whole numbers
+    assert listed(guide_html) == [
+        (w.m["m1"].pk, "1", "一号会员", "13900000001", [s38, "重要价值"], "已发送", False),
+        (m8.pk, "1", "八号会员", "13900000008", [s37, "重要价值"], "已发送", True),
+        (m10.pk, "0", "十号会员", "13900000010", [s38, "重要价值"], "未发送", False),
+    ]
+    assert "当前 3 位会员" in guide_html
+    # a store manager without the phone permission sees them masked
+    assert [row[3] for row in listed(manager_html)] == ["139****0001", "139****0008", "139****0010"]
+
+
+def test_the_audience_list_stays_in_scope(client, w):
+    t1 = make_t1(w, audience_tags=[], audience_segments=[])
+    task_publish(task=t1)
+    g1_assignment = assignment(t1, w.g1)
+
+    client.force_login(staff_user("guide", guide=w.g2))
+    assert client.get(f"/workbench/tasks/{g1_assignment.pk}/").status_code == 404
+    client.force_login(staff_user("region_manager", region=w.west))
+    assert client.get(f"/workbench/tasks/{g1_assignment.pk}/").status_code == 404
+    client.force_login(staff_user("guide", guide=w.g1))
+    html = client.get(f"/workbench/tasks/{g1_assignment.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    # no audience named: every member bound to g1 now (m9's binding ended), each as a bound member
+    ids = re.findall(r'data-testid="audience-member" data-member-id="(\d+)"', html)
+    assert sorted(int(pk) for pk in ids) == sorted(w.m[code].pk for code in ("m1", "m2", "m3"))
+    assert html.count('<span class="chip">绑定会员</span>') == 3
