@@ -36,6 +36,8 @@ NAV = [
     ("hq:segments", pgettext_lazy("dashboard section", "Segments")),
     ("hq:livestream", pgettext_lazy("dashboard section", "Livestream")),
     ("hq:core", pgettext_lazy("dashboard section", "Core indicators")),
+    ("live-schedule", pgettext_lazy("dashboard section", "Live schedule")),
+    ("hq-coupons", pgettext_lazy("dashboard section", "Coupons")),
 ]
 
 

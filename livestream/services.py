@@ -49,6 +49,36 @@ def _describe(session: LiveSession) -> str:
             f'{session.planned_end.isoformat()})')
 
 
+def _refuse_conflicts(*, host_store: Store | None, host_guide: Guide | None, planned_start: dt.datetime,
+                      planned_end: dt.datetime, moving: LiveSession | None = None) -> None:
+    """409 when the store or the guide already has another non-cancelled session overlapping the time.
+
+    Every scheduler touching this store or guide is serialised: the rows are locked (stores before guides,
+    each table in primary-key order so two schedulers never wait on each other in a cycle), then checked.
+    ``moving`` is the session being moved, which never clashes with itself.
+    """
+    if host_store is not None:
+        list(Store.objects.select_for_update().filter(pk=host_store.pk).order_by("pk"))
+    if host_guide is not None:
+        list(Guide.objects.select_for_update().filter(pk=host_guide.pk).order_by("pk"))
+    clashing = _overlapping(planned_start, planned_end)
+    if moving is not None:
+        clashing = clashing.exclude(pk=moving.pk)
+    if host_store is not None:
+        other = clashing.filter(host_store=host_store).order_by("planned_start", "pk").first()
+        if other is not None:
+            raise ApplicationError(LiveErrorCode.STORE_BUSY,
+                                   f"Store {host_store.code} already has session {_describe(other)} at that time.",
+                                   status=409, params={"store": host_store.code, "session": other})
+    if host_guide is not None:
+        other = clashing.filter(host_guide=host_guide).order_by("planned_start", "pk").first()
+        if other is not None:
+            raise ApplicationError(LiveErrorCode.GUIDE_BUSY,
+                                   f"Guide {host_guide.code} already hosts session {_describe(other)} at that time.",
+                                   status=409, params={"guide": host_guide.code, "session": other})
+
+
+
 @transaction.atomic
 def session_schedule(*, brand: Brand, kind: str, title: str, planned_start: dt.datetime, planned_end: dt.datetime,
                      host_store: Store | None = None, host_guide: Guide | None = None,
@@ -111,26 +141,8 @@ def session_schedule(*, brand: Brand, kind: str, title: str, planned_start: dt.d
         unknown = sorted(set(product_ids) - {p.pk for p in products})
         raise _invalid("product_ids", f"Unknown products for this brand: {unknown}.")
 
-    # Serialise every scheduler touching this store or guide: lock the rows (stores before guides, each
-    # table in primary-key order so two schedulers never wait on each other in a cycle), then check.
-    if host_store is not None:
-        list(Store.objects.select_for_update().filter(pk=host_store.pk).order_by("pk"))
-    if host_guide is not None:
-        list(Guide.objects.select_for_update().filter(pk=host_guide.pk).order_by("pk"))
-    clashing = _overlapping(planned_start, planned_end)
-    if host_store is not None:
-        other = clashing.filter(host_store=host_store).order_by("planned_start", "pk").first()
-        if other is not None:
-            raise ApplicationError(LiveErrorCode.STORE_BUSY,
-                                   f"Store {host_store.code} already has session {_describe(other)} at that time.",
-                                   status=409)
-    if host_guide is not None:
-        other = clashing.filter(host_guide=host_guide).order_by("planned_start", "pk").first()
-        if other is not None:
-            raise ApplicationError(LiveErrorCode.GUIDE_BUSY,
-                                   f"Guide {host_guide.code} already hosts session {_describe(other)} at that time.",
-                                   status=409)
-
+    _refuse_conflicts(host_store=host_store, host_guide=host_guide, planned_start=planned_start,
+                      planned_end=planned_end)
     session = LiveSession.objects.create(brand=brand, kind=kind, title=title, host_store=host_store,
                                          host_guide=host_guide, follows=follows, platform=platform,
                                          planned_start=planned_start, planned_end=planned_end)
@@ -190,4 +202,31 @@ def session_cancel(session: LiveSession) -> LiveSession:
         raise _refuse(locked, "cancel")
     locked.status = LiveSession.Status.CANCELLED
     locked.save(update_fields=["status"])
+    return locked
+
+
+@transaction.atomic
+def session_move(*, session: LiveSession, planned_start: dt.datetime, planned_end: dt.datetime,
+                 actor) -> LiveSession:
+    """Move a planned session to another time, with the same rules and conflict checks as planning it.
+
+    403 unless HQ or a brand operator, 404 outside the actor's scope, 400 for an end not after the start,
+    409 when the session is no longer planned or when its store or guide is busy at the new time. A
+    store session that follows an HQ central session keeps following it (the store may air it later).
+    """
+    actor = _actor(actor)
+    if actor.role not in SCHEDULER_ROLES and not actor.is_superuser:
+        raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN,
+                               "Only HQ or brand operators can schedule live sessions.", status=403)
+    if not in_scope(session, actor):
+        raise ApplicationError("not_found", "No such session.", status=404)
+    if planned_end <= planned_start:
+        raise _invalid("planned_end", "The planned end must be after the planned start.")
+    locked = _locked(session)
+    if locked.status != LiveSession.Status.PLANNED:
+        raise _refuse(locked, "move")
+    _refuse_conflicts(host_store=locked.host_store, host_guide=locked.host_guide, planned_start=planned_start,
+                      planned_end=planned_end, moving=locked)
+    locked.planned_start, locked.planned_end = planned_start, planned_end
+    locked.save(update_fields=["planned_start", "planned_end"])
     return locked

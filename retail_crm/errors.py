@@ -18,11 +18,17 @@ class ErrorCode(StrEnum):
 
 
 class ApplicationError(Exception):
-    """A business rule said no. ``status`` is the HTTP status the API answers with."""
+    """A business rule said no. ``status`` is the HTTP status the API answers with.
 
-    def __init__(self, code: str | Enum, message: str, *, status: int = 400, fields: dict | None = None):
+    ``params`` carries the values behind the message (codes, ids, times), so a page can say the same thing
+    in the viewer's language instead of showing the API's English ``message``.
+    """
+
+    def __init__(self, code: str | Enum, message: str, *, status: int = 400, fields: dict | None = None,
+                 params: dict | None = None):
         super().__init__(message)
         self.code = code.value if isinstance(code, Enum) else code
         self.message = message
         self.status = status
         self.fields = fields or {}
+        self.params = params or {}

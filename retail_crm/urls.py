@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from livestream import views as livestream_views
+from mall import views as mall_views
 from retail_crm import views
 
 admin.site.site_header = "Retail CRM"
@@ -16,6 +18,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("hq/live-schedule/", livestream_views.schedule, name="live-schedule"),
+    path("hq/coupons/", mall_views.coupons, name="hq-coupons"),
     path("hq/", include("analytics.urls")),
     path("workbench/", include("guides.urls")),
     path("api/v1/", include("retail_crm.api.urls")),
