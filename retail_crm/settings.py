@@ -275,3 +275,22 @@ WECHATPAY_PLATFORM_SERIAL = env_str("WECHATPAY_PLATFORM_SERIAL", "")
 WECHATPAY_APIV3_KEY = env_str("WECHATPAY_APIV3_KEY", "")  # 32 bytes
 WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", "")  # https://…/api/v1/pay/notify/wechat/
 WECHATPAY_TIMEOUT = env_int("WECHATPAY_TIMEOUT", 5)
+
+# Fake providers let anyone log in as any phone and accept payment notices signed with a key in the source:
+# never in production. A staging box without real credentials may opt in, loudly; `check --deploy` then warns
+# (retail_crm.W001).
+_PROVIDER_CHOICES = {
+    "WECHAT_PROVIDER": (WECHAT_PROVIDER, ("fake", "real")),
+    "WECOM_CLIENT": (WECOM_CLIENT, ("fake", "api")),
+    "PAYMENT_PROVIDER": (PAYMENT_PROVIDER, ("fake", "wechat")),
+}
+for _name, (_value, _choices) in _PROVIDER_CHOICES.items():
+    if _value not in _choices:
+        raise ConfigError(f"{_name}={_value!r} is not one of: {', '.join(_choices)}")
+ALLOW_FAKE_PROVIDERS_IN_PRODUCTION = env_bool("ALLOW_FAKE_PROVIDERS_IN_PRODUCTION", False)
+_fakes = [name for name, (value, _choices) in _PROVIDER_CHOICES.items() if value == "fake"]
+if _fakes and not DEBUG and not ALLOW_FAKE_PROVIDERS_IN_PRODUCTION:
+    raise ConfigError(
+        f"{', '.join(f'{name}=fake' for name in _fakes)} {'is' if len(_fakes) == 1 else 'are'} refused with DEBUG off "
+        "(configure the real provider; a staging box may set ALLOW_FAKE_PROVIDERS_IN_PRODUCTION=1)"
+    )
