@@ -24,5 +24,6 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
 ]
 
+handler403 = "retail_crm.views.permission_denied"
 handler404 = "retail_crm.views.not_found"
 handler500 = "retail_crm.views.server_error"
