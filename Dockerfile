@@ -5,7 +5,9 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --noinput
+# Static files as production serves them: DEBUG off, so the hashed, compressed manifest storage
+# (whitenoise) writes staticfiles.json. The key only satisfies start-up here; it is not in the image's env.
+RUN DEBUG=0 SECRET_KEY=build-time-collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --system --uid 1000 app && chown -R app /app
 USER app
 EXPOSE 8000

@@ -96,6 +96,24 @@ def phone_for_viewer(*, actor: Actor, user, member: Member) -> str:
     return PhoneVisibility(actor=actor, user=user, members=[member]).phone(member)
 
 
+def guide_phone_visible(*, actor: Actor, user, guide: Guide) -> bool:
+    """Whether this viewer sees a guide's own phone whole: the members' rule, with the guide in the bound guide's
+    place. Whole for the guide themself, or for a holder of ``members.view_full_phone`` whose scope covers the
+    guide; masked for everyone else."""
+    if actor.guide_id is not None and actor.guide_id == guide.pk and user is not None and user.pk == actor.user_id:
+        return True
+    return (PhoneVisibility(actor=actor, user=user, members=[])._may_see_phones()
+            and scoped(Guide.objects.filter(pk=guide.pk), actor).exists())
+
+
+def guide_phone_for_viewer(*, actor: Actor, user, guide: Guide) -> str:
+    """A guide's phone as this viewer may see it: whole (138 1234 5678 as stored, without +86) or 138****5678."""
+    if not guide.phone:
+        return ""
+    whole = guide_phone_visible(actor=actor, user=user, guide=guide)
+    return display_phone(guide.phone) if whole else mask_phone(guide.phone)
+
+
 # ---------------------------------------------------------------------------- search
 
 def _invalid(field: str, message: str) -> ApplicationError:

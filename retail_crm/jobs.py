@@ -14,6 +14,11 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 
+def _n(value: int) -> str:
+    """A count for people: 2,233,669."""
+    return f"{value:,}"
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -41,8 +46,8 @@ def _facts(brand_code: str | None) -> str:
     date_to = max(timezone.localtime(bounds["last"], tz).date(), timezone.localdate())
     result = facts_rebuild(date_from=date_from, date_to=date_to, brand_id=brand_id)
     total = sum(result.rows_written.values())
-    return (f"{result.rows_written.get('sales', 0)} sales fact rows for {date_from}..{date_to} "
-            f"({total} rows in all fact tables)")
+    return (f"{_n(result.rows_written.get('sales', 0))} sales fact rows for {date_from}..{date_to} "
+            f"({_n(total)} rows in all fact tables)")
 
 
 def _brands(brand_code: str | None):
@@ -66,7 +71,8 @@ def _activity(brand_code: str | None) -> str:
     tz = timezone.get_default_timezone()
     date_from, date_to = (timezone.localtime(bounds[k], tz).date() for k in ("first", "last"))
     result = activity_summarise(date_from=date_from, date_to=date_to, brand_id=brand_id)
-    return f"daily activity for {date_from}..{date_to}: {result}"
+    return (f"daily activity for {date_from}..{date_to}: {_n(result.brand_days)} brand-days, "
+            f"{_n(result.rows_written)} rows written, {_n(result.rows_deleted)} replaced")
 
 
 def _tags(brand_code: str | None) -> str:
@@ -75,8 +81,9 @@ def _tags(brand_code: str | None) -> str:
     out = []
     for brand in _brands(brand_code):
         result = brand_tags_recompute(brand)
-        out.append(f"{brand.code} +{result.created} ~{result.updated} -{result.deleted}")
-    return "rule tags: " + ", ".join(out)
+        out.append(f"{brand.code} {_n(result.created)} added, {_n(result.updated)} updated, "
+                   f"{_n(result.deleted)} removed")
+    return "rule tags: " + ("; ".join(out) or "no active brand")
 
 
 def _brand_id(brand_code: str | None) -> int | None:
@@ -87,13 +94,13 @@ def _attribution(brand_code: str | None) -> str:
     from analytics.attribution import attribute_all
 
     result = attribute_all(brand_id=_brand_id(brand_code))
-    return f"{result.orders} orders, {result.rows_written} credit rows written"
+    return f"{_n(result.orders)} orders, {_n(result.rows_written)} credit rows written"
 
 
 def _live_stats(brand_code: str | None) -> str:
     from livestream.metrics import session_stats_refresh_all
 
-    return f"figures of {session_stats_refresh_all(brand_id=_brand_id(brand_code))} live sessions"
+    return f"figures of {_n(session_stats_refresh_all(brand_id=_brand_id(brand_code)))} live sessions"
 
 
 def _rfm(brand_code: str | None) -> str:
@@ -102,8 +109,9 @@ def _rfm(brand_code: str | None) -> str:
     out = []
     for brand in _brands(brand_code):
         run = rfm_recompute(brand=brand)
-        out.append(f"{brand.code} {run.members} classified, {run.lapsed} lapsed, cycle {run.cycle_days} d")
-    return "; ".join(out)
+        cycle = "no purchase cycle yet" if run.cycle_days is None else f"cycle {run.cycle_days:.1f} days"
+        out.append(f"{brand.code} {_n(run.members)} classified, {_n(run.lapsed)} lapsed, {cycle}")
+    return "; ".join(out) or "no active brand"
 
 
 def _care_lists(brand_code: str | None) -> str:
@@ -111,7 +119,7 @@ def _care_lists(brand_code: str | None) -> str:
 
     today = timezone.localdate()
     total = sum(care_list_build(brand=brand, day=today) for brand in _brands(brand_code))
-    return f"{total} care items for {today}"
+    return f"{_n(total)} care items for {today}"
 
 
 def _commission(brand_code: str | None) -> str:
@@ -122,9 +130,9 @@ def _commission(brand_code: str | None) -> str:
     demo_office_shares()  # the demo brand operator's share link, once
     result = commission_build_for_range(brand_id=_brand_id(brand_code))
     withdrawals = demo_withdrawals()  # demo guide only, once
-    return (f"{result.entries_written} entries from {result.credits_considered} credits without one, "
-            f"{result.staff_entries_written} office-staff share entries; demo: {rules} rules, "
-            f"{withdrawals} withdrawals")
+    return (f"{_n(result.entries_written)} entries from {_n(result.credits_considered)} credits without one, "
+            f"{_n(result.staff_entries_written)} office-staff share entries; demo: {_n(rules)} rules, "
+            f"{_n(withdrawals)} withdrawals")
 
 
 JOBS: list[Job] = [

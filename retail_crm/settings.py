@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "retail_crm",
     "members",
     "guides",
@@ -59,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -105,6 +108,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+CSRF_FAILURE_VIEW = "retail_crm.views.csrf_failure"
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -265,6 +270,48 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Content-Security-Policy (django-csp), on every response, DEBUG or not: scripts, styles, fonts and images
+# come from our own origin only (ECharts, Swagger UI and the admin are served from our static files). The few
+# inline <script>/<style> blocks carry the per-request nonce ({{ request.csp_nonce }}); no inline event
+# handlers (static/js/site.js wires them). Style *attributes* stay allowed (style-src-attr): ECharts' tooltips,
+# Swagger UI and the admin set them, and an attribute can load nothing (url() is still bound by img-src).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-elem": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Permissions-Policy (django-permissions-policy): no powerful feature for anyone, except the camera for our own
+# pages (the workbench may scan codes with it).
+PERMISSIONS_POLICY = {
+    "camera": ["self"],
+    "microphone": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "serial": [],
+    "bluetooth": [],
+    "hid": [],
+    "midi": [],
+    "accelerometer": [],
+    "gyroscope": [],
+    "magnetometer": [],
+    "display-capture": [],
+    "fullscreen": ["self"],
+}
+
 # Business configuration.
 MONEY_CURRENCY = "CNY"
 
@@ -298,3 +345,22 @@ WECHATPAY_PLATFORM_SERIAL = env_str("WECHATPAY_PLATFORM_SERIAL", "")
 WECHATPAY_APIV3_KEY = env_str("WECHATPAY_APIV3_KEY", "")  # 32 bytes
 WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", "")  # https://…/api/v1/pay/notify/wechat/
 WECHATPAY_TIMEOUT = env_int("WECHATPAY_TIMEOUT", 5)
+
+# Fake providers let anyone log in as any phone and accept payment notices signed with a key in the source:
+# never in production. A staging box without real credentials may opt in, loudly; `check --deploy` then warns
+# (retail_crm.W001).
+_PROVIDER_CHOICES = {
+    "WECHAT_PROVIDER": (WECHAT_PROVIDER, ("fake", "real")),
+    "WECOM_CLIENT": (WECOM_CLIENT, ("fake", "api")),
+    "PAYMENT_PROVIDER": (PAYMENT_PROVIDER, ("fake", "wechat")),
+}
+for _name, (_value, _choices) in _PROVIDER_CHOICES.items():
+    if _value not in _choices:
+        raise ConfigError(f"{_name}={_value!r} is not one of: {', '.join(_choices)}")
+ALLOW_FAKE_PROVIDERS_IN_PRODUCTION = env_bool("ALLOW_FAKE_PROVIDERS_IN_PRODUCTION", False)
+_fakes = [name for name, (value, _choices) in _PROVIDER_CHOICES.items() if value == "fake"]
+if _fakes and not DEBUG and not ALLOW_FAKE_PROVIDERS_IN_PRODUCTION:
+    raise ConfigError(
+        f"{', '.join(f'{name}=fake' for name in _fakes)} {'is' if len(_fakes) == 1 else 'are'} refused with DEBUG off "
+        "(configure the real provider; a staging box may set ALLOW_FAKE_PROVIDERS_IN_PRODUCTION=1)"
+    )

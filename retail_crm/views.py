@@ -1,11 +1,17 @@
-"""Entry points that belong to no single app: the landing redirect and the health check."""
+"""Entry points that belong to no single app: the landing redirect, the health check and the error pages."""
+
+import logging
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template import loader
+from django.utils.translation import gettext as _
 
 from retail_crm.scoping import actor_for
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -24,23 +30,65 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# ---------------------------------------------------------------------------- error pages
+#
+# One self-contained template (templates/errors/error.html) in the viewer's language (LocaleMiddleware has
+# activated it), rendered without a RequestContext: no context processor, no user, no database, so the 500
+# page still renders when those are what failed. Under /api/ the same errors answer in the API's JSON shape.
+
+
+def _stylesheet_url() -> str:
+    """The site stylesheet's URL, or "" when even that fails (e.g. a missing static manifest)."""
+    from django.templatetags.static import static
+
+    try:
+        return static("css/app.css")
+    except Exception:  # noqa: BLE001 - an error page must render whatever broke
+        return ""
+
+
+def _error_page(status: int, title: str, message: str) -> HttpResponse:
+    html = loader.render_to_string("errors/error.html", {
+        "status": status, "title": title, "message": message, "home_url": "/", "css_url": _stylesheet_url(),
+    })
+    return HttpResponse(html, status=status)
+
+
+def _api_error(code: str, message: str, status: int) -> JsonResponse:
+    from retail_crm.api.errors import error_body
+
+    return JsonResponse(error_body(code, message), status=status)
+
+
 def not_found(request, exception=None):
-    """404s under /api/ answer in the API's error shape (clients parse JSON); pages keep Django's page."""
+    """404: JSON under /api/ (clients parse it), the site's page elsewhere."""
     if request.path.startswith("/api/"):
-        from retail_crm.api.errors import error_body
+        return _api_error("not_found", "No such endpoint.", 404)
+    return _error_page(404, _("Page not found"),
+                       _("The page you asked for does not exist, or it has moved."))
 
-        return JsonResponse(error_body("not_found", "No such endpoint."), status=404)
-    from django.views.defaults import page_not_found
 
-    return page_not_found(request, exception)
+def permission_denied(request, exception=None):
+    """403: the viewer's role or scope does not cover the page."""
+    if request.path.startswith("/api/"):
+        return _api_error("permission_denied", "You do not have permission to perform this action.", 403)
+    return _error_page(403, _("No access"),
+                       _("Your account may not open this page. Ask your manager if you need it."))
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a form sent from a stale page or without cookies; the reason goes to the log only."""
+    logger.warning("CSRF failure on %s: %s", request.path, reason)
+    if request.path.startswith("/api/"):
+        return _api_error("permission_denied", "CSRF check failed.", 403)
+    return _error_page(403, _("The form could not be sent"),
+                       _("The page was open too long or your browser blocks cookies. "
+                         "Go back, reload the page and try again."))
 
 
 def server_error(request):
-    """A 500 under /api/ is still JSON in the one error shape."""
+    """500: JSON under /api/; elsewhere a page that needs neither the database nor a context processor."""
     if request.path.startswith("/api/"):
-        from retail_crm.api.errors import error_body
-
-        return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
-    from django.views.defaults import server_error as page_server_error
-
-    return page_server_error(request)
+        return _api_error("server_error", "Something went wrong on our side.", 500)
+    return _error_page(500, _("Something went wrong"),
+                       _("An error occurred on our side and has been logged. Please try again in a moment."))
