@@ -19,7 +19,13 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from mall.models import Order
-from marketing.channels import OutgoingMessage, PermanentFailure, TemporaryFailure, get_channel
+from marketing.channels import (
+    OutgoingMessage,
+    PermanentFailure,
+    TemporaryFailure,
+    channel_available,
+    get_channel,
+)
 from marketing.models import (
     Channel,
     ChannelOptOut,
@@ -79,7 +85,9 @@ def next_allowed(moment: dt.datetime, rules: Rules) -> dt.datetime:
 
 
 def _address(member: Member, channel: str, content: dict) -> str | None:
-    """Where ``channel`` reaches the member, or None when it cannot (no phone, no openid, no consent left)."""
+    """Where ``channel`` reaches the member, or None when it cannot (no adapter, phone, openid or consent)."""
+    if not channel_available(channel):
+        return None
     if channel == Channel.SMS:
         return member.phone or None
     if channel == Channel.SUBSCRIBE:

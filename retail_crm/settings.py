@@ -171,7 +171,10 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 # Messages to members: the adapter per channel ("fake" records instead of sending) and each provider's rate.
-MARKETING_CHANNELS = {"sms": env_str("SMS_PROVIDER", "fake") or "fake", "subscribe": "fake"}
+# SMS: "fake" (the default with DEBUG) or "tencent" (Tencent Cloud SMS). Subscribe messages have no real
+# adapter yet: without DEBUG that channel is unavailable and the gateway falls back to the next channel.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "fake" if DEBUG else "tencent")
+MARKETING_CHANNELS = {"sms": SMS_PROVIDER, "subscribe": "fake" if DEBUG else None}
 TENCENT_SMS_SECRET_ID = env_str("TENCENT_SMS_SECRET_ID", "")
 TENCENT_SMS_SECRET_KEY = env_str("TENCENT_SMS_SECRET_KEY", "")
 TENCENT_SMS_SDK_APP_ID = env_str("TENCENT_SMS_SDK_APP_ID", "")
@@ -353,6 +356,7 @@ _PROVIDER_CHOICES = {
     "WECHAT_PROVIDER": (WECHAT_PROVIDER, ("fake", "real")),
     "WECOM_CLIENT": (WECOM_CLIENT, ("fake", "api")),
     "PAYMENT_PROVIDER": (PAYMENT_PROVIDER, ("fake", "wechat")),
+    "SMS_PROVIDER": (SMS_PROVIDER, ("fake", "tencent")),
 }
 for _name, (_value, _choices) in _PROVIDER_CHOICES.items():
     if _value not in _choices:

@@ -20,3 +20,5 @@ LANGUAGE_CODE = "zh-hans"
 WECHAT_PROVIDER = "fake"
 WECOM_CLIENT = "fake"
 PAYMENT_PROVIDER = "fake"
+SMS_PROVIDER = "fake"
+MARKETING_CHANNELS = {"sms": "fake", "subscribe": "fake"}

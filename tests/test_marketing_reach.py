@@ -249,3 +249,11 @@ def test_ten_campaigns_messaging_one_member_at_once_send_exactly_the_cap(world):
     assert [kind for kind, _ in results] == ["ok"] * 10
     statuses = sorted(Delivery.objects.values_list("status", "hold_reason"))
     assert statuses == [("held", "frequency_cap")] * 8 + [("queued", "")] * 2
+
+
+def test_a_channel_without_an_adapter_is_skipped_for_the_next(world, settings):
+    settings.MARKETING_CHANNELS = {"sms": "fake", "subscribe": None}  # production has no subscribe adapter yet
+    SubscribeConsent.objects.create(member=world.member, template_id="TPL_NEW", remaining=3)
+    chosen = send(world, "campaign:1/step:1", when=at(4, 10), channels=("subscribe", "sms"), content=BOTH)
+    assert (chosen.channel, chosen.status) == ("sms", "queued")
+    assert SubscribeConsent.objects.get().remaining == 3

@@ -16,7 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SETTINGS_VARIABLES = (
     "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
     "CSRF_TRUSTED_ORIGINS", "TIME_ZONE", "LANGUAGE_CODE", "MEDIA_ROOT", "LOG_LEVEL", "DB_CONN_MAX_AGE",
-    "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "WECHAT_PROVIDER", "WECOM_CLIENT", "PAYMENT_PROVIDER",
+    "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "WECHAT_PROVIDER", "WECOM_CLIENT", "PAYMENT_PROVIDER", "SMS_PROVIDER",
     "ALLOW_FAKE_PROVIDERS_IN_PRODUCTION",
 )
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x" * 20 + "-production-like-secret-key-for-the-test-0123456789",
@@ -31,7 +31,7 @@ def _manage(*args: str, **overrides: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-@pytest.mark.parametrize("variable", ["WECHAT_PROVIDER", "WECOM_CLIENT", "PAYMENT_PROVIDER"])
+@pytest.mark.parametrize("variable", ["WECHAT_PROVIDER", "WECOM_CLIENT", "PAYMENT_PROVIDER", "SMS_PROVIDER"])
 def test_debug_off_with_a_fake_provider_exits_2_with_one_line(variable):
     result = _manage("check", **PRODUCTION, **{variable: "fake"})
     assert result.returncode == 2
@@ -102,6 +102,7 @@ def test_deploy_check_is_an_error_when_a_settings_module_forces_a_fake_with_debu
     settings.DEBUG = False
     settings.ALLOW_FAKE_PROVIDERS_IN_PRODUCTION = False
     settings.WECHAT_PROVIDER, settings.WECOM_CLIENT, settings.PAYMENT_PROVIDER = "real", "fake", "wechat"
+    settings.SMS_PROVIDER = "tencent"
     messages = check_fake_providers()
     assert [(message.level, message.id) for message in messages] == [(checks.ERROR, "retail_crm.E001")]
     assert messages[0].msg == "WECOM_CLIENT set to 'fake' with DEBUG off."

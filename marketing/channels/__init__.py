@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 
@@ -35,7 +36,14 @@ class OutgoingMessage:
 ADAPTERS = {"fake": "marketing.channels.fake.FakeChannel", "tencent": "marketing.channels.tencent_sms.TencentSms"}
 
 
+def channel_available(channel: str) -> bool:
+    """Whether ``channel`` has an adapter configured (``MARKETING_CHANNELS``; None or absent: unavailable)."""
+    return bool(getattr(settings, "MARKETING_CHANNELS", {}).get(channel))
+
+
 def get_channel(channel: str):
-    """The adapter instance for ``channel`` (``MARKETING_CHANNELS`` maps channel → adapter name, default fake)."""
-    name = getattr(settings, "MARKETING_CHANNELS", {}).get(channel, "fake")
+    """The adapter instance for ``channel`` (``MARKETING_CHANNELS`` maps channel → adapter name)."""
+    name = getattr(settings, "MARKETING_CHANNELS", {}).get(channel)
+    if not name:
+        raise ImproperlyConfigured(f"No adapter configured for the {channel} channel")
     return import_string(ADAPTERS[name])(channel=channel)
