@@ -6,3 +6,7 @@ class RetailCrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "retail_crm"
     verbose_name = _("Organisation")
+
+    def ready(self) -> None:
+        # Connects the login signal that remembers a temporary password in the session.
+        from retail_crm import passwords  # noqa: F401
