@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +30,19 @@ class LoginLocked(exceptions.APIException):
         self.wait = wait  # DRF's exception handler turns it into the Retry-After header
 
 
+class LockedErrorSerializer(serializers.Serializer):
+    """The error shape of a 429 login_locked (documented for the token endpoint)."""
+
+    class Detail(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+
+    class Meta:
+        ref_name = "LoginLockedError"
+
+    error = Detail()
+
+
 class StaffTokenObtainApi(APIView):
     """Exchange a staff username and password for an API token valid for STAFF_TOKEN_TTL_HOURS."""
 
@@ -37,14 +50,22 @@ class StaffTokenObtainApi(APIView):
     permission_classes = ()
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StaffTokenCredentials"
+
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StaffToken"
+
         token = serializers.CharField()
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[],
+    @extend_schema(request=InputSerializer,
+                   responses={200: OutputSerializer, 429: OpenApiResponse(
+                       LockedErrorSerializer, description="login_locked: too many wrong passwords; see Retry-After")},
                    description="Wrong passwords count towards the lock-out (429 login_locked with Retry-After); "
                                "each call issues a fresh token and revokes the previous one.")
     def post(self, request):
@@ -76,6 +97,9 @@ class GuidePasswordResetApi(APIView):
     permission_classes = [IsStaffMember]
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GuidePasswordReset"
+
         guide = serializers.CharField(source="guide.code")
         username = serializers.CharField(source="guide.user.username")
         temporary_password = serializers.CharField()
