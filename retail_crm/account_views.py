@@ -12,6 +12,7 @@ from django.contrib.auth import views as auth_views
 from django.shortcuts import render
 from django.urls import reverse_lazy
 
+from retail_crm.login_guard import login_unlock
 from retail_crm.passwords import SESSION_FLAG, password_changed
 
 
@@ -58,6 +59,8 @@ class EmailPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         password_changed(user=form.user)
+        # Whoever holds the mailbox chose the password: their username's lock-out has no reason to last.
+        login_unlock(username=form.user.get_username())
         return response
 
 

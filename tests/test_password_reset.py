@@ -228,6 +228,26 @@ def test_email_reset_sends_a_link_only_to_a_login_with_that_address(org):
                                                          "new_password2": NEW_PASSWORD})
     assert done["Location"] == "/accounts/password-reset/done/"
     assert get_user_model().objects.get(pk=user.pk).check_password(NEW_PASSWORD) is True
+    assert Client().post("/accounts/login/", {"username": "m1", "password": NEW_PASSWORD}).status_code == 302
+
+
+def test_an_email_reset_lifts_the_lockout_of_the_username(org):
+    user = org.m1.user
+    user.email = "m1@example.com"
+    user.save(update_fields=["email"])
+    for n in range(1, 6):
+        Client().post("/accounts/login/", {"username": "m1", "password": "wrong"}, REMOTE_ADDR=f"10.30.0.{n}")
+    assert Client().post("/accounts/login/", {"username": "m1", "password": PASSWORD},
+                         REMOTE_ADDR="10.30.0.9").status_code == 429
+
+    Client().post("/accounts/password-reset/", {"email": "m1@example.com"})
+    link = re.search(r"http://testserver(/accounts/password-reset/[^/]+/[^/]+/)", mail.outbox[0].body).group(1)
+    client = Client()
+    form_url = client.get(link, follow=True).redirect_chain[-1][0]
+    client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    assert Client().post("/accounts/login/", {"username": "m1", "password": NEW_PASSWORD},
+                         REMOTE_ADDR="10.30.0.9").status_code == 302
 
 
 def test_without_email_configured_the_reset_page_points_to_the_manager(db, settings):
