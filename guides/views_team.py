@@ -42,7 +42,7 @@ def team(request):
     page = Paginator(passwords.guides_for_password_reset(actor=actor), TEAM_PAGE).get_page(request.GET.get("page"))
     locked = locked_usernames(usernames=[guide.user.get_username() for guide in page])
     rows = [(guide, guide.user.get_username() in locked) for guide in page]
-    return render(request, "guides/team.html", {"wb_tab": "me", "page": page, "rows": rows})
+    return render(request, "guides/team.html", {"wb_tab": "team", "page": page, "rows": rows})
 
 
 @never_cache
@@ -58,9 +58,9 @@ def guide_password_reset(request, pk: int):
             raise Http404(error.message) from error
         if error.status == 403:
             raise PermissionDenied(error.message) from error
-        return render(request, "guides/team_reset_done.html", {"wb_tab": "me", "error": error.message},
+        return render(request, "guides/team_reset_done.html", {"wb_tab": "team", "error": error.message},
                       status=error.status)
-    return render(request, "guides/team_reset_done.html", {"wb_tab": "me", "result": result})
+    return render(request, "guides/team_reset_done.html", {"wb_tab": "team", "result": result})
 
 
 @login_required
