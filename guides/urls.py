@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("guides.urls_members")),
     path("", include("guides.urls_share")),
     path("", include("guides.urls_commission")),
+    path("", include("guides.urls_team")),
 ]

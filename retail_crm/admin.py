@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from retail_crm.admin_scoping import ScopedModelAdmin
-from retail_crm.models import Branch, Brand, Guide, Region, RetailGroup, StaffProfile, Store
+from retail_crm.models import Branch, Brand, Guide, Region, RetailGroup, StaffPasswordReset, StaffProfile, Store
 from retail_crm.phones import mask_phone
 from retail_crm.scoping import actor_for
 
@@ -87,3 +87,23 @@ class StaffProfileAdmin(ScopedModelAdmin):
     list_display = ("user", "role", "brand", "region", "store", "guide")
     list_filter = ("role",)
     raw_id_fields = ("user", "guide")
+
+
+@admin.register(StaffPasswordReset)
+class StaffPasswordResetAdmin(ScopedModelAdmin):
+    """The audit of managers' password resets: read only, for everyone (superusers too)."""
+
+    list_display = ("created_at", "reset_by", "user", "guide", "channel")
+    list_filter = ("channel",)
+    search_fields = ("reset_by__username", "user__username", "guide__code", "guide__name")
+    list_select_related = ("reset_by", "user", "guide")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -8,4 +8,8 @@ class RetailCrmConfig(AppConfig):
     verbose_name = _("Organisation")
 
     def ready(self) -> None:
-        from retail_crm import checks  # noqa: F401  (registers the deployment checks)
+        # Connects the login signal that remembers a temporary password in the session.
+        from retail_crm import (
+            checks,  # noqa: F401  (registers the deployment checks)
+            passwords,  # noqa: F401
+        )

@@ -14,6 +14,10 @@ class ErrorCode(StrEnum):
     NOT_AUTHENTICATED = "not_authenticated"
     PERMISSION_DENIED = "permission_denied"
     THROTTLED = "throttled"
+    LOGIN_LOCKED = "login_locked"  # too many wrong passwords: 429 with Retry-After
+    # (codes, not secrets) a staff API token past STAFF_TOKEN_TTL_HOURS; a reset password not yet changed
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"  # noqa: S105
     SERVER_ERROR = "server_error"
 
 

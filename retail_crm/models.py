@@ -190,6 +190,8 @@ class StaffProfile(models.Model):
     region = models.ForeignKey(Region, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     guide = models.ForeignKey(Guide, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Set when a manager gave this login a temporary password: the next login must choose a new one first.
+    must_change_password = models.BooleanField(_("must change password"), default=False)
 
     scope_paths = ScopePaths(group="group", brand="brand", region="region", store="store", guide="guide")
 
@@ -269,3 +271,32 @@ class EventDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} → {self.handler}"
+
+
+class StaffPasswordReset(models.Model):
+    """Audit of one password reset: who (a manager) gave whom (a staff login below them) a temporary password,
+    through which page. The password itself is never stored here."""
+
+    class Channel(models.TextChoices):
+        WORKBENCH = "workbench", _("Workbench")
+        API = "api", _("API")
+
+    reset_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("reset by"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                             verbose_name=_("user"))
+    guide = models.ForeignKey(Guide, on_delete=models.CASCADE, related_name="password_resets",
+                              verbose_name=_("guide"))
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    scope_paths = ScopePaths(group="guide__store__brand__group", brand="guide__store__brand",
+                             region="guide__store__region", store="guide__store", guide="guide")
+
+    class Meta:
+        verbose_name = _("password reset")
+        verbose_name_plural = _("password resets")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.reset_by} → {self.user} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -8,8 +8,11 @@ DEBUG          default off
 ALLOWED_HOSTS  comma separated, default localhost,127.0.0.1
 TIME_ZONE      default Asia/Shanghai
 LANGUAGE_CODE  default zh-hans (English available)
+Logins:        AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, TRUSTED_PROXY_COUNT, STAFF_TOKEN_TTL_HOURS,
+               EMAIL_HOST (+ EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL)
 """
 
+import datetime as dt
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -49,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "axes",
     "retail_crm",
     "members",
     "guides",
@@ -70,6 +74,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "retail_crm.passwords.PasswordChangeRequiredMiddleware",
+    # Last, so it sees the flag the login attempt left on the request and answers with the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "retail_crm.urls"
@@ -110,6 +117,48 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 CSRF_FAILURE_VIEW = "retail_crm.views.csrf_failure"
+# Every password check goes through django-axes first: a locked-out username or IP is refused before the
+# password is even looked at (retail_crm/login_guard.py has the rules and the lock-out answers).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Per user AND per IP: five wrong passwords for one username (from any IP), or five from one IP (for any
+# usernames), lock that username / IP for the cool-off. A store whose guides share one NAT address shares
+# the IP counter; a manager's password reset or an admin unlock clears it early.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Tries made while locked out do not push the end of the lock-out further: it ends a fixed time after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A right password does not wipe the counters: an attacker's own valid login must not clear their IP's count.
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False  # no start-up banner in every manage.py command; lock-outs are still logged
+AXES_LOCKOUT_CALLABLE = "retail_crm.login_guard.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "retail_crm.login_guard.client_ip"
+# Behind N reverse proxies that each append to X-Forwarded-For, the client is the N-th address from the right;
+# 0 (the default) trusts no header and uses the socket address. Never set it higher than the real proxy count.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Staff API tokens (DRF authtoken) expire this long after they were issued; obtaining one issues a fresh key.
+STAFF_TOKEN_TTL_HOURS = env_int("STAFF_TOKEN_TTL_HOURS", 12)
+
+# E-mail, for password reset links. Without EMAIL_HOST there is no e-mail reset in production (guides get a
+# new password from their manager); with DEBUG the mails are printed to the console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST) or DEBUG
+PASSWORD_RESET_TIMEOUT = 2 * 3600
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -204,7 +253,7 @@ CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated API calls then get 401 with a WWW-Authenticate challenge.
-        "rest_framework.authentication.TokenAuthentication",
+        "retail_crm.staff_tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

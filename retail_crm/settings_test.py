@@ -22,3 +22,11 @@ WECOM_CLIENT = "fake"
 PAYMENT_PROVIDER = "fake"
 SMS_PROVIDER = "fake"
 MARKETING_CHANNELS = {"sms": "fake", "subscribe": "fake"}
+# django-axes stays on in the tests (every login page and the token endpoint are guarded as in production);
+# only the test client's login(), which passes no request, skips it (see tests/axes_backend.py).
+AUTHENTICATION_BACKENDS = [
+    "tests.axes_backend.AxesBackendAllowingTestClientLogin",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_RESET_BY_EMAIL = True
+TRUSTED_PROXY_COUNT = 0

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from livestream import views as livestream_views
 from mall import views as mall_views
-from retail_crm import views
+from retail_crm import account_views, views
 
 admin.site.site_header = "Retail CRM"
 admin.site.site_title = "Retail CRM"
@@ -17,6 +17,16 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password-change/", account_views.StaffPasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password-change/done/", account_views.StaffPasswordChangeDoneView.as_view(),
+         name="password_change_done"),
+    path("accounts/password-reset/", account_views.EmailPasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password-reset/sent/", account_views.EmailPasswordResetDoneView.as_view(),
+         name="password_reset_done"),
+    path("accounts/password-reset/<uidb64>/<token>/", account_views.EmailPasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("accounts/password-reset/done/", account_views.EmailPasswordResetCompleteView.as_view(),
+         name="password_reset_complete"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("hq/live-schedule/", livestream_views.schedule, name="live-schedule"),
     path("hq/coupons/", mall_views.coupons, name="hq-coupons"),

@@ -94,6 +94,7 @@ def test_schema_as_json_lists_the_whole_api(client):
         "/api/v1/mp/orders/{order_no}/pay/",
         "/api/v1/mp/orders/{order_no}/refunds/", "/api/v1/mp/products/", "/api/v1/mp/products/{id}/",
         "/api/v1/org/brands/", "/api/v1/org/brands/{id}/", "/api/v1/org/guides/", "/api/v1/org/guides/{id}/",
+        "/api/v1/org/guides/{id}/password-reset/",
         "/api/v1/org/regions/", "/api/v1/org/regions/{id}/", "/api/v1/org/stores/", "/api/v1/org/stores/{id}/",
         "/api/v1/pay/notify/wechat/", "/api/v1/pos/orders/import/", "/api/v1/wecom/callback/",
         "/api/v1/wecom/friendships/", "/api/v1/wecom/friendships/remove/",

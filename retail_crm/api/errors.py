@@ -16,11 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from retail_crm.errors import ApplicationError, ErrorCode
+from retail_crm.staff_tokens import TokenExpired
 
 _CODE_BY_EXCEPTION = (
     (exceptions.ValidationError, ErrorCode.INVALID),
     (exceptions.ParseError, ErrorCode.INVALID),
     (exceptions.NotAuthenticated, ErrorCode.NOT_AUTHENTICATED),
+    (TokenExpired, ErrorCode.TOKEN_EXPIRED),  # before its parent, AuthenticationFailed
     (exceptions.AuthenticationFailed, ErrorCode.NOT_AUTHENTICATED),
     (exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
     (exceptions.NotFound, ErrorCode.NOT_FOUND),

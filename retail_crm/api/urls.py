@@ -1,10 +1,9 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 
-from retail_crm.api import views
+from retail_crm.api import auth, views
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth.StaffTokenObtainApi.as_view(), name="api-token"),
     path("me/", views.MeApi.as_view(), name="api-me"),
     path("org/brands/", views.BrandListApi.as_view(), name="api-brand-list"),
     path("org/brands/<int:pk>/", views.BrandDetailApi.as_view(), name="api-brand-detail"),
@@ -14,6 +13,8 @@ urlpatterns = [
     path("org/stores/<int:pk>/", views.StoreDetailApi.as_view(), name="api-store-detail"),
     path("org/guides/", views.GuideListApi.as_view(), name="api-guide-list"),
     path("org/guides/<int:pk>/", views.GuideDetailApi.as_view(), name="api-guide-detail"),
+    path("org/guides/<int:pk>/password-reset/", auth.GuidePasswordResetApi.as_view(),
+         name="api-guide-password-reset"),
     path("", include("members.api.urls")),
     path("", include("mall.api.urls")),
     path("", include("analytics.api.urls")),
