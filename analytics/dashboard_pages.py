@@ -122,8 +122,9 @@ def _partial_index(periods: list, *, monthly: bool, query: DashboardQuery) -> in
         return None
     last = periods[-1]
     if monthly:
+        # The period stops inside the month, or the month is this one and today is not over.
         month_end = last.replace(day=calendar.monthrange(last.year, last.month)[1])
-        return len(periods) - 1 if query.date_to < month_end else None
+        return len(periods) - 1 if query.date_to < month_end or query.partial else None
     return len(periods) - 1 if query.partial and last == query.date_to else None
 
 

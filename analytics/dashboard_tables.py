@@ -541,7 +541,7 @@ register(Table(
     (Column("key", _("Key"), page=False), *_METRIC_COLUMNS),
     _metric_rows(lambda actor, filters: core_metrics(
         memo_call(metrics.core_indicators_compared, actor=actor, filters=filters))),
-    note=_("Gross profit (毛利) = sales revenue − cost of goods sold (SKU cost); expenses are not deducted. "
+    note=_("Gross profit = sales revenue − cost of goods sold (SKU cost); expenses are not deducted. "
            "Inventory turnover needs a brand or group view."),
 ))
 

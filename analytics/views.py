@@ -20,11 +20,10 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_safe
 
-from analytics import dashboard_pages, exports
+from analytics import dashboard_pages, exports, services
 from analytics.dashboard_tables import Kind, Table, cell, cell_kind, get_table, metric_memo, sort_key, table_rows
 from analytics.export_tasks import export_table
 from analytics.filters import DashboardQuery, parse_filters
-from analytics.services import local_today
 from retail_crm.models import Guide
 from retail_crm.scoping import Actor, actor_for, scoped
 
@@ -140,7 +139,7 @@ def dashboard_page(template: str, page: str):
             if query is None:
                 return render(request, template, context, status=400)
             context["breadcrumbs"] = _breadcrumbs(query)
-            context["presets"] = period_presets(query, local_today())
+            context["presets"] = period_presets(query, services.local_today())
             with metric_memo():
                 built = build(request, actor, query, *args, **kwargs)
                 query = built.pop("query", query)  # a page may add its own parameters (segments: the runs)

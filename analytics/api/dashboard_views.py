@@ -17,8 +17,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import metrics
-from analytics.services import local_today
+from analytics import metrics, services
 from mall.models import Channel
 from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError, ErrorCode
@@ -76,7 +75,7 @@ class FiltersSerializer(serializers.Serializer):
     previous_to = serializers.SerializerMethodField(help_text="Last day of the previous period (环比)")
 
     def get_partial(self, filters) -> bool:
-        return filters.is_partial(local_today())
+        return filters.is_partial(services.local_today())
 
     def get_previous_from(self, filters) -> str:
         return filters.previous().date_from.isoformat()
