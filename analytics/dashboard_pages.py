@@ -141,7 +141,10 @@ def metric_card(metric: metrics.Metric, *, grain: str, query: DashboardQuery | N
         # Monthly metrics (repurchase, frequency, store monthly sales) trend by month whatever the period.
         monthly = len(metric.trend) > 1 and metric.trend[0].period.day == 1 and metric.trend[1].period.day == 1 \
             and (metric.trend[1].period - metric.trend[0].period).days > 27
-        g = "month" if monthly else grain
+        if query is not None and grain == "day":
+            # A daily trend has a point per day; fewer points, all on the 1st, are months (one month: one point).
+            monthly = len(metric.trend) != query.days and all(p.period.day == 1 for p in metric.trend)
+        g = "month" if monthly or grain == "month" else grain
         series = [{"name": _t("This period"), "data": [p.value for p in metric.trend]}]
         previous = metric.last_year
         if previous is not None and previous.trend and len(previous.trend) == len(metric.trend):
