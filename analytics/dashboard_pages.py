@@ -30,7 +30,8 @@ PAGE_ROWS = 100
 CHART_TOP = 10
 
 
-def chart(chart_id: str, kind: str, x: list, series: list[dict], *, unit: str = "", title: str = "", y=None) -> dict:
+def chart(chart_id: str, kind: str, x: list, series: list[dict], *, unit: str = "", title: str = "", y=None,
+          integer: bool = False) -> dict:
     """A chart spec for dashboard.js: ``kind`` line/bar/pie/heatmap/spark, x categories, named series.
 
     ``unit`` is "money", "ratio" or "" and only changes how axis labels and tooltips are written.
@@ -39,6 +40,8 @@ def chart(chart_id: str, kind: str, x: list, series: list[dict], *, unit: str = 
             "title": str(title)}
     if y is not None:
         spec["y"] = [str(v) for v in y]
+    if integer:  # counts: no 0.5 on the axis
+        spec["integer"] = True
     return spec
 
 
@@ -344,13 +347,13 @@ def livestream(*, actor: Actor, query: DashboardQuery) -> dict:
         # Sessions, hours and buyers are different quantities: one chart (and axis) each.
         chart("live-split-sessions", "bar", [str(label) for label, _f in split],
               [{"name": _t("Live sessions"), "data": [f.sessions for _l, f in split]}],
-              title=_t("1+N: live sessions")),
+              title=_t("1+N: live sessions"), integer=True),
         chart("live-split-hours", "bar", [str(label) for label, _f in split],
               [{"name": _t("Hours live"), "data": [f.hours for _l, f in split]}],
               title=_t("1+N: hours live")),
         chart("live-split-buyers", "bar", [str(label) for label, _f in split],
               [{"name": _t("Buyers"), "data": [f.buyers for _l, f in split]}],
-              title=_t("1+N: buyers")),
+              title=_t("1+N: buyers"), integer=True),
     ]
     phases = _rows("live_store_phases", actor, query)
     if phases:

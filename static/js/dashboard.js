@@ -36,7 +36,7 @@
     var tail = values.map(function (v, k) {
       if (k === i) {
         return {value: v, symbol: "emptyCircle", symbolSize: small ? 6 : 9,
-                label: {show: true, formatter: spec.partial_label || "", position: small ? "left" : "top",
+                label: {show: true, formatter: spec.partial_label || "", position: small ? (i > 0 ? "left" : "right") : "top",
                         fontSize: small ? 10 : 12, color: "#8a5a00"}};
       }
       return k === i - 1 ? v : null;
@@ -54,7 +54,7 @@
       legend: {top: 0, type: "scroll"},
       grid: {left: 8, right: 16, top: 32, bottom: 8, containLabel: true},
       xAxis: {type: "category", data: spec.x, boundaryGap: spec.kind === "bar"},
-      yAxis: {type: "value", axisLabel: {formatter: fmt}},
+      yAxis: {type: "value", axisLabel: {formatter: fmt}, minInterval: spec.integer ? 1 : undefined},
       series: markPartial(spec, spec.series.map(function (s) {
         return {name: s.name, type: s.type || (spec.kind === "bar" ? "bar" : "line"), stack: s.stack,
                 smooth: false, showSymbol: spec.x.length < 40, connectNulls: true, lineStyle: s.dashed ? {type: "dashed"} : undefined,
