@@ -136,6 +136,7 @@ def metric_card(metric: metrics.Metric, *, grain: str, query: DashboardQuery | N
     not over yet drawn hollow and labelled partial)."""
     row = tables.metric_row(metric)
     card = {"key": metric.key, "label": row.label, "kind": row.kind, "value": metric.value,
+            "last_year": row.last_year, "previous": row.previous,
             "comparisons": comparisons(key=metric.key, kind=row.kind, value=metric.value, last_year=row.last_year,
                                        previous=row.previous, last_year_metric=metric.last_year,
                                        previous_metric=metric.previous),
@@ -329,7 +330,8 @@ def livestream(*, actor: Actor, query: DashboardQuery) -> dict:
     before = memo_call(metrics.livestream_summary, actor=actor, filters=query.filters.previous()).total
     total, last = summary.total, summary.total_last_year
     cards = [
-        {"key": key, "label": label, "kind": kind, "value": getattr(total, key),
+        {"key": key, "label": label, "kind": kind, "value": getattr(total, key), "last_year": getattr(last, key),
+         "previous": getattr(before, key),
          "comparisons": comparisons(key=key, kind=kind, value=getattr(total, key), last_year=getattr(last, key),
                                     previous=getattr(before, key)),
          "chart": None}

@@ -512,7 +512,7 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
     if ":" in codes["region"]:
         # "BRAND:code" names one region whatever brand filter comes with it (region codes repeat across brands).
         region_brand, codes["region"] = codes["region"].split(":", 1)
-        if not CODE_PATTERN.fullmatch(region_brand) or len(region_brand) > 32:
+        if not CODE_PATTERN.fullmatch(region_brand) or len(region_brand) > 32 or not codes["region"]:
             errors["region"] = [str(_("A region is BRAND:code or a region code."))]
         elif codes["brand"] and codes["brand"] != region_brand:
             errors["region"] = [str(_("This region belongs to another brand."))]

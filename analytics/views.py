@@ -95,13 +95,15 @@ def _table_context(table: Table, actor: Actor, query: DashboardQuery, *, limit: 
 
 def _breadcrumbs(query: DashboardQuery) -> list[tuple[str, str]]:
     """group → brand → region → store, each a link to the next level down."""
-    crumbs = [(_t("Group"), f"{reverse('hq:brands')}?{query.querystring(brand=None, region=None, store=None)}")]
+    crumbs = [(_t("Group"),
+               f"{reverse('hq:brands')}?{query.querystring(brand=None, region=None, store=None, sort=None)}")]
     if query.brand_code:
-        crumbs.append((query.brand_name, f"{reverse('hq:regions')}?{query.querystring(region=None, store=None)}"))
+        crumbs.append((query.brand_name,
+                       f"{reverse('hq:regions')}?{query.querystring(region=None, store=None, sort=None)}"))
     if query.region_code:
-        crumbs.append((query.region_name, f"{reverse('hq:stores')}?{query.querystring(store=None)}"))
+        crumbs.append((query.region_name, f"{reverse('hq:stores')}?{query.querystring(store=None, sort=None)}"))
     if query.store_code:
-        crumbs.append((query.store_name, f"{reverse('hq:guides')}?{query.querystring()}"))
+        crumbs.append((query.store_name, f"{reverse('hq:guides')}?{query.querystring(sort=None)}"))
     return crumbs
 
 
@@ -134,7 +136,7 @@ def dashboard_page(template: str, page: str):
             actor = _dashboard_actor(request)
             form, query = parse_filters(request.GET, actor=actor)
             context = {"actor": actor, "form": form, "query": query, "page": page,
-                       "nav": [(name, label, f"{reverse(name)}?{query.querystring() if query else ''}")
+                       "nav": [(name, label, f"{reverse(name)}?{query.querystring(sort=None) if query else ''}")
                                for name, label in NAV]}
             if query is None:
                 return render(request, template, context, status=400)
