@@ -12,15 +12,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, fields
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics
-from analytics.filters import DashboardQuery
+from analytics.filters import DashboardQuery, region_value
 from analytics.models import Segment
 from mall.models import Channel
 from members.models import JoinChannel
@@ -56,6 +56,8 @@ class Column:
     key: str
     label: str | Promise
     kind: str = Kind.TEXT
+    # False for machine codes (metric keys, class codes): the export keeps them, the page shows the label.
+    page: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ class Table:
 
     def header(self) -> list[str]:
         return [str(column.label) for column in self.columns]
+
+    @property
+    def page_columns(self) -> tuple[Column, ...]:
+        return tuple(column for column in self.columns if column.page)
+
+    def column(self, key: str) -> Column | None:
+        return next((column for column in self.columns if column.key == key), None)
 
 
 REGISTRY: dict[str, Table] = {}
@@ -137,6 +146,8 @@ def _limit(limit: int | None) -> int:
 
 
 # ---------------------------------------------------------------------------- labels
+# Machine codes (metric keys, class codes, session kinds) stay in the exports, where scripts read them, at
+# their usual place; the page shows the translated label instead (``Column.page=False``).
 
 CHANNEL_LABELS = dict(Channel.choices)
 JOIN_CHANNEL_LABELS = dict(JoinChannel.choices)
@@ -163,7 +174,7 @@ METRIC_LABELS = {
     "care_list_completion": _("Care list completion"),
     "sales_revenue": _("Sales revenue"),
     "cost_of_goods": _("Cost of goods sold"),
-    "operating_profit": _("Operating profit"),
+    "gross_profit": _("Gross profit"),
     "inventory_turnover_days": _("Inventory turnover days"),
 }
 
@@ -180,14 +191,16 @@ class MetricRow:
     numerator: Any
     denominator: Any
     metric: metrics.Metric
+    previous: Any = None  # 环比: the previous period's value
 
 
 def metric_row(metric: metrics.Metric) -> MetricRow:
-    previous = metric.last_year
+    last_year, previous = metric.last_year, metric.previous
     return MetricRow(key=metric.key, label=str(METRIC_LABELS.get(metric.key, metric.key)),
                      kind=KIND_OF_UNIT.get(metric.unit, Kind.DECIMAL), value=metric.value,
-                     last_year=previous.value if previous is not None else None,
-                     numerator=metric.numerator, denominator=metric.denominator, metric=metric)
+                     last_year=last_year.value if last_year is not None else None,
+                     numerator=metric.numerator, denominator=metric.denominator, metric=metric,
+                     previous=previous.value if previous is not None else None)
 
 
 def overview_metrics(overview: metrics.Overview) -> list[metrics.Metric]:
@@ -200,13 +213,14 @@ def overview_metrics(overview: metrics.Overview) -> list[metrics.Metric]:
 
 
 def core_metrics(core: metrics.CoreIndicators) -> list[metrics.Metric]:
-    return [core.sales_revenue, core.cost_of_goods, core.operating_profit, core.inventory_turnover_days]
+    return [core.sales_revenue, core.cost_of_goods, core.gross_profit, core.inventory_turnover_days]
 
 
 _METRIC_COLUMNS = (
     Column("label", _("Metric")),
     Column("display_value", _("Value"), Kind.ROW),
     Column("display_last_year", _("Same period last year"), Kind.ROW),
+    Column("display_previous", _("Previous period"), Kind.ROW),
     Column("numerator", _("Numerator"), Kind.NUMBER),
     Column("denominator", _("Denominator"), Kind.NUMBER),
 )
@@ -219,6 +233,7 @@ def _metric_rows(fetch: Callable[[Actor, metrics.Filters], list[metrics.Metric]]
             row = metric_row(metric)
             out.append({"key": row.key, "label": row.label, "unit": metric.unit, "kind": row.kind,
                         "display_value": row.value, "display_last_year": row.last_year,
+                        "display_previous": row.previous,
                         "numerator": row.numerator, "denominator": row.denominator})
         return out
     return rows
@@ -226,20 +241,22 @@ def _metric_rows(fetch: Callable[[Actor, metrics.Filters], list[metrics.Metric]]
 
 register(Table(
     "overview_metrics", _("Key figures"),
-    (Column("key", _("Key")), *_METRIC_COLUMNS),
-    _metric_rows(lambda actor, filters: overview_metrics(memo_call(metrics.overview, actor=actor, filters=filters))),
+    (Column("key", _("Key"), page=False), *_METRIC_COLUMNS),
+    _metric_rows(lambda actor, filters: overview_metrics(
+        memo_call(metrics.overview_compared, actor=actor, filters=filters))),
     note=_("Ratios are fractions (0.5600 = 56%); money in CNY."),
 ))
 
 register(Table(
     "new_members_by_join_channel", _("New members by join channel"),
-    (Column("label", _("Join channel")), Column("join_channel", _("Code")),
+    (Column("label", _("Join channel")), Column("join_channel", _("Code"), page=False),
      Column("new_members", _("New members"), Kind.INT),
      Column("new_members_last_year", _("Same period last year"), Kind.INT)),
     lambda actor, query, limit: [
         {"label": str(JOIN_CHANNEL_LABELS.get(row.join_channel, row.join_channel)), "join_channel": row.join_channel,
          "new_members": row.new_members, "new_members_last_year": row.new_members_last_year}
-        for row in memo_call(metrics.member_growth, actor=actor, filters=query.filters).by_join_channel],
+        for row in memo_call(metrics.overview_compared, actor=actor, filters=query.filters)
+        .member_growth.by_join_channel],
 ))
 
 
@@ -254,13 +271,39 @@ _RANK_COLUMNS = (
     Column("private_domain_share", _("Private-domain share"), Kind.RATIO),
     Column("refund_ratio", _("Refund ratio"), Kind.RATIO),
     Column("sales_flow_last_year", _("Sales flow last year"), Kind.MONEY),
-    Column("growth", _("Growth"), Kind.RATIO),
+    Column("growth", _("Growth vs last year"), Kind.RATIO),
+    Column("sales_flow_previous", _("Sales flow previous period"), Kind.MONEY),
+    Column("growth_previous", _("Growth vs previous period"), Kind.RATIO),
 )
 
 
+@dataclass(frozen=True)
+class ComparedRankRow(metrics.RankRow):
+    """A ranking row with the previous period's (环比) sales flow of the same brand, region or store."""
+
+    sales_flow_previous: Decimal
+    growth_previous: Decimal | None  # (this − previous) ÷ previous
+
+
+def _growth(current: Decimal, previous: Decimal) -> Decimal | None:
+    if not previous:
+        return None
+    return ((current - previous) / previous).quantize(metrics.RATIO_PLACES, ROUND_HALF_UP)
+
+
 def _ranking(level: str):
-    def rows(actor: Actor, query: DashboardQuery, limit: int | None) -> list[metrics.RankRow]:
-        return memo_call(metrics.ranking, actor=actor, filters=query.filters, level=level, limit=_limit(limit))
+    def rows(actor: Actor, query: DashboardQuery, limit: int | None) -> list[ComparedRankRow]:
+        current = memo_call(metrics.ranking, actor=actor, filters=query.filters, level=level, limit=_limit(limit))
+        # Every unit's previous figure, not the previous period's top: a unit of this page may have ranked low.
+        before = {(row.id, row.code): row.sales_flow for row in memo_call(
+            metrics.ranking, actor=actor, filters=query.filters.previous(), level=level, limit=ALL_ROWS)}
+        out = []
+        for row in current:
+            previous = before.get((row.id, row.code), metrics.ZERO)
+            out.append(ComparedRankRow(**{f.name: getattr(row, f.name) for f in fields(row)},
+                                       sales_flow_previous=previous,
+                                       growth_previous=_growth(row.sales_flow, previous)))
+        return out
     return rows
 
 
@@ -287,7 +330,8 @@ register(Table(
     "region_ranking", _("Region ranking"),
     (Column("name", _("Region")), Column("code", _("Code")), Column("brand_code", _("Brand")), *_RANK_COLUMNS),
     _ranking("region"),
-    link=lambda row: ("hq:stores", {"brand": row.brand_code, "region": row.code, "store": None}),
+    link=lambda row: ("hq:stores", {"brand": row.brand_code, "region": region_value(row.brand_code, row.code),
+                                    "store": None}),
     size=_org_count(Region, brand_id="brand_id", region_id="pk"),
 ))
 register(Table(
@@ -324,6 +368,7 @@ register(Table(
      Column("task_execution_rate", _("Task execution rate"), Kind.RATIO),
      Column("commission", _("Commission"), Kind.MONEY)),
     lambda actor, query, limit: memo_call(metrics.guide_kpis, actor=actor, filters=query.filters, limit=_limit(limit)),
+    link=lambda row: ("hq:guide", {"brand": None, "region": None, "store": None}, [row.guide_code]),
     size=lambda actor, query: _org_count(Guide, brand_id="store__brand_id", region_id="store__region_id",
                                          store_id="store_id")(actor, query),
 ))
@@ -334,7 +379,7 @@ register(Table(
 register(Table(
     "segment_sizes", _("RFML class sizes per run"),
     (Column("brand_code", _("Brand")), Column("as_of", _("As of"), Kind.DATE), Column("segment_label", _("Class")),
-     Column("segment", _("Code")), Column("members", _("Members"), Kind.INT)),
+     Column("segment", _("Code"), page=False), Column("members", _("Members"), Kind.INT)),
     lambda actor, query, limit: [
         {"brand_code": r.brand_code, "run_id": r.run_id, "as_of": r.as_of, "segment": r.segment,
          "segment_label": str(SEGMENT_LABELS.get(r.segment, r.segment)), "members": r.members}
@@ -342,7 +387,8 @@ register(Table(
 ))
 register(Table(
     "segment_sales", _("Sales per RFML class"),
-    (Column("segment_label", _("Class")), Column("segment", _("Code")), Column("members", _("Members"), Kind.INT),
+    (Column("segment_label", _("Class")), Column("segment", _("Code"), page=False),
+     Column("members", _("Members"), Kind.INT),
      Column("buyers", _("Buyers"), Kind.INT), Column("purchases", _("Purchases"), Kind.INT),
      Column("sales_flow", _("Sales flow"), Kind.MONEY)),
     lambda actor, query, limit: [
@@ -376,7 +422,8 @@ def query_runs(query: DashboardQuery) -> tuple[int, int, int] | None:
 register(Table(
     "segment_transitions", _("RFML class transitions"),
     (Column("from_label", _("Class at run A")), Column("to_label", _("Class at run B")),
-     Column("from_segment", _("Class code at run A")), Column("to_segment", _("Class code at run B")),
+     Column("from_segment", _("Class code at run A"), page=False),
+     Column("to_segment", _("Class code at run B"), page=False),
      Column("members", _("Members"), Kind.INT)),
     transition_rows,
     note=_("Choose a brand and two of its runs."),
@@ -423,7 +470,8 @@ def live_split_rows(actor: Actor, query: DashboardQuery, limit: int | None) -> l
 
 
 register(Table("live_split", _("Livestream: HQ central vs store sessions"),
-               (Column("label", _("Live sessions")), Column("key", _("Code")), *_LIVE_COLUMNS), live_split_rows))
+               (Column("label", _("Live sessions")), Column("key", _("Code"), page=False), *_LIVE_COLUMNS),
+               live_split_rows))
 register(Table(
     "live_by_brand", _("Livestream by brand"), (Column("name", _("Brand")), Column("code", _("Code")), *_LIVE_COLUMNS),
     lambda actor, query, limit: list(
@@ -490,11 +538,48 @@ register(Table(
 
 register(Table(
     "core_indicators", _("Core indicators"),
-    (Column("key", _("Key")), *_METRIC_COLUMNS),
-    _metric_rows(lambda actor, filters: core_metrics(memo_call(metrics.core_indicators, actor=actor, filters=filters))),
-    note=_("Operating profit = sales revenue − cost of goods sold (SKU cost). Inventory turnover needs a brand "
-           "or group view."),
+    (Column("key", _("Key"), page=False), *_METRIC_COLUMNS),
+    _metric_rows(lambda actor, filters: core_metrics(
+        memo_call(metrics.core_indicators_compared, actor=actor, filters=filters))),
+    note=_("Gross profit = sales revenue − cost of goods sold (SKU cost); expenses are not deducted. "
+           "Inventory turnover needs a brand or group view."),
 ))
+
+
+# ---------------------------------------------------------------------------- sorting
+
+
+def sort_key(query: DashboardQuery, table: Table) -> tuple[str, bool] | None:
+    """(column key, descending) when the query sorts this table (validated by ``filters.parse_filters``)."""
+    table_key, _sep, column = query.sort.partition(":")
+    if table_key != table.key or not column:
+        return None
+    descending = column.startswith("-")
+    column = column.lstrip("-")
+    return (column, descending) if table.column(column) is not None else None
+
+
+def table_rows(table: Table, actor: Actor, query: DashboardQuery, limit: int | None) -> list[Row]:
+    """A table's rows in the query's sort order for it (else the table's own), at most ``limit`` of them.
+
+    Sorting takes every row first, so the first rows of a sorted page are the first of the whole table
+    (and the export, which has them all, is in the same order). Empty values go last either way."""
+    order = sort_key(query, table)
+    if order is None:
+        return list(table.rows(actor, query, limit))
+    column_key, descending = order
+    column = table.column(column_key)
+    rows = list(table.rows(actor, query, None))
+    present = [row for row in rows if cell(row, column) not in (None, "")]
+    empty = [row for row in rows if cell(row, column) in (None, "")]
+
+    def value(row):
+        v = cell(row, column)
+        return str(v).casefold() if isinstance(v, str | Promise) else v
+
+    present.sort(key=value, reverse=descending)  # stable: ties keep the table's own order
+    ordered = present + empty
+    return ordered if limit is None else ordered[:limit]
 
 
 # ---------------------------------------------------------------------------- one computation per request

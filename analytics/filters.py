@@ -11,7 +11,8 @@ this form only adds the per-field scope check and the widgets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from django import forms
@@ -39,6 +40,8 @@ class DashboardQuery:
     store_name: str = ""
     # Page-specific parameters kept alongside the filters (e.g. the two RFML runs compared on the segments page).
     extra: tuple[tuple[str, str], ...] = ()
+    # One table's sort order, ``<table key>:<column key>`` (ascending) or ``<table key>:-<column key>``.
+    sort: str = ""
 
     @property
     def date_from(self):
@@ -52,26 +55,51 @@ class DashboardQuery:
     def days(self) -> int:
         return self.filters.days
 
+    @property
+    def region_value(self) -> str:
+        """The region as the filter box and links write it: ``BRAND:code`` (codes repeat across brands)."""
+        return region_value(self.brand_code, self.region_code) if self.region_code else ""
+
+    @property
+    def partial(self) -> bool:
+        """The period includes today: its figures are not final."""
+        from analytics.services import local_today
+
+        return self.filters.is_partial(local_today())
+
     def params(self, **overrides) -> dict[str, str]:
         """The GET parameters reproducing this query; an override of ``None`` drops a parameter."""
         values = {
             "from": self.filters.date_from.isoformat(),
             "to": self.filters.date_to.isoformat(),
             "brand": self.brand_code,
-            "region": self.region_code,
+            "region": self.region_value,
             "store": self.store_code,
             "channel": self.filters.channel or "",
+            "sort": self.sort,
             **dict(self.extra),
         }
         values.update(overrides)
         return {key: value for key, value in values.items() if value not in (None, "")}
 
     def querystring(self, **overrides) -> str:
-        return urlencode(self.params(**overrides))
+        return urlencode(self.params(**overrides), safe=":")
+
+
+def region_value(brand_code: str, region_code: str) -> str:
+    """A region's filter value: unique across brands, so choosing it never picks another brand's stores."""
+    return f"{brand_code}:{region_code}"
 
 
 def _scoped_code(model, code: str, actor: Actor, **extra):
     return scoped(model.objects.filter(code=code, **extra), actor)
+
+
+def _scoped_regions(value: str, actor: Actor):
+    """The regions of the scope a filter value names: ``BRAND:code``, or a bare code (any brand)."""
+    brand_code, _sep, code = value.rpartition(":")
+    regions = _scoped_code(Region, code, actor)
+    return regions.filter(brand__code=brand_code) if brand_code else regions
 
 
 class DashboardFilterForm(forms.Form):
@@ -96,9 +124,10 @@ class DashboardFilterForm(forms.Form):
             label=_("Brand"), required=False, max_length=32,
             widget=forms.Select(choices=[("", _("All brands")), *((b.code, b.name) for b in brands)]))
         self.fields["region"] = forms.CharField(
-            label=_("Region"), required=False, max_length=32,
+            label=_("Region"), required=False, max_length=65,
             widget=forms.Select(choices=[("", _("All regions")),
-                                         *((r.code, f"{r.brand.name} · {r.name}") for r in regions)]))
+                                         *((region_value(r.brand.code, r.code), f"{r.brand.name} · {r.name}")
+                                           for r in regions)]))
         self.fields["store"] = forms.CharField(
             label=_("Store"), required=False, max_length=32,
             widget=forms.TextInput(attrs={"list": "store-codes", "size": 12, "placeholder": _("Store code")}))
@@ -115,7 +144,7 @@ class DashboardFilterForm(forms.Form):
         if brand_code and not _scoped_code(Brand, brand_code, actor).exists():
             self.add_error("brand", _("No brand with this code in your scope."))
         if region_code:
-            regions = _scoped_code(Region, region_code, actor)
+            regions = _scoped_regions(region_code, actor)
             if brand_code:
                 regions = regions.filter(brand__code=brand_code)
             if not regions.exists():
@@ -129,9 +158,9 @@ class DashboardFilterForm(forms.Form):
                "brand": brand_code, "region": region_code, "store": store_code,
                "channel": cleaned.get("channel") or ""}
         if region_code and not brand_code:
-            # A regional manager's or brand operator's region code is unambiguous within their brand.
-            only = list(scoped(Region.objects.filter(code=region_code), actor)
-                        .values_list("brand__code", flat=True)[:2])
+            # BRAND:code names its brand; a regional manager's or brand operator's bare region code is
+            # unambiguous within their brand.
+            only = list(_scoped_regions(region_code, actor).values_list("brand__code", flat=True)[:2])
             if len(only) == 1:
                 raw["brand"] = only[0]
         try:
@@ -148,11 +177,11 @@ class DashboardFilterForm(forms.Form):
     def store_hints(self) -> list[tuple[str, str]]:
         """(code, name) pairs for the store box's datalist, narrowed by the chosen brand or region."""
         stores = scoped(Store.objects.all(), self.actor)
-        data = self.data if self.is_bound else {}
-        if data.get("brand"):
-            stores = stores.filter(brand__code=data["brand"])
-        if data.get("region"):
-            stores = stores.filter(region__code=data["region"])
+        filters = (self.cleaned_data.get("filters") if self.is_bound and not self.errors else None)
+        if filters is not None and filters.brand_id:
+            stores = stores.filter(brand_id=filters.brand_id)
+        if filters is not None and filters.region_id:
+            stores = stores.filter(region_id=filters.region_id)
         rows = list(stores.order_by("code").values_list("code", "name")[: self.STORE_HINT_LIMIT + 1])
         return rows if len(rows) <= self.STORE_HINT_LIMIT else []
 
@@ -173,12 +202,32 @@ class DashboardFilterForm(forms.Form):
         )
 
 
+SORT_PATTERN = re.compile(r"(?P<table>[a-z0-9_]+):(?P<desc>-?)(?P<column>[a-z0-9_.]+)")
+
+
+def _sort_error(value: str) -> str | None:
+    """Why a ``sort`` value names no sortable column of a dashboard table (None when it does)."""
+    from analytics.dashboard_tables import get_table
+
+    match = SORT_PATTERN.fullmatch(value)
+    table = get_table(match["table"]) if match else None
+    if table is None or match["column"] not in {column.key for column in table.columns}:
+        return str(_("Sort by one of the table's columns."))
+    return None
+
+
 def parse_filters(params, *, actor: Actor) -> tuple[DashboardFilterForm, DashboardQuery | None]:
-    """Bind the filter form to a query string; the query is None when a filter is invalid."""
+    """Bind the filter form to a query string; the query is None when a filter (or the sort) is invalid."""
     form = DashboardFilterForm(params, actor=actor)
+    sort = str(params.get("sort") or "").strip()
     if not form.is_valid():
         return form, None
-    query = form.query()
-    # The date boxes show the period used, defaults included.
+    if sort and (error := _sort_error(sort)):
+        form.add_error(None, error)
+        return form, None
+    query = replace(form.query(), sort=sort)
+    # The date boxes show the period used, defaults included; the region box its unique BRAND:code value.
     form.data = {**form.data, "from": query.date_from.isoformat(), "to": query.date_to.isoformat()}
+    if query.region_code:
+        form.data["region"] = query.region_value
     return form, query

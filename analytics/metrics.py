@@ -18,7 +18,10 @@ monthly trend.
 
 Periods and days are local days (settings.TIME_ZONE); an order belongs to the day
 it was placed (``ordered_at``), as in attribution and RFML. "Same period last year"
-is the same dates one year earlier (29 February → 28 February). Ratios are
+(同比) is the same dates one year earlier (29 February → 28 February); "previous
+period" (环比) is the period of the same length ending the day before it starts
+(see :func:`with_previous`). A period may not end after today; one that includes
+today is partial (its last day, and the month it ends in, are not over yet). Ratios are
 ``Decimal`` fractions with 4 places (0.5600 = 56 %), ``None`` when the denominator
 is zero. Money is ``Decimal`` CNY with 2 places.
 
@@ -47,7 +50,8 @@ Sales (from ``SalesFact``; brand-level rollup when no region/store is involved):
 - ``card_opening_rate`` (开卡率): paid offline (store POS) orders with a member ÷
   all paid offline orders.
 - ``sales_revenue``: the sales flow (core indicator 1).
-- ``operating_profit``: sales flow − cost of goods sold, where cost of goods =
+- ``gross_profit`` (毛利; once called "operating profit", ``operating_profit`` stays as a deprecated
+  alias): sales flow − cost of goods sold (no expenses are taken into account), where cost of goods =
   Σ quantity × ``Sku.cost_price`` over lines of orders paid in the period minus
   the cost of units returned by completed refunds (core indicator 2).
 - ``inventory_turnover_days``: average stock value at cost over the days of the
@@ -207,6 +211,15 @@ class Filters:
         """The same dates one year earlier (29 February becomes 28 February)."""
         return replace(self, date_from=_year_earlier(self.date_from), date_to=_year_earlier(self.date_to))
 
+    def previous(self) -> Filters:
+        """环比: the period of the same length that ends the day before this one starts."""
+        date_to = self.date_from - dt.timedelta(days=1)
+        return replace(self, date_from=date_to - dt.timedelta(days=self.days - 1), date_to=date_to)
+
+    def is_partial(self, today: dt.date) -> bool:
+        """Whether the period includes today (its figures are still growing)."""
+        return self.date_from <= today <= self.date_to
+
 
 def _year_earlier(day: dt.date) -> dt.date:
     year = day.year - 1
@@ -242,6 +255,8 @@ class Metric:
     denominator: Number | None = None
     trend: tuple[Point, ...] = ()
     last_year: Metric | None = None
+    # 环比: the previous period of the same length, without trend (set by ``with_previous``).
+    previous: Metric | None = None
 
 
 @dataclass(frozen=True)
@@ -422,12 +437,17 @@ class Overview:
 
 @dataclass(frozen=True)
 class CoreIndicators:
-    """The three core indicators (and the cost of goods behind operating profit)."""
+    """The three core indicators (and the cost of goods behind gross profit)."""
 
     sales_revenue: Metric
     cost_of_goods: Metric
-    operating_profit: Metric
+    gross_profit: Metric
     inventory_turnover_days: Metric
+
+    @property
+    def operating_profit(self) -> Metric:
+        """Deprecated name of ``gross_profit`` (it never took expenses into account)."""
+        return self.gross_profit
 
 
 # ---------------------------------------------------------------------------- filters from a query string
@@ -472,7 +492,12 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
         raise ApplicationError(ErrorCode.INVALID, str(_("Invalid filters.")), fields=errors)
     date_to = date_to or today
     date_from = date_from or date_to - dt.timedelta(days=default_days - 1)
-    if date_from > date_to:
+    if date_to > today or date_from > today:
+        # A future period has no figures yet: comparing it would show −100 % against nothing.
+        errors["from" if date_to <= today else "to"] = [
+            str(_("Dates after today (%(today)s) have no figures yet: choose a period that ends today or earlier.")
+                % {"today": today.isoformat()})]
+    elif date_from > date_to:
         errors["from"] = [str(_("The start date is after the end date."))]
     elif (date_to - date_from).days + 1 > MAX_PERIOD_DAYS:
         errors["to"] = [str(_("A period covers at most %(days)s days.") % {"days": MAX_PERIOD_DAYS})]
@@ -483,7 +508,17 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
 
     brand = region = store = None
     codes = {name: (params.get(name) or "").strip() for name in ("brand", "region", "store")}
+    region_brand = ""
+    if ":" in codes["region"]:
+        # "BRAND:code" names one region whatever brand filter comes with it (region codes repeat across brands).
+        region_brand, codes["region"] = codes["region"].split(":", 1)
+        if not CODE_PATTERN.fullmatch(region_brand) or len(region_brand) > 32 or not codes["region"]:
+            errors["region"] = [str(_("A region is BRAND:code or a region code."))]
+        elif codes["brand"] and codes["brand"] != region_brand:
+            errors["region"] = [str(_("This region belongs to another brand."))]
     for name, code in codes.items():
+        if name in errors:
+            continue
         if len(code) > 32:
             errors[name] = [str(_("At most 32 characters."))]
         elif code and not CODE_PATTERN.fullmatch(code):
@@ -494,7 +529,9 @@ def parse_filters(params: Mapping[str, str], *, actor: Actor, today: dt.date | N
             errors["brand"] = [str(_("No brand with this code."))]
     if codes["region"] and "region" not in errors:
         regions = Region.objects.filter(code=codes["region"])
-        if brand is not None:
+        if region_brand:
+            regions = regions.filter(brand__code=region_brand)
+        elif brand is not None:
             regions = regions.filter(brand=brand)
         elif actor.brand_id:
             regions = regions.filter(brand_id=actor.brand_id)
@@ -796,7 +833,7 @@ _SALES_METRICS = {
     "sales_flow": ("cny", lambda s: s["sales_flow"], None),
     "sales_revenue": ("cny", lambda s: s["sales_flow"], None),
     "cost_of_goods": ("cny", lambda s: s["cost_of_goods"], None),
-    "operating_profit": ("cny", lambda s: s["sales_flow"] - s["cost_of_goods"], None),
+    "gross_profit": ("cny", lambda s: s["sales_flow"] - s["cost_of_goods"], None),
     "unpaid_ratio": ("ratio", lambda s: s["unpaid_amount"], "gmv"),
     "refund_ratio": ("ratio", lambda s: s["refunded_amount"], "paid_amount"),
     "average_order_value": ("cny", lambda s: s["sales_flow"], "paid_orders"),
@@ -1550,9 +1587,14 @@ def cost_of_goods(*, actor: Actor, filters: Filters) -> Metric:
     return _sales("cost_of_goods", actor, filters)
 
 
+def gross_profit(*, actor: Actor, filters: Filters) -> Metric:
+    """Core indicator 2, 毛利: sales flow − cost of goods sold (no expenses). Unit cny."""
+    return _sales("gross_profit", actor, filters)
+
+
 def operating_profit(*, actor: Actor, filters: Filters) -> Metric:
-    """Core indicator 2: sales flow − cost of goods sold. Unit cny."""
-    return _sales("operating_profit", actor, filters)
+    """Deprecated alias of :func:`gross_profit` (the figure never took expenses into account)."""
+    return gross_profit(actor=actor, filters=filters)
 
 
 def _turnover(actor: Actor, filters: Filters, series: _SalesSeries) -> Metric:
@@ -1621,5 +1663,60 @@ def core_indicators(*, actor: Actor, filters: Filters) -> CoreIndicators:
     turnover = replace(_turnover(actor, filters, series), last_year=_turnover(actor, last_filters, last))
     return CoreIndicators(sales_revenue=_sales_metric("sales_revenue", series, last),
                           cost_of_goods=_sales_metric("cost_of_goods", series, last),
-                          operating_profit=_sales_metric("operating_profit", series, last),
+                          gross_profit=_sales_metric("gross_profit", series, last),
                           inventory_turnover_days=turnover)
+
+
+# ---------------------------------------------------------------------------- previous period (环比)
+
+
+def _without_history(metric: Metric) -> Metric:
+    return replace(metric, trend=(), last_year=None, previous=None)
+
+
+def with_previous(current, previous):
+    """``current`` (a Metric or a bundle of them: Overview, CoreIndicators, MemberGrowth) with each Metric's
+    ``previous`` set from the same metric of ``previous``, the same bundle computed for ``filters.previous()``.
+
+    The comparison is computed by the same functions over the other period, so it means exactly what the
+    metric means; only its value, numerator and denominator are kept (no trend)."""
+    if isinstance(current, Metric):
+        return replace(current, previous=_without_history(previous) if previous is not None else None)
+    if not hasattr(current, "__dataclass_fields__"):
+        return current
+    changes = {}
+    for name in current.__dataclass_fields__:
+        value = getattr(current, name)
+        if isinstance(value, Metric) or (hasattr(value, "__dataclass_fields__")
+                                         and isinstance(value, MemberGrowth)):
+            changes[name] = with_previous(value, getattr(previous, name))
+    return replace(current, **changes)
+
+
+def overview_compared(*, actor: Actor, filters: Filters) -> Overview:
+    """The overview with last year's (同比) and the previous period's (环比) figures on every metric."""
+    return with_previous(overview(actor=actor, filters=filters), overview(actor=actor, filters=filters.previous()))
+
+
+def core_indicators_compared(*, actor: Actor, filters: Filters) -> CoreIndicators:
+    """The core indicators with last year's (同比) and the previous period's (环比) figures."""
+    return with_previous(core_indicators(actor=actor, filters=filters),
+                         core_indicators(actor=actor, filters=filters.previous()))
+
+
+def guide_sales_trend(*, actor: Actor, filters: Filters, guide_id: int) -> Metric:
+    """One guide's credited sales (exclusive and selling credits of orders placed in the period, as the
+    ``sales`` of ``guide_kpis``) per trend period, with the same period last year. Unit cny."""
+
+    def build(f: Filters, grain: str) -> Metric:
+        qs = scoped(GuideSalesFact.objects.filter(guide_id=guide_id), actor).filter(
+            day__gte=f.date_from, day__lte=f.date_to).order_by()
+        if f.channel:
+            qs = qs.filter(channel=f.channel)
+        by_period = {_as_date(r["period"]): money(r["v"])
+                     for r in qs.annotate(period=_period_expr(grain)).values("period").annotate(v=Sum("amount"))}
+        trend = tuple(Point(period=p, value=by_period.get(p, ZERO)) for p in _periods(f, grain))
+        return Metric(key="guide_sales", unit="cny", value=sum(by_period.values(), ZERO), trend=trend)
+
+    grain = filters.trend_grain
+    return replace(build(filters, grain), last_year=build(filters.last_year(), grain))

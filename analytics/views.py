@@ -7,7 +7,9 @@ staff profile gets 403. Invalid filters render the page with the form's errors a
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,11 +20,12 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_safe
 
-from analytics import dashboard_pages, exports
-from analytics.dashboard_tables import Table, cell, cell_kind, get_table, metric_memo
+from analytics import dashboard_pages, exports, services
+from analytics.dashboard_tables import Kind, Table, cell, cell_kind, get_table, metric_memo, sort_key, table_rows
 from analytics.export_tasks import export_table
 from analytics.filters import DashboardQuery, parse_filters
-from retail_crm.scoping import Actor, actor_for
+from retail_crm.models import Guide
+from retail_crm.scoping import Actor, actor_for, scoped
 
 WORKBENCH_ROLES = ("store_manager", "guide")
 PAGE_ROWS = 100  # a page shows the first rows of a long ranking; the export has them all
@@ -48,22 +51,43 @@ def _dashboard_actor(request) -> Actor:
     return actor
 
 
+def _sort_headers(table: Table, query: DashboardQuery) -> list[dict]:
+    """The page's column headers, each a link sorting the table by it (again: the other way round)."""
+    current = sort_key(query, table)
+    headers = []
+    for column in table.page_columns:
+        numeric = column.kind != Kind.TEXT
+        if current is not None and current[0] == column.key:
+            direction = "descending" if current[1] else "ascending"
+            target = column.key if current[1] else f"-{column.key}"
+        else:
+            # Numbers first from the largest, names from A.
+            direction, target = "", f"-{column.key}" if numeric else column.key
+        anchor = f"#table-{table.key}"
+        headers.append({"column": column, "direction": direction,
+                        "url": f"?{query.querystring(sort=f'{table.key}:{target}')}{anchor}"})
+    return headers
+
+
+def _link(table: Table, row, query: DashboardQuery) -> str | None:
+    if table.link is None:
+        return None
+    target = table.link(row)
+    if target is None:
+        return None
+    url_name, overrides, *args = target
+    return f"{reverse(url_name, args=args[0] if args else None)}?{query.querystring(sort=None, **overrides)}"
+
+
 def _table_context(table: Table, actor: Actor, query: DashboardQuery, *, limit: int = PAGE_ROWS) -> dict:
-    """A table as the page shows it: formatted cells, drill-down links and its export links."""
-    rows = list(table.rows(actor, query, limit + 1))
-    shown = []
-    for row in rows[:limit]:
-        link = None
-        if table.link is not None:
-            target = table.link(row)
-            if target is not None:
-                url_name, overrides = target
-                link = f"{reverse(url_name)}?{query.querystring(**overrides)}"
-        shown.append({"cells": [(cell(row, column), cell_kind(row, column)) for column in table.columns],
-                      "link": link})
+    """A table as the page shows it: formatted cells, drill-down links, sortable headers and its export links."""
+    rows = table_rows(table, actor, query, limit + 1)
+    shown = [{"cells": [(cell(row, column), cell_kind(row, column)) for column in table.page_columns],
+              "link": _link(table, row, query)} for row in rows[:limit]]
     qs = query.querystring()
     return {
         "table": table,
+        "headers": _sort_headers(table, query),
         "rows": shown,
         "truncated": len(rows) > limit,
         "csv_url": f"{reverse('hq:export', args=[table.key, 'csv'])}?{qs}",
@@ -73,14 +97,31 @@ def _table_context(table: Table, actor: Actor, query: DashboardQuery, *, limit: 
 
 def _breadcrumbs(query: DashboardQuery) -> list[tuple[str, str]]:
     """group → brand → region → store, each a link to the next level down."""
-    crumbs = [(_t("Group"), f"{reverse('hq:brands')}?{query.querystring(brand=None, region=None, store=None)}")]
+    crumbs = [(_t("Group"),
+               f"{reverse('hq:brands')}?{query.querystring(brand=None, region=None, store=None, sort=None)}")]
     if query.brand_code:
-        crumbs.append((query.brand_name, f"{reverse('hq:regions')}?{query.querystring(region=None, store=None)}"))
+        crumbs.append((query.brand_name,
+                       f"{reverse('hq:regions')}?{query.querystring(region=None, store=None, sort=None)}"))
     if query.region_code:
-        crumbs.append((query.region_name, f"{reverse('hq:stores')}?{query.querystring(store=None)}"))
+        crumbs.append((query.region_name, f"{reverse('hq:stores')}?{query.querystring(store=None, sort=None)}"))
     if query.store_code:
-        crumbs.append((query.store_name, f"{reverse('hq:guides')}?{query.querystring()}"))
+        crumbs.append((query.store_name, f"{reverse('hq:guides')}?{query.querystring(sort=None)}"))
     return crumbs
+
+
+def period_presets(query: DashboardQuery, today: dt.date) -> list[dict]:
+    """Quick periods for the filter bar (昨天, 近7天, 本月, 上月, 近30天), keeping the other filters."""
+    last_month_end = today.replace(day=1) - dt.timedelta(days=1)
+    presets = [
+        ("yesterday", _t("Yesterday"), today - dt.timedelta(days=1), today - dt.timedelta(days=1)),
+        ("last_7_days", _t("Last 7 days"), today - dt.timedelta(days=6), today),
+        ("this_month", _t("This month"), today.replace(day=1), today),
+        ("last_month", _t("Last month"), last_month_end.replace(day=1), last_month_end),
+        ("last_30_days", _t("Last 30 days"), today - dt.timedelta(days=29), today),
+    ]
+    return [{"key": key, "label": label, "active": (query.date_from, query.date_to) == (start, end),
+             "url": f"?{query.querystring(**{'from': start.isoformat(), 'to': end.isoformat()})}"}
+            for key, label, start, end in presets]
 
 
 def dashboard_page(template: str, page: str):
@@ -97,11 +138,12 @@ def dashboard_page(template: str, page: str):
             actor = _dashboard_actor(request)
             form, query = parse_filters(request.GET, actor=actor)
             context = {"actor": actor, "form": form, "query": query, "page": page,
-                       "nav": [(name, label, f"{reverse(name)}?{query.querystring() if query else ''}")
+                       "nav": [(name, label, f"{reverse(name)}?{query.querystring(sort=None) if query else ''}")
                                for name, label in NAV]}
             if query is None:
                 return render(request, template, context, status=400)
             context["breadcrumbs"] = _breadcrumbs(query)
+            context["presets"] = period_presets(query, services.local_today())
             with metric_memo():
                 built = build(request, actor, query, *args, **kwargs)
                 query = built.pop("query", query)  # a page may add its own parameters (segments: the runs)
@@ -167,6 +209,46 @@ def _export_actor(request) -> Actor:
     return actor
 
 
+@dashboard_page("analytics/guide.html", "hq:guides")
+def guide(request, actor, query, code: str):
+    """One guide's page; a guide outside the viewer's scope does not exist for them (404)."""
+    found = scoped(Guide.objects.filter(code=code), actor).select_related("store", "store__brand",
+                                                                         "store__region").first()
+    if found is None:
+        raise Http404
+    return dashboard_pages.guide_detail(actor=actor, query=query, guide=found)
+
+
+SEARCH_MAX = 64
+
+
+@login_required
+@require_safe
+def search(request):
+    """Find a store or guide of the viewer's scope by code or name; the period filters are carried along."""
+    actor = actor_for(request.user)
+    if actor.role in WORKBENCH_ROLES and not actor.is_superuser:
+        return redirect("workbench:home")
+    actor = _dashboard_actor(request)
+    text = (request.GET.get("q") or "").strip()
+    form, query = parse_filters(request.GET, actor=actor)
+    carry = {key: request.GET[key] for key in ("from", "to") if request.GET.get(key)} if query else {}
+    context = {"actor": actor, "page": "", "text": text, "carry": carry, "error": "",
+               "nav": [(name, label, f"{reverse(name)}?{urlencode(carry)}") for name, label in NAV]}
+    status = 200
+    if len(text) > SEARCH_MAX:
+        context["error"] = _t("Search for at most %(count)s characters.") % {"count": SEARCH_MAX}
+        status = 400
+    elif text:
+        found = dashboard_pages.search(actor=actor, text=text)
+        context["stores"] = [{"store": s, "url": f"{reverse('hq:guides')}?"
+                              f"{urlencode({**carry, 'brand': s.brand.code, 'store': s.code})}"}
+                             for s in found["stores"]]
+        context["guides"] = [{"guide": g, "url": f"{reverse('hq:guide', args=[g.code])}?{urlencode(carry)}"}
+                             for g in found["guides"]]
+    return render(request, "analytics/search.html", context, status=status)
+
+
 @login_required
 @require_safe
 def export(request, table_key: str, fmt: str):
@@ -190,14 +272,14 @@ def export(request, table_key: str, fmt: str):
     if table.size is not None:
         size, rows = table.size(actor, query), None
     else:
-        rows = list(table.rows(actor, query, None))
+        rows = table_rows(table, actor, query, None)
         size = len(rows)
     if size > exports.async_threshold():
         job = exports.job_create(user_id=request.user.pk, table=table, fmt=fmt, params=params)
         export_table.delay(job.id)
         return redirect("hq:export_status", job_id=job.id)
     if rows is None:
-        rows = table.rows(actor, query, None)
+        rows = table_rows(table, actor, query, None)
     body = exports.csv_bytes(table, rows) if fmt == "csv" else exports.xlsx_bytes(table, rows)
     response = HttpResponse(body, content_type=exports.FORMATS[fmt])
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(table, params, fmt)}"'

@@ -52,7 +52,8 @@ def test_overview_for_hq(world):
     assert response.status_code == 200
     body = response.json()
     assert body["filters"] == {"date_from": "2026-03-01", "date_to": "2026-03-31", "brand_id": None,
-                               "region_id": None, "store_id": None, "channel": None}
+                               "region_id": None, "store_id": None, "channel": None, "partial": False,
+                               "previous_from": "2026-01-29", "previous_to": "2026-02-28"}
     assert (body["gmv"]["value"], body["gmv"]["unit"], body["gmv"]["last_year"]["value"]) == ("2250.00", "cny",
                                                                                             "400.00")
     assert body["gmv"]["trend"][1] == {"period": "2026-03-02", "value": "500.00", "numerator": None,

@@ -66,7 +66,8 @@ def test_hq_overview_and_drill_down_render_their_charts(live_server):
         screenshot(page, "dashboard-regions-of-brand")
 
         page.click('#table-region_ranking a:text("华东")')
-        page.wait_for_url("**/hq/stores/**region=east**")
+        page.wait_for_url("**/hq/stores/**region=WA:east**")  # regions are BRAND:code (codes repeat)
+        assert page.locator("select[name=region] option:checked").inner_text() == "雅致女装 · 华东"
         assert all(charts_drawn(page))
         assert page.locator("#table-store_ranking tbody tr").count() == 2
         screenshot(page, "dashboard-stores-of-region")
@@ -88,3 +89,81 @@ def test_hq_overview_and_drill_down_render_their_charts(live_server):
         assert_clean(watch)
 
     print(f"dashboard screenshots: {screenshot_dir()}")
+
+
+def login(page, base_url: str, next_path: str) -> None:
+    page.goto(f"{base_url}/accounts/login/?next={next_path}")
+    page.fill("input[name=username]", "hq")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
+def store_codes(page) -> list[str]:
+    return page.eval_on_selector_all("#table-store_ranking tbody tr td:nth-child(2)",
+                                     "tds => tds.map(td => td.textContent.trim())")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hq_sorts_a_table_picks_a_preset_and_opens_a_guide(live_server):
+    """Click a sortable header (twice: largest first, then the other way), a period preset, a guide's name;
+    the comparisons carry their good/bad colours and the livestream quantities have a chart each."""
+    build_dashboard_world()
+    build_facts()
+
+    with browser_page(live_server.url, viewport=DESKTOP) as watch:
+        page = watch.page
+        login(page, live_server.url, "/hq/stores/")
+        page.goto(f"{live_server.url}/hq/stores/?{QUERY}")
+        assert store_codes(page) == ["E1", "E2", "W1", "N1"]
+
+        page.click('#table-store_ranking th a[data-sort="paid_orders"]')
+        page.wait_for_url("**sort=store_ranking:-paid_orders**")
+        assert store_codes(page) == ["E1", "N1", "E2", "W1"]  # 3, 2, 1, 1 paid orders
+        assert page.locator('#table-store_ranking th[aria-sort="descending"]').count() == 1
+        assert all(charts_drawn(page))
+        page.locator("#table-store_ranking").scroll_into_view_if_needed()
+        screenshot(page, "dashboard-stores-sorted-by-paid-orders")
+        page.click('#table-store_ranking th a[data-sort="paid_orders"]')
+        page.wait_for_url("**sort=store_ranking:paid_orders**")
+        assert store_codes(page)[:2] == ["E2", "W1"]
+        assert page.locator('#table-store_ranking th[aria-sort="ascending"]').count() == 1
+
+        # A preset: this month, which includes today, so the period is marked partial.
+        page.click('nav.presets a[data-preset="this_month"]')
+        page.wait_for_url("**/hq/stores/?from=**")
+        assert page.locator('nav.presets a[data-preset="this_month"].active').count() == 1
+        assert page.locator("[data-partial]").count() == 1
+        assert all(charts_drawn(page))
+        screenshot(page, "dashboard-stores-preset-this-month")
+
+        # The overview of March 2026: 环比 beside 同比, coloured by the metric's direction.
+        page.goto(f"{live_server.url}/hq/?from=2026-03-03&to=2026-03-05")
+        assert all(charts_drawn(page))
+        unpaid = page.locator('[data-metric="unpaid_ratio"] [data-compare="previous"] .tone')
+        assert unpaid.get_attribute("data-tone") == "bad"
+        assert unpaid.evaluate("el => getComputedStyle(el).color") == "rgb(198, 40, 40)"
+        refunds = page.locator('[data-metric="refund_ratio"] [data-compare="previous"] .tone')
+        assert refunds.evaluate("el => getComputedStyle(el).color") == "rgb(29, 122, 62)"
+        screenshot(page, "dashboard-overview-comparisons")
+
+        page.goto(f"{live_server.url}/hq/guides/?{QUERY}")
+        page.click('#table-guide_kpis a:text("王芳")')
+        page.wait_for_url("**/hq/guides/E1-G1/**")
+        assert all(charts_drawn(page))
+        assert page.locator('[data-metric="sales"] .value').inner_text() == "¥700.00"
+        screenshot(page, "dashboard-guide-page")
+
+        page.fill("form.dash-search input[name=q]", "上海")
+        page.click("form.dash-search button")
+        page.wait_for_url("**/hq/search/**")
+        assert page.locator("#search-stores li").count() == 2
+        screenshot(page, "dashboard-search")
+
+        page.goto(f"{live_server.url}/hq/livestream/?{QUERY}")
+        drawn = charts_drawn(page)
+        assert drawn and all(drawn)
+        split = "#live-split-sessions canvas, #live-split-hours canvas, #live-split-buyers canvas"
+        assert page.locator(split).count() == 3
+        screenshot(page, "dashboard-livestream-split-charts")
+        assert_clean(watch)

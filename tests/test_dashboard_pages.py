@@ -164,7 +164,7 @@ def test_filter_choices_are_the_viewers_scope(client, world):
     store_hints = re.findall(r'<option value="([^"]*)">', html.split('<datalist id="store-codes">', 1)[1]
                              .split("</datalist>", 1)[0])
     assert brand_options == ["", "WA"]
-    assert region_options == ["", "east"]
+    assert region_options == ["", "WA:east"]  # BRAND:code: region codes repeat across brands
     assert store_hints == ["E1", "E2"]
 
 
@@ -173,8 +173,9 @@ def test_a_regions_code_alone_is_enough_inside_a_brand(client, facts_world):
     response = login(client, "op_wa").get(reverse("hq:stores"), {**PERIOD, "region": "west"})
 
     assert response.status_code == 200
+    # The region is written BRAND:code from then on (the codes repeat across brands).
     assert response.context["query"].params() == {"from": "2026-03-01", "to": "2026-03-31", "brand": "WA",
-                                                  "region": "west"}
+                                                  "region": "WA:west"}
 
 
 def test_default_period_is_the_last_30_days_to_today(client, facts_world, monkeypatch):
@@ -242,8 +243,8 @@ def test_brand_ranking_drills_down_to_regions_stores_and_guides(client, facts_wo
     regions = client.get(link.replace("&amp;", "&")).content.decode()
     assert [(row[0], row[3]) for row in table_rows(regions, "region_ranking")] == [("华东", "¥1,070.00"),
                                                                                   ("华西", "¥400.00")]
-    link = re.search(r'<a href="(/hq/stores/\?[^"]*region=east[^"]*)">华东</a>', regions).group(1)
-    assert link == "/hq/stores/?from=2026-03-01&amp;to=2026-03-31&amp;brand=WA&amp;region=east"
+    link = re.search(r'<a href="(/hq/stores/\?[^"]*region=WA:east[^"]*)">华东</a>', regions).group(1)
+    assert link == "/hq/stores/?from=2026-03-01&amp;to=2026-03-31&amp;brand=WA&amp;region=WA:east"
 
     stores = client.get(link.replace("&amp;", "&")).content.decode()
     assert [row[1] for row in table_rows(stores, "store_ranking")] == ["E1", "E2"]

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import metrics
+from analytics import metrics, services
 from mall.models import Channel
 from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError, ErrorCode
@@ -28,9 +28,11 @@ MAX_LIMIT = 500
 
 FILTER_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, description="First local day (default: `to` − 29 days)"),
-    OpenApiParameter("to", OpenApiTypes.DATE, description="Last local day (default: today)"),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last local day (default: today; never after today)"),
     OpenApiParameter("brand", OpenApiTypes.STR, description="Brand code"),
-    OpenApiParameter("region", OpenApiTypes.STR, description="Region code (give `brand` too if ambiguous)"),
+    OpenApiParameter("region", OpenApiTypes.STR,
+                     description="Region as `BRAND:code` (e.g. `WOM:EAST`, unique across brands), or a bare region "
+                                 "code with `brand` (region codes repeat across brands)"),
     OpenApiParameter("store", OpenApiTypes.STR, description="Store code"),
     OpenApiParameter("channel", OpenApiTypes.STR, enum=Channel.values, description="Order channel"),
 ]
@@ -67,6 +69,19 @@ class FiltersSerializer(serializers.Serializer):
     region_id = serializers.IntegerField(allow_null=True)
     store_id = serializers.IntegerField(allow_null=True)
     channel = serializers.CharField(allow_null=True)
+    partial = serializers.SerializerMethodField(
+        help_text="The period includes today: its figures are not final")
+    previous_from = serializers.SerializerMethodField(help_text="First day of the previous period (环比)")
+    previous_to = serializers.SerializerMethodField(help_text="Last day of the previous period (环比)")
+
+    def get_partial(self, filters) -> bool:
+        return filters.is_partial(services.local_today())
+
+    def get_previous_from(self, filters) -> str:
+        return filters.previous().date_from.isoformat()
+
+    def get_previous_to(self, filters) -> str:
+        return filters.previous().date_to.isoformat()
 
 
 class PointSerializer(serializers.Serializer):
@@ -91,11 +106,22 @@ class MetricLastYearSerializer(serializers.Serializer):
     trend = PointSerializer(many=True)
 
 
+class MetricPreviousSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "MetricPrevious"
+
+    value = NumberField()
+    numerator = NumberField()
+    denominator = NumberField()
+
+
 class MetricSerializer(MetricLastYearSerializer):
     class Meta:
         ref_name = "Metric"
 
-    last_year = MetricLastYearSerializer(allow_null=True, help_text="The same period one year earlier")
+    last_year = MetricLastYearSerializer(allow_null=True, help_text="同比: the same period one year earlier")
+    previous = MetricPreviousSerializer(
+        allow_null=True, help_text="环比: the period of the same length just before (null where not computed)")
 
 
 class ChannelCountSerializer(serializers.Serializer):
@@ -146,7 +172,7 @@ class OverviewApi(ScopedMixin, APIView):
     @extend_schema(parameters=FILTER_PARAMETERS, responses={200: OutputSerializer, **ERRORS})
     def get(self, request):
         filters = _filters(request, self.actor)
-        page = metrics.overview(actor=self.actor, filters=filters)
+        page = metrics.overview_compared(actor=self.actor, filters=filters)
         data = {name: getattr(page, name) for name in self.OutputSerializer().fields if name != "filters"}
         return Response(self.OutputSerializer({"filters": filters, **data}).data)
 
@@ -436,19 +462,26 @@ class LivestreamApi(ScopedMixin, APIView):
 
 
 class CoreIndicatorsApi(ScopedMixin, APIView):
-    """The three core indicators: sales revenue, operating profit (and the cost of goods), inventory turnover
-    days."""
+    """The three core indicators: sales revenue, gross profit (毛利 = sales revenue − cost of goods sold; no
+    expenses deducted) with the cost of goods, and inventory turnover days. Each with 同比 and 环比."""
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "CoreIndicators"
 
+        filters = FiltersSerializer()
         sales_revenue = MetricSerializer()
         cost_of_goods = MetricSerializer()
-        operating_profit = MetricSerializer()
+        gross_profit = MetricSerializer(help_text="毛利: sales revenue − cost of goods sold (no expenses)")
+        operating_profit = MetricSerializer(
+            help_text="Deprecated: the same figure as `gross_profit` under its old, misleading name")
         inventory_turnover_days = MetricSerializer()
 
     @extend_schema(parameters=FILTER_PARAMETERS, responses={200: OutputSerializer, **ERRORS})
     def get(self, request):
         filters = _filters(request, self.actor)
-        return Response(self.OutputSerializer(metrics.core_indicators(actor=self.actor, filters=filters)).data)
+        core = metrics.core_indicators_compared(actor=self.actor, filters=filters)
+        data = {"filters": filters, "sales_revenue": core.sales_revenue, "cost_of_goods": core.cost_of_goods,
+                "gross_profit": core.gross_profit, "operating_profit": core.gross_profit,
+                "inventory_turnover_days": core.inventory_turnover_days}
+        return Response(self.OutputSerializer(data).data)

@@ -1,7 +1,9 @@
 /* HQ dashboard charts: each <div class="chart" data-chart="ID"> names a <script type="application/json" id="ID">
  * spec written by the server (json_script). Spec: {kind: line|bar|pie|heatmap|spark, x: [...], y: [...]
  * (heatmap rows), series: [{name, data, type?, stack?}], unit: ""|"money"|"ratio"}. All labels arrive
- * translated from the server, so this file holds no user-facing text. Plain JS, no third-party requests. */
+ * translated from the server, so this file holds no user-facing text. Plain JS, no third-party requests.
+ * A spec may carry partial: i (the trend point i is not over yet: this month so far, or today) and
+ * partial_label: that point is drawn hollow, reached by a dashed segment and labelled. */
 (function () {
   "use strict";
   if (typeof window.echarts === "undefined") { return; }
@@ -24,6 +26,27 @@
     };
   }
 
+  // The first series' point spec.partial as a hollow, labelled point at the end of a dashed segment.
+  function markPartial(spec, series, small) {
+    var i = spec.partial;
+    if (i === undefined || i === null || !series.length) { return series; }
+    var main = series[0];
+    var values = main.data;
+    main.data = values.map(function (v, k) { return k === i ? null : v; });
+    var tail = values.map(function (v, k) {
+      if (k === i) {
+        return {value: v, symbol: "emptyCircle", symbolSize: small ? 6 : 9,
+                label: {show: true, formatter: spec.partial_label || "", position: small ? (i > 0 ? "left" : "right") : "top",
+                        fontSize: small ? 10 : 12, color: "#8a5a00"}};
+      }
+      return k === i - 1 ? v : null;
+    });
+    series.push({name: main.name, type: "line", data: tail, symbol: "none", showSymbol: true, connectNulls: false,
+                 z: 3, itemStyle: {color: COLOURS[0]},
+                 lineStyle: {type: "dashed", width: small ? 2 : 2, color: COLOURS[0]}});
+    return series;
+  }
+
   function axisOption(spec, fmt) {
     return {
       color: COLOURS,
@@ -31,12 +54,12 @@
       legend: {top: 0, type: "scroll"},
       grid: {left: 8, right: 16, top: 32, bottom: 8, containLabel: true},
       xAxis: {type: "category", data: spec.x, boundaryGap: spec.kind === "bar"},
-      yAxis: {type: "value", axisLabel: {formatter: fmt}},
-      series: spec.series.map(function (s) {
+      yAxis: {type: "value", axisLabel: {formatter: fmt}, minInterval: spec.integer ? 1 : undefined},
+      series: markPartial(spec, spec.series.map(function (s) {
         return {name: s.name, type: s.type || (spec.kind === "bar" ? "bar" : "line"), stack: s.stack,
                 smooth: false, showSymbol: spec.x.length < 40, connectNulls: true, lineStyle: s.dashed ? {type: "dashed"} : undefined,
                 data: s.data.map(num)};
-      })
+      }), false)
     };
   }
 
@@ -48,10 +71,10 @@
       grid: {left: 2, right: 2, top: 4, bottom: 2},
       xAxis: {type: "category", data: spec.x, show: false, boundaryGap: false},
       yAxis: {type: "value", show: false, scale: true},
-      series: spec.series.map(function (s) {
+      series: markPartial(spec, spec.series.map(function (s) {
         return {name: s.name, type: "line", showSymbol: false, connectNulls: true, data: s.data.map(num),
                 lineStyle: {width: s.dashed ? 1 : 2, type: s.dashed ? "dashed" : "solid"}};
-      })
+      }), true)
     };
   }
 
