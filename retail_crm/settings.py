@@ -8,6 +8,8 @@ DEBUG          default off
 ALLOWED_HOSTS  comma separated, default localhost,127.0.0.1
 TIME_ZONE      default Asia/Shanghai
 LANGUAGE_CODE  default zh-hans (English available)
+NUM_PROXIES    trusted proxies appending to X-Forwarded-For, default 0 (header ignored)
+THROTTLE_*     rate limits, e.g. THROTTLE_EVENTS_BURST=60/min (README "Rate limits")
 """
 
 from pathlib import Path
@@ -20,6 +22,7 @@ from retail_crm.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     redis_url,
 )
@@ -183,7 +186,30 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "retail_crm.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Trusted proxies in front of the app that append to X-Forwarded-For (1 behind one nginx / load
+    # balancer). 0: the header is ignored and the socket address is the client, so nobody can pick their
+    # own IP for the rate limits by sending the header.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+
+# Rate limits (retail_crm/throttling.py; README "Rate limits"): scope → rate, from THROTTLE_<SCOPE>.
+# A real mini-program sends a batch every few seconds at most; a script sends hundreds a second.
+THROTTLE_RATES = {
+    scope: env_rate(f"THROTTLE_{scope.upper()}", default)
+    for scope, default in {
+        "events_burst": "60/min",  # behaviour-event batches per client (member, or IP + visitor id)
+        "events_sustained": "1200/hour",
+        "events_ip": "600/min",  # anonymous behaviour-event batches per IP (a shared NAT's many phones)
+        "live_events_burst": "120/min",  # livestream viewer-event batches per client (member, or IP + viewer id)
+        "live_events_sustained": "3600/hour",
+        "live_events_ip": "1200/min",  # anonymous viewer-event batches per IP
+        "mp_login": "30/min",  # mini-program logins (wx.login code exchange) per IP
+        "mp_phone_bind": "10/hour",  # phone bindings per member
+        "auth_token": "10/min",  # staff API token requests per IP
+        "export": "30/hour",  # dashboard exports (CSV/XLSX) per staff user
+    }.items()
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = THROTTLE_RATES
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retail CRM API",

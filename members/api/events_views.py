@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from members.auth import MemberPrincipal, MemberTokenAuthentication
 from members.events import MAX_BATCH, event_batch_ingest
 from members.models import EventKind
+from retail_crm.throttling import anonymous_ip_throttle, client_throttle
 
 
 @extend_schema_field({"type": "string", "enum": list(EventKind.values)})
@@ -49,10 +50,16 @@ class EventBatchIngestApi(APIView):
     Call it with a member token (``Authorization: Member <token>``) or
     anonymously, in which case every item needs a ``visitor_id``. A resent
     ``client_event_id`` is counted in ``duplicates`` and not stored twice.
+
+    Rate-limited per client (the member, or the IP with the batch's ``visitor_id``) and, anonymously, per
+    IP: 429 with ``Retry-After`` beyond it (README "Rate limits").
     """
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
+    throttle_classes = [client_throttle("events_burst", anonymous_id_field="visitor_id"),
+                        client_throttle("events_sustained", anonymous_id_field="visitor_id"),
+                        anonymous_ip_throttle("events_ip")]
     parser_classes = [JSONParser]  # the batch is JSON; a form post gets 415, not a half-read batch
 
     class InputSerializer(serializers.Serializer):

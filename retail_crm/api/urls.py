@@ -1,10 +1,9 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 
 from retail_crm.api import views
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", views.TokenObtainApi.as_view(), name="api-token"),
     path("me/", views.MeApi.as_view(), name="api-me"),
     path("org/brands/", views.BrandListApi.as_view(), name="api-brand-list"),
     path("org/brands/<int:pk>/", views.BrandDetailApi.as_view(), name="api-brand-detail"),

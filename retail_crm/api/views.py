@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +13,7 @@ from retail_crm import selectors
 from retail_crm.api.permissions import IsStaffMember
 from retail_crm.models import Guide, Region, Store
 from retail_crm.scoping import actor_for
+from retail_crm.throttling import ip_throttle
 
 
 class ScopedMixin:
@@ -169,6 +171,12 @@ class GuideDetailApi(ScopedMixin, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return selectors.guide_list(actor=self.actor)
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """A staff API token for a username and password. Rate-limited per IP: 429 with ``Retry-After``."""
+
+    throttle_classes = [ip_throttle("auth_token")]
 
 
 class MeApi(ScopedMixin, APIView):
