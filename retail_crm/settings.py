@@ -211,6 +211,13 @@ THROTTLE_RATES = {
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = THROTTLE_RATES
 
+# Share PV: a visitor's views of one share within one clock window of this many minutes count once
+# (members/share_views.py). A divisor of a day, so windows start at midnight.
+SHARE_VIEW_WINDOW_MINUTES = env_int("SHARE_VIEW_WINDOW_MINUTES", 30)
+if not (0 < SHARE_VIEW_WINDOW_MINUTES <= 1440 and 1440 % SHARE_VIEW_WINDOW_MINUTES == 0):
+    raise ConfigError(f"SHARE_VIEW_WINDOW_MINUTES={SHARE_VIEW_WINDOW_MINUTES} must divide a day "
+                      "(1440 minutes), e.g. 10, 15, 30, 60")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retail CRM API",
     "DESCRIPTION": "Private-domain operations for multi-brand retail groups: "
