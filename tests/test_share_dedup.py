@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from analytics import metrics
 from analytics.facts import facts_rebuild
@@ -166,3 +167,15 @@ def test_guide_kpis_and_rankings_count_views_the_same_way(w):
     subject = workbench_subject(actor=guide_login)
     assert subject.guide == w.guide
     assert material_views(subject=subject, date_from=DAY, date_to=DAY) == MaterialViews(pv=1, uv=1)
+
+
+def test_the_shares_page_shows_the_counted_views_and_says_how_they_are_counted(w, client):
+    staff_user("guide", group=w.group, store=w.store, guide=w.guide, username="li-na")
+    assert client.login(username="li-na", password="pw-123456")
+    views(w.share.code, every(17, 100), visitor="v-1")
+
+    page = client.get(reverse("workbench:shares")).content.decode()
+
+    assert page.count('data-funnel="views">1</dd>') == 2  # the total and the one share that was opened
+    assert ("浏览量：同一访客在同一 30 分钟时段内重复打开同一分享只计一次。"
+            "访客数：不同的人（一位会员或一部手机）。") in page
