@@ -194,8 +194,10 @@ REST_FRAMEWORK = {
 
 # Rate limits (retail_crm/throttling.py; README "Rate limits"): scope → rate, from THROTTLE_<SCOPE>.
 # A real mini-program sends a batch every few seconds at most; a script sends hundreds a second.
+# THROTTLE_ENABLED=0 lifts them all: only for the load benchmarks, whose few clients send what thousands would.
+THROTTLE_ENABLED = env_bool("THROTTLE_ENABLED", True)
 THROTTLE_RATES = {
-    scope: env_rate(f"THROTTLE_{scope.upper()}", default)
+    scope: env_rate(f"THROTTLE_{scope.upper()}", default) if THROTTLE_ENABLED else None
     for scope, default in {
         "events_burst": "60/min",  # behaviour-event batches per client (member, or IP + visitor id)
         "events_sustained": "1200/hour",

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from livestream.models import LiveSession, ViewerEvent
 from members.auth import member_token_issue
 from members.models import BehaviourEvent
+from retail_crm.env import ConfigError, env_rate
 from retail_crm.throttling import ScopedRateThrottle
 from tests.factories import BrandFactory, MemberFactory, RetailGroupFactory, StoreFactory, staff_user
 
@@ -299,3 +300,19 @@ def test_the_counters_live_in_redis(settings, brand, throttle_cache):
                     f"{throttle_cache}:1:throttle_events_ip_ip:10.0.0.1",
                     f"{throttle_cache}:1:throttle_events_sustained_ip:10.0.0.1:v-redis"]
     assert_throttled(post(client, EVENTS, event("v-redis")), 60)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", "60/min"), ("1000/hour", "1000/hour"), ("5/S", "5/s"),
+                                               ("off", None), ("none", None)])
+def test_rates_come_from_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv("THROTTLE_TEST", raw)
+    assert env_rate("THROTTLE_TEST", "60/min") == expected
+
+
+@pytest.mark.parametrize("raw", ["60", "0/min", "-1/min", "ten/min", "60/week", "1.5/s"])
+def test_a_malformed_rate_stops_start_up(monkeypatch, raw):
+    monkeypatch.setenv("THROTTLE_TEST", raw)
+    with pytest.raises(ConfigError) as error:
+        env_rate("THROTTLE_TEST", "60/min")
+    assert str(error.value) == (f"THROTTLE_TEST={raw!r} is not a rate "
+                                "(use e.g. 60/min, 1000/hour, 10/s, 5000/day, or off)")
