@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from analytics import metrics
 from analytics.facts import facts_rebuild
@@ -179,3 +180,20 @@ def test_the_shares_page_shows_the_counted_views_and_says_how_they_are_counted(w
     assert page.count('data-funnel="views">1</dd>') == 2  # the total and the one share that was opened
     assert ("浏览量：同一访客在同一 30 分钟时段内重复打开同一分享只计一次。"
             "访客数：不同的人（一位会员或一部手机）。") in page
+
+
+def test_an_anonymous_batch_inventing_visitors_adds_one_visitor(w, api_client):
+    """The reported attack: a full batch of events, each with a new visitor id, in one anonymous request."""
+    when = (timezone.now() - dt.timedelta(minutes=1)).isoformat()
+    items = [{"kind": "product_view", "occurred_at": when, "brand": "WOM", "share_token": w.share.code,
+              "visitor_id": f"bot-{number}"} for number in range(499)]
+    items.insert(0, "not an object")  # does not hide the batch's visitor
+
+    response = api_client.post("/api/v1/mp/events/", {"events": items}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["duplicates"], len(body["rejected"])) == (1, 0, 499)  # item 1 (bot-0) stored
+    assert body["rejected"][1] == {"index": 2, "errors": {"visitor_id": [
+        "An anonymous batch is one visitor's: every item needs the first item's visitor_id."]}}
+    assert funnel(w.share) == ShareFunnel(shares=1, views=1, visitors=1)
