@@ -118,9 +118,9 @@ class MpViewerEventBatchApi(APIView):
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [client_throttle("live_events_burst", anonymous_id_field="viewer_id"),
-                        client_throttle("live_events_sustained", anonymous_id_field="viewer_id"),
-                        anonymous_ip_throttle("live_events_ip")]
+    throttle_classes = [anonymous_ip_throttle("live_events_ip"),  # first: it counts even a body that does not parse
+                        client_throttle("live_events_burst", anonymous_id_field="viewer_id"),
+                        client_throttle("live_events_sustained", anonymous_id_field="viewer_id")]
     parser_classes = [JSONParser]
 
     class InputSerializer(serializers.Serializer):

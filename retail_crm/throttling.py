@@ -73,10 +73,9 @@ class ClientRateThrottle(ScopedRateThrottle):
     def anonymous_id(self, request) -> str:
         if not self.anonymous_id_field:
             return ""
-        try:
-            data = request.data
-        except Exception:  # noqa: BLE001 - a body the parser refuses is the view's 400/415, not the throttle's
-            return ""
+        # A body the parser refuses raises here (400/415, as the view would answer): never swallow it, or DRF
+        # would hand the view an empty body. Put the per-IP throttle first so such requests still count.
+        data = request.data
         items = data.get("events") if isinstance(data, dict) else None
         first = items[0] if isinstance(items, list) and items else None
         value = first.get(self.anonymous_id_field) if isinstance(first, dict) else None

@@ -316,3 +316,17 @@ def test_a_malformed_rate_stops_start_up(monkeypatch, raw):
         env_rate("THROTTLE_TEST", "60/min")
     assert str(error.value) == (f"THROTTLE_TEST={raw!r} is not a rate "
                                 "(use e.g. 60/min, 1000/hour, 10/s, 5000/day, or off)")
+
+
+def test_the_throttle_reading_the_body_keeps_the_parse_error_and_the_415(settings, brand):
+    """The anonymous key reads the visitor id from the body: a body that does not parse is still answered as the
+    view would (the parse error, not an empty batch), and still counts against the address."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "events_ip": "2/min"}
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(EVENTS, '{"events": [', content_type="application/json", REMOTE_ADDR="10.0.0.1")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert response.json()["error"]["message"].startswith("JSON parse error")
+    response = client.post(EVENTS, {"events": "x"}, REMOTE_ADDR="10.0.0.1")
+    assert response.status_code == 415
+    assert_throttled(post(APIClient(), EVENTS, event("v-1")), 60)

@@ -59,9 +59,9 @@ class EventBatchIngestApi(APIView):
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [client_throttle("events_burst", anonymous_id_field="visitor_id"),
-                        client_throttle("events_sustained", anonymous_id_field="visitor_id"),
-                        anonymous_ip_throttle("events_ip")]
+    throttle_classes = [anonymous_ip_throttle("events_ip"),  # first: it counts even a body that does not parse
+                        client_throttle("events_burst", anonymous_id_field="visitor_id"),
+                        client_throttle("events_sustained", anonymous_id_field="visitor_id")]
     parser_classes = [JSONParser]  # the batch is JSON; a form post gets 415, not a half-read batch
 
     class InputSerializer(serializers.Serializer):
