@@ -40,8 +40,6 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
-    Case,
-    CharField,
     Count,
     DecimalField,
     ExpressionWrapper,
@@ -51,9 +49,8 @@ from django.db.models import (
     Q,
     Sum,
     Value,
-    When,
 )
-from django.db.models.functions import Cast, Concat, Round, TruncDate
+from django.db.models.functions import Cast, Round, TruncDate
 from django.utils import timezone
 
 from analytics.facts_models import (
@@ -84,6 +81,7 @@ from members.models import (
     MemberDailyActivity,
     WeComFriendship,
 )
+from members.share_views import event_viewer, share_view_key
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand, Guide, Store
 
@@ -389,12 +387,6 @@ def _write_guide_sales(orders: pd.DataFrame, credits: pd.DataFrame) -> int:
 # ---------------------------------------------------------------------------- engagement: a guide's day
 
 
-def _viewer():
-    """A viewer's identity: the member, else the anonymous visitor id."""
-    return Case(When(member_id__isnull=False, then=Concat(Value("m"), Cast("member_id", CharField()))),
-                default=Concat(Value("v"), "visitor_id"), output_field=CharField())
-
-
 def _by_guide_day(queryset, day, **aggregates) -> pd.DataFrame:
     rows = list(queryset.order_by().annotate(fact_day=day).values("fact_day", "guide_id").annotate(**aggregates)
                 .values_list("fact_day", "guide_id", *aggregates))
@@ -407,16 +399,17 @@ def _build_engagement(first: dt.date, last: dt.date, brand_ids: list[int]) -> tu
     guide_brand = Q(guide__store__brand_id__in=brand_ids)
     from guides.models import CommissionEntry, Share, TaskAssignment
 
-    viewer = _viewer()
+    # PV counts a viewer's views of one share within one window once (members.share_views).
+    viewer, view = event_viewer(), share_view_key()
     material = Q(kind=EventKind.MATERIAL_VIEW)
     frames = [
         _by_guide_day(Share.objects.filter(guide_brand, guide__isnull=False, created_at__gte=start,
                                            created_at__lt=end), _local_day("created_at"), shares=Count("pk")),
         _by_guide_day(BehaviourEvent.objects.filter(guide_brand, occurred_at__gte=start, occurred_at__lt=end,
                                                     guide__isnull=False, kind__in=VIEW_KINDS)
-                      .exclude(share_token="").annotate(viewer=viewer), _local_day("occurred_at"),
-                      share_pv=Count("pk"), share_uv=Count("viewer", distinct=True),
-                      material_pv=Count("pk", filter=material),
+                      .exclude(share_token="").annotate(viewer=viewer, view=view), _local_day("occurred_at"),
+                      share_pv=Count("view", distinct=True), share_uv=Count("viewer", distinct=True),
+                      material_pv=Count("view", filter=material, distinct=True),
                       material_uv=Count("viewer", filter=material, distinct=True)),
         _by_guide_day(TaskAssignment.objects.filter(guide_brand, assigned_at__gte=start, assigned_at__lt=end),
                       _local_day("assigned_at"), tasks_assigned=Count("pk"),

@@ -26,6 +26,7 @@ from analytics.export_tasks import export_table
 from analytics.filters import DashboardQuery, parse_filters
 from retail_crm.models import Guide
 from retail_crm.scoping import Actor, actor_for, scoped
+from retail_crm.throttling import client_throttle, throttle_view
 
 WORKBENCH_ROLES = ("store_manager", "guide")
 PAGE_ROWS = 100  # a page shows the first rows of a long ranking; the export has them all
@@ -251,8 +252,12 @@ def search(request):
 
 @login_required
 @require_safe
+@throttle_view(client_throttle("export"))
 def export(request, table_key: str, fmt: str):
-    """One table as CSV or XLSX for the page's filters; a large one becomes a job and its status page."""
+    """One table as CSV or XLSX for the page's filters; a large one becomes a job and its status page.
+
+    Rate-limited per user (``THROTTLE_EXPORT``): 429 with ``Retry-After`` beyond it.
+    """
     actor = _export_actor(request)
     table = get_table(table_key)
     if table is None or fmt not in exports.FORMATS:

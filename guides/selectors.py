@@ -21,7 +21,8 @@ Definitions (each lives here once, and the tests work them out by hand):
   period (friendship rows added in the period).
 * **Shares**: ``guides.Share`` rows of the guide (the store's guides) created in the period.
 * **Material PV / UV**: ``material_view`` behaviour events in the period carrying the share code of one of the
-  guide's (the store's guides') shares; UV counts distinct viewers (the member, else the anonymous visitor).
+  guide's (the store's guides') shares; a viewer's views of one share within one 30-minute window count once
+  for PV (``members.share_views``); UV counts distinct viewers (the member, else the anonymous visitor).
 * **Task execution rate**: executed ÷ assigned task assignments of the published or closed tasks that were
   running during the period (started by its end, deadline not before its start). On the home page, the
   progress of the **open** tasks (published, started, deadline not passed).
@@ -40,7 +41,6 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
-    CharField,
     Count,
     Exists,
     F,
@@ -54,7 +54,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from analytics.attribution_selectors import GuideCredit, credits_for_guide
@@ -75,6 +74,7 @@ from mall.models import OFFLINE_CHANNELS, Channel, Order
 from mall.selectors import purchases
 from members.models import BehaviourEvent, EventKind, GuideBinding, Member, MemberTag, TagValue, WeComFriendship
 from members.selectors import RFML_TAG_GROUP, MemberDetail, PhoneVisibility, member_detail
+from members.share_views import event_viewer, share_view_key
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.money import money
@@ -242,12 +242,9 @@ def material_views(*, subject: WorkbenchSubject, date_from: dt.date, date_to: dt
     """Material views in the period through the subject's shares (PV, and UV by member or visitor)."""
     start, end = day_bounds(date_from, date_to)
     codes = scoped(Share.objects.filter(_by_guide(subject)), subject.actor).values("code")
-    # Concat turns NULL into "" on every database, so the member/visitor choice is an explicit CASE.
-    viewer = Case(When(member_id__isnull=False, then=Concat(Value("m"), Cast("member_id", CharField()))),
-                  default=Concat(Value("v"), F("visitor_id")), output_field=CharField())
     totals = (BehaviourEvent.objects.filter(kind=EventKind.MATERIAL_VIEW, occurred_at__gte=start,
                                             occurred_at__lt=end, share_token__in=codes)
-              .aggregate(pv=Count("pk"), uv=Count(viewer, distinct=True)))
+              .aggregate(pv=Count(share_view_key(), distinct=True), uv=Count(event_viewer(), distinct=True)))
     return MaterialViews(pv=totals["pv"] or 0, uv=totals["uv"] or 0)
 
 

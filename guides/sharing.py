@@ -6,8 +6,12 @@ share token goes: behaviour events, the cart, the order. The funnel of a share i
 then counted from the rows carrying its code:
 
 * **views (PV)**: behaviour events ``product_view``, ``material_view`` or
-  ``live_watch`` with the code; **visitors (UV)**: distinct people among them
-  (a logged-in member counts once, an anonymous visitor id once);
+  ``live_watch`` with the code, a viewer's views of one share within one
+  window (``SHARE_VIEW_WINDOW_MINUTES``, default 30, fixed clock windows)
+  counting **once**: one visitor opening a share 100 times in 12:00–12:30 is
+  one view (``members.share_views`` has the rule and why it is applied when
+  counting); **visitors (UV)**: distinct people among them (a logged-in member
+  counts once, an anonymous visitor id once);
 * **add to cart**: ``add_to_cart`` events with the code (events, not people);
 * **orders**: every order placed with the code (GMV sense: unpaid, cancelled and
   refunded ones included);
@@ -43,6 +47,7 @@ from guides.services import guide_token_current, signed_code_new
 from mall.models import Order, OrderLine, Product
 from mall.selectors import purchases
 from members.models import BehaviourEvent, EventKind
+from members.share_views import share_view_key
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
 
@@ -253,7 +258,7 @@ def _funnels(shares: Iterable[tuple[str, int | None]], key_of: Callable[[str], H
         sums[key_of(code)]["shares"] += 1
 
     events = (BehaviourEvent.objects.filter(share_token__in=codes).values("share_token")
-              .annotate(views=Count("pk", filter=Q(kind__in=VIEW_KINDS)),
+              .annotate(views=Count(share_view_key(), filter=Q(kind__in=VIEW_KINDS), distinct=True),
                         carts=Count("pk", filter=Q(kind=EventKind.ADD_TO_CART))).order_by())
     for row in events:
         bucket = sums[key_of(row["share_token"])]

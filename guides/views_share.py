@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -168,7 +169,7 @@ def share_detail(request, pk: int):
     _actor, sharer = _viewer(request)
     share = _own_share(sharer, pk)
     context = {"wb_tab": "me", "share": share, "link": sharing.share_link(share), "text": sharing.share_text(share),
-               "funnel": sharing.share_funnels([share])[share.pk]}
+               "funnel": sharing.share_funnels([share])[share.pk], "view_window": settings.SHARE_VIEW_WINDOW_MINUTES}
     return render(request, "guides/share.html", context)
 
 
@@ -198,7 +199,7 @@ def shares_page(request):
         team = sorted(((names[k], f) for k, f in by_guide.items() if k in names),
                       key=lambda pair: (-pair[1].paid_amount, -pair[1].visitors, pair[0].code))[:TEAM_ROWS]
     context = {"wb_tab": "me", "total": sharing.share_funnel_total(mine), "rows": rows, "page": page,
-               "team": team}
+               "team": team, "view_window": settings.SHARE_VIEW_WINDOW_MINUTES}
     return render(request, "guides/shares.html", context)
 
 

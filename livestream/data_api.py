@@ -21,6 +21,7 @@ from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import scoped
+from retail_crm.throttling import anonymous_ip_throttle, client_throttle
 
 # ---------------------------------------------------------------------------- mini-program
 
@@ -111,10 +112,15 @@ class MpViewerEventBatchApi(APIView):
     item needs a ``viewer_id``. A resent ``client_event_id`` is counted in ``duplicates``. 409 when the
     session takes no events now: cancelled (``session_cancelled``), not open yet (``session_not_open``) or
     closed more than a day ago (``session_closed``). 404 for an unknown session or another group's.
+    Rate-limited per client (the member, or the IP with the batch's ``viewer_id``) and, anonymously, per
+    IP: 429 with ``Retry-After`` beyond it (README "Rate limits").
     """
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
+    throttle_classes = [anonymous_ip_throttle("live_events_ip"),  # first: it counts even a body that does not parse
+                        client_throttle("live_events_burst", anonymous_id_field="viewer_id"),
+                        client_throttle("live_events_sustained", anonymous_id_field="viewer_id")]
     parser_classes = [JSONParser]
 
     class InputSerializer(serializers.Serializer):

@@ -25,6 +25,11 @@ Decisions worth knowing:
   group time zone; ISO 8601 with ``Z`` or an offset is taken as given.
 * **Resends are duplicates, not errors.** A ``client_event_id`` seen before for the
   brand (or twice in one batch) is skipped and counted in ``duplicates``.
+* **An anonymous batch over the API is one visitor's** (``one_visitor``): the
+  mini-program keeps one visitor id per install, so items with another
+  ``visitor_id`` than the batch's first are refused by index. A script can no
+  longer turn one request into hundreds of share visitors (UV); inventing a new
+  id per request meets the rate limits instead (``retail_crm.throttling``).
 """
 
 from __future__ import annotations
@@ -169,14 +174,15 @@ def _strings(items: list[dict], name: str) -> set[str]:
     return {value for value in values if value and "\x00" not in value}
 
 
-def event_batch_ingest(*, items: Sequence, member: Member | None = None,
-                       now: dt.datetime | None = None) -> BatchResult:
+def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt.datetime | None = None,
+                       one_visitor: bool = False) -> BatchResult:
     """Validate every item on its own and store all valid ones with one bulk insert.
 
     ``member`` is the logged-in member (events are theirs); without one each
     item needs a ``visitor_id``. Items with a ``client_event_id`` already stored
     for the brand, or repeated within the batch, are counted as duplicates and
-    not stored again. Queries: brands (one), share tokens (at most one), known
+    not stored again. With ``one_visitor`` (an anonymous API batch) every item must carry
+    the first item's ``visitor_id``. Queries: brands (one), share tokens (at most one), known
     client ids (at most one), the insert (one).
     """
     if len(items) > MAX_BATCH:
@@ -195,6 +201,7 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None,
 
     rejected: list[RejectedItem] = []
     valid: list[EventRow] = []
+    batch_visitor = _batch_visitor(dicts) if one_visitor and member is None else ""
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             rejected.append(RejectedItem(index, {"non_field_errors": ["Expected an object."]}))
@@ -217,6 +224,9 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None,
         object_type = _text(item, "object_type", errors)
         object_id = _text(item, "object_id", errors)
         visitor_id = _text(item, "visitor_id", errors, required=member is None)
+        if batch_visitor and "visitor_id" not in errors and visitor_id != batch_visitor:
+            errors["visitor_id"] = ["An anonymous batch is one visitor's: every item needs the first "
+                                    "item's visitor_id."]
         client_event_id = _text(item, "client_event_id", errors)
         share_token = _text(item, "share_token", errors)
         guide_id = None
@@ -233,6 +243,12 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None,
 
     accepted, duplicates = _store(valid)
     return BatchResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+
+def _batch_visitor(items: list[dict]) -> str:
+    """The visitor id of the batch: the first one an item carries (stripped); '' when none does."""
+    ids = (item["visitor_id"].strip() for item in items if isinstance(item.get("visitor_id"), str))
+    return next((value for value in ids if value), "")
 
 
 def _drop_known(valid: list[EventRow]) -> tuple[list[EventRow], int]:

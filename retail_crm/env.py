@@ -79,6 +79,23 @@ def database_config(name: str, default_url: str) -> dict:
     return config
 
 
+_RATE_PERIODS = ("s", "sec", "m", "min", "h", "hour", "d", "day")
+
+
+def env_rate(name: str, default: str | None) -> str | None:
+    """A request rate as DRF writes it (``"60/min"``: a whole number, then s, min, hour or day), or ``off``."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("off", "none"):
+        return None
+    count, _sep, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period in _RATE_PERIODS):
+        raise ConfigError(f"{name}={raw!r} is not a rate (use e.g. 60/min, 1000/hour, 10/s, 5000/day, or off)")
+    return value
+
+
 def redis_url(name: str) -> str | None:
     url = env_str(name)
     if url is None:

@@ -10,6 +10,8 @@ TIME_ZONE      default Asia/Shanghai
 LANGUAGE_CODE  default zh-hans (English available)
 Logins:        AXES_FAILURE_LIMIT, AXES_COOLOFF_MINUTES, TRUSTED_PROXY_COUNT, STAFF_TOKEN_TTL_HOURS,
                EMAIL_HOST (+ EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL)
+NUM_PROXIES    trusted proxies appending to X-Forwarded-For, default 0 (header ignored)
+THROTTLE_*     rate limits, e.g. THROTTLE_EVENTS_BURST=60/min (README "Rate limits")
 """
 
 import datetime as dt
@@ -23,6 +25,7 @@ from retail_crm.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     redis_url,
 )
@@ -263,7 +266,39 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "retail_crm.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Trusted proxies in front of the app that append to X-Forwarded-For (1 behind one nginx / load
+    # balancer). 0: the header is ignored and the socket address is the client, so nobody can pick their
+    # own IP for the rate limits by sending the header.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+
+# Rate limits (retail_crm/throttling.py; README "Rate limits"): scope → rate, from THROTTLE_<SCOPE>.
+# A real mini-program sends a batch every few seconds at most; a script sends hundreds a second.
+# THROTTLE_ENABLED=0 lifts them all: only for the load benchmarks, whose few clients send what thousands would.
+THROTTLE_ENABLED = env_bool("THROTTLE_ENABLED", True)
+THROTTLE_RATES = {
+    scope: env_rate(f"THROTTLE_{scope.upper()}", default) if THROTTLE_ENABLED else None
+    for scope, default in {
+        "events_burst": "60/min",  # behaviour-event batches per client (member, or IP + visitor id)
+        "events_sustained": "1200/hour",
+        "events_ip": "600/min",  # anonymous behaviour-event batches per IP (a shared NAT's many phones)
+        "live_events_burst": "120/min",  # livestream viewer-event batches per client (member, or IP + viewer id)
+        "live_events_sustained": "3600/hour",
+        "live_events_ip": "1200/min",  # anonymous viewer-event batches per IP
+        "mp_login": "30/min",  # mini-program logins (wx.login code exchange) per IP
+        "mp_phone_bind": "10/hour",  # phone bindings per member
+        "auth_token": "10/min",  # staff API token requests per IP
+        "export": "30/hour",  # dashboard exports (CSV/XLSX) per staff user
+    }.items()
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = THROTTLE_RATES
+
+# Share PV: a visitor's views of one share within one clock window of this many minutes count once
+# (members/share_views.py). A divisor of a day, so windows start at midnight.
+SHARE_VIEW_WINDOW_MINUTES = env_int("SHARE_VIEW_WINDOW_MINUTES", 30)
+if not (0 < SHARE_VIEW_WINDOW_MINUTES <= 1440 and 1440 % SHARE_VIEW_WINDOW_MINUTES == 0):
+    raise ConfigError(f"SHARE_VIEW_WINDOW_MINUTES={SHARE_VIEW_WINDOW_MINUTES} must divide a day "
+                      "(1440 minutes), e.g. 10, 15, 30, 60")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retail CRM API",

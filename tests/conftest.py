@@ -14,3 +14,11 @@ def _default_language_after_each_test(settings):
     the default language (zh-hans), whatever ran before it."""
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache_before_each_test():
+    """Rate-limit counters (and anything else cached) start empty: one test's requests never throttle the next."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -190,7 +190,8 @@ def build_workbench_world() -> SimpleNamespace:
         BehaviourEvent.objects.create(brand=wa, member=member, visitor_id=visitor, kind=kind, occurred_at=at,
                                       share_token=code)
     event(EventKind.MATERIAL_VIEW, "sh-g1-a", member=m["m1"])
-    event(EventKind.MATERIAL_VIEW, "sh-g1-a", member=m["m1"])
+    # An hour later: another 30-minute window, so another view (repeats inside one window count once).
+    event(EventKind.MATERIAL_VIEW, "sh-g1-a", member=m["m1"], at=t_today + dt.timedelta(hours=1))
     event(EventKind.MATERIAL_VIEW, "sh-g1-a", visitor="v-1")
     event(EventKind.PRODUCT_VIEW, "sh-g1-a", visitor="v-2")  # not a material view
     event(EventKind.MATERIAL_VIEW, "sh-g2", visitor="v-3")  # another guide's share

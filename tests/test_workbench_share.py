@@ -24,6 +24,9 @@ The hand-made funnel (all amounts CNY), guide 李娜 (G) of store WOM-E001:
 
     G's total over S1 + S2: shares 2, PV 10, UV 5 (m1 counted once), cart 1, orders 5, paid 3,
     sales 440.00, associated 50.00
+
+    A viewer's repeated views of one share lie an hour apart (1, 2, 3 hours ago), each in a 30-minute window
+    of its own, so each is a view; repeats inside one window count once (tests/test_share_dedup.py).
 """
 
 from __future__ import annotations
@@ -114,10 +117,11 @@ def sharer(w, guide=None) -> Sharer:
     return Sharer(group_id=w.group.pk, guide=guide or w.guide)
 
 
-def event(code: str, kind: str, *, member=None, visitor: str = "", brand=None) -> BehaviourEvent:
+def event(code: str, kind: str, *, member=None, visitor: str = "", brand=None, hours_ago: int = 1) -> BehaviourEvent:
     return BehaviourEvent.objects.create(brand=brand or Brand.objects.get(code="WOM"),
                                          member=member, visitor_id=visitor, kind=kind,
-                                         occurred_at=timezone.now() - dt.timedelta(hours=1), share_token=code)
+                                         occurred_at=timezone.now() - dt.timedelta(hours=hours_ago),
+                                         share_token=code)
 
 
 def order(w, code: str, member, status: str, lines: list[tuple], *, paid: str = "0.00", refunded: str = "0.00"):
@@ -138,16 +142,16 @@ def funnel_world(w):
     w.s2 = share_create(sharer=sharer(w), target="material", material=w.material)
     w.sc = share_create(sharer=sharer(w, w.colleague), target="product", product=w.dress)
     s1, s2 = w.s1.code, w.s2.code
-    for _ in range(3):
-        event(s1, EventKind.PRODUCT_VIEW, member=w.m1)
+    for hours_ago in (1, 2, 3):
+        event(s1, EventKind.PRODUCT_VIEW, member=w.m1, hours_ago=hours_ago)
     event(s1, EventKind.ADD_TO_CART, member=w.m1)
     event(s1, EventKind.PRODUCT_VIEW, member=w.m2)
     event(s1, EventKind.PRODUCT_VIEW, visitor="v-1")
-    event(s1, EventKind.PRODUCT_VIEW, visitor="v-1")
+    event(s1, EventKind.PRODUCT_VIEW, visitor="v-1", hours_ago=2)
     event(s1, EventKind.PRODUCT_VIEW, visitor="v-2")
     event(s1, EventKind.FAVOURITE, visitor="v-2")
     event(s2, EventKind.MATERIAL_VIEW, member=w.m1)
-    event(s2, EventKind.MATERIAL_VIEW, member=w.m1)
+    event(s2, EventKind.MATERIAL_VIEW, member=w.m1, hours_ago=2)
     event(s2, EventKind.MATERIAL_VIEW, visitor="v-3")
     order(w, s1, w.m1, OrderStatus.PAID, [(w.sku_dress, "100.00", "0"), (w.sku_scarf, "50.00", "0")],
           paid="150.00")

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from members.auth import MemberPrincipal, MemberTokenAuthentication
 from members.events import MAX_BATCH, event_batch_ingest
 from members.models import EventKind
+from retail_crm.throttling import anonymous_ip_throttle, client_throttle
 
 
 @extend_schema_field({"type": "string", "enum": list(EventKind.values)})
@@ -31,7 +32,8 @@ class EventItemDocSerializer(serializers.Serializer):
     object_type = serializers.CharField(required=False, max_length=20)
     object_id = serializers.CharField(required=False, max_length=64)
     share_token = serializers.CharField(required=False, max_length=100, help_text="Guide share token")
-    visitor_id = serializers.CharField(required=False, max_length=64, help_text="Required when anonymous")
+    visitor_id = serializers.CharField(required=False, max_length=64,
+                                       help_text="Required when anonymous, and the same on every item of the batch")
     client_event_id = serializers.CharField(required=False, max_length=64,
                                             help_text="Unique per brand; makes resending safe")
 
@@ -47,12 +49,19 @@ class EventBatchIngestApi(APIView):
     """Store a batch of 1–500 behaviour events; bad items are reported by index, the rest are stored.
 
     Call it with a member token (``Authorization: Member <token>``) or
-    anonymously, in which case every item needs a ``visitor_id``. A resent
+    anonymously, in which case every item needs a ``visitor_id``, the same in
+    the whole batch (one install's; another id is refused by index). A resent
     ``client_event_id`` is counted in ``duplicates`` and not stored twice.
+
+    Rate-limited per client (the member, or the IP with the batch's ``visitor_id``) and, anonymously, per
+    IP: 429 with ``Retry-After`` beyond it (README "Rate limits").
     """
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
+    throttle_classes = [anonymous_ip_throttle("events_ip"),  # first: it counts even a body that does not parse
+                        client_throttle("events_burst", anonymous_id_field="visitor_id"),
+                        client_throttle("events_sustained", anonymous_id_field="visitor_id")]
     parser_classes = [JSONParser]  # the batch is JSON; a form post gets 415, not a half-read batch
 
     class InputSerializer(serializers.Serializer):
@@ -82,7 +91,7 @@ class EventBatchIngestApi(APIView):
         serializer.is_valid(raise_exception=True)
         principal = request.user
         member = principal.member if isinstance(principal, MemberPrincipal) else None
-        result = event_batch_ingest(items=serializer.validated_data["events"], member=member)
+        result = event_batch_ingest(items=serializer.validated_data["events"], member=member, one_visitor=True)
         # Built by hand: the output serializer would cost more than the insert for a 500-item batch.
         return Response({"accepted": result.accepted, "duplicates": result.duplicates,
                          "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected]})

@@ -24,6 +24,7 @@ from members.auth import MemberPrincipal, MemberTokenAuthentication, member_of
 from members.models import Member
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.phones import display_phone
+from retail_crm.throttling import client_throttle, ip_throttle
 
 
 class MemberTokenScheme(OpenApiAuthenticationExtension):
@@ -98,10 +99,11 @@ class GuideRefSerializer(serializers.Serializer):
 # ---------------------------------------------------------------------------- auth
 
 class LoginApi(APIView):
-    """Log in with a ``wx.login`` code; the member is created on first login."""
+    """Log in with a ``wx.login`` code; the member is created on first login. Rate-limited per IP (429)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [ip_throttle("mp_login")]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -205,7 +207,12 @@ class ProfileApi(MemberApi):
 
 
 class PhoneBindApi(MemberApi):
-    """Bind my phone from WeChat's ``getPhoneNumber`` code; joins me with my store membership if I have one."""
+    """Bind my phone from WeChat's ``getPhoneNumber`` code; joins me with my store membership if I have one.
+
+    Rate-limited per member (429): a real member binds once; a script tries phone codes.
+    """
+
+    throttle_classes = [client_throttle("mp_phone_bind")]
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -17,6 +17,7 @@ from retail_crm.models import StaffPasswordReset
 from retail_crm.passwords import guide_password_reset, password_change_required
 from retail_crm.scoping import actor_for
 from retail_crm.staff_tokens import staff_token_issue, token_expires_at
+from retail_crm.throttling import ip_throttle
 
 
 class LoginLocked(exceptions.APIException):
@@ -48,6 +49,8 @@ class StaffTokenObtainApi(APIView):
 
     authentication_classes = ()
     permission_classes = ()
+    # Per address, before any password is checked: 429 throttled with Retry-After (axes' lock-out comes after).
+    throttle_classes = [ip_throttle("auth_token")]
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -17,6 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.staff_tokens import TokenExpired
+from retail_crm.throttling import throttled_message
 
 _CODE_BY_EXCEPTION = (
     (exceptions.ValidationError, ErrorCode.INVALID),
@@ -84,6 +85,9 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.APIException) and code is ErrorCode.SERVER_ERROR:
         code = exc.default_code
     message, fields = _flatten(exc.detail)
+    if isinstance(exc, exceptions.Throttled):
+        # DRF's own text is English-only in parts; ours names the wait in the reader's language.
+        message = throttled_message(exc.wait)
     if response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         code = "method_not_allowed"
     response.data = error_body(code.value if isinstance(code, ErrorCode) else str(code), message, fields)
