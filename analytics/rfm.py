@@ -50,6 +50,7 @@ from analytics.models import LifecycleStage, MemberRfm, RfmClassChange, RfmRun, 
 from mall.models import Order
 from mall.selectors import purchases
 from members.models import MemberTag, TagGroup, TagSource, TagValue
+from members.tag_labels import TagReason
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand
 
@@ -426,16 +427,19 @@ def _write_pg(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassC
             "AND v.tag_group_id = %s AND t.source = %s",
             [group.pk, TagSource.RFML.value])
         cursor.execute(
-            f"INSERT INTO {tags} (member_id, tag_value_id, source, assigned_at, reason, evidence) "  # noqa: S608
-            f"SELECT s.member_id, v.id, %s, %s, %s, %s FROM rfm_change_stage s JOIN {values} v "
+            f"INSERT INTO {tags} (member_id, tag_value_id, source, assigned_at, reason, reason_code, "  # noqa: S608
+            f"reason_params, evidence) SELECT s.member_id, v.id, %s, %s, '', %s, %s, %s "
+            f"FROM rfm_change_stage s JOIN {values} v "
             f"ON v.tag_group_id = %s AND v.code = {_codes_sql('s.to_segment', SEGMENT_CODES)} "
             "WHERE s.to_segment > 0 AND s.from_segment <> s.to_segment "
             "ON CONFLICT (member_id, tag_value_id) DO NOTHING",
-            [TagSource.RFML.value, timezone.now(), _tag_reason(run), _tag_evidence(run), group.pk])
+            [TagSource.RFML.value, timezone.now(), TagReason.RFML_CLASS, _tag_params(run), _tag_evidence(run),
+             group.pk])
 
 
-def _tag_reason(run: RfmRun) -> str:
-    return f"RFML class as of {run.as_of.isoformat()}"
+def _tag_params(run: RfmRun) -> str:
+    # The reason is rendered in the viewer's language from this code and date (members.tag_labels).
+    return json.dumps({"as_of": run.as_of.isoformat()})
 
 
 def _tag_evidence(run: RfmRun) -> str:
@@ -481,7 +485,8 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
     now = timezone.now()
     MemberTag.objects.bulk_create(
         [MemberTag(member_id=int(m), tag_value_id=value_ids[SEGMENT_CODES[code]], source=TagSource.RFML,
-                   assigned_at=now, reason=_tag_reason(run), evidence=json.loads(_tag_evidence(run)))
+                   assigned_at=now, reason="", reason_code=TagReason.RFML_CLASS,
+                   reason_params=json.loads(_tag_params(run)), evidence=json.loads(_tag_evidence(run)))
          for m, code in zip(c.member_id[moved], c.to_segment[moved], strict=True) if code > 0],
         batch_size=2000, ignore_conflicts=True)
 

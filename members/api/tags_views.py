@@ -82,11 +82,11 @@ class MemberTagOutputSerializer(serializers.Serializer):
     member = serializers.IntegerField(source="member_id")
     tag_value = serializers.IntegerField(source="tag_value_id")
     tag_value_code = serializers.CharField(source="tag_value.code")
-    tag_value_name = serializers.CharField(source="tag_value.name")
+    tag_value_name = serializers.CharField(source="tag_value.label")
     tag_group = serializers.CharField(source="tag_value.tag_group.code")
     source = serializers.CharField()
     assigned_at = serializers.DateTimeField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(source="reason_text")
 
 
 class MemberTagAssignApi(APIView):
