@@ -18,7 +18,8 @@ from collections import defaultdict
 
 import pandas as pd
 from django.core import signing
-from django.db.models import OuterRef, Subquery
+from django.db.models import Case, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Cast
 
 from guides.models import GuideToken
 from mall.models import Channel, Order, OrderLine, OrderStatus
@@ -108,17 +109,22 @@ def _purchase_preferences(seeder) -> dict[str, dict[int, str]]:
     one frame: {"clothing_size" | "shoe_size" | "colour" | "material": {member id: value}}."""
     from members.tags import NOT_CLOTHING_WORDS, SHOE_WORDS
 
-    columns = ["member_id", "ordered_at", "quantity", "amount", "refunded", "size", "colour", "material", "category"]
+    year_ago = seeder.end - dt.timedelta(days=365)
+    columns = ["member_id", "recent", "quantity", "amount", "spend", "size", "colour", "material", "category"]
+    # Floats and a 0/1 flag straight from the database: no Decimal or datetime per row (190,000 lines).
     lines = OrderLine.objects.filter(order__brand__group=seeder.group, order__member__isnull=False,
-                                     order_id__in=purchases().values("pk")) \
-        .values_list("order__member_id", "order__ordered_at", "quantity", "amount", "refunded_amount", "sku__size",
-                     "sku__colour", "sku__material", "sku__product__category")
+                                     order_id__in=purchases().values("pk"), amount__gt=F("refunded_amount")) \
+        .annotate(recent=Case(When(order__ordered_at__gte=year_ago, then=Value(1)), default=Value(0),
+                              output_field=IntegerField()),
+                  amount_f=Cast("amount", FloatField()),
+                  spend=ExpressionWrapper(Cast("amount", FloatField()) - Cast("refunded_amount", FloatField()),
+                                          output_field=FloatField())) \
+        .values_list("order__member_id", "recent", "quantity", "amount_f", "spend", "sku__size", "sku__colour",
+                     "sku__material", "sku__product__category")
     frame = pd.DataFrame.from_records(list(lines), columns=columns)
     if frame.empty:
         return {key: {} for key in ("clothing_size", "shoe_size", "colour", "material")}
-    amount, refunded = frame["amount"].astype(float), frame["refunded"].astype(float)
-    frame = frame.assign(spend=amount - refunded, qty=frame["quantity"] * (amount - refunded) / amount)
-    frame = frame[frame["spend"] > 0]
+    frame["qty"] = frame["quantity"] * frame["spend"] / frame["amount"]
     category = frame["category"].fillna("").str.lower()
 
     def contains(words: str) -> pd.Series:
@@ -132,8 +138,7 @@ def _purchase_preferences(seeder) -> dict[str, dict[int, str]]:
         best = per.drop_duplicates("member_id")
         return dict(zip(best["member_id"].astype(int), best[field].astype(str), strict=True))
 
-    year_ago = pd.Timestamp(seeder.end) - pd.Timedelta(days=365)
-    recent = frame[pd.to_datetime(frame["ordered_at"], utc=True) >= year_ago]
+    recent = frame[frame["recent"] == 1]
     return {"clothing_size": top(frame[~contains(NOT_CLOTHING_WORDS)], "size", "qty"),
             "shoe_size": top(frame[contains(SHOE_WORDS)], "size", "qty"),
             "colour": top(recent, "colour", "spend"), "material": top(recent, "material", "spend")}
