@@ -447,8 +447,13 @@ def _tag_evidence(run: RfmRun) -> str:
     return json.dumps({"rfm_run": run.pk, "as_of": run.as_of.isoformat()})
 
 
-def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup) -> None:
-    """The same writes through the ORM, for SQLite (development and the test suite)."""
+def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup,
+               history: ClassChanges | None = None) -> None:
+    """The same writes through the ORM, for SQLite (development and the test suite).
+
+    ``history``: the class changes to store, when they differ from the ``changes`` the member rows and tags
+    are written from (``rfm_backfill_monthly``'s last cut-off); by default ``changes``.
+    """
     frame = figures.frame()
     rows = [MemberRfm(
         member_id=int(member_id), brand=brand, run=run,
@@ -472,7 +477,7 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
     gone = [int(m) for m in c.member_id[c.to_stage == 0]]
     for start in range(0, len(gone), 500):
         MemberRfm.objects.filter(brand=brand, member_id__in=gone[start:start + 500]).delete()
-    RfmClassChange.objects.bulk_create(_change_rows(brand, run, c), batch_size=2000)
+    _insert_changes(brand, run, c if history is None else history)
     moved = c.from_segment != c.to_segment
     moved_ids = [int(m) for m in c.member_id[moved]]
     value_ids = dict(TagValue.objects.filter(tag_group=group).values_list("code", "pk"))
@@ -602,15 +607,17 @@ def rfm_backfill_monthly(*, brand: Brand, months: int = 12, today: dt.date | Non
             # The last cut-off also leaves the member rows and the tags: written as a run over the stored
             # state (every member's row and class tag), then its history rows replaced by the true changes
             # and each member row pointed at the run of its latest change, as rfm_recompute keeps them.
-            writer = _write_pg if connection.vendor == "postgresql" else _write_orm
-            writer(brand, run, figures, class_changes(stored, figures), group)
-            RfmClassChange.objects.filter(run=run).delete()
-            RfmClassChange.objects.bulk_create(_change_rows(brand, run, changes), batch_size=5000)
+            if connection.vendor == "postgresql":
+                _write_pg(brand, run, figures, class_changes(stored, figures), group)
+                RfmClassChange.objects.filter(run=run).delete()
+                _insert_changes(brand, run, changes)
+            else:
+                _write_orm(brand, run, figures, class_changes(stored, figures), group, history=changes)
             latest = RfmClassChange.objects.filter(brand=brand, member_id=OuterRef("member_id")) \
                 .order_by("-run_id").values("run_id")[:1]
             MemberRfm.objects.filter(brand=brand).update(run_id=Subquery(latest))
         else:
-            RfmClassChange.objects.bulk_create(_change_rows(brand, run, changes), batch_size=5000)
+            _insert_changes(brand, run, changes)
         order = np.argsort(figures.member_id, kind="stable")
         previous = (figures.member_id[order], figures.segment[order], figures.stage[order])
         run.duration_ms = int((time.monotonic() - started) * 1000)
@@ -619,11 +626,18 @@ def rfm_backfill_monthly(*, brand: Brand, months: int = 12, today: dt.date | Non
     return runs
 
 
-def _change_rows(brand: Brand, run: RfmRun, c: ClassChanges) -> list[RfmClassChange]:
-    return [RfmClassChange(member_id=int(c.member_id[i]), brand=brand, run=run,
-                           from_segment=SEGMENT_CODES[c.from_segment[i]], to_segment=SEGMENT_CODES[c.to_segment[i]],
-                           from_stage=STAGE_CODES[c.from_stage[i]], to_stage=STAGE_CODES[c.to_stage[i]],
-                           changed_on=run.as_of) for i in range(len(c.member_id))]
+def _insert_changes(brand: Brand, run: RfmRun, c: ClassChanges) -> None:
+    """Store class changes with one executemany of plain tuples (no model instance per row)."""
+    seg, stage = SEGMENT_CODES, STAGE_CODES
+    rows = [(m, brand.pk, run.pk, seg[fs], seg[ts], stage[fg], stage[tg], run.as_of) for m, fs, ts, fg, tg in zip(
+        c.member_id.tolist(), c.from_segment.tolist(), c.to_segment.tolist(), c.from_stage.tolist(),
+        c.to_stage.tolist(), strict=True)]
+    if not rows:
+        return
+    table = RfmClassChange._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} (member_id, brand_id, run_id, from_segment, to_segment, "  # noqa: S608
+                           "from_stage, to_stage, changed_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
 
 
 def rfm_member_merge(*, survivor, absorbed) -> dict[str, int]:
