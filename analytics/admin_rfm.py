@@ -6,6 +6,7 @@ the brand's operators may change.
 """
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SegmentationSettings
 from retail_crm.admin_scoping import ScopedModelAdmin
@@ -60,9 +61,13 @@ class RfmClassChangeAdmin(_ReadOnly):
 
 @admin.register(CareItem)
 class CareItemAdmin(_ReadOnly):
-    list_display = ("day", "guide", "member", "brand", "kind", "important", "reason", "done_at")
+    list_display = ("day", "guide", "member", "brand", "kind", "important", "display_reason", "done_at")
     list_filter = ("brand", "kind", "important")
     list_select_related = ("guide", "member", "brand")
     search_fields = ("member__code", "guide__code")
     raw_id_fields = ("member", "guide", "done_by")
     date_hierarchy = "day"
+
+    @admin.display(description=_("reason"))
+    def display_reason(self, obj: CareItem) -> str:
+        return obj.reason_text

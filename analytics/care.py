@@ -25,8 +25,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
+from analytics.care_text import CareReason, care_action_text, care_reason_text
 from analytics.models import CareItem, MemberRfm, RfmRun
 from analytics.rfm import segmentation_settings_for
 from members.models import GuideBinding
@@ -64,34 +64,36 @@ def care_calendar_for(brand: Brand) -> CareCalendar:
 
 @dataclass(frozen=True)
 class CareDecision:
+    """Which list and why, as a code and its parameters; the words are rendered when read."""
+
     kind: str
-    reason: str
-    suggested_action: str
+    reason_code: str
+    reason_params: dict
+    important: bool
+
+    @property
+    def reason(self) -> str:
+        return care_reason_text(reason_code=self.reason_code, params=self.reason_params)
+
+    @property
+    def suggested_action(self) -> str:
+        return care_action_text(reason_code=self.reason_code, important=self.important)
 
 
 def care_decide(*, days_since: int, lapsed: bool, important: bool, calendar: CareCalendar) -> CareDecision | None:
-    """Which list (if any) a member belongs on today, with the reason and the suggested action."""
+    """Which list (if any) a member belongs on today, with the reason (and so the suggested action)."""
     cycle = calendar.cycle_days
     if lapsed or (cycle and days_since >= calendar.lapse_day):
         if cycle:
-            reason = gettext("Last purchase %(days)d days ago; cycle %(cycle)d days; lapsed") % {
-                "days": days_since, "cycle": cycle}
-        else:
-            reason = gettext("Last purchase %(days)d days ago; no purchase in the RFML window") % {
-                "days": days_since}
-        action = (gettext("Call in person and offer a gift (coupon or salon invitation)") if important
-                  else gettext("Send a win-back coupon or points reminder with a mall link"))
-        return CareDecision(CareItem.Kind.WINBACK, reason, action)
+            return CareDecision(CareItem.Kind.WINBACK, CareReason.LAPSED, {"days": days_since, "cycle": cycle},
+                                important)
+        return CareDecision(CareItem.Kind.WINBACK, CareReason.NO_PURCHASE_IN_WINDOW, {"days": days_since},
+                            important)
     if 1 <= days_since <= calendar.care_days:
-        reason = gettext("Purchased %(days)d days ago; care period of %(care)d days, no marketing") % {
-            "days": days_since, "care": calendar.care_days}
-        return CareDecision(CareItem.Kind.CARE, reason, gettext("Thank them and check the fit; no promotion"))
+        return CareDecision(CareItem.Kind.CARE, CareReason.CARE_PERIOD,
+                            {"days": days_since, "care": calendar.care_days}, important)
     if cycle and days_since >= calendar.marketing_day and days_since > calendar.care_days:
-        reason = gettext("Last purchase %(days)d days ago; cycle %(cycle)d days") % {
-            "days": days_since, "cycle": cycle}
-        action = (gettext("Call in person with matching new arrivals") if important
-                  else gettext("Share matching new arrivals or a coupon"))
-        return CareDecision(CareItem.Kind.MARKET, reason, action)
+        return CareDecision(CareItem.Kind.MARKET, CareReason.DUE, {"days": days_since, "cycle": cycle}, important)
     return None
 
 
@@ -127,7 +129,8 @@ def care_list_build(*, brand: Brand, day: dt.date) -> int:
         if decision is None:
             continue
         items.append(CareItem(day=day, guide_id=guide_id, member_id=member_id, brand=brand, kind=decision.kind,
-                              reason=decision.reason[:200], suggested_action=decision.suggested_action[:200],
+                              reason="", suggested_action="", reason_code=decision.reason_code,
+                              reason_params=decision.reason_params,
                               important=important))
     CareItem.objects.bulk_create(items, batch_size=5000)
     return len(items)

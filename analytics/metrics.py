@@ -128,6 +128,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
+import pandas as pd
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -1386,18 +1387,43 @@ def _brands_in_view(actor: Actor, filters: Filters):
 def segment_sizes(*, actor: Actor, filters: Filters) -> list[SegmentSize]:
     """Members per RFML class per run (runs as of a day in the period), per brand, oldest run first.
 
-    Brand-level figures (``RfmRun.counts``): only group and brand staff see them, and
-    only without a region or store filter.
+    Group and brand views (no region or store filter) read the brand figures (``RfmRun.counts``). A region
+    or store (a regional or store manager, or a region/store filter) counts the members placed at their join
+    store there, as the class-sales table does, by their class at each run: the ``to_segment`` of their
+    latest class change up to the run. Guides get no rows.
     """
-    if not _rollup_allowed(actor, filters):
-        return []
     runs = (scoped(RfmRun.objects.all(), actor).filter(as_of__gte=filters.date_from, as_of__lte=filters.date_to)
             .select_related("brand").order_by("as_of", "brand__code", "pk"))
     if filters.brand_id:
         runs = runs.filter(brand_id=filters.brand_id)
-    return [SegmentSize(brand_code=run.brand.code, run_id=run.pk, as_of=run.as_of, segment=segment,
-                        members=int((run.counts or {}).get(segment, 0)))
-            for run in runs for segment in Segment.values]
+    if _rollup_allowed(actor, filters):
+        return [SegmentSize(brand_code=run.brand.code, run_id=run.pk, as_of=run.as_of, segment=segment,
+                            members=int((run.counts or {}).get(segment, 0)))
+                for run in runs for segment in Segment.values]
+    where = _rate_level(actor, filters)
+    if where is None or where["level"] not in ("region", "store"):
+        return []
+    # The runs of the brands in view (a regional or store manager is not shown the runs' brand-wide counts).
+    runs = list(RfmRun.objects.filter(brand__in=_brands_in_view(actor, filters), as_of__gte=filters.date_from,
+                                      as_of__lte=filters.date_to).select_related("brand")
+                .order_by("as_of", "brand__code", "pk"))
+    place = {"store__region_id": where["region_id"]} if where["level"] == "region" else {"store_id": where["store_id"]}
+    placed = scoped(BrandMembership.objects.filter(brand_id__in={r.brand_id for r in runs}, **place), actor)
+    changes = pd.DataFrame.from_records(
+        list(RfmClassChange.objects.filter(brand_id__in={r.brand_id for r in runs},
+                                           run_id__lte=max((r.pk for r in runs), default=0),
+                                           member_id__in=placed.values("member_id"))
+             .order_by("brand_id", "member_id", "run_id").values_list("brand_id", "member_id", "run_id",
+                                                                      "to_segment")),
+        columns=["brand_id", "member_id", "run_id", "segment"])
+    rows = []
+    for run in runs:
+        mine = changes[(changes["brand_id"] == run.brand_id) & (changes["run_id"] <= run.pk)]
+        current = mine.drop_duplicates("member_id", keep="last")  # sorted by run: the latest change
+        counts = current["segment"].value_counts()
+        rows += [SegmentSize(brand_code=run.brand.code, run_id=run.pk, as_of=run.as_of, segment=segment,
+                             members=int(counts.get(segment, 0))) for segment in Segment.values]
+    return rows
 
 
 def _class_sizes(actor: Actor, filters: Filters) -> dict[str, int]:

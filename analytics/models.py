@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from analytics.care_text import care_action_text, care_reason_text
 from analytics.facts_models import SalesMeasures  # the other fact tables live there too
 from retail_crm.scoping import ScopePaths
 
@@ -281,8 +282,11 @@ class CareItem(models.Model):
     member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="care_items")
     brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    reason = models.CharField(_("reason"), max_length=200)
-    suggested_action = models.CharField(_("suggested action"), max_length=200)
+    reason_code = models.CharField(_("reason code"), max_length=30, blank=True)
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
+    # Items written before the codes: the words in the language of the day they were built.
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    suggested_action = models.CharField(_("suggested action"), max_length=200, blank=True)
     important = models.BooleanField(_("personal call"), default=False,
                                     help_text=_("An important-class member: the guide or manager calls in person"))
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
@@ -301,3 +305,14 @@ class CareItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.guide_id}→{self.member_id} {self.kind}"
+
+    @property
+    def reason_text(self) -> str:
+        """Why the member is listed, in the viewer's language."""
+        return care_reason_text(reason_code=self.reason_code, params=self.reason_params, fallback=self.reason)
+
+    @property
+    def action_text(self) -> str:
+        """The suggested action, in the viewer's language."""
+        return care_action_text(reason_code=self.reason_code, important=self.important,
+                                fallback=self.suggested_action)

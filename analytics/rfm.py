@@ -43,6 +43,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -50,6 +51,7 @@ from analytics.models import LifecycleStage, MemberRfm, RfmClassChange, RfmRun, 
 from mall.models import Order
 from mall.selectors import purchases
 from members.models import MemberTag, TagGroup, TagSource, TagValue
+from members.tag_labels import TagReason
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand
 
@@ -426,24 +428,32 @@ def _write_pg(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassC
             "AND v.tag_group_id = %s AND t.source = %s",
             [group.pk, TagSource.RFML.value])
         cursor.execute(
-            f"INSERT INTO {tags} (member_id, tag_value_id, source, assigned_at, reason, evidence) "  # noqa: S608
-            f"SELECT s.member_id, v.id, %s, %s, %s, %s FROM rfm_change_stage s JOIN {values} v "
+            f"INSERT INTO {tags} (member_id, tag_value_id, source, assigned_at, reason, reason_code, "  # noqa: S608
+            f"reason_params, evidence) SELECT s.member_id, v.id, %s, %s, '', %s, %s, %s "
+            f"FROM rfm_change_stage s JOIN {values} v "
             f"ON v.tag_group_id = %s AND v.code = {_codes_sql('s.to_segment', SEGMENT_CODES)} "
             "WHERE s.to_segment > 0 AND s.from_segment <> s.to_segment "
             "ON CONFLICT (member_id, tag_value_id) DO NOTHING",
-            [TagSource.RFML.value, timezone.now(), _tag_reason(run), _tag_evidence(run), group.pk])
+            [TagSource.RFML.value, timezone.now(), TagReason.RFML_CLASS, _tag_params(run), _tag_evidence(run),
+             group.pk])
 
 
-def _tag_reason(run: RfmRun) -> str:
-    return f"RFML class as of {run.as_of.isoformat()}"
+def _tag_params(run: RfmRun) -> str:
+    # The reason is rendered in the viewer's language from this code and date (members.tag_labels).
+    return json.dumps({"as_of": run.as_of.isoformat()})
 
 
 def _tag_evidence(run: RfmRun) -> str:
     return json.dumps({"rfm_run": run.pk, "as_of": run.as_of.isoformat()})
 
 
-def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup) -> None:
-    """The same writes through the ORM, for SQLite (development and the test suite)."""
+def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup,
+               history: ClassChanges | None = None) -> None:
+    """The same writes through the ORM, for SQLite (development and the test suite).
+
+    ``history``: the class changes to store, when they differ from the ``changes`` the member rows and tags
+    are written from (``rfm_backfill_monthly``'s last cut-off); by default ``changes``.
+    """
     frame = figures.frame()
     rows = [MemberRfm(
         member_id=int(member_id), brand=brand, run=run,
@@ -467,11 +477,7 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
     gone = [int(m) for m in c.member_id[c.to_stage == 0]]
     for start in range(0, len(gone), 500):
         MemberRfm.objects.filter(brand=brand, member_id__in=gone[start:start + 500]).delete()
-    RfmClassChange.objects.bulk_create(
-        [RfmClassChange(member_id=int(c.member_id[i]), brand=brand, run=run,
-                        from_segment=SEGMENT_CODES[c.from_segment[i]], to_segment=SEGMENT_CODES[c.to_segment[i]],
-                        from_stage=STAGE_CODES[c.from_stage[i]], to_stage=STAGE_CODES[c.to_stage[i]],
-                        changed_on=run.as_of) for i in range(len(c.member_id))], batch_size=2000)
+    _insert_changes(brand, run, c if history is None else history)
     moved = c.from_segment != c.to_segment
     moved_ids = [int(m) for m in c.member_id[moved]]
     value_ids = dict(TagValue.objects.filter(tag_group=group).values_list("code", "pk"))
@@ -481,7 +487,8 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
     now = timezone.now()
     MemberTag.objects.bulk_create(
         [MemberTag(member_id=int(m), tag_value_id=value_ids[SEGMENT_CODES[code]], source=TagSource.RFML,
-                   assigned_at=now, reason=_tag_reason(run), evidence=json.loads(_tag_evidence(run)))
+                   assigned_at=now, reason="", reason_code=TagReason.RFML_CLASS,
+                   reason_params=json.loads(_tag_params(run)), evidence=json.loads(_tag_evidence(run)))
          for m, code in zip(c.member_id[moved], c.to_segment[moved], strict=True) if code > 0],
         batch_size=2000, ignore_conflicts=True)
 
@@ -519,21 +526,8 @@ def rfm_recompute(*, brand: Brand, as_of: dt.date | None = None, window_days: in
                          mature_after_days=config.mature_after_days, cycle_override=config.cycle_days)
     del arrays
     figures = result.members
-    seg_counts = np.bincount(figures.segment, minlength=len(SEGMENT_CODES))
-    stage_counts_arr = np.bincount(figures.stage, minlength=len(STAGE_CODES))
-    counts = {slug: int(seg_counts[i + 1]) for i, slug in enumerate(SEGMENT_SLUGS)}
-    stage_counts = {STAGE_CODES[i]: int(stage_counts_arr[i]) for i in range(1, len(STAGE_CODES))}
-    twice_m = result.twice_median_cents
-    run = RfmRun.objects.create(
-        brand=brand, as_of=as_of, window_days=window_days,
-        median_recency_days=None if result.twice_median_recency is None else _half(result.twice_median_recency),
-        median_frequency=None if result.twice_median_frequency is None else _half(result.twice_median_frequency),
-        # Cents → yuan; a median between two cents shows rounded half up (comparisons used the exact value).
-        median_monetary=None if twice_m is None else (Decimal(twice_m) / 200).quantize(Decimal("0.01"),
-                                                                                        rounding=ROUND_HALF_UP),
-        members=int(seg_counts[1:].sum()), lapsed=stage_counts[LifecycleStage.LAPSED], counts=counts,
-        stage_counts=stage_counts,
-        cycle_days=Decimal(config.cycle_days) if config.cycle_days else result.brand_cycle, started_at=started_at)
+    run = _run_create(brand=brand, as_of=as_of, window_days=window_days, config=config, result=result,
+                      started_at=started_at)
     changes = class_changes(_previous_state(brand), figures)
     group = rfml_tag_group(brand)
     if connection.vendor == "postgresql":
@@ -543,6 +537,107 @@ def rfm_recompute(*, brand: Brand, as_of: dt.date | None = None, window_days: in
     run.duration_ms = int((time.monotonic() - started) * 1000)
     run.save(update_fields=["duration_ms"])
     return run
+
+
+def _run_create(*, brand: Brand, as_of: dt.date, window_days: int, config: SegmentationSettings,
+                result: RfmComputation, started_at: dt.datetime) -> RfmRun:
+    """The run row: medians, class and stage counts and the cycle of ``result``."""
+    figures = result.members
+    seg_counts = np.bincount(figures.segment, minlength=len(SEGMENT_CODES))
+    stage_counts_arr = np.bincount(figures.stage, minlength=len(STAGE_CODES))
+    counts = {slug: int(seg_counts[i + 1]) for i, slug in enumerate(SEGMENT_SLUGS)}
+    stage_counts = {STAGE_CODES[i]: int(stage_counts_arr[i]) for i in range(1, len(STAGE_CODES))}
+    twice_m = result.twice_median_cents
+    return RfmRun.objects.create(
+        brand=brand, as_of=as_of, window_days=window_days,
+        median_recency_days=None if result.twice_median_recency is None else _half(result.twice_median_recency),
+        median_frequency=None if result.twice_median_frequency is None else _half(result.twice_median_frequency),
+        # Cents → yuan; a median between two cents shows rounded half up (comparisons used the exact value).
+        median_monetary=None if twice_m is None else (Decimal(twice_m) / 200).quantize(Decimal("0.01"),
+                                                                                        rounding=ROUND_HALF_UP),
+        members=int(seg_counts[1:].sum()), lapsed=stage_counts[LifecycleStage.LAPSED], counts=counts,
+        stage_counts=stage_counts,
+        cycle_days=Decimal(config.cycle_days) if config.cycle_days else result.brand_cycle, started_at=started_at)
+
+
+def month_ends(*, today: dt.date, months: int) -> list[dt.date]:
+    """The last days of the ``months`` whole months before ``today``'s month, oldest first."""
+    ends, first = [], today.replace(day=1)
+    for _step in range(months):
+        end = first - dt.timedelta(days=1)
+        ends.append(end)
+        first = end.replace(day=1)
+    return ends[::-1]
+
+
+@transaction.atomic
+def rfm_backfill_monthly(*, brand: Brand, months: int = 12, today: dt.date | None = None) -> list[RfmRun]:
+    """A year (``months``) of month-end runs for a brand without runs yet: the class history a new
+    deployment (or the demo) starts from, so the class trend and the transitions have something to show.
+
+    The purchases are read once; each month-end cut-off is computed as ``rfm_recompute`` would have on that
+    day (only the purchases up to it, the brand's window and settings) and compared with the previous
+    cut-off in memory. Each cut-off stores its run and its class changes; the member rows and the RFML tags
+    end as of the last cut-off, so the next ``rfm_recompute`` continues the history from there. A brand that
+    already has runs is left alone (history is never rewritten): returns [] then.
+    """
+    job_lock(f"analytics.rfm.{brand.pk}")
+    if RfmRun.objects.filter(brand=brand).exists():
+        return []
+    config = segmentation_settings_for(brand)
+    cutoffs = month_ends(today=today or local_today(), months=months)
+    if not cutoffs:
+        return []
+    arrays = load_purchases(brand=brand, as_of=cutoffs[-1])
+    previous = stored = _previous_state(brand)  # no runs: no stored rows either
+    group = rfml_tag_group(brand)
+    runs = []
+    for position, cutoff in enumerate(cutoffs):
+        started = time.monotonic()
+        keep = arrays.day <= _day_number(cutoff)
+        result = rfm_compute(arrays=PurchaseArrays(member_id=arrays.member_id[keep], day=arrays.day[keep],
+                                                   cents=arrays.cents[keep]),
+                             as_of=cutoff, window_days=config.window_days,
+                             mature_after_days=config.mature_after_days, cycle_override=config.cycle_days)
+        figures = result.members
+        run = _run_create(brand=brand, as_of=cutoff, window_days=config.window_days, config=config, result=result,
+                          started_at=timezone.now())
+        changes = class_changes(previous, figures)
+        if position == len(cutoffs) - 1:
+            # The last cut-off also leaves the member rows and the tags: written as a run over the stored
+            # state (every member's row and class tag), then its history rows replaced by the true changes
+            # and each member row pointed at the run of its latest change, as rfm_recompute keeps them.
+            if connection.vendor == "postgresql":
+                _write_pg(brand, run, figures, class_changes(stored, figures), group)
+                RfmClassChange.objects.filter(run=run).delete()
+                _insert_changes(brand, run, changes)
+            else:
+                _write_orm(brand, run, figures, class_changes(stored, figures), group, history=changes)
+            latest = RfmClassChange.objects.filter(brand=brand, member_id=OuterRef("member_id")) \
+                .order_by("-run_id").values("run_id")[:1]
+            MemberRfm.objects.filter(brand=brand).update(run_id=Subquery(latest))
+        else:
+            _insert_changes(brand, run, changes)
+        order = np.argsort(figures.member_id, kind="stable")
+        previous = (figures.member_id[order], figures.segment[order], figures.stage[order])
+        run.duration_ms = int((time.monotonic() - started) * 1000)
+        run.save(update_fields=["duration_ms"])
+        runs.append(run)
+    return runs
+
+
+def _insert_changes(brand: Brand, run: RfmRun, c: ClassChanges) -> None:
+    """Store class changes with one executemany of plain tuples (no model instance per row)."""
+    seg, stage = SEGMENT_CODES, STAGE_CODES
+    rows = [(m, brand.pk, run.pk, seg[fs], seg[ts], stage[fg], stage[tg], run.as_of) for m, fs, ts, fg, tg in zip(
+        c.member_id.tolist(), c.from_segment.tolist(), c.to_segment.tolist(), c.from_stage.tolist(),
+        c.to_stage.tolist(), strict=True)]
+    if not rows:
+        return
+    table = RfmClassChange._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} (member_id, brand_id, run_id, from_segment, to_segment, "  # noqa: S608
+                           "from_stage, to_stage, changed_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
 
 
 def rfm_member_merge(*, survivor, absorbed) -> dict[str, int]:

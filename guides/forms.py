@@ -36,7 +36,7 @@ class MemberFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         groups: dict[str, list] = {}
         for value in tag_values:
-            groups.setdefault(value.tag_group.name, []).append((value.pk, value.name))
+            groups.setdefault(value.tag_group.label, []).append((value.pk, value.label))
         self.fields["tag"].choices = [("", _("Any"))] + list(groups.items())
 
     def clean(self):

@@ -248,10 +248,10 @@ def task_audience(*, assignment: TaskAssignment, actor: Actor, user=None, limit:
     ids = [m.pk for m in members]
     tag_values = [v for values in _audience_values_by_group(task).values() for v in values]
     reasons: dict[int, list[str]] = defaultdict(list)
-    for member_id, value, group in (MemberTag.objects.filter(member_id__in=ids, tag_value_id__in=tag_values)
-                                    .values_list("member_id", "tag_value__name", "tag_value__tag_group__name")
-                                    .order_by("tag_value__tag_group__name", "tag_value__name")):
-        reasons[member_id].append(f"{group}: {value}")
+    # Words rendered in the viewer's language (standard groups and values by code).
+    for tag in (MemberTag.objects.filter(member_id__in=ids, tag_value_id__in=tag_values)
+                .select_related("tag_value__tag_group").order_by("tag_value__tag_group__code", "tag_value__code")):
+        reasons[tag.member_id].append(str(tag.tag_value))
     if task.audience_segments:
         labels = dict(Segment.choices)
         rfm = MemberRfm.objects.filter(member_id__in=ids, segment__in=task.audience_segments)

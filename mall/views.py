@@ -51,7 +51,7 @@ class CouponIssueForm(forms.Form):
 
     def __init__(self, *args, tags: list[TagValue], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tag"].choices = [("", "—")] + [(t.pk, f"{t.tag_group.name}: {t.name}") for t in tags]
+        self.fields["tag"].choices = [("", "—")] + [(t.pk, str(t)) for t in tags]
 
     def clean(self):
         data = super().clean()

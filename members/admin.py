@@ -1,8 +1,21 @@
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.models import BindingPolicy, BrandMembership, GuideBinding, JoinChannel, Member, MemberMerge, PointsEntry
-from members.selectors import PhoneVisibility
+from members.models import (
+    BindingPolicy,
+    BrandMembership,
+    GuideBinding,
+    JoinChannel,
+    Member,
+    MemberMerge,
+    MemberTag,
+    PointsEntry,
+    TagSource,
+    TagValue,
+)
+from members.selectors import PhoneVisibility, member_preferences
 from retail_crm.admin_scoping import ScopedModelAdmin
 from retail_crm.models import Brand
 from retail_crm.phones import InvalidPhone, normalise_phone
@@ -83,6 +96,29 @@ class MemberAdmin(ScopedModelAdmin):
         request._member_phone_column = phone
         return phone
 
+    def _preferences_column(self, request):
+        """Stated sizes and preferences beside the values the purchase rules inferred (tags in the viewer's scope)."""
+        column = getattr(request, "_member_preferences_column", None)
+        if column is not None:
+            return column
+
+        def preferences(obj):
+            if obj is None or obj.pk is None:
+                return "–"
+            tags = MemberTag.objects.filter(
+                member=obj, source=TagSource.RULE,
+                tag_value__in=scoped(TagValue.objects.all(), actor_for(request.user))) \
+                .select_related("tag_value__tag_group__brand")
+            rows = member_preferences(member=obj, tags=tags)
+            stated, inferred = gettext("stated by the member"), gettext("Inferred from purchases")
+            return format_html("<table>{}</table>", format_html_join("", (
+                "<tr><th>{}</th><td>{} <small>({})</small></td><td>{}: {}</td></tr>"), (
+                (r.label, ", ".join(r.declared) or "–", stated, inferred,
+                 ", ".join(f"{i.value} ({i.brand_code})" for i in r.inferred) or "–") for r in rows)))
+        preferences.short_description = _("sizes and preferences")
+        request._member_preferences_column = preferences
+        return preferences
+
     def get_list_display(self, request):
         return ("code", "name", self._phone_column(request), "gender", "created_at", "merged_into")
 
@@ -92,7 +128,7 @@ class MemberAdmin(ScopedModelAdmin):
         return member_import_urls(self) + super().get_urls()
 
     def get_readonly_fields(self, request, obj=None):
-        return (self._phone_column(request),)
+        return (self._phone_column(request), self._preferences_column(request))
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

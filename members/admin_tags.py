@@ -46,7 +46,7 @@ class TagGroupForm(forms.ModelForm):
 @admin.register(TagGroup)
 class TagGroupAdmin(ScopedModelAdmin):
     form = TagGroupForm
-    list_display = ("name", "code", "brand", "multi_valued", "created_at")
+    list_display = ("display_name", "code", "brand", "multi_valued", "created_at")
     list_filter = ("multi_valued", "brand")
     search_fields = ("code", "name")
     list_select_related = ("brand",)
@@ -58,14 +58,22 @@ class TagGroupAdmin(ScopedModelAdmin):
         form.actor = actor_for(request.user)
         return form
 
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj: TagGroup) -> str:
+        return obj.label
+
 
 @admin.register(TagValue)
 class TagValueAdmin(ScopedModelAdmin):
-    list_display = ("name", "code", "tag_group", "sort")
+    list_display = ("display_name", "code", "tag_group", "sort")
     list_filter = ("tag_group",)
     search_fields = ("code", "name")
     list_select_related = ("tag_group",)
     write_roles = DEFINERS
+
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj: TagValue) -> str:
+        return obj.label
 
 
 @admin.action(description=_("Recompute the tags of these rules' brands now"))
@@ -81,7 +89,7 @@ def recompute_now(modeladmin, request, queryset):
 
 @admin.register(TagRule)
 class TagRuleAdmin(ScopedModelAdmin):
-    list_display = ("name", "brand", "tag_group", "field", "aggregation", "threshold", "lookback_days",
+    list_display = ("display_name", "brand", "tag_group", "field", "aggregation", "threshold", "lookback_days",
                     "category_filter", "is_active", "sort")
     list_filter = ("is_active", "brand", "field", "aggregation")
     list_editable = ("is_active",)
@@ -97,10 +105,14 @@ class TagRuleAdmin(ScopedModelAdmin):
         (_("Bands"), {"fields": ("bands",)}),
     )
 
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj: TagRule) -> str:
+        return obj.label
+
 
 @admin.register(MemberTag)
 class MemberTagAdmin(ScopedModelAdmin):
-    list_display = ("member", "tag_value", "source", "assigned_at", "reason", "assigned_by")
+    list_display = ("member", "tag_value", "source", "assigned_at", "display_reason", "assigned_by")
     list_filter = ("source", "tag_value__tag_group")
     search_fields = ("=member__code",)
     raw_id_fields = ("member", "tag_value", "assigned_by")
@@ -108,3 +120,7 @@ class MemberTagAdmin(ScopedModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     write_roles = frozenset()
+
+    @admin.display(description=_("reason"))
+    def display_reason(self, obj: MemberTag) -> str:
+        return obj.reason_text

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from members.tag_labels import STANDARD_GROUP_NAMES, TagReason, tag_group_label, tag_reason_text, tag_value_label
 from retail_crm.scoping import ScopePaths
 
 
@@ -441,7 +442,12 @@ class TagGroup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name in the viewer's language (standard groups by code; staff-made groups as typed)."""
+        return tag_group_label(code=self.code, name=self.name, brand_id=self.brand_id)
 
 
 class TagValue(models.Model):
@@ -465,7 +471,13 @@ class TagValue(models.Model):
         constraints = [models.UniqueConstraint(fields=["tag_group", "code"], name="tag_value_code_unique")]
 
     def __str__(self) -> str:
-        return f"{self.tag_group.name}: {self.name}"
+        return f"{self.tag_group.label}: {self.label}"
+
+    @property
+    def label(self) -> str:
+        """The value's name in the viewer's language (RFML classes, channels, fixed words by code)."""
+        group = self.tag_group
+        return tag_value_label(group_code=group.code, code=self.code, name=self.name, group_brand_id=group.brand_id)
 
 
 def _prefixed(q: Q, prefix: str = "tag_group__") -> Q:
@@ -492,7 +504,11 @@ class MemberTag(models.Model):
     tag_value = models.ForeignKey(TagValue, on_delete=models.CASCADE, related_name="member_tags")
     source = models.CharField(_("source"), max_length=10, choices=TagSource.choices)
     assigned_at = models.DateTimeField(_("assigned at"))
-    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True,
+                              help_text=_("Typed by the operator (manual and import tags)"))
+    reason_code = models.CharField(_("reason code"), max_length=30, blank=True,
+                                   help_text=_("Computed tags: the reason's code, rendered in the viewer's language"))
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
     evidence = models.JSONField(_("evidence"), default=dict, blank=True)
     assigned_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
@@ -513,6 +529,20 @@ class MemberTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}#{self.tag_value_id}"
+
+    @property
+    def reason_text(self) -> str:
+        """Why the member holds the tag, in the viewer's language (codes rendered; typed reasons as typed)."""
+        if not self.reason_code:
+            return self.reason
+        value = self.tag_value
+        group = value.tag_group
+        params = {**self.evidence, **self.reason_params} if self.reason_code == TagReason.RFML_CLASS \
+            else self.reason_params
+        rule_label = group.label if group.code in STANDARD_GROUP_NAMES and group.brand_id \
+            else params.get("rule", group.label)
+        return tag_reason_text(reason_code=self.reason_code, params=params, reason=self.reason,
+                               rule_label=rule_label, value_label=value.label)
 
 
 class TagRuleField(models.TextChoices):
@@ -605,7 +635,13 @@ class TagRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """A standard rule is named after its standard group (in the viewer's language); others as typed."""
+        group = self.tag_group
+        return group.label if group.code in STANDARD_GROUP_NAMES and group.brand_id else self.name
 
     def band_edges(self) -> list[Decimal]:
         """The band edges as numbers (raises ValueError when they are not increasing numbers)."""

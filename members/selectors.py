@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.models import (
     BrandMembership,
@@ -26,6 +28,7 @@ from members.models import (
     MemberDailyActivity,
     MemberTag,
     PointsEntry,
+    TagSource,
     TagValue,
     WeComFriendship,
 )
@@ -236,6 +239,7 @@ class MemberDetail:
     wecom_friendships: list[WeComFriendship]
     tags: list[MemberTag]
     activity: ActivitySummary
+    preferences: list[PreferenceRow] = ()  # stated beside inferred (member_preferences)
 
 
 def member_get(*, actor: Actor, member_id: int) -> Member:
@@ -277,4 +281,61 @@ def member_detail(*, actor: Actor, member_id: int, today: dt.date | None = None)
         tags=tags,
         activity=ActivitySummary(since=since, days=ACTIVITY_DAYS,
                                  counts={field: sums[field] or 0 for field in ACTIVITY_FIELDS}),
+        preferences=member_preferences(member=member, tags=tags),
     )
+
+
+# ---------------------------------------------------------------------------- declared vs inferred preferences
+
+#: (profile field, its label, the standard tag group whose rule infers it from purchases)
+PREFERENCE_FIELDS = (
+    ("clothing_size", _("Clothing size"), "clothing-size"),
+    ("shoe_size", _("Shoe size"), "shoe-size"),
+    ("preferred_colours", _("Colours"), "colour-preference"),
+    ("preferred_materials", pgettext_lazy("fabric", "Materials"), "material-preference"),
+)
+
+
+@dataclass(frozen=True)
+class InferredValue:
+    """A value a purchase rule inferred for the member, with the brand and the rule's reason."""
+
+    value: str
+    brand_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    """One preference as the member stated it (profile) beside what their purchases say (rule tags)."""
+
+    field: str
+    label: str
+    declared: list[str]
+    inferred: list[InferredValue]
+
+    @property
+    def disagrees(self) -> bool:
+        """The member stated a value and the purchases infer only other values."""
+        return bool(self.declared and self.inferred) and not {i.value for i in self.inferred} & set(self.declared)
+
+
+def member_preferences(*, member: Member, tags: Iterable[MemberTag]) -> list[PreferenceRow]:
+    """The member's stated sizes, colours and materials beside the values their purchases infer.
+
+    ``tags`` are the member's tags as ``member_detail`` reads them (values and groups selected); only
+    rule tags count as inferred: a hand tag is an operator's statement, not an inference.
+    """
+    inferred: dict[str, list[InferredValue]] = {}
+    for tag in tags:
+        group = tag.tag_value.tag_group
+        if tag.source == TagSource.RULE and group.brand_id is not None:
+            inferred.setdefault(group.code, []).append(
+                InferredValue(value=tag.tag_value.label, brand_code=group.brand.code, reason=tag.reason_text))
+    rows = []
+    for field, label, group_code in PREFERENCE_FIELDS:
+        declared = getattr(member, field)
+        declared = [str(v) for v in declared if v] if isinstance(declared, list) else ([declared] if declared else [])
+        rows.append(PreferenceRow(field=field, label=str(label), declared=declared,
+                                  inferred=inferred.get(group_code, [])))
+    return rows

@@ -64,6 +64,7 @@ from members.models import (
     TagSource,
     TagValue,
 )
+from members.tag_labels import TagReason
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, RetailGroup, Store
 
@@ -139,7 +140,8 @@ def member_tag_assign(*, member: Member, tag_value: TagValue, reason: str, sourc
             .exclude(tag_value=tag_value).delete()
     row, _created = MemberTag.objects.update_or_create(
         member=member, tag_value=tag_value,
-        defaults={"source": source, "assigned_at": now, "reason": reason[:200], "evidence": evidence or {},
+        defaults={"source": source, "assigned_at": now, "reason": reason[:200], "reason_code": "", "reason_params": {},
+                  "evidence": evidence or {},
                   "assigned_by": assigned_by})
     return row
 
@@ -282,7 +284,12 @@ _LINE_LOOKUPS = ("order__member_id", "order__ordered_at", "quantity", "amount", 
                  "list_price", "sku__list_price", "sku__colour", "sku__size", "sku__material",
                  "sku__product__category", "sku__product__season", "order__channel", "order__store_id")
 _TEXT_COLUMNS = ("colour", "size", "material", "category", "season", "channel")
-_RESULT_COLUMNS = ["member_id", "code", "name", "sort", "evidence", "reason"]
+_RESULT_COLUMNS = ["member_id", "code", "name", "sort", "evidence", "reason_code", "params"]
+
+
+def _params(rule: TagRule, **values: str) -> str:
+    """A rule tag's reason parameters as JSON text (rendered in the viewer's language by members.tag_labels)."""
+    return json.dumps({"rule": rule.name, **values}, ensure_ascii=False)
 
 
 def _has_copy() -> bool:
@@ -420,18 +427,16 @@ def _top(rule: TagRule, lines: pd.DataFrame, brand: Brand) -> pd.DataFrame:
         qty_t, total_t = _qty_text(best["qty"]), _qty_text(best["total_qty"])
         evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "quantity": "{q}", '
                     f'"total_quantity": "{t}"}}' for s, m, q, t in zip(share_t, spend_t, qty_t, total_t, strict=True)]
-        text = _("{rule}: {value} ({part} of {total} items)")
-        reasons = [text.format(rule=rule.name, value=n, part=q, total=t)[:200]
-                   for n, q, t in zip(name_list, qty_t, total_t, strict=True)]
+        code, params = TagReason.RULE_TOP_QUANTITY, [_params(rule, part=q, total=t) for q, t in zip(qty_t, total_t,
+                                                                                                   strict=True)]
     else:
         total_t = _money_text(best["total_spend"])
         evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "total_spend": "{t}"}}'
                     for s, m, t in zip(share_t, spend_t, total_t, strict=True)]
-        text = _("{rule}: {value} ({part} of {total} spent)")
-        reasons = [text.format(rule=rule.name, value=n, part=m, total=t)[:200]
-                   for n, m, t in zip(name_list, spend_t, total_t, strict=True)]
+        code, params = TagReason.RULE_TOP_SPEND, [_params(rule, part=m, total=t) for m, t in zip(spend_t, total_t,
+                                                                                                 strict=True)]
     return pd.DataFrame({"member_id": best["member_id"].to_numpy(), "code": code_list, "name": name_list,
-                         "sort": 0, "evidence": evidence, "reason": reasons})
+                         "sort": 0, "evidence": evidence, "reason_code": code, "params": params})
 
 
 def _share_at_least(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
@@ -452,13 +457,11 @@ def _share_at_least(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
     share_t, hit_t, total_t = _milli_text(passed["share"]), _money_text(passed["hit"]), _money_text(passed["spend"])
     evidence = [f'{{"rule": "{rule.pk}", "share": "{s}", "spend": "{m}", "total_spend": "{t}"}}'
                 for s, m, t in zip(share_t, hit_t, total_t, strict=True)]
-    what = f"{rule.get_field_display().lower()} ≥ {rule.compare_value}"
-    text = _("{rule}: {part} of {total} spent at {what}")
-    reasons = [text.format(rule=rule.name, part=m, total=t, what=what)[:200] for m, t in zip(hit_t, total_t,
-                                                                                              strict=True)]
+    params = [_params(rule, part=m, total=t, field=rule.field, compare=str(rule.compare_value))
+              for m, t in zip(hit_t, total_t, strict=True)]
     return pd.DataFrame({"member_id": passed["member_id"].to_numpy(), "code": rule.value_code[:60],
                          "name": (rule.value_name or rule.value_code)[:60], "sort": 0, "evidence": evidence,
-                         "reason": reasons})
+                         "reason_code": TagReason.RULE_SHARE, "params": params})
 
 
 def _band_labels(edges: list[Decimal]) -> list[str]:
@@ -487,10 +490,9 @@ def _average_band(rule: TagRule, lines: pd.DataFrame) -> pd.DataFrame:
     qty_t, spend_t = _qty_text(per_member["qty"]), _money_text(per_member["spend"])
     evidence = [f'{{"rule": "{rule.pk}", "spend": "{m}", "average": "{a}", "quantity": "{q}"}}'
                 for m, a, q in zip(spend_t, averages, qty_t, strict=True)]
-    text = _("{rule}: {value} (average {average})")
-    reasons = [text.format(rule=rule.name, value=c, average=a)[:200] for c, a in zip(codes, averages, strict=True)]
+    params = [_params(rule, average=a) for a in averages]
     return pd.DataFrame({"member_id": per_member["member_id"].to_numpy(), "code": codes, "name": codes,
-                         "sort": band, "evidence": evidence, "reason": reasons})
+                         "sort": band, "evidence": evidence, "reason_code": TagReason.RULE_BAND, "params": params})
 
 
 def _evaluate(rule: TagRule, lines: pd.DataFrame, brand: Brand, as_of: dt.datetime) -> pd.DataFrame:
@@ -605,12 +607,12 @@ def _apply_postgres(brand: Brand, member_ids: list[int] | None, wanted: pd.DataF
     and one INSERT … SELECT do the work (no million-row round trip back to Python)."""
     table = MemberTag._meta.db_table
     owned, params = _rule_tags_sql(brand, member_ids)
-    # COPY text format, built in one pass: evidence is digits and fixed keys; reasons may hold admin text,
-    # so the few with a tab, newline or backslash are escaped.
-    reasons = [_copy_escape(r) if _NEEDS_ESCAPE.search(r) else r for r in wanted["reason"].tolist()]
-    payload = "".join(f"{m}\t{v}\t{r}\t{e}\n" for m, v, r, e in zip(
-        wanted["member_id"].tolist(), wanted["tag_value_id"].tolist(), reasons, wanted["evidence"].tolist(),
-        strict=True))
+    # COPY text format, built in one pass: evidence is digits and fixed keys; reason parameters hold the
+    # rule's name (admin text), so the few with a backslash are escaped (JSON already escapes tabs, newlines).
+    params = [_copy_escape(r) if _NEEDS_ESCAPE.search(r) else r for r in wanted["params"].tolist()]
+    payload = "".join(f"{m}\t{v}\t{c}\t{r}\t{e}\n" for m, v, c, r, e in zip(
+        wanted["member_id"].tolist(), wanted["tag_value_id"].tolist(), wanted["reason_code"].tolist(), params,
+        wanted["evidence"].tolist(), strict=True))
     buffer = io.BytesIO(payload.encode())
     del payload
     timer = _Timer()
@@ -619,7 +621,8 @@ def _apply_postgres(brand: Brand, member_ids: list[int] | None, wanted: pd.DataF
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("DROP TABLE IF EXISTS pg_temp.member_tag_wanted")
         cursor.execute("CREATE TEMPORARY TABLE member_tag_wanted (member_id bigint NOT NULL, "
-                       "tag_value_id bigint NOT NULL, reason text NOT NULL, evidence jsonb NOT NULL) ON COMMIT DROP")
+                       "tag_value_id bigint NOT NULL, reason_code text NOT NULL, reason_params jsonb NOT NULL, "
+                       "evidence jsonb NOT NULL) ON COMMIT DROP")
         cursor.cursor.copy_expert("COPY member_tag_wanted FROM STDIN", buffer)
         cursor.execute("ANALYZE member_tag_wanted")
         timer.lap("copy_in")
@@ -627,13 +630,16 @@ def _apply_postgres(brand: Brand, member_ids: list[int] | None, wanted: pd.DataF
                        "WHERE w.member_id = m.member_id AND w.tag_value_id = m.tag_value_id)", params)
         deleted = cursor.rowcount
         timer.lap("delete")
-        cursor.execute(f"UPDATE {table} m SET evidence = w.evidence, reason = w.reason FROM member_tag_wanted w "  # noqa: S608
+        cursor.execute(f"UPDATE {table} m SET evidence = w.evidence, reason = '', reason_code = w.reason_code, "  # noqa: S608
+                       "reason_params = w.reason_params FROM member_tag_wanted w "
                        f"WHERE w.member_id = m.member_id AND w.tag_value_id = m.tag_value_id AND {owned} "
-                       "AND (m.evidence <> w.evidence OR m.reason <> w.reason)", params)
+                       "AND (m.evidence <> w.evidence OR m.reason_code <> w.reason_code "
+                       "OR m.reason_params <> w.reason_params OR m.reason <> '')", params)
         updated = cursor.rowcount
         timer.lap("update")
-        cursor.execute(f"INSERT INTO {table} (member_id, tag_value_id, source, assigned_at, reason, evidence) "  # noqa: S608
-                       "SELECT w.member_id, w.tag_value_id, %s, %s, w.reason, w.evidence FROM member_tag_wanted w "
+        cursor.execute(f"INSERT INTO {table} (member_id, tag_value_id, source, assigned_at, reason, reason_code, "  # noqa: S608
+                       "reason_params, evidence) SELECT w.member_id, w.tag_value_id, %s, %s, '', w.reason_code, "
+                       "w.reason_params, w.evidence FROM member_tag_wanted w "
                        f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.member_id = w.member_id "
                        "AND m.tag_value_id = w.tag_value_id)", [TagSource.RULE.value, now])
         created = cursor.rowcount
@@ -654,27 +660,31 @@ def _apply_orm(brand: Brand, member_ids: list[int] | None, wanted: pd.DataFrame,
     if member_ids is not None:
         owned = owned.filter(member_id__in=member_ids)
     existing = pd.DataFrame.from_records(
-        list(owned.values_list("pk", "member_id", "tag_value_id", "evidence", "reason")),
-        columns=["pk", "member_id", "tag_value_id", "old_evidence", "old_reason"]) \
+        list(owned.values_list("pk", "member_id", "tag_value_id", "evidence", "reason", "reason_code",
+                               "reason_params")),
+        columns=["pk", "member_id", "tag_value_id", "old_evidence", "old_reason", "old_code", "old_params"]) \
         .astype({"pk": "int64", "member_id": "int64", "tag_value_id": "int64"})
-    diff = wanted[["member_id", "tag_value_id", "evidence", "reason"]].merge(
+    diff = wanted[["member_id", "tag_value_id", "evidence", "reason_code", "params"]].merge(
         existing, on=["member_id", "tag_value_id"], how="outer", indicator=True)
     to_create = diff[diff["_merge"] == "left_only"]
     to_delete = [int(pk) for pk in diff.loc[diff["_merge"] == "right_only", "pk"]]
     both = diff[diff["_merge"] == "both"]
     updates = []
-    for pk, evidence, reason, old_evidence, old_reason in \
-            both[["pk", "evidence", "reason", "old_evidence", "old_reason"]].itertuples(index=False):
-        evidence = json.loads(evidence)
-        if evidence != old_evidence or reason != old_reason:
-            updates.append(MemberTag(pk=int(pk), evidence=evidence, reason=reason))
+    for pk, evidence, code, params, old_evidence, old_reason, old_code, old_params in \
+            both[["pk", "evidence", "reason_code", "params", "old_evidence", "old_reason", "old_code",
+                  "old_params"]].itertuples(index=False):
+        evidence, params = json.loads(evidence), json.loads(params)
+        if evidence != old_evidence or code != old_code or params != old_params or old_reason:
+            updates.append(MemberTag(pk=int(pk), evidence=evidence, reason="", reason_code=code,
+                                     reason_params=params))
     for start in range(0, len(to_delete), 20_000):
         MemberTag.objects.filter(pk__in=to_delete[start:start + 20_000]).delete()
-    MemberTag.objects.bulk_update(updates, ["evidence", "reason"], batch_size=2000)
+    MemberTag.objects.bulk_update(updates, ["evidence", "reason", "reason_code", "reason_params"], batch_size=2000)
     MemberTag.objects.bulk_create(
-        [MemberTag(member_id=int(m), tag_value_id=int(v), source=TagSource.RULE, assigned_at=now, reason=r,
-                   evidence=json.loads(e))
-         for m, v, r, e in to_create[["member_id", "tag_value_id", "reason", "evidence"]].itertuples(index=False)],
+        [MemberTag(member_id=int(m), tag_value_id=int(v), source=TagSource.RULE, assigned_at=now, reason="",
+                   reason_code=c, reason_params=json.loads(p), evidence=json.loads(e))
+         for m, v, c, p, e in to_create[["member_id", "tag_value_id", "reason_code", "params", "evidence"]]
+         .itertuples(index=False)],
         batch_size=5000)
     return len(to_create), len(updates), len(to_delete)
 

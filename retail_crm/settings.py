@@ -299,11 +299,26 @@ SHARE_VIEW_WINDOW_MINUTES = env_int("SHARE_VIEW_WINDOW_MINUTES", 30)
 if not (0 < SHARE_VIEW_WINDOW_MINUTES <= 1440 and 1440 % SHARE_VIEW_WINDOW_MINUTES == 0):
     raise ConfigError(f"SHARE_VIEW_WINDOW_MINUTES={SHARE_VIEW_WINDOW_MINUTES} must divide a day "
                       "(1440 minutes), e.g. 10, 15, 30, 60")
+from retail_crm.api.schema import TAGS  # noqa: E402  (plain data: the API docs' groups)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retail CRM API",
     "DESCRIPTION": "Private-domain operations for multi-brand retail groups: "
-    "mini-program (member) API and scoped staff API. Money is a decimal string in CNY.",
+    "mini-program (member) API and scoped staff API. Money is a decimal string in CNY.\n\n"
+    "Operations are grouped by area (auth, mini-program, members, mall, guides, livestream, analytics, org). "
+    "Errors have one shape, `{\"error\": {\"code\", \"message\", \"fields\"}}`, with a stable `code` "
+    "to branch on.\n\n"
+    "## Logging in during development\n\n"
+    "With `DEBUG` on, WeChat is the fake provider (`WECHAT_PROVIDER=fake`, never the network):\n\n"
+    "* **Members**: `POST /api/v1/mp/auth/login/` with any `code` (e.g. `{\"code\": \"alice\"}`) logs a "
+    "member in; the same code is the same person every time, a new code a new member. Codes starting with "
+    "`bad` are refused, as WeChat refuses expired codes. Send the token back as `Authorization: Member <token>`.\n"
+    "* **Phone**: `POST /api/v1/mp/me/phone/` with `{\"phone_code\": \"phone:13912345678\"}` binds that "
+    "mainland number (and joins the member with a store membership of that phone, if any).\n"
+    "* **Staff**: `POST /api/v1/auth/token/` with a username and password (the demo's logins, password "
+    "`demo-pass-2026`: hq, brand_wom, region_wom_east, WOM-E001-G01, WOM-E001-G02) returns a key; send "
+    "`Authorization: Token <key>`. A logged-in admin session works too.\n\n"
+    "In production (`DEBUG` off) the real WeChat API is used and these conventions do not apply.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -335,7 +350,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "retail_crm.api.schema.add_error_responses",
+        "retail_crm.api.schema.tag_operations",
     ],
+    # The docs' groups and their descriptions (retail_crm.api.schema.tag_operations puts each operation in one).
+    "TAGS": TAGS,
 }
 
 LOGGING = {

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -8,8 +9,9 @@ from livestream import views as livestream_views
 from mall import views as mall_views
 from retail_crm import account_views, views
 
-admin.site.site_header = "Retail CRM"
-admin.site.site_title = "Retail CRM"
+# Rendered in the viewer's language (zh-hans: 零售私域运营平台).
+admin.site.site_header = _("Retail private-domain operations")
+admin.site.site_title = _("Retail private-domain operations")
 
 urlpatterns = [
     path("", views.home, name="home"),

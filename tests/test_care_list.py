@@ -11,7 +11,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from analytics.care import CareCalendar, care_calendar_for, care_decide, care_item_done, care_list_build
 from analytics.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
@@ -105,13 +105,20 @@ def test_care_list_kinds_guides_and_important_flag(world):
         ("g2", "lap", "winback", False),
         ("g2", "m90", "winback", True),
     ]
+    # Stored as a code and parameters; the words are rendered in the viewer's language.
     item = CareItem.objects.get(member=world.m["m40"])
-    assert (item.reason, item.suggested_action) == ("上次购买于 40 天前；消费周期 45 天",
-                                                    "亲自致电推荐合适的新品")
+    assert (item.reason, item.reason_code, item.reason_params) == ("", "due", {"days": 40, "cycle": 45})
+    with translation.override("zh-hans"):
+        assert (item.reason_text, item.action_text) == ("上次购买于 40 天前；消费周期 45 天", "亲自致电推荐合适的新品")
+    with translation.override("en"):
+        assert (item.reason_text, item.action_text) == ("Last purchase 40 days ago; cycle 45 days",
+                                                        "Call in person with matching new arrivals")
     item = CareItem.objects.get(member=world.m["m01"])
-    assert (item.reason, item.suggested_action) == ("1 天前购买；处于 15 天关怀期，不做营销",
-                                                    "致谢并询问穿着是否合身；不做推销")
-    assert CareItem.objects.get(member=world.m["lap"]).reason == "上次购买于 400 天前；消费周期 45 天；已流失"
+    assert (item.reason_code, item.reason_params) == ("care_period", {"days": 1, "care": 15})
+    with translation.override("zh-hans"):
+        assert (item.reason_text, item.action_text) == ("1 天前购买；处于 15 天关怀期，不做营销",
+                                                        "致谢并询问穿着是否合身；不做推销")
+        assert CareItem.objects.get(member=world.m["lap"]).reason_text == "上次购买于 400 天前；消费周期 45 天；已流失"
 
 
 def test_rebuild_replaces_open_items_and_keeps_done_ones(world):

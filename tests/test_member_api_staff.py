@@ -267,10 +267,11 @@ def test_detail_body_for_hq_with_the_phone_permission(world, api_client):
         ],
         "tags": [
             {"tag_value_id": world.tags.important_value.pk, "brand": "brand-a", "group": "rfml",
-             "group_name": "RFML class", "value": "important_value", "value_name": "Important value", "source": "rfml",
+             # Standard groups and RFML classes are named in the request's language (zh-hans), not as stored.
+             "group_name": "RFML 分类", "value": "important_value", "value_name": "重要价值", "source": "rfml",
              "reason": "R 12 d, F 5, M 3,400.00", "assigned_at": "2025-02-01T10:00:00+08:00"},
             {"tag_value_id": world.tags.shoe_38.pk, "brand": "brand-a", "group": "shoe-size",
-             "group_name": "Shoe size", "value": "38", "value_name": "38", "source": "rule",
+             "group_name": "鞋码", "value": "38", "value_name": "38", "source": "rule",
              "reason": "3 of 4 pairs bought", "assigned_at": "2025-01-31T10:00:00+08:00"},
         ],
         "activity_30d": {"since": since.isoformat(), "days": 30, "product_views": 7, "favourites": 2, "shares": 1,

@@ -243,7 +243,11 @@ def test_brand_recompute_derives_every_default_tag_from_hand_made_lines(shop):
     assert tags_of(shop.m.d) == {}
     assert (result.created, result.updated, result.deleted, result.members, result.rules) == (24, 0, 0, 3, 9)
     row = MemberTag.objects.get(member=shop.m.a, tag_value__tag_group__code="shoe-size")
-    assert (row.reason, row.assigned_at, row.assigned_by) == ("Shoe size: 38 (1 of 2 items)", AS_OF, None)
+    # The reason is stored as a code and parameters and rendered in the viewer's language.
+    assert (row.reason, row.reason_code, row.reason_params, row.assigned_at, row.assigned_by) == (
+        "", "rule_top_quantity", {"rule": "Shoe size", "part": "1", "total": "2"}, AS_OF, None)
+    with translation.override("en"):
+        assert row.reason_text == "Shoe size: 38 (1 of 2 items)"
     store_value = TagValue.objects.get(tag_group__code="preferred-store", code="s1")
     channel_value = TagValue.objects.get(tag_group__code="preferred-channel", code="store_pos")
     assert (store_value.name, channel_value.name) == ("Store One", str(Channel.STORE_POS.label))
@@ -386,8 +390,8 @@ def test_reasons_keep_admin_text_with_backslashes_and_tabs(shop):
     brand_tags_recompute(shop.brand, as_of=AS_OF)
 
     row = MemberTag.objects.get(member=shop.m.b, tag_value__tag_group__code="shoe-size")
-    assert row.reason == "Shoe\\size\t(EU): 39 (1 of 1 items)"
-    assert len(row.reason) == len("Shoe") + 1 + len("size") + 1 + len("(EU): 39 (1 of 1 items)")
+    assert row.reason_params["rule"] == "Shoe\\size\t(EU)"
+    assert len(row.reason_params["rule"]) == len("Shoe") + 1 + len("size") + 1 + len("(EU)")
 
 def test_min_quantity_and_threshold_edges(shop):
     buy_scenario(shop)
@@ -591,13 +595,19 @@ def test_guide_cannot_change_rules(shop, client):
     assert rule.name == name == "Colour preference"
 
 
-def test_reasons_are_written_in_the_default_language(shop):
-    """Guides read tag reasons in Chinese: under zh-hans the reason template is the catalogue's."""
+def test_reasons_are_rendered_in_the_viewers_language(shop):
+    """Reasons are stored as codes: written under one language, they read in the viewer's."""
     buy_scenario(shop)
-    with translation.override("zh-hans"):
+    with translation.override("en"):
         brand_tags_recompute(shop.brand, as_of=AS_OF)
-    row = MemberTag.objects.get(member=shop.m.a, tag_value__tag_group__code="shoe-size")
-    band = MemberTag.objects.get(member=shop.m.a, tag_value__tag_group__code="price-band")
-    assert row.reason == "Shoe size：38（共 2 件，其中 1 件）"
-    # A's quantity-weighted unit price: (500 + 2×210 + 350 + 3×100 + 300) / 8 items = 1870 / 8 = 233.75.
-    assert band.reason == "Price band：200-500（平均 233.75）"
+    row = MemberTag.objects.select_related("tag_value__tag_group").get(
+        member=shop.m.a, tag_value__tag_group__code="shoe-size")
+    band = MemberTag.objects.select_related("tag_value__tag_group").get(
+        member=shop.m.a, tag_value__tag_group__code="price-band")
+    with translation.override("zh-hans"):
+        assert row.reason_text == "鞋码：38（共 2 件，其中 1 件）"
+        # A's quantity-weighted unit price: (500 + 2×210 + 350 + 3×100 + 300) / 8 items = 1870 / 8 = 233.75.
+        assert band.reason_text == "价格带：200-500（平均 233.75）"
+        assert band.tag_value.tag_group.label == "价格带"
+    with translation.override("en"):
+        assert band.reason_text == "Price band: 200-500 (average 233.75)"

@@ -214,7 +214,9 @@ def test_member_page_for_the_bound_guide(w):
     assert "3 of 4 pairs bought in size 38" in html  # the tag's reason
     assert html.count('data-testid="binding"') == 1
     assert html.count('data-testid="care-history"') == 2
-    assert "General value (一般价值)" in html and "Important value (重要价值)" in html  # the RFML path
+    # The RFML path, in English only (issue 23: no Chinese on an English page).
+    assert "General value → <strong>Important value</strong>" in html
+    assert "一般价值" not in html and "重要价值" not in html
 
 
 def test_member_page_masks_the_phone_for_managers(w):

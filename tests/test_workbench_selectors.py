@@ -479,7 +479,7 @@ def test_member_page_for_the_bound_guide_and_for_managers(w):
     with translation.override("en"):
         m1 = selectors.workbench_member(subject=subject_of(w.users.g1), member_id=w.m["m1"].pk, user=w.users.g1)
     assert [(s.brand_code, s.from_label, s.to_label) for s in m1.rfm_path] == [
-        ("wa", "General value (一般价值)", "Important value (重要价值)")]
+        ("wa", "General value", "Important value")]
     assert [c.day for c in m1.care] == [w.today, w.today - dt.timedelta(days=1)]
     assert [b.guide.code for b in m1.detail.bindings] == ["g1"]
 

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -305,7 +305,14 @@ class OrderCreateApi(MemberApi):
             return attrs
 
     @extend_schema(request=InputSerializer, responses={201: OrderOutputSerializer},
-                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+                   examples=[
+                       OpenApiExample("Two lines, a coupon and points", request_only=True, value={
+                           "lines": [{"sku_id": 101, "quantity": 1}, {"sku_id": 102, "quantity": 2}],
+                           "coupon_code": "WOM-SPRING-8F2K", "points": 500}),
+                       OpenApiExample("The cart's items of one brand", request_only=True,
+                                      value={"from_cart_brand": "WOM"}),
+                   ])
     @idempotent("order_create")
     def post(self, request):
         data = self.InputSerializer(data=request.data)

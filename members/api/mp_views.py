@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
@@ -120,7 +120,13 @@ class LoginApi(APIView):
         is_new = serializers.BooleanField()
         has_phone = serializers.BooleanField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, examples=[
+        OpenApiExample("Development login", request_only=True, value={"code": "alice"},
+                       description="With the fake WeChat provider (DEBUG) any code logs in; the same code is the "
+                                   "same member every time."),
+        OpenApiExample("First login", response_only=True, value={
+            "token": "Vx3kq…", "member_code": "M0020001", "is_new": True, "has_phone": False}),
+    ])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -228,7 +234,12 @@ class PhoneBindApi(MemberApi):
         phone = serializers.CharField()
         merged = serializers.BooleanField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, examples=[
+        OpenApiExample("Development phone", request_only=True, value={"phone_code": "phone:13912345678"},
+                       description="With the fake WeChat provider, `phone:<number>` binds that number."),
+        OpenApiExample("Joined with a store membership", response_only=True, value={
+            "member_code": "M0000412", "phone": "+8613912345678", "merged": True}),
+    ])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

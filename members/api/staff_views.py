@@ -151,11 +151,11 @@ class MemberDetailApi(ScopedMixin, APIView):
         brand = serializers.CharField(source="tag_value.tag_group.brand.code", allow_null=True, default=None,
                                       help_text="Brand of the tag group; null for group-wide tags")
         group = serializers.CharField(source="tag_value.tag_group.code")
-        group_name = serializers.CharField(source="tag_value.tag_group.name")
+        group_name = serializers.CharField(source="tag_value.tag_group.label")
         value = serializers.CharField(source="tag_value.code")
-        value_name = serializers.CharField(source="tag_value.name")
+        value_name = serializers.CharField(source="tag_value.label")
         source = serializers.CharField()
-        reason = serializers.CharField()
+        reason = serializers.CharField(source="reason_text")
         assigned_at = serializers.DateTimeField()
 
     class ActivitySerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ members currently bound to them.
 from __future__ import annotations
 
 from django.db.models import F, Prefetch, Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,11 +52,11 @@ class TagGroupListApi(generics.ListAPIView):
 
             id = serializers.IntegerField()
             code = serializers.CharField()
-            name = serializers.CharField()
+            name = serializers.CharField(source="label", help_text="In the request's language")
 
         id = serializers.IntegerField()
         code = serializers.CharField()
-        name = serializers.CharField()
+        name = serializers.CharField(source="label", help_text="In the request's language")
         brand = serializers.CharField(source="brand.code", allow_null=True, default=None)
         multi_valued = serializers.BooleanField()
         values = ValueSerializer(many=True)
@@ -82,11 +82,11 @@ class MemberTagOutputSerializer(serializers.Serializer):
     member = serializers.IntegerField(source="member_id")
     tag_value = serializers.IntegerField(source="tag_value_id")
     tag_value_code = serializers.CharField(source="tag_value.code")
-    tag_value_name = serializers.CharField(source="tag_value.name")
+    tag_value_name = serializers.CharField(source="tag_value.label")
     tag_group = serializers.CharField(source="tag_value.tag_group.code")
     source = serializers.CharField()
     assigned_at = serializers.DateTimeField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(source="reason_text")
 
 
 class MemberTagAssignApi(APIView):
@@ -101,7 +101,10 @@ class MemberTagAssignApi(APIView):
         tag_value = serializers.IntegerField(min_value=1)
         reason = serializers.CharField(max_length=200)
 
-    @extend_schema(request=InputSerializer, responses={201: MemberTagOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: MemberTagOutputSerializer}, examples=[
+        OpenApiExample("Invite to the salon", request_only=True,
+                       value={"tag_value": 42, "reason": "店长邀请参加春季沙龙"}),
+    ])
     def post(self, request, member_id: int):
         member = _member_or_404(request, member_id)
         data = self.InputSerializer(data=request.data)

@@ -76,3 +76,52 @@ def add_error_responses(result, generator, request, public):
             if (_shape(path), method) in throttled:
                 responses.setdefault("429", {**THROTTLED, "content": reference})
     return result
+
+
+#: Operation groups in the docs, first matching path prefix (after /api/v1/) wins; the order is the docs' order.
+TAG_PREFIXES = (
+    ("auth", ("auth/", "mp/auth/", "me/")),
+    ("mini-program", ("mp/",)),
+    ("members", ("members/", "wecom/")),
+    ("mall", ("mall/", "pos/", "pay/")),
+    ("guides", ("guides/",)),
+    ("livestream", ("livestream/",)),
+    ("analytics", ("analytics/",)),
+    ("org", ("org/",)),
+)
+
+TAGS = [
+    {"name": "auth", "description": "Logging in: staff tokens (`Authorization: Token <key>`), the mini-program's "
+                                    "WeChat login (`Authorization: Member <token>`) and who is logged in."},
+    {"name": "mini-program", "description": "The member's own API behind the WeChat mini-program: products, cart, "
+                                            "orders and payment, coupons, points, memberships, livestreams, "
+                                            "behaviour events and guide QR scans. Member token only."},
+    {"name": "members", "description": "Staff: members in the caller's scope (phones masked unless the role "
+                                       "allows), binding transfers, tags, and the WeCom friendship callbacks."},
+    {"name": "mall", "description": "Staff: orders, shipping, refunds, coupon templates and issuing, stock; "
+                                    "POS order import and the payment provider's notifications."},
+    {"name": "guides", "description": "Guides' commission, withdrawals and their review, task execution."},
+    {"name": "livestream", "description": "Store and HQ livestreams (1+N): scheduling, start and end, stats, "
+                                          "coaching notes, phase targets and store progress."},
+    {"name": "analytics", "description": "The HQ dashboard's metrics, sales credits (attribution), RFML classes "
+                                         "and runs, and the guides' care lists."},
+    {"name": "org", "description": "The organisation: brands, regions, stores and guides in the caller's scope."},
+]
+
+
+def tag_for_path(path: str) -> str:
+    """The docs group of an API path (``/api/v1/mall/orders/`` → ``mall``)."""
+    rest = path.split("/api/v1/", 1)[-1]
+    for tag, prefixes in TAG_PREFIXES:
+        if rest.startswith(prefixes):
+            return tag
+    return "other"
+
+
+def tag_operations(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation in one group by its path (SPECTACULAR_SETTINGS)."""
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method in {"get", "post", "put", "patch", "delete"}:
+                operation["tags"] = [tag_for_path(path)]
+    return result

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -440,7 +441,18 @@ class DemoSeeder:
             self.result.member_life = (seed_member_life(self) | seed_mall_life(self) | seed_live_life(self)
                                        | seed_workbench_life(self))
             self.log("  member life: " + ", ".join(f"{k} {v}" for k, v in self.result.member_life.items()))
+            self.build_rfm_history()
         return self.result
+
+    def build_rfm_history(self) -> None:
+        """A year of month-end RFML runs per brand (class trend and transitions); run_jobs adds today's."""
+        from analytics.rfm import rfm_backfill_monthly
+
+        started = time.monotonic()
+        runs = sum(len(rfm_backfill_monthly(brand=brand, months=12, today=self.end_date))
+                   for brand in self.brands.values())
+        self.result.member_life["rfm_monthly_runs"] = runs
+        self.log(f"  RFML history: {runs} month-end runs in {time.monotonic() - started:.1f} s")
 
 
 def demo_exists() -> bool:
@@ -460,10 +472,14 @@ def demo_delete() -> None:
     group = RetailGroup.objects.filter(code=DEMO_GROUP_CODE).first()
     if group is None:
         return
-    from analytics.models import SalesFact
+    from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SalesFact
 
     brands = Brand.objects.filter(group=group)
     SalesFact.objects.filter(brand__in=brands).delete()
+    CareItem.objects.filter(brand__in=brands).delete()
+    RfmClassChange.objects.filter(brand__in=brands).delete()  # the RFML history (build_rfm_history, run_jobs)
+    MemberRfm.objects.filter(brand__in=brands).delete()
+    RfmRun.objects.filter(brand__in=brands).delete()
     from guides.models import GuideToken
     from mall.models import Coupon, CouponTemplate, MallSettings, Stock, StockMovement
     from members.models import BehaviourEvent, MemberDailyActivity, MemberTag, PointsEntry, TagGroup, WeComFriendship
