@@ -48,7 +48,7 @@ def metric_card(metric: metrics.Metric, *, grain: str) -> dict:
     """A headline metric: value, last year's value and a small trend chart (last year's dashed if known)."""
     row = tables.metric_row(metric)
     card = {"key": metric.key, "label": row.label, "kind": row.kind, "value": metric.value,
-            "last_year": row.last_year, "chart": None}
+            "last_year": row.last_year, "chart": None, "help": tables.metric_help(metric)}
     if metric.trend:
         # Monthly metrics (repurchase, frequency, store monthly sales) trend by month whatever the period.
         monthly = len(metric.trend) > 1 and metric.trend[0].period.day == 1 and metric.trend[1].period.day == 1 \

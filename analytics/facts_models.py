@@ -495,8 +495,8 @@ class MemberWindowFact(MemberCounts):
     are the memberships at the window's end.
     """
 
-    date_from = models.DateField(_("from"))
-    date_to = models.DateField(_("to"))
+    date_from = models.DateField(_("first day"))
+    date_to = models.DateField(_("last day"))
 
     class Meta:
         verbose_name = _("member window fact")
