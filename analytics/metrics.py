@@ -11,8 +11,9 @@ numbers for the same filters.
 Every function reads pre-built facts (``analytics.facts``), never raw orders:
 day facts for trends and for the days at a period's edges, month rollups for the
 whole calendar months a period covers (rankings, guide KPIs, store months), and
-the per-month distinct-member counts of ``MemberMonthFact`` for the member-level
-rates (a guide's own figures are counted live from ``PurchaseFact``). Trends are
+the distinct-member counts of ``MemberMonthFact`` (a calendar month) or
+``MemberWindowFact`` (any other period) for the member-level rates (a guide's own
+figures, and windows not built, are counted live from ``PurchaseFact``). Trends are
 daily for periods up to 92 days, monthly beyond; monthly metrics always have a
 monthly trend.
 
@@ -57,30 +58,32 @@ Sales (from ``SalesFact``; brand-level rollup when no region/store is involved):
   or for staff scoped below brand). History starts with the first snapshot.
 
 Members (purchases as defined by ``mall.selectors.purchases``: paid, net > 0;
-counted per calendar month at the viewer's level — group, brand, region or store —
-because distinct members do not add up; a period's value pools the calendar months
-it overlaps, each counted whole, the current one so far: Σ numerators ÷ Σ
-denominators):
+counted at the viewer's level — group, brand, region or store — because distinct
+members do not add up). Every member rate reads exactly the chosen period (issue 24):
+a calendar month (the current one so far included) takes the monthly definition
+(``MemberMonthFact``, ``Metric.basis`` "month"); any other period is one window over
+exactly its days — distinct members of those days, never a day outside them
+(``MemberWindowFact`` when the window was built, else counted live; ``basis``
+"period", labelled "… in the period" on the page, the export and the API), with a
+trend of the calendar months lying wholly inside the period:
 
-- ``monthly_repurchase_rate`` (单月复购率): members with ≥ 2 purchases in the month
-  ÷ members with ≥ 1 purchase in the month; for a period, member-months are pooled
-  (Σ repeat members over the months ÷ Σ purchasing members), the trend is monthly.
-  The calendar months overlapping the period count whole (the current one so far).
-- ``purchase_frequency``: purchases ÷ purchasing members in the month, pooled the
-  same way (Σ purchases ÷ Σ purchasing members over the months).
+- ``monthly_repurchase_rate`` (单月复购率 / 区间复购率): members with ≥ 2 purchases in
+  the month (the period) ÷ members with ≥ 1 purchase in it.
+- ``purchase_frequency``: purchases ÷ purchasing members, over the month (the period).
 - ``cross_purchase_rate``: members who bought both online (any non-POS channel) and
-  offline (store POS) in the month ÷ purchasing members in the month, pooled. The
+  offline (store POS) in the month (the period) ÷ purchasing members in it. The
   channel filter does not apply (it would make the rate zero by construction).
-- ``cross_brand_guided_share``: guided sales where the order's brand differs from
-  the credited guide's brand ÷ all guided sales; guided sales are the guide credits
-  (exclusive and selling) booked for orders placed in the period. The brand,
-  region and store filters select the guides (their store).
+- ``cross_brand_guided_share``: the share of guided sales whose order brand differs
+  from the credited guide's brand: each guided order's amount counted once (its
+  largest guide credit), however many guides are credited; an order is cross-brand
+  if any credited guide is of another brand (``GuidedOrderFact``). The brand, region
+  and store filters (and the scope) select the guides (their store).
 - ``wecom_friend_rate``: store buyers (members with an offline purchase in the
-  month) who are, at the end of the month, a WeCom friend of a guide of that
-  purchase's brand ÷ store buyers; counted per member and brand, pooled.
+  month / period) who are, at its end, a WeCom friend of a guide of that
+  purchase's brand ÷ store buyers; counted per member and brand.
 - ``member_online_rate`` (会员在线率): members active in the mini-program in the
-  month (a ``MemberDailyActivity`` row of the brand) ÷ members (memberships held
-  at the end of the month); counted per membership (member × brand), pooled.
+  month / period (a ``MemberDailyActivity`` row of the brand) ÷ members
+  (memberships held at its end); counted per membership (member × brand).
   Region/store filters use the membership's join store.
 - ``member_growth``: members at the end of the period and new memberships in the
   period, by join channel (``BrandMembership.join_channel``); a person who joins
