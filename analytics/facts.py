@@ -413,11 +413,12 @@ def _write_guided_orders(orders: pd.DataFrame, credits: pd.DataFrame) -> int:
     frame = guided.merge(orders[_GUIDED_ORDER_KEYS], on="order_id", how="inner")
     if frame.empty:
         return 0
-    place = {pk: rest for pk, *rest in Guide.objects.filter(pk__in=[int(g) for g in frame["guide_id"].unique()])
-             .values_list("pk", "store_id", "store__region_id", "store__brand_id", "store__brand__group_id")}
-    for i, column in enumerate(("store_id", "region_id", "node_brand_id", "group_id")):  # no region: -1
-        frame[column] = frame["guide_id"].map(lambda g, i=i: -1 if place[int(g)][i] is None else place[int(g)][i]) \
-            .astype("int64")
+    places = pd.DataFrame(list(Guide.objects.filter(pk__in=[int(g) for g in frame["guide_id"].unique()])
+                               .values_list("pk", "store_id", "store__region_id", "store__brand_id",
+                                            "store__brand__group_id")),
+                          columns=["guide_id", "store_id", "region_id", "node_brand_id", "group_id"])
+    places = places.fillna({"region_id": -1}).astype("int64")  # a store without a region: -1
+    frame = frame.drop(columns=["store_id"]).astype({"guide_id": "int64"}).merge(places, on="guide_id", how="inner")
     per_guide = frame.groupby([*_GUIDED_ORDER_KEYS, "guide_id", "store_id", "region_id", "node_brand_id",
                                "group_id"], sort=False).agg(a=("c", "max"), x=("cross", "max")).reset_index()
 
