@@ -428,7 +428,7 @@ def _write_guided_orders(orders: pd.DataFrame, credits: pd.DataFrame) -> int:
 
     value = {level: values(keys) for level, keys in _GUIDED_LEVELS}
     parts = []
-    for grain, leaf in (("store", 0), ("region", 1)):
+    for grain, leaf in (("store", 0), ("region", 1), ("brand", 2), ("group", 3)):
         for i in range(leaf, len(_GUIDED_LEVELS)):
             level, keys = _GUIDED_LEVELS[i]
             rows = value[level]

@@ -520,8 +520,9 @@ class GuidedOrderFact(models.Model):
     guides, so that the rows of a view's nodes (a store, a region and its stores, a
     brand and everything under it, the group) add up to the view's value for every
     order: rows appear at guides' nodes and where two guides' paths meet (negative
-    there). ``grain`` "store" has the guides' stores as leaves; ``grain`` "region" the
-    guides' regions (what group, brand and region views read: fewer rows).
+    there). ``grain`` names the leaves: "store" (the guides' stores: what store views
+    read), "region", "brand" or "group" (one row per day × order brand × channel: what
+    the group view reads), so each view reads the fewest rows.
     """
 
     day = models.DateField(_("day"))

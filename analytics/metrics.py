@@ -1219,8 +1219,11 @@ def _daily_ratio(key: str, actor: Actor, filters: Filters, rollup: tuple[str, st
 
 
 def _guided_orders(actor: Actor, filters: Filters):
-    """GuidedOrderFact rows of the view: the store grain for a store (filter or staff), else the region grain."""
-    grain = "store" if filters.store_id or actor.level == "store" else "region"
+    """GuidedOrderFact rows of the view, at the grain of its level (a store, region or brand — filter or staff —
+    else the group): the fewest rows that add up to the view."""
+    level = next((lvl for lvl, value in (("store", filters.store_id), ("region", filters.region_id),
+                                         ("brand", filters.brand_id)) if value), None)
+    grain = level or (actor.level if actor.level in ("store", "region", "brand") else "group")
     q = _org_filter(filters, region="region_id")
     return scoped(GuidedOrderFact.objects.filter(grain=grain), actor).filter(
         q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
