@@ -140,7 +140,7 @@ def metric_card(metric: metrics.Metric, *, grain: str, query: DashboardQuery | N
             "comparisons": comparisons(key=metric.key, kind=row.kind, value=metric.value, last_year=row.last_year,
                                        previous=row.previous, last_year_metric=metric.last_year,
                                        previous_metric=metric.previous),
-            "chart": None}
+            "chart": None, "help": tables.metric_help(metric)}
     if metric.trend:
         # Monthly metrics (repurchase, frequency, store monthly sales) trend by month whatever the period.
         monthly = len(metric.trend) > 1 and metric.trend[0].period.day == 1 and metric.trend[1].period.day == 1 \

@@ -179,6 +179,43 @@ METRIC_LABELS = {
 }
 
 
+#: Member rates over a period that is no calendar month: one window over exactly the period's days (issue 24).
+PERIOD_METRIC_LABELS = {
+    "monthly_repurchase_rate": _("Repurchase rate in the period"),
+    "purchase_frequency": _("Purchase frequency in the period"),
+    "cross_purchase_rate": _("Online-offline cross purchase rate in the period"),
+    "wecom_friend_rate": _("WeCom friend rate of store buyers in the period"),
+    "member_online_rate": _("Member online rate in the period"),
+}
+
+#: The definitions the page shows under a metric (the same words as the API's field descriptions).
+METRIC_HELP = {
+    "cross_brand_guided_share": _("Share of guided sales whose order brand differs from the credited guide's brand: "
+                                  "each guided order's amount counted once; an order is cross-brand if any credited "
+                                  "guide is of another brand."),
+}
+#: The help of member rates, by basis ("month": a calendar month; "period": one window over exactly its days).
+BASIS_HELP = {
+    "month": _("A calendar month: the monthly definition (distinct members of the month)."),
+    "period": _("Counted over exactly the days of the period as one window (distinct members of those days); "
+                "no day outside the period counts."),
+}
+
+
+def metric_label(metric: metrics.Metric) -> str:
+    """A metric's label: member rates of a period that is no calendar month say "in the period"."""
+    if metric.basis == "period" and metric.key in PERIOD_METRIC_LABELS:
+        return str(PERIOD_METRIC_LABELS[metric.key])
+    return str(METRIC_LABELS.get(metric.key, metric.key))
+
+
+def metric_help(metric: metrics.Metric) -> str:
+    """The definition shown with a metric on the page ("" when the label says it all)."""
+    if metric.key in METRIC_HELP:
+        return str(METRIC_HELP[metric.key])
+    return str(BASIS_HELP.get(metric.basis, ""))
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """A headline metric as a table row (the overview's and core indicators' exports)."""
@@ -196,7 +233,7 @@ class MetricRow:
 
 def metric_row(metric: metrics.Metric) -> MetricRow:
     last_year, previous = metric.last_year, metric.previous
-    return MetricRow(key=metric.key, label=str(METRIC_LABELS.get(metric.key, metric.key)),
+    return MetricRow(key=metric.key, label=metric_label(metric),
                      kind=KIND_OF_UNIT.get(metric.unit, Kind.DECIMAL), value=metric.value,
                      last_year=last_year.value if last_year is not None else None,
                      numerator=metric.numerator, denominator=metric.denominator, metric=metric,
@@ -244,7 +281,10 @@ register(Table(
     (Column("key", _("Key"), page=False), *_METRIC_COLUMNS),
     _metric_rows(lambda actor, filters: overview_metrics(
         memo_call(metrics.overview_compared, actor=actor, filters=filters))),
-    note=_("Ratios are fractions (0.5600 = 56%); money in CNY."),
+    note=_("Ratios are fractions (0.5600 = 56%); money in CNY. Member rates of a calendar month follow the monthly "
+           "definition; of any other period, one window over exactly its days (\"in the period\"). Cross-brand "
+           "guided share: each guided order's amount counted once; an order is cross-brand if any credited guide "
+           "is of another brand."),
 ))
 
 register(Table(

@@ -57,6 +57,7 @@ from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
     FactBuild,
+    GuidedOrderFact,
     GuideMonthFact,
     GuideMonthToDateFact,
     GuideRegionFact,
@@ -65,6 +66,7 @@ from analytics.facts_models import (
     MemberCountFact,
     MemberGrowthFact,
     MemberMonthFact,
+    MemberWindowFact,
     PurchaseFact,
     SegmentMonthFact,
     StoreMonthFact,
@@ -88,7 +90,7 @@ from retail_crm.models import Brand, Guide, Store
 LOCK = "analytics.facts"
 _AMOUNT = DecimalField(max_digits=18, decimal_places=2)
 
-SALES_TABLES = ("sales", "brand_sales", "guide_sales", "purchases")
+SALES_TABLES = ("sales", "brand_sales", "guide_sales", "purchases", "guided_orders")
 OTHER_TABLES = ("engagement", "member_growth", "member_count", "inventory", "guide_region")
 ALL_TABLES = SALES_TABLES + OTHER_TABLES
 #: Month rollups, rebuilt for every month a rebuild touched (from the day facts above).
@@ -333,6 +335,9 @@ def _build_sales(first: dt.date, last: dt.date, brand_ids: list[int],
     for table, manager in stale.items():
         if table in tables:
             deleted[table] = _delete(manager.filter(day__gte=first, day__lte=last, brand_id__in=brand_ids))
+    if "guided_orders" in tables:
+        deleted["guided_orders"] = _delete(GuidedOrderFact.objects.filter(day__gte=first, day__lte=last,
+                                                                          order_brand_id__in=brand_ids))
     written = dict.fromkeys((t for t in SALES_TABLES if t in tables), 0)
     orders = _orders_frame(orders_qs)
     if orders.empty:
@@ -353,6 +358,8 @@ def _build_sales(first: dt.date, last: dt.date, brand_ids: list[int],
         written["brand_sales"] = len(facts)
     if "guide_sales" in tables:
         written["guide_sales"] = _write_guide_sales(orders, credits)
+    if "guided_orders" in tables:
+        written["guided_orders"] = _write_guided_orders(orders, credits)
     if "purchases" in tables:
         bought = orders[orders["is_purchase"]]
         facts = [PurchaseFact(order_id=int(r.order_id), day=r.day, brand_id=int(r.brand_id), store_id=_id(r.store_id),
@@ -382,6 +389,77 @@ def _write_guide_sales(orders: pd.DataFrame, credits: pd.DataFrame) -> int:
              for r in grouped.itertuples()]
     _save(GuideSalesFact, facts)
     return len(facts)
+
+
+#: GuidedOrderFact: the levels of the organisation from a guide's node up, and the columns naming a node.
+_GUIDED_LEVELS = (("store", ["group_id", "node_brand_id", "region_id", "store_id"]),
+                  ("region", ["group_id", "node_brand_id", "region_id"]),
+                  ("brand", ["group_id", "node_brand_id"]), ("group", ["group_id"]))
+_GUIDED_ORDER_KEYS = ["order_id", "day", "brand_id", "channel"]
+
+
+def _node(value) -> int | None:
+    return None if value is None or pd.isna(value) or int(value) < 0 else int(value)
+
+
+def _write_guided_orders(orders: pd.DataFrame, credits: pd.DataFrame) -> int:
+    """GuidedOrderFact rows of the orders' positive guide credits (see the model: each order counted once in
+    every view, so a node's row is its value less its children's)."""
+    guided = credits[(credits["kind"] != SalesCredit.Kind.STORE) & (credits["c"] > 0)]
+    if guided.empty:
+        return 0
+    frame = guided.merge(orders[_GUIDED_ORDER_KEYS], on="order_id", how="inner")
+    if frame.empty:
+        return 0
+    places = pd.DataFrame(list(Guide.objects.filter(pk__in=[int(g) for g in frame["guide_id"].unique()])
+                               .values_list("pk", "store_id", "store__region_id", "store__brand_id",
+                                            "store__brand__group_id")),
+                          columns=["guide_id", "store_id", "region_id", "node_brand_id", "group_id"])
+    places = places.fillna({"region_id": -1}).astype("int64")  # a store without a region: -1
+    frame = frame.drop(columns=["store_id"]).astype({"guide_id": "int64"}).merge(places, on="guide_id", how="inner")
+    per_guide = frame.groupby([*_GUIDED_ORDER_KEYS, "guide_id", "store_id", "region_id", "node_brand_id",
+                               "group_id"], sort=False).agg(a=("c", "max"), x=("cross", "max")).reset_index()
+
+    def values(keys: list[str]) -> pd.DataFrame:  # each order's value at each node of one level
+        grouped = per_guide.groupby([*_GUIDED_ORDER_KEYS, *keys], sort=False).agg(a=("a", "max"), x=("x", "max"))
+        return pd.DataFrame({"amount": grouped["a"], "cross": grouped["a"].where(grouped["x"], 0)})
+
+    value = {level: values(keys) for level, keys in _GUIDED_LEVELS}
+    parts = []
+    for grain, leaf in (("store", 0), ("region", 1), ("brand", 2), ("group", 3)):
+        for i in range(leaf, len(_GUIDED_LEVELS)):
+            level, keys = _GUIDED_LEVELS[i]
+            rows = value[level]
+            if i > leaf:  # less the children's values (orders' nodes with credited guides below)
+                children = value[_GUIDED_LEVELS[i - 1][0]].groupby(level=[*_GUIDED_ORDER_KEYS, *keys]).sum()
+                rows = rows.sub(children, fill_value=0)
+            rows = rows[(rows["amount"] != 0) | (rows["cross"] != 0)].reset_index()
+            if rows.empty:
+                continue
+            summed = rows.groupby(["day", "brand_id", "channel", *keys], sort=True)[["amount", "cross"]].sum() \
+                .reset_index()
+            parts += [GuidedOrderFact(
+                day=r.day, grain=grain, level=level, order_brand_id=int(r.brand_id), channel=r.channel,
+                group_id=int(r.group_id), brand_id=_id(getattr(r, "node_brand_id", None)),
+                region_id=_node(getattr(r, "region_id", None)), store_id=_id(getattr(r, "store_id", None)),
+                amount=_money(int(r.amount)), cross_amount=_money(int(r.cross))) for r in summed.itertuples()]
+    _save(GuidedOrderFact, parts)
+    return len(parts)
+
+
+def facts_rebuild_guided_orders(*, first: dt.date, last: dt.date) -> int:
+    """Rebuild GuidedOrderFact alone for the days [first, last] (every brand): from the orders' credits."""
+    start, end = _span(first, last)
+    orders_qs = Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end).order_by()
+    with transaction.atomic():
+        job_lock(LOCK)
+        GuidedOrderFact.objects.filter(day__gte=first, day__lte=last).delete()
+        rows = list(orders_qs.annotate(fact_day=_local_day("ordered_at"))
+                    .values_list("pk", "fact_day", "brand_id", "channel"))
+        if not rows:
+            return 0
+        orders = pd.DataFrame(rows, columns=_GUIDED_ORDER_KEYS)
+        return _write_guided_orders(orders, _credits_frame(orders_qs))
 
 
 # ---------------------------------------------------------------------------- engagement: a guide's day
@@ -695,10 +773,10 @@ def _buyer_counts(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                          "cross_buyers": (per_member["on"] & per_member["off"]).groupby(level=keys).sum()})
 
 
-def _build_member_month(month: dt.date) -> int:
-    """The distinct-member counts behind the member-level rates, per level (see MemberMonthFact)."""
-    MemberMonthFact.objects.filter(month=month).delete()
-    last = month_end(month)
+def _member_counts(first: dt.date, last: dt.date) -> list[tuple[tuple, str, dict]]:
+    """The distinct-member counts behind the member-level rates over the days [first, last], per level:
+    ``(key, channel, counts)`` with key = (level, group, brand, region, store) (see MemberMonthFact)."""
+    month = first
     end = _local_midnight(last + dt.timedelta(days=1))
     region_of, group_of = _org_maps()
     rows = list(PurchaseFact.objects.filter(day__gte=month, day__lte=last, member__isnull=False).order_by()
@@ -756,17 +834,70 @@ def _build_member_month(month: dt.date) -> int:
         for key, values in _per_level(held, members).items():
             counts.setdefault(key, {}).update(values)
 
-    def fact(key: tuple, values: dict, channel: str = "") -> MemberMonthFact:
-        level, group_id, brand_id, region_id, store_id = key
-        return MemberMonthFact(month=month, level=level, group_id=group_id, brand_id=brand_id, region_id=region_id,
-                               store_id=store_id, channel=channel, **values)
-
-    facts = [fact(key, values) for key, values in counts.items()]
+    out = [(key, "", values) for key, values in counts.items()]
     for channel, per_key in by_channel.items():
-        facts += [fact(key, {k: values[k] for k in ("buyers", "repeat_buyers", "purchases")}, channel)
-                  for key, values in per_key.items()]
+        out += [(key, channel, {k: values[k] for k in ("buyers", "repeat_buyers", "purchases")})
+                for key, values in per_key.items()]
+    return out
+
+
+def _member_count_facts(model, counts: list[tuple[tuple, str, dict]], **period) -> list:
+    facts = []
+    for (level, group_id, brand_id, region_id, store_id), channel, values in counts:
+        facts.append(model(level=level, group_id=group_id, brand_id=brand_id, region_id=region_id,
+                           store_id=store_id, channel=channel, **period, **values))
+    return facts
+
+
+def _build_member_month(month: dt.date) -> int:
+    """The distinct-member counts behind the member-level rates, per level (see MemberMonthFact)."""
+    MemberMonthFact.objects.filter(month=month).delete()
+    facts = _member_count_facts(MemberMonthFact, _member_counts(month, month_end(month)), month=month)
     _save(MemberMonthFact, facts)
     return len(facts)
+
+
+#: The window lengths (days) built as MemberWindowFact: the dashboard's "last 7 / 30 days" presets.
+WINDOW_LENGTHS = (7, 30)
+
+
+def _year_earlier(day: dt.date) -> dt.date:
+    year = day.year - 1
+    return day.replace(year=year, day=min(day.day, calendar.monthrange(year, day.month)[1]))
+
+
+def window_periods(ends: list[dt.date], lengths: tuple[int, ...] = WINDOW_LENGTHS) -> list[tuple[dt.date, dt.date]]:
+    """The windows [end − (length − 1), end] of ``ends`` and the same dates a year earlier (for "last year")."""
+    periods = set()
+    for end in ends:
+        for length in lengths:
+            first = end - dt.timedelta(days=length - 1)
+            periods.add((first, end))
+            periods.add((_year_earlier(first), _year_earlier(end)))
+    return sorted(periods)
+
+
+def facts_rebuild_windows(*, ends: list[dt.date], lengths: tuple[int, ...] = WINDOW_LENGTHS,
+                          periods: list[tuple[dt.date, dt.date]] | None = None) -> int:
+    """(Re)build MemberWindowFact for the windows of ``ends`` (see ``window_periods``), or for ``periods``
+    [(first, last), …], from PurchaseFact and the other day facts; one transaction per window."""
+    written = 0
+    for first, last in periods if periods is not None else window_periods(ends, lengths):
+        with transaction.atomic():
+            job_lock(LOCK)
+            MemberWindowFact.objects.filter(date_from=first, date_to=last).delete()
+            facts = _member_count_facts(MemberWindowFact, _member_counts(first, last), date_from=first, date_to=last)
+            _save(MemberWindowFact, facts)
+            written += len(facts)
+    return written
+
+
+def _drop_stale_windows(days: list[dt.date]) -> int:
+    """Delete the window facts holding one of ``days`` (rebuilt: the window's counts may have changed)."""
+    stale = Q()
+    for day in days:
+        stale |= Q(date_from__lte=day, date_to__gte=day)
+    return _delete(MemberWindowFact.objects.filter(stale)) if days else 0
 
 
 def _build_segment_month(month: dt.date) -> int:
@@ -905,9 +1036,11 @@ def facts_rebuild(*, date_from: dt.date, date_to: dt.date, brand_id: int | None 
                                               brand_ids=brand_ids)
         result.add(written, deleted)
         result.days += (last - first).days + 1
+    _delete(MemberWindowFact.objects.filter(date_from__lte=date_to, date_to__gte=date_from))  # stale windows
     if rollups:
         result.add(facts_rebuild_months(months=[first for first, _last in _month_spans(date_from, date_to)],
                                         since=date_from), {})
+        result.add({"member_window": facts_rebuild_windows(ends=[date_to])}, {})
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
 
@@ -967,5 +1100,7 @@ def facts_rebuild_changed(*, since: dt.datetime, until: dt.datetime | None = Non
         result.add(written, deleted)
         result.days += 1
     result.add(facts_rebuild_months(months=[month_start(d) for d in days], since=days), {})
+    _drop_stale_windows(days)
+    result.add({"member_window": facts_rebuild_windows(ends=[days[-1]])}, {})
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result

@@ -438,17 +438,9 @@ class RateLevel(models.TextChoices):
     STORE = "store", _("Store")
 
 
-class MemberMonthFact(models.Model):
-    """Distinct members behind the member-level rates of one calendar month, at one organisation level.
+class MemberCounts(models.Model):
+    """The distinct-member counts behind the member-level rates (see MemberMonthFact)."""
 
-    Distinct counts do not add up across brands, regions or stores, so each level has
-    its own rows: the group (``brand`` empty), a brand, a region, a store. ``channel``
-    empty counts every channel; a channel's rows count only its purchases (buyers,
-    repeat buyers, purchases). Stores and regions are the credited ones for purchases
-    and the join store for memberships and activity. See ``analytics.metrics``.
-    """
-
-    month = models.DateField(_("month"), help_text=_("The first day of the month"))
     level = models.CharField(_("level"), max_length=10, choices=RateLevel.choices)
     group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.CASCADE, related_name="+")
     brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, null=True, related_name="+")
@@ -467,6 +459,22 @@ class MemberMonthFact(models.Model):
     scope_paths = ScopePaths(group="group", brand="brand", region="region", store="store")
 
     class Meta:
+        abstract = True
+
+
+class MemberMonthFact(MemberCounts):
+    """Distinct members behind the member-level rates of one calendar month, at one organisation level.
+
+    Distinct counts do not add up across brands, regions or stores, so each level has
+    its own rows: the group (``brand`` empty), a brand, a region, a store. ``channel``
+    empty counts every channel; a channel's rows count only its purchases (buyers,
+    repeat buyers, purchases). Stores and regions are the credited ones for purchases
+    and the join store for memberships and activity. See ``analytics.metrics``.
+    """
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month"))
+
+    class Meta:
         verbose_name = _("member month fact")
         verbose_name_plural = _("member month facts")
         indexes = [models.Index(fields=["month", "level", "group"]), models.Index(fields=["month", "brand"]),
@@ -474,6 +482,72 @@ class MemberMonthFact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.level} {self.brand_id}/{self.region_id}/{self.store_id} {self.channel}"
+
+
+class MemberWindowFact(MemberCounts):
+    """The same counts as MemberMonthFact over one window of days [date_from, date_to] (issue 24).
+
+    A period that is not a calendar month is one window: its distinct members are
+    those of exactly its days. The nightly and hourly builds write the windows of
+    the dashboard's presets (the last 7 and 30 days ending on the day built, and the
+    same days a year earlier); windows holding a day rebuilt later are deleted
+    (stale), and any other period is counted live from PurchaseFact. ``members``
+    are the memberships at the window's end.
+    """
+
+    date_from = models.DateField(_("first day"))
+    date_to = models.DateField(_("last day"))
+
+    class Meta:
+        verbose_name = _("member window fact")
+        verbose_name_plural = _("member window facts")
+        indexes = [models.Index(fields=["date_to", "date_from", "level"])]
+
+    def __str__(self) -> str:
+        return f"{self.date_from}..{self.date_to} {self.level} {self.brand_id}/{self.region_id}/{self.store_id}"
+
+
+class GuidedOrderFact(models.Model):
+    """Guided sales with each order counted once, per day × order brand × channel × place in the organisation.
+
+    The cross-brand guided share (``analytics.metrics.cross_brand_guided_share``) counts
+    each guided order once in a view even when two guides (exclusive and selling) are
+    credited. For an order, the value of a node N of the organisation (a guide's store,
+    its region, brand, the group) is ``amount`` = the largest credit of the order's
+    guides under N (every credit is worth the order's net amount) and ``cross_amount``
+    = that amount when one of those guides is of another brand than the order, else 0.
+    Each row holds a node's value less the values of its children that have credited
+    guides, so that the rows of a view's nodes (a store, a region and its stores, a
+    brand and everything under it, the group) add up to the view's value for every
+    order: rows appear at guides' nodes and where two guides' paths meet (negative
+    there). ``grain`` names the leaves: "store" (the guides' stores: what store views
+    read), "region", "brand" or "group" (one row per day × order brand × channel: what
+    the group view reads), so each view reads the fewest rows.
+    """
+
+    day = models.DateField(_("day"))
+    grain = models.CharField(_("grain"), max_length=10)
+    level = models.CharField(_("level"), max_length=10, choices=RateLevel.choices)
+    order_brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+",
+                                    help_text=_("The order's brand"))
+    channel = models.CharField(_("channel"), max_length=20)
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.CASCADE, related_name="+")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, null=True, related_name="+",
+                              help_text=_("The guides' brand"))
+    region = models.ForeignKey("retail_crm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    amount = _money(_("guided sales"))
+    cross_amount = _money(_("cross-brand guided sales"))
+
+    scope_paths = ScopePaths(group="group", brand="brand", region="region", store="store")
+
+    class Meta:
+        verbose_name = _("guided order fact")
+        verbose_name_plural = _("guided order facts")
+        indexes = [models.Index(fields=["day", "grain", "group"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.grain} {self.level} {self.brand_id}/{self.region_id}/{self.store_id}"
 
 
 class SegmentMonthFact(models.Model):

@@ -11,8 +11,9 @@ numbers for the same filters.
 Every function reads pre-built facts (``analytics.facts``), never raw orders:
 day facts for trends and for the days at a period's edges, month rollups for the
 whole calendar months a period covers (rankings, guide KPIs, store months), and
-the per-month distinct-member counts of ``MemberMonthFact`` for the member-level
-rates (a guide's own figures are counted live from ``PurchaseFact``). Trends are
+the distinct-member counts of ``MemberMonthFact`` (a calendar month) or
+``MemberWindowFact`` (any other period) for the member-level rates (a guide's own
+figures, and windows not built, are counted live from ``PurchaseFact``). Trends are
 daily for periods up to 92 days, monthly beyond; monthly metrics always have a
 monthly trend.
 
@@ -61,30 +62,32 @@ Sales (from ``SalesFact``; brand-level rollup when no region/store is involved):
   or for staff scoped below brand). History starts with the first snapshot.
 
 Members (purchases as defined by ``mall.selectors.purchases``: paid, net > 0;
-counted per calendar month at the viewer's level — group, brand, region or store —
-because distinct members do not add up; a period's value pools the calendar months
-it overlaps, each counted whole, the current one so far: Σ numerators ÷ Σ
-denominators):
+counted at the viewer's level — group, brand, region or store — because distinct
+members do not add up). Every member rate reads exactly the chosen period (issue 24):
+a calendar month (the current one so far included) takes the monthly definition
+(``MemberMonthFact``, ``Metric.basis`` "month"); any other period is one window over
+exactly its days — distinct members of those days, never a day outside them
+(``MemberWindowFact`` when the window was built, else counted live; ``basis``
+"period", labelled "… in the period" on the page, the export and the API), with a
+trend of the calendar months lying wholly inside the period:
 
-- ``monthly_repurchase_rate`` (单月复购率): members with ≥ 2 purchases in the month
-  ÷ members with ≥ 1 purchase in the month; for a period, member-months are pooled
-  (Σ repeat members over the months ÷ Σ purchasing members), the trend is monthly.
-  The calendar months overlapping the period count whole (the current one so far).
-- ``purchase_frequency``: purchases ÷ purchasing members in the month, pooled the
-  same way (Σ purchases ÷ Σ purchasing members over the months).
+- ``monthly_repurchase_rate`` (单月复购率 / 区间复购率): members with ≥ 2 purchases in
+  the month (the period) ÷ members with ≥ 1 purchase in it.
+- ``purchase_frequency``: purchases ÷ purchasing members, over the month (the period).
 - ``cross_purchase_rate``: members who bought both online (any non-POS channel) and
-  offline (store POS) in the month ÷ purchasing members in the month, pooled. The
+  offline (store POS) in the month (the period) ÷ purchasing members in it. The
   channel filter does not apply (it would make the rate zero by construction).
-- ``cross_brand_guided_share``: guided sales where the order's brand differs from
-  the credited guide's brand ÷ all guided sales; guided sales are the guide credits
-  (exclusive and selling) booked for orders placed in the period. The brand,
-  region and store filters select the guides (their store).
+- ``cross_brand_guided_share``: the share of guided sales whose order brand differs
+  from the credited guide's brand: each guided order's amount counted once (its
+  largest guide credit), however many guides are credited; an order is cross-brand
+  if any credited guide is of another brand (``GuidedOrderFact``). The brand, region
+  and store filters (and the scope) select the guides (their store).
 - ``wecom_friend_rate``: store buyers (members with an offline purchase in the
-  month) who are, at the end of the month, a WeCom friend of a guide of that
-  purchase's brand ÷ store buyers; counted per member and brand, pooled.
+  month / period) who are, at its end, a WeCom friend of a guide of that
+  purchase's brand ÷ store buyers; counted per member and brand.
 - ``member_online_rate`` (会员在线率): members active in the mini-program in the
-  month (a ``MemberDailyActivity`` row of the brand) ÷ members (memberships held
-  at the end of the month); counted per membership (member × brand), pooled.
+  month / period (a ``MemberDailyActivity`` row of the brand) ÷ members
+  (memberships held at its end); counted per membership (member × brand).
   Region/store filters use the membership's join store.
 - ``member_growth``: members at the end of the period and new memberships in the
   period, by join channel (``BrandMembership.join_channel``); a person who joins
@@ -153,6 +156,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics.facts_models import (
     BrandSalesFact,
     EngagementFact,
+    GuidedOrderFact,
     GuideMonthFact,
     GuideMonthToDateFact,
     GuideRegionFact,
@@ -161,6 +165,7 @@ from analytics.facts_models import (
     MemberCountFact,
     MemberGrowthFact,
     MemberMonthFact,
+    MemberWindowFact,
     PurchaseFact,
     SegmentMonthFact,
     StoreMonthFact,
@@ -258,6 +263,9 @@ class Metric:
     last_year: Metric | None = None
     # 环比: the previous period of the same length, without trend (set by ``with_previous``).
     previous: Metric | None = None
+    #: Member rates only: "month" (the period is a calendar month: the monthly definition) or "period" (any
+    #: other period: one window over exactly its days). Empty for every other metric.
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -1064,70 +1072,119 @@ def _purchases(actor: Actor, filters: Filters, *, channel: bool = True):
         q, day__gte=filters.date_from, day__lte=filters.date_to, member__isnull=False).order_by()
 
 
-def _member_month_rows(actor: Actor, filters: Filters, channel: str) -> dict[dt.date, dict[str, int]]:
-    """Per calendar month overlapping the period (whole months): the counts of MemberMonthFact.
+def _member_month_rows(actor: Actor, filters: Filters, channel: str,
+                       months: list[dt.date] | None = None) -> dict[dt.date, dict[str, int]]:
+    """Per calendar month of ``months`` (default: those overlapping the period, whole): the counts of
+    MemberMonthFact.
 
     ``channel`` "" counts every channel; a channel's rows only have buyers, repeat buyers and purchases.
     Guides (below store level) are counted live from PurchaseFact and their members' own tables.
     """
-    months = _months(filters.date_from, filters.date_to)
+    months = _months(filters.date_from, filters.date_to) if months is None else months
+    if not months:
+        return {}
     where = _rate_level(actor, filters)
     if where is None:
-        return {m: _live_member_month(actor, replace(filters, date_from=m, date_to=_month_end(m)), channel)
+        return {m: _live_member_counts(actor, replace(filters, date_from=m, date_to=_month_end(m)), channel)
                 for m in months}
     rows = (scoped(MemberMonthFact.objects.filter(month__in=months, channel=channel, **where), actor).order_by()
             .values("month").annotate(**{f"s_{k}": Sum(k) for k in _RATE_FIELDS}))
     return {_as_date(r["month"]): {k: int(r[f"s_{k}"] or 0) for k in _RATE_FIELDS} for r in rows}
 
 
-def _live_member_month(actor: Actor, month: Filters, channel: str) -> dict[str, int]:
-    """One month's MemberMonthFact counts, computed live (for a guide's own members and sales)."""
+def _member_window(actor: Actor, filters: Filters, channel: str) -> dict[str, int]:
+    """The member counts of the period as one window of days: MemberWindowFact when that window was built,
+    else counted live (same definitions, same levels)."""
+    where = _rate_level(actor, filters)
+    if where is not None:
+        window = MemberWindowFact.objects.filter(date_from=filters.date_from, date_to=filters.date_to)
+        row = scoped(window.filter(channel=channel, **where), actor).order_by().aggregate(
+            n=Count("pk"), **{f"s_{k}": Sum(k) for k in _RATE_FIELDS})
+        if row["n"] or window.exists():
+            return {k: int(row[f"s_{k}"] or 0) for k in _RATE_FIELDS}
+    return _live_member_counts(actor, filters, channel)
+
+
+def _live_member_counts(actor: Actor, window: Filters, channel: str) -> dict[str, int]:
+    """The MemberMonthFact counts of any window of days, computed live from the day facts (for a guide's own
+    members and sales, and for periods whose window was not built)."""
     counts = dict.fromkeys(_RATE_FIELDS, 0)
-    purchases_of = _purchases(actor, replace(month, channel=channel or None))
+    purchases_of = _purchases(actor, replace(window, channel=channel or None))
     per_member = purchases_of.values("member_id").annotate(n=Count("pk"))
     ((buyers, repeat, n),) = _raw(per_member, "COUNT(*), SUM(CASE WHEN t.n >= 2 THEN 1 ELSE 0 END), SUM(t.n)")
     counts.update(buyers=int(buyers or 0), repeat_buyers=int(repeat or 0), purchases=int(n or 0))
     if channel:
         return counts
-    both = _purchases(actor, month, channel=False).values("member_id").annotate(
+    both = _purchases(actor, window, channel=False).values("member_id").annotate(
         online=Max(Case(When(offline=False, then=Value(1)), default=Value(0))),
         offline_=Max(Case(When(offline=True, then=Value(1)), default=Value(0))))
     ((cross,),) = _raw(both, "SUM(CASE WHEN t.online = 1 AND t.offline_ = 1 THEN 1 ELSE 0 END)")
-    end = _local_end(month.date_to)
+    end = _local_end(window.date_to)
     friend = WeComFriendship.objects.filter(
         Q(removed_at__isnull=True) | Q(removed_at__gte=end), member_id=OuterRef("member_id"),
         guide__store__brand_id=OuterRef("brand_id"), added_at__lt=end)
-    pairs = (_purchases(actor, month, channel=False).filter(offline=True).values("member_id", "brand_id")
+    pairs = (_purchases(actor, window, channel=False).filter(offline=True).values("member_id", "brand_id")
              .annotate(friend=Max(Case(When(Exists(friend), then=Value(1)), default=Value(0)))))
     ((store_buyers, wecom),) = _raw(pairs, "COUNT(*), SUM(t.friend)")
     memberships = scoped(BrandMembership.objects.filter(joined_at__lt=end), actor)
-    if month.brand_id:
-        memberships = memberships.filter(brand_id=month.brand_id)
+    where = _rate_level(actor, window)
+    if where is not None:  # staff: memberships and activity at the join store, as MemberMonthFact counts them
+        memberships = memberships.filter(_org_filter(window, channel=None))
+    elif window.brand_id:
+        memberships = memberships.filter(brand_id=window.brand_id)
     joined = BrandMembership.objects.filter(member_id=OuterRef("member_id"), brand_id=OuterRef("brand_id"),
                                             pk__in=memberships.values("pk"))
-    active = (scoped(MemberDailyActivity.objects.filter(day__gte=month.date_from, day__lte=month.date_to), actor)
+    active = (scoped(MemberDailyActivity.objects.filter(day__gte=window.date_from, day__lte=window.date_to), actor)
               .filter(Exists(joined)).values("member_id", "brand_id").distinct().order_by())
     ((online,),) = _raw(active, "COUNT(*)")
+    if where is not None:  # memberships held at the end of the window's last day with member counts
+        count_day = (MemberCountFact.objects.filter(day__gte=window.date_from, day__lte=window.date_to)
+                     .order_by("-day").values_list("day", flat=True).first())
+        held = _members_at(actor, window, [count_day]).get(count_day, 0) if count_day else 0
+    else:
+        held = memberships.count()
     counts.update(cross_buyers=int(cross or 0), store_buyers=int(store_buyers or 0), wecom_store_buyers=int(wecom or 0),
-                  active_members=int(online or 0), members=memberships.count())
+                  active_members=int(online or 0), members=held)
     return counts
+
+
+def is_calendar_month(filters: Filters) -> bool:
+    """Whether the period is one calendar month (the current one so far counts): the member rates then take the
+    monthly definition; any other period is one window over exactly its days."""
+    from analytics.services import local_today
+
+    return (filters.date_from.day == 1 and _month_start(filters.date_to) == filters.date_from
+            and (filters.date_to == _month_end(filters.date_to) or filters.date_to >= local_today()))
 
 
 def _member_rate(key: str, actor: Actor, filters: Filters, numerator: str, denominator: str, *,
                  channel: bool = False) -> Metric:
-    """A member-level rate per calendar month, pooled over the months of the period, and last year's."""
+    """A member-level rate over exactly the period, and last year's (issue 24).
+
+    A calendar month: the monthly definition (MemberMonthFact), ``basis`` "month". Any other period: one
+    window over exactly its days (distinct members of those days; MemberWindowFact or live), ``basis``
+    "period"; its trend shows the calendar months lying wholly inside the period, month by month.
+    """
     unit = "per_member" if key == "purchase_frequency" else "ratio"
     divide = _ratio if unit == "ratio" else _per
+    channel_of = (filters.channel or "") if channel else ""
 
     def build(f: Filters, last: Metric | None) -> Metric:
-        months = _months(f.date_from, f.date_to)
-        by_month = _member_month_rows(actor, f, (f.channel or "") if channel else "")
-        rows = {m: (v[numerator], v[denominator]) for m, v in by_month.items()}
-        totals = tuple(sum(v[i] for v in rows.values()) for i in (0, 1))
+        if is_calendar_month(f):
+            months, basis = [f.date_from], "month"
+            by_month = _member_month_rows(actor, f, channel_of, months)
+            v = by_month.get(f.date_from, dict.fromkeys(_RATE_FIELDS, 0))
+        else:
+            months = [m for m in _months(f.date_from, f.date_to)
+                      if m >= f.date_from and _month_end(m) <= f.date_to]
+            basis = "period"
+            by_month = _member_month_rows(actor, f, channel_of, months)
+            v = _member_window(actor, f, channel_of)
+        rows = {m: (c[numerator], c[denominator]) for m, c in by_month.items()}
         trend = tuple(Point(period=m, value=divide(*rows.get(m, (0, 0))), numerator=rows.get(m, (0, 0))[0],
                             denominator=rows.get(m, (0, 0))[1]) for m in months)
-        return Metric(key=key, unit=unit, value=divide(*totals), numerator=totals[0], denominator=totals[1],
-                      trend=trend, last_year=last)
+        return Metric(key=key, unit=unit, value=divide(v[numerator], v[denominator]), numerator=v[numerator],
+                      denominator=v[denominator], trend=trend, last_year=last, basis=basis)
 
     return build(filters, build(filters.last_year(), None))
 
@@ -1199,11 +1256,38 @@ def _daily_ratio(key: str, actor: Actor, filters: Filters, rollup: tuple[str, st
     return build(filters, build(filters.last_year(), None))
 
 
+def _guided_orders(actor: Actor, filters: Filters):
+    """GuidedOrderFact rows of the view, at the grain of its level (a store, region or brand — filter or staff —
+    else the group): the fewest rows that add up to the view."""
+    level = next((lvl for lvl, value in (("store", filters.store_id), ("region", filters.region_id),
+                                         ("brand", filters.brand_id)) if value), None)
+    grain = level or (actor.level if actor.level in ("store", "region", "brand") else "group")
+    q = _org_filter(filters, region="region_id")
+    return scoped(GuidedOrderFact.objects.filter(grain=grain), actor).filter(
+        q, day__gte=filters.date_from, day__lte=filters.date_to).order_by()
+
+
 def cross_brand_guided_share(*, actor: Actor, filters: Filters) -> Metric:
-    """Guide credits on other brands' orders ÷ all guide credits. Unit ratio."""
-    rollup = None if filters.channel else ("cross_brand_sales", "guide_sales")
-    return _daily_ratio("cross_brand_guided_share", actor, filters, rollup, lambda f: _guide_sales(actor, f),
-                        Sum("amount", filter=Q(cross_brand=True)), Sum("amount"))
+    """Cross-brand guided share: the share of guided sales whose order brand differs from the credited guide's
+    brand. Unit ratio; daily (or monthly) trend.
+
+    The definition (issue 24), the one the page's help text, the export and the API state:
+
+    * guided sales = the net amount of every order placed in the period with a guide credit (exclusive or
+      selling) of a guide in the view, **each order's amount counted once**, however many of its guides are
+      credited (every credit is worth the order's net amount; an order's amount is its largest guide credit);
+    * an order is **cross-brand if any credited guide (in the view) is of another brand** than the order;
+    * share = Σ amount of cross-brand guided orders ÷ Σ amount of guided orders.
+
+    The brand, region and store filters (and the viewer's scope) select the guides, by their store; the
+    channel filter selects orders. Staff read GuidedOrderFact; a guide's own view (one guide, whose credits
+    are each one order) sums their GuideSalesFact credits.
+    """
+    if actor.level == "guide" or not actor.is_staff_member:
+        return _daily_ratio("cross_brand_guided_share", actor, filters, None, lambda f: _guide_sales(actor, f),
+                            Sum("amount", filter=Q(cross_brand=True)), Sum("amount"))
+    return _daily_ratio("cross_brand_guided_share", actor, filters, None, lambda f: _guided_orders(actor, f),
+                        Sum("cross_amount"), Sum("amount"))
 
 
 def _members_at(actor: Actor, filters: Filters, days: list[dt.date]) -> dict[dt.date, int]:

@@ -559,6 +559,32 @@ def backfill_month_to_date(last_day: dt.date) -> None:
     step.done(f"month-to-date rollups of {len(months)} months (the real builder)")
 
 
+def backfill_period_facts(last_day: dt.date) -> None:
+    """The facts of issue 24 for the measured 30-day period and the same days last year, when missing (a database
+    generated before them, or by this generator, which writes the history's day facts in SQL): GuidedOrderFact
+    of those days (the real builder, from the credits) and the MemberWindowFact of those two windows (built
+    nightly for the last 7 and 30 days)."""
+    from analytics.facts import _year_earlier, facts_rebuild_guided_orders, facts_rebuild_windows
+    from analytics.facts_models import GuidedOrderFact, MemberWindowFact
+
+    first_day = last_day - dt.timedelta(days=29)
+    periods = [(first_day, last_day), (_year_earlier(first_day), _year_earlier(last_day))]
+    step = Step()
+    for first, last in periods:
+        if not GuidedOrderFact.objects.filter(day=first).exists() or \
+                not GuidedOrderFact.objects.filter(day=last).exists():
+            started = time.monotonic()
+            rows = facts_rebuild_guided_orders(first=first, last=last)
+            print(f"    guided order facts {first}..{last}: {time.monotonic() - started:.1f} s, {rows:,} rows",
+                  flush=True)
+        if not MemberWindowFact.objects.filter(date_from=first, date_to=last).exists():
+            started = time.monotonic()
+            rows = facts_rebuild_windows(ends=[], periods=[(first, last)])
+            print(f"    member window facts {first}..{last}: {time.monotonic() - started:.1f} s, {rows:,} rows",
+                  flush=True)
+    step.done("issue-24 facts of the measured period and last year's (the real builders)")
+
+
 def _page_functions():
     """The dashboard pages' data builders, with the filters object each takes."""
     from analytics import metrics
@@ -675,6 +701,7 @@ def main() -> None:
         print(f"generated in {time.monotonic() - started:.0f} s", flush=True)
     else:
         backfill_month_to_date(args.to)
+    backfill_period_facts(args.to)
     if not args.skip_build:
         measure_build(AS_OF)
     measure_pages(args.requests, args.pages.split(",") if args.pages else None, args.to)

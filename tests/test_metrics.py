@@ -482,12 +482,22 @@ def test_repurchase_rate_of_one_brand_counts_that_brands_purchases(world):
     assert (rate.numerator, rate.denominator, rate.value) == (2, 3, D("0.6667"))  # m1 (3), m2 (2), m3 (1)
 
 
-def test_monthly_rates_count_whole_calendar_months(world):
-    """A period from 03-15 still counts March's purchases from its first day: the rate is monthly."""
-    rate = metrics.monthly_repurchase_rate(actor=actor(world.users.hq),
-                                           filters=Filters(dt.date(2026, 3, 15), dt.date(2026, 3, 31)))
+def test_member_rates_of_a_period_that_is_no_calendar_month_count_only_its_days(world):
+    """Issue 24: 03-15..03-31 is one window: March's purchases before the 15th do not count."""
+    hq, period = actor(world.users.hq), Filters(dt.date(2026, 3, 15), dt.date(2026, 3, 31))
+    rate = metrics.monthly_repurchase_rate(actor=hq, filters=period)
+    frequency = metrics.purchase_frequency(actor=hq, filters=period)
+    cross = metrics.cross_purchase_rate(actor=hq, filters=period)
 
-    assert (rate.numerator, rate.denominator) == (2, 4)
+    # in the window: m4 o9 (03-15), m1 o10 (03-20), m2 o11 (03-22): three buyers, one purchase each, all online
+    assert (rate.numerator, rate.denominator, rate.value, rate.basis) == (0, 3, D("0.0000"), "period")
+    assert (frequency.numerator, frequency.denominator, frequency.value) == (3, 3, D("1.00"))
+    assert (cross.numerator, cross.denominator, cross.value) == (0, 3, D("0.0000"))
+    assert rate.trend == ()  # no calendar month lies wholly inside the period
+    # 2025-03-15..03-31: m3 ly2 (03-20)
+    assert (rate.last_year.numerator, rate.last_year.denominator, rate.last_year.basis) == (0, 1, "period")
+    # the whole month keeps the monthly definition
+    assert metrics.monthly_repurchase_rate(actor=hq, filters=MARCH).basis == "month"
 
 
 def test_cross_purchase_rate(world):
@@ -519,13 +529,13 @@ def test_wecom_friend_rate_of_store_buyers(world):
     assert (metric.numerator, metric.denominator, metric.value) == (1, 4, D("0.2500"))
 
 
-def test_wecom_friend_rate_is_judged_at_the_end_of_each_month(world):
-    """The rate is monthly: a period ending 03-20 still counts March whole, and m2 was no friend by 03-31."""
+def test_wecom_friend_rate_is_judged_at_the_end_of_the_period(world):
+    """A period ending 03-20 is one window judged at its end: m2 (removed 03-25) is still a friend then."""
     metric = metrics.wecom_friend_rate(actor=actor(world.users.hq),
                                        filters=Filters(dt.date(2026, 3, 1), dt.date(2026, 3, 20)))
 
-    assert (metric.numerator, metric.denominator) == (1, 4)
-    assert metric.trend == (Point(period=dt.date(2026, 3, 1), value=D("0.2500"), numerator=1, denominator=4),)
+    # store buyers m1/A (o1), m2/A (o3), m3/A (o5), m1/B (o7); friends on 03-20: m1~ga1, m2~ga2
+    assert (metric.numerator, metric.denominator, metric.basis) == (2, 4, "period")
 
 
 def test_member_rates_of_a_guide_are_counted_live_the_same_way(world):

@@ -103,6 +103,10 @@ class MetricLastYearSerializer(serializers.Serializer):
     value = NumberField()
     numerator = NumberField()
     denominator = NumberField()
+    basis = serializers.CharField(help_text=(
+        "Member rates only: \"month\" when the period is a calendar month (the monthly definition), \"period\" "
+        "for any other period (one window over exactly its days: distinct members of those days); empty for "
+        "other metrics"))
     trend = PointSerializer(many=True)
 
 
@@ -164,7 +168,9 @@ class OverviewApi(ScopedMixin, APIView):
         monthly_repurchase_rate = MetricSerializer()
         purchase_frequency = MetricSerializer()
         cross_purchase_rate = MetricSerializer()
-        cross_brand_guided_share = MetricSerializer()
+        cross_brand_guided_share = MetricSerializer(help_text=(
+            "Share of guided sales whose order brand differs from the credited guide's brand: each guided order's "
+            "amount counted once; an order is cross-brand if any credited guide is of another brand"))
         wecom_friend_rate = MetricSerializer()
         member_online_rate = MetricSerializer()
         card_opening_rate = MetricSerializer()
