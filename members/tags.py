@@ -609,9 +609,9 @@ def _apply_postgres(brand: Brand, member_ids: list[int] | None, wanted: pd.DataF
     owned, params = _rule_tags_sql(brand, member_ids)
     # COPY text format, built in one pass: evidence is digits and fixed keys; reason parameters hold the
     # rule's name (admin text), so the few with a backslash are escaped (JSON already escapes tabs, newlines).
-    params = [_copy_escape(r) if _NEEDS_ESCAPE.search(r) else r for r in wanted["params"].tolist()]
+    reason_params = [_copy_escape(r) if _NEEDS_ESCAPE.search(r) else r for r in wanted["params"].tolist()]
     payload = "".join(f"{m}\t{v}\t{c}\t{r}\t{e}\n" for m, v, c, r, e in zip(
-        wanted["member_id"].tolist(), wanted["tag_value_id"].tolist(), wanted["reason_code"].tolist(), params,
+        wanted["member_id"].tolist(), wanted["tag_value_id"].tolist(), wanted["reason_code"].tolist(), reason_params,
         wanted["evidence"].tolist(), strict=True))
     buffer = io.BytesIO(payload.encode())
     del payload

@@ -55,7 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
-    "axes",
+    "retail_crm.apps.AxesConfig",
     "retail_crm",
     "members",
     "guides",

@@ -88,6 +88,7 @@ TAG_PREFIXES = (
     ("livestream", ("livestream/",)),
     ("analytics", ("analytics/",)),
     ("org", ("org/",)),
+    ("marketing", ("marketing/",)),
 )
 
 TAGS = [
@@ -106,6 +107,8 @@ TAGS = [
     {"name": "analytics", "description": "The HQ dashboard's metrics, sales credits (attribution), RFML classes "
                                          "and runs, and the guides' care lists."},
     {"name": "org", "description": "The organisation: brands, regions, stores and guides in the caller's scope."},
+    {"name": "marketing", "description": "Reaching members: every message sent or held back (deliveries), and the "
+                                         "SMS provider's receipt and reply callbacks."},
 ]
 
 
