@@ -174,7 +174,7 @@ class DispatchResult:
     deferred: int  # due marketing messages that reached quiet hours before going out
 
 
-def _claim(now: dt.datetime, channel: str, limit: int) -> list[Delivery]:
+def _claim(now: dt.datetime, channel: str, limit: int) -> tuple[list[Delivery], int]:
     with transaction.atomic():
         rows = list(Delivery.objects.select_for_update(skip_locked=True)
                     .filter(channel=channel, status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING],
