@@ -23,6 +23,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -118,8 +119,13 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def _use_broker(url: str) -> None:
-    """Point this process's Celery app at ``url`` (closing the pooled connections to the old broker)."""
-    celery_app.pool.force_close_all()
+    """Point this process's Celery app at ``url`` (closing the pooled connections to the old broker).
+
+    ``kombu.pools.reset()`` closes every pooled connection and forgets the pools: kombu keeps its pools in a
+    process-wide registry keyed by broker URL, so a pool only closed would be handed back, closed, when a
+    later test uses the old URL again ("Acquire on closed pool", even for eager tasks).
+    """
+    kombu.pools.reset()
     celery_app.conf.broker_url = url
     celery_app._pool = None
     celery_app.amqp._producer_pool = None

@@ -295,7 +295,9 @@ def test_a_guide_works_through_the_workbench_on_a_phone(live_server, transaction
 
         # English is one switch away (the header's language select).
         page.select_option("select[name=language]", "en")
-        page.wait_for_function("document.documentElement.lang === 'en'")
+        # A selector wait, not wait_for_function: Playwright polls a function by evaluating a string in the
+        # page, which our CSP (no 'unsafe-eval') refuses whenever the page is not already English.
+        page.wait_for_selector("html[lang=en]", state="attached")
         assert page.locator("[data-tab=home]").inner_text() == "Home"
         screenshot(page, "workbench-10-home-english")
 
