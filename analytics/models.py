@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics.care_text import care_action_text, care_reason_text
 from analytics.facts_models import SalesMeasures  # the other fact tables live there too
 from retail_crm.scoping import ScopePaths
+from retail_crm.vocabulary import LifecycleStage, Segment  # noqa: F401 (re-exported)
 
 ZERO = Decimal("0.00")
 
@@ -127,24 +128,6 @@ class SalesCredit(models.Model):
 
 
 # ---------------------------------------------------------------------------- RFML and the consumption cycle
-
-class Segment(models.TextChoices):
-    IMPORTANT_VALUE = "important_value", _("Important value (重要价值)")
-    IMPORTANT_DEVELOP = "important_develop", _("Important develop (重要发展)")
-    IMPORTANT_RETAIN = "important_retain", _("Important retain (重要保持)")
-    IMPORTANT_WINBACK = "important_winback", _("Important win-back (重要挽留)")
-    GENERAL_VALUE = "general_value", _("General value (一般价值)")
-    GENERAL_DEVELOP = "general_develop", _("General develop (一般发展)")
-    GENERAL_RETAIN = "general_retain", _("General retain (一般保持)")
-    GENERAL_WINBACK = "general_winback", _("General win-back (一般挽留)")
-
-
-class LifecycleStage(models.TextChoices):
-    NEW = "new", _("New")
-    GROWING = "growing", _("Growing")
-    MATURE = "mature", _("Mature")
-    LAPSED = "lapsed", _("Lapsed")
-
 
 class SegmentationSettings(models.Model):
     """Per-brand RFML and care-calendar settings; without a row the defaults apply."""

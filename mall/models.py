@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from retail_crm.scoping import ScopePaths
+from retail_crm.vocabulary import OFFLINE_CHANNELS, PRIVATE_DOMAIN_CHANNELS, Channel  # noqa: F401 (re-exported)
 
 ZERO = Decimal("0.00")
 
@@ -88,22 +89,6 @@ class Sku(models.Model):
 
     def __str__(self) -> str:
         return self.code
-
-
-class Channel(models.TextChoices):
-    MINI_PROGRAM = "mini_program", _("Mini-program")
-    STORE_POS = "store_pos", _("Store POS")
-    STORE_LIVE = "store_live", _("Store livestream")
-    HQ_LIVE = "hq_live", _("HQ livestream")
-    COMMUNITY = "community", _("Community group")
-    DISTRIBUTION = "distribution", _("Distribution")
-    ECOMMERCE = "ecommerce", _("E-commerce")
-
-
-OFFLINE_CHANNELS = frozenset({Channel.STORE_POS})
-# Private-domain sales (私域): the channels the group owns the relationship in.
-PRIVATE_DOMAIN_CHANNELS = frozenset({Channel.MINI_PROGRAM, Channel.STORE_LIVE, Channel.HQ_LIVE,
-                                     Channel.COMMUNITY, Channel.DISTRIBUTION})
 
 
 class OrderStatus(models.TextChoices):
