@@ -546,25 +546,3 @@ class RefundLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.refund_id}/{self.order_line_id}: {self.amount}"
-
-
-class IdempotencyRecord(models.Model):
-    """A request made with an Idempotency-Key: the same key and body get the same response (kept ≥ 24 h)."""
-
-    owner = models.CharField(max_length=40, help_text=_("member:<id> or user:<id>"))
-    scope = models.CharField(max_length=40, help_text=_("The operation, e.g. order_create"))
-    key = models.CharField(max_length=100)
-    request_hash = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True,
-                                                   help_text=_("Empty while the first request is in flight"))
-    response = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("idempotency record")
-        verbose_name_plural = _("idempotency records")
-        constraints = [models.UniqueConstraint(fields=["owner", "scope", "key"], name="idempotency_key_unique")]
-        indexes = [models.Index(fields=["created_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.owner}/{self.scope}/{self.key}"

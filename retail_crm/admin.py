@@ -1,10 +1,7 @@
 from django.contrib import admin
-from django.utils.translation import gettext_lazy as _
 
 from retail_crm.admin_scoping import ScopedModelAdmin
-from retail_crm.models import Branch, Brand, Guide, Region, RetailGroup, StaffPasswordReset, StaffProfile, Store
-from retail_crm.phones import mask_phone
-from retail_crm.scoping import actor_for
+from retail_crm.models import Branch, Brand, Region, RetailGroup, StaffPasswordReset, StaffProfile, Store
 
 
 @admin.register(RetailGroup)
@@ -41,45 +38,6 @@ class StoreAdmin(ScopedModelAdmin):
     search_fields = ("code", "name", "city")
     list_select_related = ("brand", "region")
     write_roles = frozenset({"hq", "brand_operator", "region_manager"})
-
-
-@admin.register(Guide)
-class GuideAdmin(ScopedModelAdmin):
-    """Guides in the viewer's scope. A guide's own phone is shown (and editable) whole only where the members'
-    rule allows (members.selectors.guide_phone_visible); anyone else reads it masked and cannot change it."""
-
-    list_display = ("code", "name", "store", "role", "hired_at", "left_at")
-    list_filter = ("role", "store__brand")
-    search_fields = ("code", "name")
-    list_select_related = ("store",)
-    raw_id_fields = ("user",)
-    write_roles = frozenset({"hq", "brand_operator", "region_manager", "store_manager"})
-
-    def _phone_hidden(self, request, obj) -> bool:
-        """A stored guide's phone the viewer may not see whole (a new guide's phone is typed by the viewer)."""
-        from members.selectors import guide_phone_visible
-
-        if obj is None or not obj.phone:
-            return False
-        return not guide_phone_visible(actor=actor_for(request.user), user=request.user, guide=obj)
-
-    def _masked_phone_column(self, request):
-        # One callable per request: Django compares readonly fields by identity when building the form.
-        column = getattr(request, "_guide_phone_column", None)
-        if column is None:
-            def phone(obj):
-                return mask_phone(obj.phone)
-            phone.short_description = _("phone")
-            column = request._guide_phone_column = phone
-        return column
-
-    def get_exclude(self, request, obj=None):
-        exclude = list(super().get_exclude(request, obj) or ())
-        return [*exclude, "phone"] if self._phone_hidden(request, obj) else exclude
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, self._masked_phone_column(request)] if self._phone_hidden(request, obj) else readonly
 
 
 @admin.register(StaffProfile)

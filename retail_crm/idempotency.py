@@ -24,6 +24,7 @@ from rest_framework.response import Response
 
 from retail_crm import rawsql
 from retail_crm.errors import ApplicationError
+from retail_crm.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 KEEP = dt.timedelta(hours=24)
@@ -108,7 +109,6 @@ def _claim(*, owner: str, scope: str, key: str, fingerprint: str):
     no savepoint: on a conflict with a request still running it waits for that
     request's transaction, then finds its finished record.
     """
-    from mall.models import IdempotencyRecord
 
     table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
     for _attempt in range(2):
@@ -142,7 +142,6 @@ def _claim(*, owner: str, scope: str, key: str, fingerprint: str):
 
 def idempotency_purge(*, now: dt.datetime | None = None) -> int:
     """Delete records older than the keeping period; returns how many."""
-    from mall.models import IdempotencyRecord
 
     cutoff = (now or timezone.now()) - KEEP
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()

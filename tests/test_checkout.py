@@ -304,7 +304,7 @@ def test_order_endpoints_need_a_member_token(mall, api_client):
 
 
 def test_an_idempotency_key_older_than_24_hours_is_free_again(mall, api_client):
-    from mall.models import IdempotencyRecord
+    from retail_crm.models import IdempotencyRecord
 
     client = member_client(api_client, mall["member"])
     body = {"lines": [{"sku_id": mall["m"].pk, "quantity": 1}]}

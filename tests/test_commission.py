@@ -12,7 +12,8 @@ from django.utils import timezone
 from analytics.models import AttributionSettings, SalesCredit
 from guides.commission import commission_post_for_credits, commission_rule_for
 from guides.models import CommissionEntry, CommissionRule
-from mall.models import IdempotencyRecord, MallSettings
+from mall.models import MallSettings
+from retail_crm.models import IdempotencyRecord
 from tests.factories import GuideFactory, StoreFactory
 from tests.factories_payments import paid_ready_order
 
