@@ -154,3 +154,30 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} → {self.member_id} ({self.status})"
+
+
+class Audience(models.Model):
+    """A saved, named definition of which members to reach, evaluated when counted, exported or sent to.
+
+    ``definition`` holds the conditions (brand membership, tags, RFML class, lifecycle, care stage, recency
+    against the brand's cycle, behaviour, purchases, WeCom friendship, bound guide/store/region, join channel
+    and date, points, coupons held); ``marketing.audiences`` validates it and turns it into one query.
+    """
+
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.CASCADE, related_name="audiences")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="audiences")
+    name = models.CharField(_("name"), max_length=80)
+    definition = models.JSONField(_("conditions"), default=dict)
+    created_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    scope_paths = ScopePaths(group="group", brand="brand")
+
+    class Meta:
+        verbose_name = _("audience")
+        verbose_name_plural = _("audiences")
+        constraints = [models.UniqueConstraint(fields=["brand", "name"], name="audience_name_unique_per_brand")]
+
+    def __str__(self) -> str:
+        return self.name
