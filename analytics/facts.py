@@ -72,7 +72,7 @@ from analytics.facts_models import (
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import CareItem, MemberRfm, SalesCredit, SalesFact
+from analytics.models import SalesCredit, SalesFact
 from mall.models import OFFLINE_CHANNELS, PAID_STATUSES, Order, OrderLine, Refund, RefundLine, Stock, StockMovement
 from mall.selectors import purchases
 from members.models import (
@@ -86,6 +86,7 @@ from members.models import (
 from members.share_views import event_viewer, share_view_key
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand, Guide, Store
+from segments.models import CareItem, MemberRfm
 
 LOCK = "analytics.facts"
 _AMOUNT = DecimalField(max_digits=18, decimal_places=2)

@@ -171,7 +171,7 @@ from analytics.facts_models import (
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import MemberRfm, RfmClassChange, RfmRun, SalesFact, Segment
+from analytics.models import SalesFact
 from livestream.models import LiveSession
 from mall.models import OFFLINE_CHANNELS, PRIVATE_DOMAIN_CHANNELS, Channel
 from members.models import BrandMembership, GuideBinding, JoinChannel, MemberDailyActivity, WeComFriendship
@@ -179,6 +179,7 @@ from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Region, Store
 from retail_crm.money import money
 from retail_crm.scoping import Actor, scoped
+from segments.models import MemberRfm, RfmClassChange, RfmRun, Segment
 
 RATIO_PLACES = Decimal("0.0001")
 MONEY_PLACES = Decimal("0.01")

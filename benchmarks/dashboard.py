@@ -448,9 +448,9 @@ def _guide_regions(cursor, days: int) -> None:
 def _rfm_and_live(cursor, org: dict) -> None:
     from django.utils import timezone
 
-    from analytics.models import MemberRfm, RfmClassChange, RfmRun, Segment
     from livestream.models import LiveSession, SessionStats
     from members.models import BrandMembership
+    from segments.models import MemberRfm, RfmClassChange, RfmRun, Segment
 
     segments = "(ARRAY[" + ", ".join(f"'{s}'" for s in Segment.values) + "])"
     now = timezone.now()

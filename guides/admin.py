@@ -14,7 +14,6 @@ from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from analytics.models import Segment
 from guides import library
 from guides.models import GuideTask, GuideToken, Material, Share, TaskAssignment
 from guides.services import guide_token_revoke, guide_token_rotate
@@ -22,6 +21,7 @@ from retail_crm.admin_scoping import ScopedModelAdmin
 from retail_crm.errors import ApplicationError
 from retail_crm.models import RetailGroup
 from retail_crm.scoping import scoped
+from segments.models import Segment
 
 LIBRARY_ROLES = frozenset({"hq", "brand_operator"})
 TOKEN_ROLES = frozenset({"hq", "brand_operator", "region_manager", "store_manager"})

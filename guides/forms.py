@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from analytics.models import LifecycleStage, Segment
 from guides.selectors import MemberFilters
+from segments.models import LifecycleStage, Segment
 
 OUTCOME_MAX = 200
 

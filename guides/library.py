@@ -39,7 +39,6 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from analytics.models import MemberRfm, Segment
 from guides.models import GuideTask, Material, TaskAssignment
 from guides.sharing import Sharer, share_create
 from members.models import BehaviourEvent, GuideBinding, Member, MemberTag
@@ -47,6 +46,7 @@ from members.selectors import PhoneVisibility
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
 from retail_crm.scoping import Actor, scoped
+from segments.models import MemberRfm, Segment
 
 RATE_PLACES = Decimal("0.0001")
 LIVE_STATUSES = (GuideTask.Status.PUBLISHED, GuideTask.Status.CLOSED)

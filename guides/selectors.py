@@ -57,15 +57,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from analytics.attribution_selectors import GuideCredit, credits_for_guide
-from analytics.models import (
-    AttributionSettings,
-    CareItem,
-    LifecycleStage,
-    MemberRfm,
-    RfmClassChange,
-    SalesCredit,
-    Segment,
-)
+from analytics.models import AttributionSettings, SalesCredit
 from guides import withdrawals
 from guides.models import CommissionEntry, GuideTask, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession
@@ -80,6 +72,7 @@ from retail_crm.models import Brand, Guide, Store
 from retail_crm.money import money
 from retail_crm.phones import InvalidPhone, normalise_phone
 from retail_crm.scoping import Actor, scoped
+from segments.models import CareItem, LifecycleStage, MemberRfm, RfmClassChange, Segment
 
 ZERO = Decimal("0.00")
 KIND_STORE, KIND_EXCLUSIVE, KIND_SELLING = (SalesCredit.Kind.STORE, SalesCredit.Kind.EXCLUSIVE,

@@ -1,7 +1,7 @@
 """The guide workbench (mobile web): home, my members, a member, the care list, my performance, live schedule.
 
 Views are thin: they check the viewer is staff, parse input with a form, call ``guides.selectors`` (reads)
-or ``analytics.care`` (marking a care item done) and render. Whose numbers a page shows is the
+or ``segments.care`` (marking a care item done) and render. Whose numbers a page shows is the
 :class:`~guides.selectors.WorkbenchSubject`: a guide is themself; a manager sees their scope and may pick one
 of their guides with ``?guide=<code>``. Outside the viewer's scope everything is a 404; a login without a
 staff role gets a 403; anonymous visitors are sent to the login page.
@@ -24,14 +24,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from analytics.care import care_item_done
-from analytics.models import CareItem
-from analytics.services import local_today
 from guides import selectors, withdrawals
 from guides.forms import CareDoneForm, MemberFilterForm
 from retail_crm.errors import ApplicationError
 from retail_crm.phones import mask_phone
 from retail_crm.scoping import actor_for
+from segments.care import care_item_done
+from segments.models import CareItem
+from segments.rfm import local_today
 
 MEMBERS_PER_PAGE = 20
 CARE_PER_PAGE = 30

@@ -268,13 +268,13 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
 
     Imported here, not at module level: those modules import this one.
     """
-    from analytics.rfm import rfm_member_merge
     from livestream.viewer_events import live_viewer_merge
     from mall.coupons import coupons_move
     from mall.models import CartItem
     from members.events import member_events_merge
     from members.tags import member_tags_merge
     from members.wecom import member_wecom_merge
+    from segments.rfm import rfm_member_merge
 
     moved = {
         "tags": member_tags_merge(survivor=survivor, absorbed=absorbed),

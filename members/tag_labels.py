@@ -60,7 +60,7 @@ def tag_value_label(*, group_code: str, code: str, name: str, group_brand_id: in
     if group_brand_id is None:
         return name
     if group_code == RFML_GROUP_CODE:
-        from analytics.models import Segment
+        from retail_crm.vocabulary import Segment
 
         return str(Segment(code).label) if code in Segment.values else name
     if group_code == "preferred-channel":

@@ -139,8 +139,8 @@ def build_facts() -> None:
     build every fact table the dashboard reads, for both years of the data set."""
     from analytics.attribution import attribute_all
     from analytics.facts import facts_rebuild
-    from analytics.rfm import rfm_recompute
     from retail_crm.models import Brand
+    from segments.rfm import rfm_recompute
 
     attribute_all()
     wa = Brand.objects.get(code="WA")

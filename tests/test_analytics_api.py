@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.models import RfmClassChange, RfmRun
+from segments.models import RfmClassChange, RfmRun
 from tests.factories import UserFactory
 from tests.test_metrics import build_world
 

@@ -1,4 +1,4 @@
-"""analytics.care: the care calendar, each guide's daily care list, marking items done, and the staff API.
+"""segments.care: the care calendar, each guide's daily care list, marking items done, and the staff API.
 
 The brand's calendar in these tests: cycle 45 days (per-brand override), care for 15 days after a purchase,
 marketing from day 45 − 5 = 40, lapse at 2.00 × 45 = day 90. The list day is 2025-07-01.
@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone, translation
 
-from analytics.care import CareCalendar, care_calendar_for, care_decide, care_item_done, care_list_build
-from analytics.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
 from members.models import GuideBinding
 from retail_crm.errors import ApplicationError
+from segments.care import CareCalendar, care_calendar_for, care_decide, care_item_done, care_list_build
+from segments.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
 from tests.factories import (
     BrandFactory,
     GuideBindingFactory,
@@ -185,7 +185,7 @@ def test_done_outside_scope_is_not_found_and_changes_nothing(world):
 
 
 def test_care_lists_task(world, monkeypatch):
-    from analytics import rfm_tasks
+    from segments import tasks as rfm_tasks
 
     monkeypatch.setattr(rfm_tasks, "local_today", lambda: DAY)
     assert rfm_tasks.care_lists_build_today.delay().get() == {"womens": 6}

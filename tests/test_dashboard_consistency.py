@@ -232,7 +232,7 @@ def check_segments(client, username, params):
 
 
 def test_class_transitions_agree_between_page_export_and_api(client, world):
-    from analytics.models import RfmRun
+    from segments.models import RfmRun
 
     first, second = RfmRun.objects.filter(brand__code="WA").order_by("as_of")
     params = {**PERIOD, "brand": "WA", "from_run": first.pk, "to_run": second.pk}

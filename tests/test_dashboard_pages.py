@@ -305,7 +305,7 @@ def test_livestream_page_figures_and_store_phases(client, facts_world):
 
 
 def test_segments_compare_two_runs_and_reject_foreign_run_ids(client, facts_world):
-    from analytics.models import RfmRun
+    from segments.models import RfmRun
 
     first, second = RfmRun.objects.filter(brand__code="WA").order_by("as_of")
     login(client, "hq")

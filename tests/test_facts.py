@@ -39,9 +39,10 @@ from analytics.facts_models import (
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import CareItem, SalesFact
+from analytics.models import SalesFact
 from guides.models import TaskAssignment
 from mall.models import Order, Refund, StockMovement
+from segments.models import CareItem
 from tests.test_metrics import build_world
 
 pytestmark = pytest.mark.django_db

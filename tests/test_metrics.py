@@ -50,7 +50,6 @@ from analytics import metrics
 from analytics.attribution import attribute_all
 from analytics.facts import facts_rebuild, facts_rebuild_months
 from analytics.metrics import Filters, Point
-from analytics.models import CareItem, RfmClassChange, RfmRun
 from guides.models import CommissionEntry, GuideTask, GuideToken, Share, TaskAssignment
 from livestream.models import LiveSession, SessionStats
 from mall.models import Channel, OrderLine, OrderStatus, Product, Refund, RefundLine, Sku, Stock
@@ -65,6 +64,7 @@ from members.models import (
 )
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for
+from segments.models import CareItem, RfmClassChange, RfmRun
 from tests.factories import (
     BrandFactory,
     GuideFactory,
@@ -681,7 +681,7 @@ def test_segment_sizes_sales_and_transitions(world):
                                  counts={"important_value": 1, "general_develop": 2})
     run2 = RfmRun.objects.create(brand=a, as_of=dt.date(2026, 3, 20), window_days=365, started_at=now,
                                  counts={"important_value": 2, "general_develop": 1})
-    from analytics.models import MemberRfm
+    from segments.models import MemberRfm
 
     for member, run, frm, to in ((world.m1, run1, "", "important_value"), (world.m2, run1, "", "general_develop"),
                                  (world.m3, run1, "", "general_develop"), (world.m2, run2, "general_develop",

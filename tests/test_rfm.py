@@ -1,4 +1,4 @@
-"""analytics.rfm: RFML classes, lifecycle stages, the consumption cycle, history and the rfml tag.
+"""segments.rfm: RFML classes, lifecycle stages, the consumption cycle, history and the rfml tag.
 
 Every figure below is worked out by hand from the orders each test writes; the
 group's time zone is Asia/Shanghai (UTC+8), so a local date is the date of
@@ -16,10 +16,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from analytics.models import MemberRfm, RfmClassChange, RfmRun, SegmentationSettings
-from analytics.rfm import rfm_recompute
 from mall.models import OrderStatus
 from members.models import MemberTag, TagGroup, TagSource
+from segments.models import MemberRfm, RfmClassChange, RfmRun, SegmentationSettings
+from segments.rfm import rfm_recompute
 from tests.factories import (
     BrandFactory,
     GuideBindingFactory,
@@ -465,7 +465,7 @@ def test_members_of_a_class_api_errors(api_client, org):
 
 
 def test_recompute_tasks(brand, five, monkeypatch):
-    from analytics import rfm_tasks
+    from segments import tasks as rfm_tasks
 
     monkeypatch.setattr(rfm_tasks, "local_today", lambda: AS_OF)
     BrandFactory(group=brand.group, code="closed", is_active=False)
@@ -483,8 +483,8 @@ def test_recompute_tasks(brand, five, monkeypatch):
 def test_merge_hook_moves_history_and_care_items(brand, trio):
     """X is absorbed into Y: X's history moves to Y, X's current row goes (the next run recomputes Y), X's care
     item of a day on which Y already has one with the same guide is dropped, the other one moves."""
-    from analytics.models import CareItem
-    from analytics.rfm import rfm_member_merge
+    from segments.models import CareItem
+    from segments.rfm import rfm_member_merge
 
     rfm_recompute(brand=brand, as_of=AS_OF)
     guide = GuideFactory(store=StoreFactory(region=RegionFactory(brand=brand)))

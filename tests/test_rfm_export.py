@@ -135,7 +135,7 @@ def test_export_to_stdout_with_two_decimals(tmp_path, capsys):
 def test_export_refuses_bad_arguments(args, message):
     brand = BrandFactory(group=RetailGroupFactory(), code="womens")
     if message is None:
-        from analytics.rfm import rfm_recompute
+        from segments.rfm import rfm_recompute
 
         rfm_recompute(brand=brand, as_of=AS_OF)
         message = "--output /nonexistent-dir/x.csv: No such file or directory"

@@ -1,4 +1,4 @@
-"""analytics.rfm.rfm_backfill_monthly and the segments page's class sizes for a region (issue 23 point 7).
+"""segments.rfm.rfm_backfill_monthly and the segments page's class sizes for a region (issue 23 point 7).
 
 Hand-made brand B (window 365 days), today 2026-03-15, so the two month-end cut-offs are 2026-01-31 and
 2026-02-28. Net purchases (store: east e1 for m1, m2; west w1 for m3, m4):
@@ -28,11 +28,11 @@ from django.utils import timezone
 
 from analytics import metrics
 from analytics.dashboard_tables import REGISTRY
-from analytics.models import MemberRfm, RfmClassChange, RfmRun
-from analytics.rfm import month_ends, rfm_backfill_monthly, rfm_recompute
 from mall.models import Channel
 from members.models import MemberTag, TagSource
 from retail_crm.scoping import actor_for
+from segments.models import MemberRfm, RfmClassChange, RfmRun
+from segments.rfm import month_ends, rfm_backfill_monthly, rfm_recompute
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,

@@ -27,14 +27,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone, translation
 
-from analytics.care import care_list_build
-from analytics.models import CareItem
-from analytics.rfm import rfm_recompute
 from analytics.services import local_today
 from mall.models import Channel, OrderLine, OrderStatus, Product, Sku
 from members.models import MemberTag, TagSource
 from members.selectors import member_preferences
 from members.tags import NOT_CLOTHING_WORDS, SHOE_WORDS, brand_tags_recompute, tag_rules_install_defaults
+from segments.care import care_list_build
+from segments.models import CareItem
+from segments.rfm import rfm_recompute
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,
@@ -139,7 +139,7 @@ def pages(w) -> list[tuple[str, str]]:
         ("root", "/admin/members/taggroup/"),
         ("root", "/admin/members/tagrule/"),
         ("root", "/admin/members/membertag/"),
-        ("root", "/admin/analytics/careitem/"),
+        ("root", "/admin/segments/careitem/"),
         ("hq", "/hq/segments/?brand=BR"),
         ("hq", f"/api/v1/members/{alice}/"),
         ("hq", "/api/v1/members/tag-groups/"),

@@ -46,13 +46,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from analytics.attribution_tasks import attribute_order
-from analytics.care import care_list_build
-from analytics.models import CareItem, MemberRfm, RfmRun, SalesCredit, SegmentationSettings
+from analytics.models import SalesCredit
 from analytics.services import local_today
 from guides import library
 from guides.models import CommissionEntry, CommissionRule, Share, TaskAssignment
 from mall.models import Channel
 from members.models import GuideBinding
+from segments.care import care_list_build
+from segments.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
 from tests.browser import browser_page, chromium_or_skip, screenshot
 from tests.factories import (
     BrandFactory,

@@ -14,10 +14,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from analytics.models import CareItem, MemberRfm
 from guides.models import TaskAssignment
 from livestream.models import LiveSession
 from members.models import GuideBinding, MemberTag, TagSource, WeComFriendship
+from segments.models import CareItem, MemberRfm
 from tests.factories import BrandMembershipFactory, GuideBindingFactory, MemberFactory
 from tests.test_workbench_selectors import add_live_sessions, build_workbench_world
 

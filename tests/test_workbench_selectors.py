@@ -39,7 +39,7 @@ import pytest
 from django.utils import timezone, translation
 
 from analytics.attribution import Rule
-from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SalesCredit
+from analytics.models import SalesCredit
 from analytics.services import local_today
 from guides import selectors
 from guides.models import CommissionEntry, GuideTask, GuideToken, Share, TaskAssignment
@@ -48,6 +48,7 @@ from mall.models import Channel, OrderStatus
 from members.models import BehaviourEvent, EventKind, GuideBinding, MemberTag, TagSource, WeComFriendship
 from retail_crm.models import Guide
 from retail_crm.scoping import actor_for
+from segments.models import CareItem, MemberRfm, RfmClassChange, RfmRun
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,

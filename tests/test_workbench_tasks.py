@@ -35,7 +35,6 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics.models import MemberRfm
 from guides.library import (
     ExecutionRate,
     assignment_state,
@@ -52,6 +51,7 @@ from guides.sharing import share_funnels
 from members.models import BehaviourEvent, EventKind, GuideBinding, MemberTag, TagSource
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for
+from segments.models import MemberRfm
 from tests.factories import (
     BrandFactory,
     GuideBindingFactory,

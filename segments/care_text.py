@@ -3,7 +3,7 @@
 ``CareItem.reason_code`` + ``reason_params`` say why a member is on a guide's
 list; the suggested action follows from the code and whether the member is
 important. Items written before the codes existed keep their stored text.
-No model imports: ``analytics.models`` calls in here.
+No model imports: ``segments.models`` calls in here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Celery tasks for RFML, consumption cycles and care lists: thin, take ids, safe to run twice."""
+"""Celery tasks for RFML, consumption cycles and care lists: thin, take ids, safe to run twice.
+
+They keep the names they were registered under in ``analytics`` (``analytics.tasks.…``), so queued messages,
+the beat schedule and the ``analytics`` queue route still find them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import datetime as dt
 
 from celery import shared_task
 
-from analytics.care import care_list_build
-from analytics.rfm import local_today, rfm_recompute
 from retail_crm.models import Brand
+from segments.care import care_list_build
+from segments.rfm import local_today, rfm_recompute
 
 
 @shared_task(name="analytics.tasks.rfm_recompute_brand")

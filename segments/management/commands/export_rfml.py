@@ -3,8 +3,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.rfm_selectors import RFML_EXPORT_COLUMNS, rfm_export_rows, rfm_latest_run
 from retail_crm.models import Brand
+from segments.selectors import RFML_EXPORT_COLUMNS, rfm_export_rows, rfm_latest_run
 
 
 class Command(BaseCommand):

@@ -47,13 +47,21 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from analytics.models import LifecycleStage, MemberRfm, RfmClassChange, RfmRun, Segment, SegmentationSettings
 from mall.models import Order
 from mall.selectors import purchases
 from members.models import MemberTag, TagGroup, TagSource, TagValue
 from members.tag_labels import TagReason
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand
+from segments.models import (
+    CareItem,
+    LifecycleStage,
+    MemberRfm,
+    RfmClassChange,
+    RfmRun,
+    Segment,
+    SegmentationSettings,
+)
 
 EPOCH = dt.date(1970, 1, 1)
 RFML_TAG_GROUP = "rfml"
@@ -519,7 +527,8 @@ def rfm_recompute(*, brand: Brand, as_of: dt.date | None = None, window_days: in
     window_days = window_days or config.window_days
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    # One run per brand at a time, so the previous-state snapshot and the upsert cannot interleave.
+    # One run per brand at a time, so the previous-state snapshot and the upsert cannot interleave. (The lock
+    # keeps the name it had in analytics, so workers on either side of a deploy still exclude each other.)
     job_lock(f"analytics.rfm.{brand.pk}")
     arrays = load_purchases(brand=brand, as_of=as_of)
     result = rfm_compute(arrays=arrays, as_of=as_of, window_days=window_days,
@@ -645,8 +654,6 @@ def rfm_member_merge(*, survivor, absorbed) -> dict[str, int]:
 
     The survivor's figures are recomputed by the next run (the orders have moved to it).
     """
-    from analytics.models import CareItem
-
     moved = RfmClassChange.objects.filter(member=absorbed).update(member=survivor)
     MemberRfm.objects.filter(member=absorbed).delete()
     clash = CareItem.objects.filter(member=survivor).values_list("day", "guide_id", "brand_id")

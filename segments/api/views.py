@@ -1,4 +1,4 @@
-"""Staff API for RFML and care lists (``/api/v1/analytics/…``), scoped to the caller.
+"""Staff API for RFML and care lists (``/api/v1/analytics/…``, where they were first published), scoped to the caller.
 
 A brand named in the query must exist (400 otherwise) and lie in the caller's
 scope (404 otherwise); rows are limited by ``retail_crm.scoping.scoped``.
@@ -11,14 +11,14 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import rfm_selectors
-from analytics.care import care_item_done
-from analytics.models import CareItem, LifecycleStage, Segment
-from analytics.rfm import local_today
 from retail_crm import selectors as org_selectors
 from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
+from segments import selectors
+from segments.care import care_item_done
+from segments.models import CareItem, LifecycleStage, Segment
+from segments.rfm import local_today
 
 
 def _brand_in_scope(code: str, actor) -> Brand:
@@ -67,7 +67,7 @@ class RfmLatestRunApi(ScopedMixin, APIView):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         brand = _brand_in_scope(query.validated_data["brand"], self.actor)
-        run = rfm_selectors.rfm_latest_run(brand=brand)
+        run = selectors.rfm_latest_run(brand=brand)
         if run is None:
             raise ApplicationError(ErrorCode.NOT_FOUND, "This brand has no RFML run yet.", status=404)
         return Response(self.OutputSerializer(run).data)
@@ -110,7 +110,7 @@ class RfmMemberListApi(ScopedMixin, generics.ListAPIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         brand = _brand_in_scope(data["brand"], self.actor)
-        rows = rfm_selectors.rfm_member_list(actor=self.actor, brand=brand, segment=data.get("segment"),
+        rows = selectors.rfm_member_list(actor=self.actor, brand=brand, segment=data.get("segment"),
                                              stage=data.get("stage"))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.OutputSerializer(page, many=True).data)
@@ -154,7 +154,7 @@ class CareItemListApi(ScopedMixin, generics.ListAPIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         brand = _brand_in_scope(data["brand"], self.actor) if data.get("brand") else None
-        rows = rfm_selectors.care_item_list(actor=self.actor, day=data.get("day") or local_today(), brand=brand,
+        rows = selectors.care_item_list(actor=self.actor, day=data.get("day") or local_today(), brand=brand,
                                             kind=data.get("kind"))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.serializer_class(page, many=True).data)

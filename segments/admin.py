@@ -8,8 +8,8 @@ the brand's operators may change.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SegmentationSettings
 from retail_crm.admin_scoping import ScopedModelAdmin
+from segments.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SegmentationSettings
 
 
 class _ReadOnly(ScopedModelAdmin):

@@ -2,8 +2,8 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.rfm import rfm_recompute
 from retail_crm.models import Brand
+from segments.rfm import rfm_recompute
 
 
 def _date(value: str) -> dt.date:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from analytics.models import CareItem, MemberRfm, RfmRun
 from retail_crm.models import Brand
 from retail_crm.scoping import Actor, scoped
+from segments.models import CareItem, MemberRfm, RfmRun
 
 RFML_EXPORT_COLUMNS = ["member_code", "recency_days", "frequency", "monetary", "lifetime_days", "segment",
                        "lifecycle_stage"]

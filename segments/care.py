@@ -1,6 +1,6 @@
 """The care calendar (DOMAIN.md "Consumption cycle") and each guide's daily care list.
 
-The consumption cycle itself is measured by the RFML run (``analytics.rfm``:
+The consumption cycle itself is measured by the RFML run (``segments.rfm``:
 ``RfmRun.cycle_days`` for the brand, ``MemberRfm.cycle_days`` and
 ``next_expected_on`` per member), so the list reads the figures of the latest
 run. For a member whose last purchase was ``d`` days before the list's day,
@@ -26,15 +26,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.care_text import CareReason, care_action_text, care_reason_text
-from analytics.models import CareItem, MemberRfm, RfmRun
-from analytics.rfm import segmentation_settings_for
 from members.models import GuideBinding
 from members.services import binding_record_service
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand
 from retail_crm.scoping import scoped
+from segments.care_text import CareReason, care_action_text, care_reason_text
+from segments.models import CareItem, MemberRfm, RfmRun
+from segments.rfm import segmentation_settings_for
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def care_list_build(*, brand: Brand, day: dt.date) -> int:
     Reads the latest RFML figures and the current bindings in two queries and
     writes in bulk.
     """
-    job_lock(f"analytics.care.{brand.pk}")
+    job_lock(f"analytics.care.{brand.pk}")  # the lock's name from before the move to segments
     calendar = care_calendar_for(brand)
     guide_of = dict(GuideBinding.objects.filter(brand=brand, ended_at__isnull=True)
                     .values_list("member_id", "guide_id"))
