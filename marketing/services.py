@@ -20,12 +20,15 @@ from django.utils import timezone
 
 from mall.models import Order
 from marketing.channels import (
+    GROUP_CHANNELS,
     OutgoingMessage,
     PermanentFailure,
     TemporaryFailure,
     channel_available,
     get_channel,
 )
+from marketing.channels.addresses import channel_address, dispatch_address
+from marketing.group_sends import group_sends_dispatch
 from marketing.models import (
     Channel,
     ChannelOptOut,
@@ -84,7 +87,7 @@ def next_allowed(moment: dt.datetime, rules: Rules) -> dt.datetime:
     return end
 
 
-def _address(member: Member, channel: str, content: dict) -> str | None:
+def _address(member: Member, channel: str, content: dict, brand: Brand) -> str | None:
     """Where ``channel`` reaches the member, or None when it cannot (no adapter, phone, openid or consent)."""
     if not channel_available(channel):
         return None
@@ -96,7 +99,7 @@ def _address(member: Member, channel: str, content: dict) -> str | None:
             return None
         has_consent = SubscribeConsent.objects.filter(member=member, template_id=template, remaining__gt=0).exists()
         return member.openid if has_consent else None
-    return None  # official-account and WeCom sends need their own adapters (not configured)
+    return channel_address(member=member, brand=brand, channel=channel)  # official account, WeCom, guide task
 
 
 def _last_purchase(member: Member) -> dt.datetime | None:
@@ -134,7 +137,7 @@ def message_send(*, member: Member, brand: Brand, kind: str, channels: Sequence[
     for channel in channels:
         if channel in opted_out:
             continue
-        address = _address(member, channel, content)
+        address = _address(member, channel, content, brand)
         if address:
             chosen = channel
             break
@@ -209,6 +212,13 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
     limits = limits or {}
     sent = failed = retried = deferred = 0
     for channel in Channel.values:
+        if channel in GROUP_CHANNELS:  # WeCom: one request per guide and step, results later (group_sends)
+            group = group_sends_dispatch(channel=channel, now=now, requests=limits.get(channel, 500),
+                                         allowed_at=lambda brand: next_allowed(now, rules_for(brand)),
+                                         max_attempts=MAX_ATTEMPTS)
+            sent, failed, retried, deferred = (sent + group.handed, failed + group.failed,
+                                               retried + group.retried, deferred + group.deferred)
+            continue
         claimed, late = _claim(now, channel, limits.get(channel, 500))
         deferred += late
         if not claimed:
@@ -220,9 +230,9 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
                                                           hold_reason=HoldReason.NO_CONSENT)
                 failed += 1
                 continue
-            address = row.member.openid if channel == Channel.SUBSCRIBE else row.member.phone
-            message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=address,
-                                      template=row.content.get("template", ""), params=row.content.get("params", {}))
+            message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=dispatch_address(row),
+                                      template=row.content.get("template", ""), params=row.content.get("params", {}),
+                                      options=row.content)
             try:
                 provider_id = adapter.send(message)
             except TemporaryFailure as exc:
@@ -238,7 +248,8 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
                 Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
                 failed += 1
             else:
-                Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.SENT, sent_at=now,
+                done = Delivery.Status.TO_GUIDE if channel == Channel.GUIDE_TASK else Delivery.Status.SENT
+                Delivery.objects.filter(pk=row.pk).update(status=done, sent_at=now,
                                                           provider_message_id=provider_id[:80])
                 sent += 1
     stale = Delivery.objects.filter(status=Delivery.Status.SENDING, send_after__lt=now - SENDING_STALE_AFTER)

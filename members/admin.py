@@ -79,7 +79,7 @@ class MemberAdmin(ScopedModelAdmin):
     raw_id_fields = ("merged_into",)
     list_per_page = 50
     inlines = [BrandMembershipInline]
-    exclude = ("phone", "unionid", "openid")
+    exclude = ("phone", "unionid", "openid", "oa_openid")
 
     def _phone_column(self, request):
         # One callable per request: Django compares readonly fields by identity when building the form.

@@ -144,6 +144,38 @@ def member_get_or_create(*, group: RetailGroup, phone: str | None = None, unioni
     raise ApplicationError("conflict", "Could not allocate a member code; try again.", status=409)
 
 
+@transaction.atomic
+def member_official_account_link(*, group: RetailGroup, unionid: str, oa_openid: str) -> Member:
+    """Record that the person with ``unionid`` follows the group's official account as ``oa_openid``.
+
+    Called with what a follow event (or ``user/info``) gives: the openid in the official account and the
+    WeChat unionid shared with the mini-program. The member is found by unionid, created as an identity if
+    the unionid is new (as a WeCom contact is), and the openid moves to them from any other member of the
+    group that held it. Linking again changes nothing.
+    """
+    if not unionid or not oa_openid:
+        raise ApplicationError(MemberErrorCode.NO_IDENTIFIER, "Both the unionid and the openid are required.")
+    member, _created = member_get_or_create(group=group, unionid=unionid)
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.oa_openid == oa_openid:
+        return member
+    Member.objects.filter(group=group, oa_openid=oa_openid).exclude(pk=member.pk).update(oa_openid="")
+    member.oa_openid = oa_openid
+    member.save(update_fields=["oa_openid"])
+    return member
+
+
+def member_official_account_unfollow(*, oa_openid: str) -> int:
+    """The person behind ``oa_openid`` no longer follows the official account: forget the link.
+
+    Template messages cannot reach them (WeChat's 43004), so the gateway falls back to the next channel
+    until they follow again and are linked anew. Returns how many members were unlinked (0 or 1).
+    """
+    if not oa_openid:
+        return 0
+    return Member.objects.filter(oa_openid=oa_openid).update(oa_openid="")
+
+
 def membership_join(*, member: Member, brand: Brand, channel: str, store=None,
                     joined_at: dt.datetime | None = None) -> tuple[BrandMembership, bool]:
     """Join a brand once; a second join keeps the first record (when and how they joined)."""
@@ -167,6 +199,8 @@ def _snapshot(member: Member) -> dict:
         "openid": member.openid, "name": member.name, "gender": member.gender,
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "created_at": member.created_at.isoformat(),
+        # Only when linked, so audits of members without an official-account link read as before.
+        **({"oa_openid": member.oa_openid} if member.oa_openid else {}),
     }
 
 
@@ -239,7 +273,7 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     # Identifiers the survivor lacks move to it; the others stay on the tombstone, where
     # look-ups still find them and follow merged_into, so a later login with the absorbed
     # openid or phone reaches the survivor instead of creating a duplicate.
-    moving = {field: getattr(absorbed, field) for field in ("phone", "unionid", "openid")
+    moving = {field: getattr(absorbed, field) for field in ("phone", "unionid", "openid", "oa_openid")
               if getattr(absorbed, field) and not getattr(survivor, field)}
     for field in moving:
         setattr(absorbed, field, "")

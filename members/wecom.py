@@ -33,6 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -41,6 +42,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from members.models import Member, WeComFriendship
@@ -131,6 +133,31 @@ def member_wecom_merge(*, survivor: Member, absorbed: Member) -> int:
         newer.save(update_fields=["removed_at"])
         open_mine[row.guide_id] = older
     return WeComFriendship.objects.filter(member=absorbed).update(member=survivor)
+
+
+@dataclass(frozen=True)
+class GuideContact:
+    """A member as a WeCom contact of their bound guide: who sends (the guide's WeCom userid) and to whom."""
+
+    guide_id: int
+    sender: str  # the guide's WeCom userid, i.e. the guide's code
+    external_userid: str
+
+
+def bound_guide_contacts(*, brand_id: int, member_ids: Iterable[int]) -> dict[int, GuideContact]:
+    """Per member, their WeCom contact with the guide currently bound to them for the brand (one query).
+
+    Members without a bound guide, or who are not (or no longer) that guide's WeCom contact, or whose
+    contact has no external user id yet, are absent: the guide cannot reach them through WeCom.
+    """
+    rows = (WeComFriendship.objects
+            .filter(member_id__in=list(member_ids), removed_at__isnull=True,
+                    member__bindings__brand_id=brand_id, member__bindings__ended_at__isnull=True,
+                    member__bindings__guide_id=F("guide_id"))
+            .exclude(external_userid="")
+            .values_list("member_id", "guide_id", "guide__code", "external_userid"))
+    return {member_id: GuideContact(guide_id=guide_id, sender=code, external_userid=external)
+            for member_id, guide_id, code, external in rows}
 
 
 # ---------------------------------------------------------------------------- WeCom API client

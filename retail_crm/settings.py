@@ -226,14 +226,23 @@ CELERY_TIMEZONE = TIME_ZONE
 # Messages to members: the adapter per channel ("fake" records instead of sending) and each provider's rate.
 # SMS: "fake" (the default with DEBUG) or "tencent" (Tencent Cloud SMS). Subscribe messages have no real
 # adapter yet: without DEBUG that channel is unavailable and the gateway falls back to the next channel.
+# Official-account template messages: "fake" (the default with DEBUG) or "wechat". WeCom group sends use the
+# WeCom app of WECOM_CLIENT (below). Guide tasks (important members to their guide) are internal: "guides".
 SMS_PROVIDER = env_str("SMS_PROVIDER", "fake" if DEBUG else "tencent")
-MARKETING_CHANNELS = {"sms": SMS_PROVIDER, "subscribe": "fake" if DEBUG else None}
+OFFICIAL_ACCOUNT_PROVIDER = env_str("OFFICIAL_ACCOUNT_PROVIDER", "fake" if DEBUG else "wechat")
+OFFICIAL_ACCOUNT_APPID = env_str("OFFICIAL_ACCOUNT_APPID", "")
+OFFICIAL_ACCOUNT_SECRET = env_str("OFFICIAL_ACCOUNT_SECRET", "")
+MARKETING_CHANNELS = {"sms": SMS_PROVIDER, "subscribe": "fake" if DEBUG else None,
+                      "official_account": OFFICIAL_ACCOUNT_PROVIDER, "guide_task": "guides"}
+# Hours a guide has to send a WeCom group send; after that its unsent members are failed and the send cancelled.
+MARKETING_WECOM_CONFIRM_HOURS = env_int("MARKETING_WECOM_CONFIRM_HOURS", 72)
 TENCENT_SMS_SECRET_ID = env_str("TENCENT_SMS_SECRET_ID", "")
 TENCENT_SMS_SECRET_KEY = env_str("TENCENT_SMS_SECRET_KEY", "")
 TENCENT_SMS_SDK_APP_ID = env_str("TENCENT_SMS_SDK_APP_ID", "")
 TENCENT_SMS_SIGN_NAME = env_str("TENCENT_SMS_SIGN_NAME", "")
 TENCENT_SMS_CALLBACK_TOKEN = env_str("TENCENT_SMS_CALLBACK_TOKEN", "")
-MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10}  # messages a second
+# Messages a second; for WeCom, group sends a second (each carries one guide's members for a step).
+MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10, "guide_task": 50}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Crashes. A task is acknowledged only after it ran (acks_late). When one pool process dies mid-task
 # (reject_on_worker_lost) the message goes back to the queue at once. When the whole worker dies (SIGKILL,
@@ -438,6 +447,7 @@ WECOM_CORP_SECRET = env_str("WECOM_CORP_SECRET", "")  # the customer-contact (хо
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
 WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
 WECOM_CLIENT = env_str("WECOM_CLIENT", "fake" if DEBUG else "api")  # "fake": no network (development)
+MARKETING_CHANNELS["wecom"] = WECOM_CLIENT  # group sends through the guides' WeCom (marketing.channels)
 WECOM_TIMEOUT_SECONDS = env_int("WECOM_TIMEOUT_SECONDS", 5)
 
 # Payments: "fake" (deterministic, no network; the default with DEBUG) or "wechat" (WeChat Pay API v3).
@@ -460,6 +470,7 @@ _PROVIDER_CHOICES = {
     "WECOM_CLIENT": (WECOM_CLIENT, ("fake", "api")),
     "PAYMENT_PROVIDER": (PAYMENT_PROVIDER, ("fake", "wechat")),
     "SMS_PROVIDER": (SMS_PROVIDER, ("fake", "tencent")),
+    "OFFICIAL_ACCOUNT_PROVIDER": (OFFICIAL_ACCOUNT_PROVIDER, ("fake", "wechat")),
 }
 for _name, (_value, _choices) in _PROVIDER_CHOICES.items():
     if _value not in _choices:
