@@ -110,7 +110,10 @@ def care_list_build(*, brand: Brand, day: dt.date) -> int:
     calendar = care_calendar_for(brand)
     guide_of = dict(GuideBinding.objects.filter(brand=brand, ended_at__isnull=True)
                     .values_list("member_id", "guide_id"))
-    CareItem.objects.filter(brand=brand, day=day, done_at__isnull=True).delete()
+    # A rebuild replaces the day's undone list items; items a campaign handed to the guide stay, and like
+    # the done ones they keep the member off the rebuilt list.
+    (CareItem.objects.filter(brand=brand, day=day, done_at__isnull=True)
+     .exclude(reason_code=CareReason.CAMPAIGN).delete())
     done = set(CareItem.objects.filter(brand=brand, day=day).values_list("guide_id", "member_id"))
     items = []
     rows = (MemberRfm.objects.filter(brand=brand, last_purchase_on__isnull=False, member_id__in=list(guide_of))

@@ -18,6 +18,7 @@ class CareReason:
     NO_PURCHASE_IN_WINDOW = "no_purchase_in_window"  # days
     CARE_PERIOD = "care_period"  # days, care
     DUE = "due"  # days, cycle
+    CAMPAIGN = "campaign"  # a campaign routed this important member to their guide (marketing's guide_task)
 
 
 def care_reason_text(*, reason_code: str, params: dict, fallback: str = "") -> str:

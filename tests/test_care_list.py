@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 from members.models import GuideBinding
 from retail_crm.errors import ApplicationError
 from segments.care import CareCalendar, care_calendar_for, care_decide, care_item_done, care_list_build
+from segments.care_text import CareReason
 from segments.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
 from tests.factories import (
     BrandFactory,
@@ -243,3 +244,15 @@ def test_care_item_done_api(api_client, world):
     assert (response.json()["outcome"], response.json()["done_at"] is not None) == ("Called, coming Saturday", True)
     item.refresh_from_db()
     assert GuideBinding.objects.get(member=world.m["m01"], ended_at__isnull=True).last_served_at == item.done_at
+
+
+def test_rebuild_keeps_the_items_a_campaign_handed_to_the_guide(world):
+    # A campaign routed m16 (nothing due today) to g1 as a personal call; a rebuild later that day keeps it.
+    handed = CareItem.objects.create(day=DAY, guide=world.g1, member=world.m["m16"], brand=world.brand,
+                                     kind=CareItem.Kind.MARKET, reason_code=CareReason.CAMPAIGN, important=True)
+
+    assert care_list_build(brand=world.brand, day=DAY) == 6
+    assert care_list_build(brand=world.brand, day=DAY) == 6
+
+    assert CareItem.objects.filter(brand=world.brand, day=DAY).count() == 7
+    assert CareItem.objects.get(member=world.m["m16"]).pk == handed.pk

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from analytics.models import CareItem, MemberRfm
 from marketing.channels import GroupMessage, PermanentFailure, TemporaryFailure, fake, get_channel
 from marketing.channels.wecom_group_send import WeComGroupSendClient
 from marketing.group_sends import wecom_results_poll
 from marketing.models import Delivery, WeComGroupSend
 from marketing.services import deliveries_dispatch, message_send
 from members.wecom import wecom_friend_add, wecom_friend_remove
+from segments.models import CareItem, MemberRfm
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from analytics.models import CareItem, MemberRfm
 from marketing.channels import OutgoingMessage, PermanentFailure
 from marketing.models import Delivery
 from members.models import GuideBinding, Member
 from retail_crm.models import Brand
 from retail_crm.vocabulary import Segment
+from segments.care_text import CareReason
+from segments.models import CareItem, MemberRfm
 
 IMPORTANT = [segment for segment in Segment.values if segment.startswith("important_")]
-REASON_CODE = "campaign"  # care items the care-list rebuild must keep (see the report of this branch)
+REASON_CODE = CareReason.CAMPAIGN  # the care-list rebuild keeps these items
 
 
 def important_member_guide(*, member: Member, brand: Brand) -> int | None:
