@@ -12,7 +12,6 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.models import Segment
 from mall.checkout import stock_adjust
 from mall.coupon_campaigns import coupons_issue_to
 from mall.fulfilment import order_ship
@@ -25,6 +24,7 @@ from retail_crm.errors import ApplicationError
 from retail_crm.idempotency import idempotent
 from retail_crm.models import Brand
 from retail_crm.scoping import scoped
+from retail_crm.vocabulary import Segment
 
 CATALOGUE_ROLES = frozenset({"hq", "brand_operator"})
 
