@@ -39,6 +39,7 @@ from mall.models import (
     StockMovement,
 )
 from mall.orders import order_lock, order_transition
+from members.guide_tokens import guide_token_guide
 from members.models import BrandMembership, Member, PointsEntry
 from retail_crm import rawsql
 from retail_crm.errors import ApplicationError
@@ -337,11 +338,9 @@ def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decim
 def _share_guide(share_token: str):
     if not share_token:
         return None
-    from guides.services import guide_token_resolve
-
     # A link shared before the token was rotated still credits the guide who shared it.
     try:
-        return guide_token_resolve(share_token, allow_revoked=True).guide
+        return guide_token_guide(share_token, allow_revoked=True)
     except ApplicationError as exc:
         raise ApplicationError(exc.code, exc.message, fields={"share_token": exc.fields.get("token", [])}) from None
 
