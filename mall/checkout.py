@@ -108,6 +108,16 @@ def cart_set(*, member: Member, sku: Sku, quantity: int, share_token: str = "") 
     return item
 
 
+def cart_member_merge(*, survivor: Member, absorbed: Member) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's cart joins the survivor's.
+
+    Where both hold the same SKU, the survivor's quantity wins.
+    """
+    mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
+    CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
+    return {"cart_items": CartItem.objects.filter(member=absorbed).update(member=survivor)}
+
+
 # ---------------------------------------------------------------------------- order creation
 
 @dataclass(frozen=True)
