@@ -14,3 +14,5 @@ class MallConfig(AppConfig):
         hooks.provide("member_merge", "mall.orders.orders_member_merge")
         hooks.provide("member_merge", "mall.coupons.coupons_member_merge")
         hooks.provide("member_merge", "mall.checkout.cart_member_merge")
+        # Rule tags read the member's purchased lines.
+        hooks.provide("member_purchase_lines", "mall.selectors.member_purchase_lines")
