@@ -289,6 +289,7 @@ hooks.declare(
     "member_id, quantity int64; ordered_at datetime64 UTC; amount, refunded, unit_price, line_list_price, "
     "sku_list_price int64 cents (sku_list_price 0 without a SKU price); colour, size, material, category, "
     "season, channel pandas category (no value: NaN); store_id Int64. One query. Exactly one provider.")
+
 _RESULT_COLUMNS = ["member_id", "code", "name", "sort", "evidence", "reason_code", "params"]
 
 
