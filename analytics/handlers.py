@@ -2,7 +2,8 @@
 
 Attribution writes only the difference between the wanted and the booked credits, so a repeated delivery
 writes nothing. Each handler that (re)wrote an order's credits records ``credits_posted`` for it, which is
-what commission follows.
+what commission follows. ``merged_orders_to_attribute`` answers members' ``member_merge`` hook (inside the
+merge's transaction) with the orders ``merged_orders_attribute`` then re-credits.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import datetime as dt
 from collections.abc import Iterable
 
 from analytics.attribution import attribute_orders, attribute_range
+from mall.models import Order
+from members.services import MergeMoved
 from retail_crm import events
 
 
@@ -18,6 +21,18 @@ def order_attribute(*, order_id: int) -> None:
     """After a payment or a refund: credit the order's sale to its store and guides."""
     attribute_orders(order_ids=[order_id])
     events.record("credits_posted", order_id=order_id)
+
+
+def merged_orders_to_attribute(*, survivor, absorbed) -> MergeMoved:
+    """The ``member_merge`` hook: the orders whose sales credits name the absorbed member (now the survivor's).
+
+    The credits stay as booked (append-only history; the tombstone resolves to the survivor); these orders go
+    out with ``member_merged`` and :func:`merged_orders_attribute` re-credits them after the commit. Runs after
+    mall's answer (INSTALLED_APPS order), so the orders have already moved.
+    """
+    order_ids = sorted(Order.objects.filter(member=survivor, credits__member=absorbed)
+                       .values_list("pk", flat=True).distinct())
+    return MergeMoved(counts={}, order_ids=tuple(order_ids))
 
 
 def merged_orders_attribute(*, order_ids: Iterable[int]) -> None:

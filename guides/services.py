@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from django.core import signing
 from django.db import transaction
@@ -24,16 +23,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from guides.models import GuideToken, Share
+from members.guide_tokens import GuideTokenErrorCode
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
 
 _SALT = "guides.token"
-
-
-class GuideTokenErrorCode(StrEnum):
-    INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
-    REVOKED_TOKEN = "revoked_token"  # noqa: S105 - an error code, not a secret
-    GUIDE_LEFT = "guide_left"
 
 
 def _signer() -> signing.Signer:

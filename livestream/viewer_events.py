@@ -279,6 +279,8 @@ def sessions_for_member(*, member: Member, now: dt.datetime | None = None) -> Qu
             .order_by("live_first", "mine_first", "planned_start", "pk"))
 
 
-def live_viewer_merge(*, survivor: Member, absorbed: Member) -> int:
-    """A member merge: the absorbed member's viewer events become the survivor's (one viewer, not two)."""
-    return ViewerEvent.objects.filter(member=absorbed).update(member=survivor, viewer_id=survivor.code)
+def live_viewer_merge(*, survivor: Member, absorbed: Member) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's viewer events become the survivor's (one
+    viewer, not two)."""
+    moved = ViewerEvent.objects.filter(member=absorbed).update(member=survivor, viewer_id=survivor.code)
+    return {"live_viewer_events": moved}

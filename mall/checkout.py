@@ -39,11 +39,12 @@ from mall.models import (
     StockMovement,
 )
 from mall.orders import order_lock, order_transition
+from members.guide_tokens import guide_token_guide
 from members.models import BrandMembership, Member, PointsEntry
-from retail_crm import rawsql
+from retail_crm import hooks, rawsql
 from retail_crm.errors import ApplicationError
 from retail_crm.idempotency import atomic_operation
-from retail_crm.models import Brand
+from retail_crm.models import Brand, Store
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -61,6 +62,21 @@ class CheckoutErrorCode(StrEnum):
     POINTS_INVALID = "points_invalid"
     EMPTY_ORDER = "empty_order"
     LIVE_SESSION_INVALID = "live_session_invalid"
+
+
+@dataclass(frozen=True)
+class OrderLiveSession:
+    """What an order placed during a live session takes from it (the session itself is livestream's)."""
+
+    session_id: int
+    channel: Channel  # Channel.STORE_LIVE or Channel.HQ_LIVE
+    store: Store | None  # the host store of a store session
+
+
+hooks.declare(
+    "order_live_session",
+    "live_session_id: int, brand: retail_crm.models.Brand -> mall.checkout.OrderLiveSession for the brand's "
+    "live session with that id, or None if the brand has none. Exactly one provider.")
 
 
 def mall_settings_for(brand: Brand | int) -> MallSettings:
@@ -90,6 +106,16 @@ def cart_set(*, member: Member, sku: Sku, quantity: int, share_token: str = "") 
         defaults["share_token"] = share_token
     item, _ = CartItem.objects.update_or_create(member=member, sku=sku, defaults=defaults)
     return item
+
+
+def cart_member_merge(*, survivor: Member, absorbed: Member) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's cart joins the survivor's.
+
+    Where both hold the same SKU, the survivor's quantity wins.
+    """
+    mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
+    CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
+    return {"cart_items": CartItem.objects.filter(member=absorbed).update(member=survivor)}
 
 
 # ---------------------------------------------------------------------------- order creation
@@ -337,11 +363,9 @@ def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decim
 def _share_guide(share_token: str):
     if not share_token:
         return None
-    from guides.services import guide_token_resolve
-
     # A link shared before the token was rotated still credits the guide who shared it.
     try:
-        return guide_token_resolve(share_token, allow_revoked=True).guide
+        return guide_token_guide(share_token, allow_revoked=True)
     except ApplicationError as exc:
         raise ApplicationError(exc.code, exc.message, fields={"share_token": exc.fields.get("token", [])}) from None
 
@@ -377,14 +401,11 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     guide = _share_guide(share_token)
     channel, store, session = Channel.MINI_PROGRAM, None, None
     if live_session_id is not None:
-        from livestream.models import LiveSession
-
-        session = LiveSession.objects.filter(pk=live_session_id, brand=brand).first()
+        session = hooks.call_one("order_live_session", live_session_id=live_session_id, brand=brand)
         if session is None:
             raise ApplicationError(CheckoutErrorCode.LIVE_SESSION_INVALID, "No such live session for this brand.",
                                    fields={"live_session_id": ["Unknown live session."]})
-        channel = Channel.STORE_LIVE if session.kind == LiveSession.Kind.STORE else Channel.HQ_LIVE
-        store = session.host_store
+        channel, store = session.channel, session.store
     if store is None and guide is not None:
         store = guide.store
     if points < 0:
@@ -392,7 +413,8 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
                                fields={"points": ["Must be 0 or more."]})
 
     items = pricing.items_amount
-    order = Order(brand=brand, member=member, channel=channel, store=store, guide=guide, live_session=session,
+    order = Order(brand=brand, member=member, channel=channel, store=store, guide=guide,
+                  live_session_id=session.session_id if session is not None else None,
                   share_token=share_token, status=OrderStatus.PENDING_PAYMENT, ordered_at=at,
                   expires_at=at + dt.timedelta(minutes=settings_.payment_minutes), items_amount=items,
                   total_amount=items, member_price_applied=pricing.member_price_applied)

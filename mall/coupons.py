@@ -71,5 +71,10 @@ def coupons_for_member(*, member, status: str | None = None, at: dt.datetime | N
 
 
 def coupons_move(*, survivor, absorbed) -> int:
-    """A member merge: the absorbed member's coupons now belong to the survivor (for ``member_merge``'s hooks)."""
+    """A member merge: the absorbed member's coupons now belong to the survivor; how many moved."""
     return Coupon.objects.filter(member=absorbed).update(member=survivor)
+
+
+def coupons_member_merge(*, survivor, absorbed) -> dict[str, int]:
+    """The ``member_merge`` hook: the absorbed member's coupons follow the survivor."""
+    return {"coupons": coupons_move(survivor=survivor, absorbed=absorbed)}

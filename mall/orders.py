@@ -70,3 +70,8 @@ def order_transition(*, order: Order, to_status: str, by_user=None, by_member=No
     order.save(update_fields=sorted(set(fields)))
     return OrderTransition.objects.create(order=order, from_status=from_status, to_status=to_status, at=at,
                                           by_user=by_user, by_member=by_member, by_system=by_system, note=note)
+
+
+def orders_member_merge(*, survivor, absorbed) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's orders become the survivor's."""
+    return {"orders": Order.objects.filter(member=absorbed).update(member=survivor)}

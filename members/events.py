@@ -16,7 +16,7 @@ Decisions worth knowing:
 * **Revoked share tokens still attribute.** A link shared last month keeps
   circulating after the guide rotates or revokes the token; the event is history
   ("who brought this visit"), so the guide is credited. Revocation only stops new
-  *bindings* (``guides.services.guide_token_resolve``). Forged tokens (bad
+  *bindings* (``members.guide_tokens``, answered by ``guides``). Forged tokens (bad
   signature) and unknown ones are rejected per item.
 * **Cross-brand shares are kept.** A guide of brand A sharing a brand B product is
   the cross-brand guided selling the group wants (DOMAIN.md), so the token's guide
@@ -47,6 +47,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from members.guide_tokens import guide_tokens_guides
 from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
 from retail_crm.bulk_sql import insert_new_rows
 from retail_crm.locks import job_lock
@@ -163,9 +164,7 @@ def _occurred_at(item: dict, errors: dict, now: dt.datetime) -> dt.datetime | No
 
 def share_token_guides(values: Iterable[str]) -> dict[str, int | None]:
     """Guide id per genuine share token (revoked ones included: see the module docstring)."""
-    from guides.services import guide_tokens_resolve_many
-
-    return guide_tokens_resolve_many(values)
+    return guide_tokens_guides(values)
 
 
 def _strings(items: list[dict], name: str) -> set[str]:

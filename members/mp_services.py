@@ -16,8 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from guides.services import GuideTokenErrorCode, guide_token_resolve
 from members.auth import member_token_issue
+from members.guide_tokens import GuideTokenErrorCode, guide_token_guide
 from members.models import GuideBinding, JoinChannel, Member, MemberToken
 from members.services import (
     MemberErrorCode,
@@ -198,8 +198,7 @@ class GuideScanResult:
 @transaction.atomic
 def mp_guide_scan(*, member: Member, token: str, at: dt.datetime | None = None) -> GuideScanResult:
     """The member scanned a guide's exclusive QR code: join the guide's brand, then bind by the brand's policy."""
-    resolved = guide_token_resolve(token)
-    guide = resolved.guide
+    guide = guide_token_guide(token)
     if guide is None or guide.store.brand.group_id != member.group_id:
         # Office staff tokens only carry share attribution; another group's codes mean nothing here.
         raise ApplicationError(GuideTokenErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",

@@ -27,7 +27,7 @@ from members.models import (
     MemberToken,
     PointsEntry,
 )
-from retail_crm import events
+from retail_crm import events, hooks
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, Guide, RetailGroup
 from retail_crm.phones import InvalidPhone, normalise_phone
@@ -193,6 +193,22 @@ class MergeResult:
     audit: MemberMerge
 
 
+@dataclass(frozen=True)
+class MergeMoved:
+    """A ``member_merge`` provider's answer: rows moved per kind (for the audit) and the orders that moved."""
+
+    counts: dict[str, int]
+    order_ids: tuple[int, ...] = ()
+
+
+hooks.declare(
+    "member_merge",
+    "survivor: Member, absorbed: Member (both row-locked, inside the merge's transaction): move the providing "
+    "app's rows of the absorbed member to the survivor -> None, {kind: rows moved} for the merge's audit, or a "
+    "members.services.MergeMoved (those counts and the ids of the orders that moved to the survivor, which "
+    "member_merged carries). Every provider is called, in INSTALLED_APPS order.")
+
+
 def _snapshot(member: Member) -> dict:
     return {
         "id": member.pk, "code": member.code, "phone": member.phone, "unionid": member.unionid,
@@ -213,10 +229,10 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     first binding) stays open and the other is closed, history kept. Profile
     gaps on the survivor are filled from the absorbed record, whose identifiers
     are released. The absorbed row stays as a tombstone pointing at the
-    survivor, so old member codes (from POS systems) still resolve.
+    survivor, so old member codes (from POS systems) still resolve. The apps
+    above move their own rows (orders, cart, coupons, live viewers, RFML
+    history) in this transaction, answering the ``member_merge`` hook.
     """
-    from mall.models import Order
-
     if survivor.pk == absorbed.pk:
         raise ApplicationError(MemberErrorCode.MERGE_INVALID, "A member cannot be merged into itself.", status=409)
     # Lock both rows in primary-key order so two merges of the same pair cannot deadlock or interleave.
@@ -232,7 +248,6 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     snapshot = _snapshot(absorbed)
     moved: dict[str, int] = {}
 
-    moved["orders"] = Order.objects.filter(member=absorbed).update(member=survivor)
     moved["points_entries"] = PointsEntry.objects.filter(member=absorbed).update(member=survivor)
 
     kept_memberships = {m.brand_id: m for m in BrandMembership.objects.filter(member=survivor)}
@@ -300,37 +315,29 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
 def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
     """Rows of the other features that follow a merge, each moved by the feature's own service.
 
-    Imported here, not at module level: those modules import this one.
+    Members' own features are imported here, not at module level (those modules import this one); the apps
+    above answer the ``member_merge`` hook.
     """
-    from livestream.viewer_events import live_viewer_merge
-    from mall.coupons import coupons_move
-    from mall.models import CartItem
     from members.events import member_events_merge
     from members.tags import member_tags_merge
     from members.wecom import member_wecom_merge
-    from segments.rfm import rfm_member_merge
 
     moved = {
         "tags": member_tags_merge(survivor=survivor, absorbed=absorbed),
         "events": member_events_merge(survivor=survivor, absorbed=absorbed),
         "wecom_friendships": member_wecom_merge(survivor=survivor, absorbed=absorbed),
-        "coupons": coupons_move(survivor=survivor, absorbed=absorbed),
         "tokens": MemberToken.objects.filter(member=absorbed).update(member=survivor),
-        "live_viewer_events": live_viewer_merge(survivor=survivor, absorbed=absorbed),
     }
-    # Carts: the survivor's quantity wins where both hold the same SKU.
-    mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
-    CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
-    moved["cart_items"] = CartItem.objects.filter(member=absorbed).update(member=survivor)
-    # The member's RFML path and care history follow; current RFML rows are rebuilt by the next run.
-    moved.update(rfm_member_merge(survivor=survivor, absorbed=absorbed))
+    order_ids: list[int] = []
+    for answer in hooks.call_all("member_merge", survivor=survivor, absorbed=absorbed):
+        if isinstance(answer, MergeMoved):
+            moved.update(answer.counts)
+            order_ids.extend(answer.order_ids)
+        elif answer:
+            moved.update(answer)
     # Sales credits are append-only history and keep naming the buyer they were booked for (the tombstone
     # resolves to the survivor); the moved orders are re-attributed after commit (subscribers of the event).
-    from mall.models import Order
-
-    order_ids = sorted(Order.objects.filter(member=survivor, credits__member=absorbed)
-                       .values_list("pk", flat=True).distinct())
-    events.record("member_merged", survivor_id=survivor.pk, absorbed_id=absorbed.pk, order_ids=order_ids)
+    events.record("member_merged", survivor_id=survivor.pk, absorbed_id=absorbed.pk, order_ids=sorted(order_ids))
     return moved
 
 

@@ -1,9 +1,10 @@
 """Member tags (标签): tag groups and values, manual/import assignment, and the rule engine.
 
-Rule tags are derived from a member's *purchases* (``mall.selectors.purchases``)
-of one brand: the order lines whose brand is that brand, net of line refunds
-(a fully refunded line counts for nothing; a partly refunded one counts its net
-amount and, proportionally, its quantity). An admin defines a rule as
+Rule tags are derived from a member's *purchases* (``mall.selectors.purchases``,
+read through the ``member_purchase_lines`` hook mall answers) of one brand: the
+order lines whose brand is that brand, net of line refunds (a fully refunded
+line counts for nothing; a partly refunded one counts its net amount and,
+proportionally, its quantity). An admin defines a rule as
 (tag group, order-line field, aggregation, threshold, optional lookback window,
 optional category filter); see :class:`members.models.TagRule`.
 
@@ -51,8 +52,6 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mall.models import Channel, OrderLine
-from mall.selectors import purchases
 from members.models import (
     NUMERIC_TAG_RULE_FIELDS,
     Member,
@@ -65,8 +64,10 @@ from members.models import (
     TagValue,
 )
 from members.tag_labels import TagReason
+from retail_crm import hooks
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, RetailGroup, Store
+from retail_crm.vocabulary import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -280,10 +281,15 @@ class TagRecomputeResult:
 
 LINE_COLUMNS = ("member_id", "ordered_at", "quantity", "amount", "refunded", "unit_price", "line_list_price",
                 "sku_list_price", "colour", "size", "material", "category", "season", "channel", "store_id")
-_LINE_LOOKUPS = ("order__member_id", "order__ordered_at", "quantity", "amount", "refunded_amount", "unit_price",
-                 "list_price", "sku__list_price", "sku__colour", "sku__size", "sku__material",
-                 "sku__product__category", "sku__product__season", "order__channel", "order__store_id")
-_TEXT_COLUMNS = ("colour", "size", "material", "category", "season", "channel")
+
+hooks.declare(
+    "member_purchase_lines",
+    "brand: Brand, member_ids: list[int] | None (None: every buyer) -> a pandas DataFrame, one row per order "
+    "line of the brand's purchases (mall.selectors.purchases) with a member, columns members.tags.LINE_COLUMNS: "
+    "member_id, quantity int64; ordered_at datetime64 UTC; amount, refunded, unit_price, line_list_price, "
+    "sku_list_price int64 cents (sku_list_price 0 without a SKU price); colour, size, material, category, "
+    "season, channel pandas category (no value: NaN); store_id Int64. One query. Exactly one provider.")
+
 _RESULT_COLUMNS = ["member_id", "code", "name", "sort", "evidence", "reason_code", "params"]
 
 
@@ -299,45 +305,9 @@ def _has_copy() -> bool:
         return hasattr(cursor.cursor, "copy_expert")
 
 
-def _copy_frame(queryset, columns: tuple[str, ...], dtypes: dict) -> pd.DataFrame:
-    """Stream ``queryset``'s rows through PostgreSQL COPY into a frame (one query, no Python row objects)."""
-    sql, params = queryset.query.sql_with_params()
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        raw.copy_expert(f"COPY ({raw.mogrify(sql, params).decode()}) TO STDOUT WITH (FORMAT csv)", buffer)
-    buffer.seek(0)
-    # keep_default_na off: an empty size is "no value", while the text "NA" is a real value.
-    return pd.read_csv(buffer, header=None, names=list(columns), dtype=dtypes, keep_default_na=False,
-                       na_values={c: [""] for c in columns})
-
-
-def _cents(values: pd.Series) -> pd.Series:
-    # Money arrives as text (COPY) or Decimal (ORM): exact to the cent through float for amounts < 10^13.
-    return np.rint(pd.to_numeric(values.astype("float64")) * 100).astype("int64")
-
-
 def _load_lines(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
-    """The brand's purchased order lines with a member, one row per line, money in integer cents."""
-    queryset = OrderLine.objects.filter(brand=brand, order__member__isnull=False,
-                                        order_id__in=purchases().values("pk"))
-    if member_ids is not None:
-        queryset = queryset.filter(order__member_id__in=member_ids)
-    queryset = queryset.values_list(*_LINE_LOOKUPS)
-    if _has_copy():
-        frame = _copy_frame(queryset, LINE_COLUMNS,
-                            {**{c: "category" for c in _TEXT_COLUMNS}, "ordered_at": "string"})
-    else:
-        frame = pd.DataFrame.from_records(list(queryset), columns=list(LINE_COLUMNS))
-        for column in _TEXT_COLUMNS:
-            frame[column] = frame[column].replace("", None).astype("category")
-    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True, format="ISO8601")
-    frame["member_id"] = frame["member_id"].astype("int64")
-    frame["quantity"] = frame["quantity"].astype("int64")
-    frame["store_id"] = pd.to_numeric(frame["store_id"]).astype("Int64")
-    for column in ("amount", "refunded", "unit_price", "line_list_price"):
-        frame[column] = _cents(frame[column])
-    frame["sku_list_price"] = _cents(frame["sku_list_price"].fillna(0))
+    """The brand's purchased order lines with a member, net of line refunds, money in integer cents."""
+    frame = hooks.call_one("member_purchase_lines", brand=brand, member_ids=member_ids)
     frame["net"] = frame["amount"] - frame["refunded"]
     frame = frame[frame["net"] > 0].copy()
     frame["qty"] = frame["quantity"] * frame["net"] / frame["amount"]

@@ -1,4 +1,4 @@
-"""The mini-program's mall API (``/api/v1/mp/``): catalogue, cart, orders. One view per operation."""
+"""The mini-program's mall API (``/api/v1/mp/``): catalogue, cart, orders, coupons. One view per operation."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from mall import catalogue, checkout
+from mall.coupons import coupons_for_member
 from mall.fulfilment import order_confirm_receipt
-from mall.models import CartItem, Order, OrderStatus, Sku
-from members.api.mp_views import MemberApi
+from mall.models import CartItem, CouponStatus, CouponTemplate, Order, OrderStatus, Sku
+from members.api.mp_views import BrandRefSerializer, MemberApi
 from members.auth import MemberPrincipal, MemberTokenAuthentication
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.errors import ApplicationError
@@ -389,3 +390,45 @@ class OrderConfirmReceiptApi(MemberApi):
         order_confirm_receipt(order=order, by_member=self.member)
         return Response(OrderOutputSerializer(catalogue.order_for_member(member=self.member,
                                                                          order_no=order_no)).data)
+
+
+# ---------------------------------------------------------------------------- coupons
+
+class CouponListApi(MemberApi, generics.ListAPIView):
+    """My coupons, newest first; ``status`` filters (a coupon past its end date counts as expired)."""
+
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MpCouponFilter"
+
+        status = serializers.ChoiceField(choices=CouponStatus.choices, required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MpCoupon"
+
+        code = serializers.CharField()
+        name = serializers.CharField(source="template.name")
+        brand = BrandRefSerializer(source="template.brand")
+        kind = serializers.ChoiceField(source="template.kind", choices=CouponTemplate.Kind.choices)
+        threshold_amount = serializers.DecimalField(source="template.threshold_amount", max_digits=14,
+                                                    decimal_places=2)
+        discount_amount = serializers.DecimalField(source="template.discount_amount", max_digits=14,
+                                                   decimal_places=2, allow_null=True)
+        discount_rate = serializers.DecimalField(source="template.discount_rate", max_digits=4, decimal_places=3,
+                                                 allow_null=True)
+        valid_from = serializers.DateTimeField()
+        valid_to = serializers.DateTimeField()
+        status = serializers.ChoiceField(source="effective_status", choices=CouponStatus.choices)
+        used_at = serializers.DateTimeField(allow_null=True)
+
+    serializer_class = OutputSerializer
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.FilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return coupons_for_member(member=self.member, status=params.validated_data.get("status"))
