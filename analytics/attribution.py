@@ -88,7 +88,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from mall.models import PAID_STATUSES, Channel, Order
 from mall.selectors import purchases
 from members.models import GuideBinding

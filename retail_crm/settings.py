@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "guides",
     "mall",
     "livestream",
+    "attribution",
     "marketing",
     "analytics",
 ]
@@ -334,7 +335,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "mall.models.Channel",
         "RefundKindEnum": "mall.models.Refund.Kind",
         "RefundStatusEnum": "mall.models.Refund.Status",
-        "SalesCreditKindEnum": "analytics.models.SalesCredit.Kind",
+        "SalesCreditKindEnum": "attribution.models.SalesCredit.Kind",
         "SegmentEnum": "analytics.models.Segment",
         "LifecycleStageEnum": "analytics.models.LifecycleStage",
         "CareItemKindEnum": "analytics.models.CareItem.Kind",

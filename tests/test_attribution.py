@@ -26,7 +26,7 @@ from analytics.attribution import (
     attribute_sweep,
 )
 from analytics.attribution_tasks import attribution_enqueue_on_commit
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from mall.importing import ORDER_COLUMNS, order_import
 from mall.models import Channel, Order, OrderStatus
 from members.models import GuideBinding

@@ -31,7 +31,7 @@ from analytics.attribution_selectors import (
     credits_by_store,
     credits_for_guide,
 )
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.models import AttributionSettings, SalesCredit
 from mall.models import Channel, Order
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for

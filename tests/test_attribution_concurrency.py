@@ -18,7 +18,7 @@ from django.db.models import Sum
 
 from analytics import attribution
 from analytics.attribution import attribute_orders, attribute_range
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from mall.models import Channel
 from tests.factories import MemberFactory
 from tests.test_attribution import Org, bind, order

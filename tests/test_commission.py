@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.models import AttributionSettings, SalesCredit
 from guides.commission import commission_post_for_credits, commission_rule_for
 from guides.models import CommissionEntry, CommissionRule
 from mall.models import IdempotencyRecord, MallSettings

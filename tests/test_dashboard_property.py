@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from analytics import metrics
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from mall.models import Channel, Order, OrderStatus
 from members.models import BrandMembership, JoinChannel, MemberDailyActivity, WeComFriendship
 from retail_crm.scoping import actor_for

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from guides.models import CommissionEntry, CommissionRule
 from mall.models import Order
 from mall.payments.fake import FakeWeChatPay

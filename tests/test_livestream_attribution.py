@@ -20,7 +20,7 @@ from django.utils import translation
 
 from analytics.attribution import attribute_orders, attribute_range
 from analytics.attribution_selectors import credit_reason
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from livestream.models import LiveSession
 from mall.models import Channel, Order, OrderStatus
 from members.models import GuideBinding

@@ -47,8 +47,9 @@ from django.utils import timezone
 
 from analytics.attribution_tasks import attribute_order
 from analytics.care import care_list_build
-from analytics.models import CareItem, MemberRfm, RfmRun, SalesCredit, SegmentationSettings
+from analytics.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
 from analytics.services import local_today
+from attribution.models import SalesCredit
 from guides import library
 from guides.models import CommissionEntry, CommissionRule, Share, TaskAssignment
 from mall.models import Channel

@@ -39,8 +39,9 @@ import pytest
 from django.utils import timezone, translation
 
 from analytics.attribution import Rule
-from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SalesCredit
+from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun
 from analytics.services import local_today
+from attribution.models import SalesCredit
 from guides import selectors
 from guides.models import CommissionEntry, GuideTask, GuideToken, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession
@@ -405,7 +406,7 @@ def test_last_month_is_its_own_period(w):
 
 
 def test_a_brand_that_does_not_count_selling_credits_for_kpis(w):
-    from analytics.models import AttributionSettings
+    from attribution.models import AttributionSettings
 
     AttributionSettings.objects.create(brand=w.wa, selling_counts_for_kpi=False)
     p = selectors.performance(subject=subject_of(w.users.store, "g2"), date_from=w.month_start, date_to=w.today)
