@@ -12,4 +12,4 @@ class SalesFactAdmin(ScopedModelAdmin):
     write_roles = frozenset()
 
 # Each area registers its own admin classes.
-from analytics import admin_attribution, admin_rfm  # noqa: E402,F401
+from analytics import admin_rfm  # noqa: E402,F401

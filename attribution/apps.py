@@ -6,3 +6,13 @@ class AttributionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "attribution"
     verbose_name = _("Attribution")
+
+    def ready(self) -> None:
+        from retail_crm import events
+
+        # Attribution follows every change of what an order is worth to whom.
+        events.subscribe("order_paid", "attribution.handlers.order_attribute", keys=("order_id",))
+        events.subscribe("order_refunded", "attribution.handlers.order_attribute", keys=("order_id",))
+        events.subscribe("member_merged", "attribution.handlers.merged_orders_attribute", keys=("order_ids",))
+        events.subscribe("orders_imported", "attribution.handlers.orders_attribute_range",
+                         keys=("brand_id", "date_from", "date_to"))

@@ -229,9 +229,9 @@ def time_runs(brands) -> None:
 
     from django.db import connection
 
-    from analytics import attribution
-    from analytics.attribution import attribute_range
+    from attribution import services as attribution
     from attribution.models import SalesCredit
+    from attribution.services import attribute_range
 
     server_cpu = {"seconds": 0.0}
     guard = threading.Lock()

@@ -56,7 +56,6 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from analytics.attribution_selectors import GuideCredit, credits_for_guide
 from analytics.models import (
     CareItem,
     LifecycleStage,
@@ -65,6 +64,7 @@ from analytics.models import (
     Segment,
 )
 from attribution.models import AttributionSettings, SalesCredit
+from attribution.selectors import GuideCredit, credits_for_guide
 from guides import withdrawals
 from guides.models import CommissionEntry, GuideTask, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession

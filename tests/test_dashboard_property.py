@@ -114,8 +114,8 @@ def build_data() -> dict:
                      status=status, ordered_at=when, paid_at=when if paid else None, total_amount=total,
                      paid_amount=paid, refunded_amount=refunded)
 
-    from analytics.attribution import attribute_all
     from analytics.facts import facts_rebuild
+    from attribution.services import attribute_all
 
     attribute_all()
     facts_rebuild(date_from=dt.date(2025, 1, 1), date_to=dt.date(2025, 3, 31))

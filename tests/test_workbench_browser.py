@@ -45,11 +45,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from analytics.attribution_tasks import attribute_order
 from analytics.care import care_list_build
 from analytics.models import CareItem, MemberRfm, RfmRun, SegmentationSettings
 from analytics.services import local_today
 from attribution.models import SalesCredit
+from attribution.tasks import attribute_order
 from guides import library
 from guides.models import CommissionEntry, CommissionRule, Share, TaskAssignment
 from mall.models import Channel

@@ -3,7 +3,6 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("analytics/", include("analytics.api.attribution_urls")),
     path("analytics/", include("analytics.api.rfm_urls")),
     path("analytics/", include("analytics.api.dashboard_urls")),
 ]

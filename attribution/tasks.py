@@ -13,7 +13,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.attribution import attribute_orders, attribute_range, attribute_sweep
+from attribution.services import attribute_orders, attribute_range, attribute_sweep
 
 
 @shared_task(name="analytics.tasks.attribute_order")

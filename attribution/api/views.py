@@ -12,7 +12,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import attribution_selectors as selectors
+from attribution import selectors
 from attribution.models import SalesCredit
 from mall.models import Channel, Order
 from retail_crm.api.pagination import StandardPagination

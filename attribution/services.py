@@ -290,6 +290,7 @@ def _lock_brands(chunks: list[QuerySet[Order]]) -> None:
     for chunk in chunks:
         brand_ids.update(chunk.order_by().values_list("brand_id", flat=True).distinct())
     for brand_id in sorted(brand_ids):
+        # The name predates the attribution app; kept so workers of either release share one lock per brand.
         job_lock(f"analytics.attribution.brand.{brand_id}")
 
 
