@@ -8,7 +8,9 @@ class GuidesConfig(AppConfig):
     verbose_name = _("Guides")
 
     def ready(self) -> None:
-        from retail_crm import events
+        from retail_crm import events, hooks
 
-        # Commission follows the sales credits attribution wrote.
+        # Commission follows the sales credits attribution wrote: after the event, or at once for the per-order
+        # task (attribution.tasks.attribute_order).
         events.subscribe("credits_posted", "guides.handlers.order_commission_post", keys=("order_id",))
+        hooks.provide("order_credits_posted", "guides.handlers.order_commission_post")
