@@ -72,7 +72,8 @@ from analytics.facts_models import (
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import SalesCredit, SalesFact
+from analytics.models import SalesFact
+from attribution.models import SalesCredit
 from mall.models import OFFLINE_CHANNELS, PAID_STATUSES, Order, OrderLine, Refund, RefundLine, Stock, StockMovement
 from mall.selectors import purchases
 from members.models import (

@@ -28,4 +28,4 @@ def sales_facts_rebuild_today() -> dict:
 
 
 # Each area keeps its tasks in its own module; importing them here registers them with Celery.
-from analytics import attribution_tasks, export_tasks, facts_tasks  # noqa: E402,F401
+from analytics import export_tasks, facts_tasks  # noqa: E402,F401

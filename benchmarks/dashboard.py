@@ -289,7 +289,8 @@ def _orders(cursor, org: dict, orders: int, days: int) -> None:
 def _credits_and_sales_facts(cursor, org: dict) -> None:
     """Credits as attribution books them, and the sales facts built from the same filing (see analytics.facts)."""
     from analytics.facts_models import BrandSalesFact, GuideSalesFact, PurchaseFact
-    from analytics.models import SalesCredit, SalesFact
+    from analytics.models import SalesFact
+    from attribution.models import SalesCredit
     from mall.models import Order, OrderLine, Sku
     from members.models import GuideBinding
     from retail_crm.models import Guide

@@ -15,7 +15,7 @@ def commission_build_recent(hours: int = 48) -> dict:
     """Nightly after the attribution sweep: commission for credit rows written in the last ``hours`` that lack
     it, and office-staff shares brought up to date.
 
-    The per-order task posts commission right after attributing an order; the sweep and range re-runs write
+    Commission follows each attributed order through ``credits_posted``; the sweep and range re-runs write
     credits without it (a refund of an old order included, hence written-since rather than order days).
     """
     since = timezone.now() - dt.timedelta(hours=hours)

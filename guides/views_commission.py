@@ -73,7 +73,7 @@ def _owner_kwargs(owner: service.CommissionOwner) -> dict:
 
 def _reason(entry: CommissionEntry) -> str:
     """Why a ledger row is there, in a sentence."""
-    from analytics.attribution_selectors import credit_reason
+    from attribution.selectors import credit_reason
 
     kind = CommissionEntry.Kind
     if entry.kind == kind.WITHDRAWAL:

@@ -50,18 +50,6 @@ def refund_execute(self, refund_id: int) -> dict:
     return {"refund_id": refund_id, "status": refund.status}
 
 
-@shared_task(name="mall.tasks.order_commission_post")
-def order_commission_post(order_id: int) -> dict:
-    """After attribution: post the commission entries the order's sales credits call for (idempotent)."""
-    from guides.commission import commission_post_for_credits
-    from mall.models import Order
-
-    order = Order.objects.filter(pk=order_id).first()
-    if order is None:
-        return {"order_id": order_id, "posted": 0}
-    return {"order_id": order_id, "posted": len(commission_post_for_credits(order=order))}
-
-
 @shared_task(name="mall.tasks.orders_auto_receive")
 def orders_auto_receive() -> dict:
     """Complete shipped orders the member never confirmed (the return window starts at delivery)."""

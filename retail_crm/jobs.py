@@ -91,7 +91,7 @@ def _brand_id(brand_code: str | None) -> int | None:
 
 
 def _attribution(brand_code: str | None) -> str:
-    from analytics.attribution import attribute_all
+    from attribution.services import attribute_all
 
     result = attribute_all(brand_id=_brand_id(brand_code))
     return f"{_n(result.orders)} orders, {_n(result.rows_written)} credit rows written"

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "mall",
     "livestream",
     "segments",
+    "attribution",
     "marketing",
     "analytics",
 ]
@@ -344,7 +345,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "mall.models.Channel",
         "RefundKindEnum": "mall.models.Refund.Kind",
         "RefundStatusEnum": "mall.models.Refund.Status",
-        "SalesCreditKindEnum": "analytics.models.SalesCredit.Kind",
+        "SalesCreditKindEnum": "attribution.models.SalesCredit.Kind",
         "SegmentEnum": "retail_crm.vocabulary.Segment",
         "LifecycleStageEnum": "retail_crm.vocabulary.LifecycleStage",
         "CareItemKindEnum": "segments.models.CareItem.Kind",

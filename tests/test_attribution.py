@@ -1,4 +1,4 @@
-"""analytics.attribution: every rule of DOMAIN.md "Guide binding and attribution", with exact rows.
+"""attribution.services: every rule of DOMAIN.md "Guide binding and attribution", with exact rows.
 
 The organisation used throughout (one group, two brands):
 
@@ -17,7 +17,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.attribution import (
+from attribution.models import SalesCredit
+from attribution.services import (
     AttributionResult,
     CreditLine,
     attribute_all,
@@ -25,8 +26,7 @@ from analytics.attribution import (
     attribute_range,
     attribute_sweep,
 )
-from analytics.attribution_tasks import attribution_enqueue_on_commit
-from analytics.models import SalesCredit
+from attribution.tasks import attribution_enqueue_on_commit
 from mall.importing import ORDER_COLUMNS, order_import
 from mall.models import Channel, Order, OrderStatus
 from members.models import GuideBinding

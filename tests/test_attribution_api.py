@@ -23,15 +23,15 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.utils import translation
 
-from analytics import admin_attribution  # noqa: F401  (registers the admin classes)
-from analytics.attribution import attribute_orders
-from analytics.attribution_selectors import (
+import attribution.admin  # noqa: F401  (registers the admin classes)
+from attribution.models import AttributionSettings, SalesCredit
+from attribution.selectors import (
     GuideCredit,
     StoreCredit,
     credits_by_store,
     credits_for_guide,
 )
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.services import attribute_orders
 from mall.models import Channel, Order
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for

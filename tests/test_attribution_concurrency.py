@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
-from analytics import attribution
-from analytics.attribution import attribute_orders, attribute_range
-from analytics.models import SalesCredit
+from attribution import services as attribution
+from attribution.models import SalesCredit
+from attribution.services import attribute_orders, attribute_range
 from mall.models import Channel
 from tests.factories import MemberFactory
 from tests.test_attribution import Org, bind, order

@@ -9,12 +9,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.models import AttributionSettings, SalesCredit
+from attribution.tasks import attribute_order
 from guides.commission import commission_post_for_credits, commission_rule_for
 from guides.models import CommissionEntry, CommissionRule
 from mall.models import MallSettings
 from retail_crm.models import IdempotencyRecord
-from tests.factories import GuideFactory, StoreFactory
+from tests.factories import GuideBindingFactory, GuideFactory, StoreFactory
 from tests.factories_payments import paid_ready_order
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,25 @@ def test_no_rule_or_no_earning_kind_posts_nothing():
     assert CommissionEntry.objects.count() == 0
 
 
+def test_the_per_order_attribution_task_posts_commission_at_once_through_the_hook():
+    """attribution.tasks.attribute_order asks ``order_credits_posted``; guides answers (no import upward)."""
+    store = StoreFactory()
+    guide = GuideFactory(store=store)
+    example = paid_ready_order(brand=store.brand, status="paid")
+    GuideBindingFactory(member=example.member, guide=guide, started_at=example.order.ordered_at - dt.timedelta(days=1))
+    CommissionRule.objects.create(brand=store.brand, category="dress", rate=Decimal("0.0300"))
+    order_id = example.order.pk
+
+    # Store and exclusive credit of 437.00; 437.00 × 3% = 13.11 for the bound guide, at once (no relay, no commit).
+    assert attribute_order.delay(order_id).get() == {"order_id": order_id, "rows_written": 2, "commission_entries": 1}
+    assert list(CommissionEntry.objects.values_list("guide_id", "kind", "amount", "credit__kind")) == [
+        (guide.pk, "earn", Decimal("13.11"), "exclusive")]
+    assert attribute_order.delay(order_id).get() == {"order_id": order_id, "rows_written": 0, "commission_entries": 0}
+    assert CommissionEntry.objects.count() == 1
+
+
 def test_mall_tasks_run_their_services(settings):
+    from guides import tasks as guides_tasks
     from mall import tasks
 
     settings.PAYMENT_PROVIDER = "fake"
@@ -95,5 +114,5 @@ def test_mall_tasks_run_their_services(settings):
     assert tasks.idempotency_purge.delay().get() == {"deleted": 1}
     assert tasks.payments_reconcile.delay().get() == {"checked": 0, "paid": 0, "closed": 0, "failed": 0,
                                                       "refunds_retried": 0, "refunds_failed": 0}
-    assert tasks.order_commission_post.delay(0).get() == {"order_id": 0, "posted": 0}
+    assert guides_tasks.order_commission_post.delay(0).get() == {"order_id": 0, "posted": 0}
     assert tasks.refund_execute.delay(0).get() == {"refund_id": 0, "status": "missing"}

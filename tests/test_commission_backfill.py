@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics.attribution import attribute_orders
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.models import AttributionSettings, SalesCredit
+from attribution.services import attribute_orders
 from guides.commission import commission_build_for_range, commission_post_for_credits
 from guides.models import CommissionEntry, CommissionRule, Share
 from guides.services import guide_token_issue

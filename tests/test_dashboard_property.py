@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from analytics import metrics
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from mall.models import Channel, Order, OrderStatus
 from members.models import BrandMembership, JoinChannel, MemberDailyActivity, WeComFriendship
 from retail_crm.scoping import actor_for
@@ -114,8 +114,8 @@ def build_data() -> dict:
                      status=status, ordered_at=when, paid_at=when if paid else None, total_amount=total,
                      paid_amount=paid, refunded_amount=refunded)
 
-    from analytics.attribution import attribute_all
     from analytics.facts import facts_rebuild
+    from attribution.services import attribute_all
 
     attribute_all()
     facts_rebuild(date_from=dt.date(2025, 1, 1), date_to=dt.date(2025, 3, 31))

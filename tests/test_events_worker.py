@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from guides.models import CommissionEntry, CommissionRule
 from mall.models import Order
 from mall.payments.fake import FakeWeChatPay
@@ -171,7 +171,7 @@ def test_a_payment_notified_while_redis_is_down_gets_its_follow_ups_once_redis_i
 
         private_redis.start()
         deadline = time.monotonic() + 60
-        handlers = {"analytics.handlers.order_attribute", "members.handlers.member_tags_after_order",
+        handlers = {"attribution.handlers.order_attribute", "members.handlers.member_tags_after_order",
                     "guides.handlers.order_commission_post"}
         while time.monotonic() < deadline:
             if set(EventDelivery.objects.values_list("handler", flat=True)) >= handlers:

@@ -1,4 +1,4 @@
-"""analytics.attribution for livestream sales: store sessions (the "N") and HQ central sessions (the "1").
+"""attribution.services for livestream sales: store sessions (the "N") and HQ central sessions (the "1").
 
 The organisation (one group, two brands):
 
@@ -18,9 +18,9 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from analytics.attribution import attribute_orders, attribute_range
-from analytics.attribution_selectors import credit_reason
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
+from attribution.selectors import credit_reason
+from attribution.services import attribute_orders, attribute_range
 from livestream.models import LiveSession
 from mall.models import Channel, Order, OrderStatus
 from members.models import GuideBinding

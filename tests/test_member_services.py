@@ -818,7 +818,7 @@ def test_a_zero_points_entry_is_refused(wallet):
 def test_member_merge_moves_every_features_rows_to_the_survivor():
     from decimal import Decimal
 
-    from analytics.models import SalesCredit
+    from attribution.models import SalesCredit
     from mall.coupons import coupon_issue
     from mall.models import CartItem, CouponTemplate, Product, Sku
     from members.auth import member_token_issue

@@ -47,9 +47,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics import metrics
-from analytics.attribution import attribute_all
 from analytics.facts import facts_rebuild, facts_rebuild_months
 from analytics.metrics import Filters, Point
+from attribution.services import attribute_all
 from guides.models import CommissionEntry, GuideTask, GuideToken, Share, TaskAssignment
 from livestream.models import LiveSession, SessionStats
 from mall.models import Channel, OrderLine, OrderStatus, Product, Refund, RefundLine, Sku, Stock

@@ -251,7 +251,7 @@ def test_pos_push_needs_a_staff_login(shop, api_client):
 
 def test_an_import_attributes_the_imported_days_and_recomputes_tags_after_commit(shop,
                                                                                 django_capture_on_commit_callbacks):
-    from analytics.models import SalesCredit
+    from attribution.models import SalesCredit
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run(shop["brand"], GOOD)

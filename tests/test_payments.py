@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from guides.models import CommissionEntry, CommissionRule
 from mall.models import (
     Coupon,

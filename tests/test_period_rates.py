@@ -100,7 +100,7 @@ def build_world() -> dict:
     order("l1", x, "2025-11-10", "70.00", p1, store=x1, guide=gx1)
     order("l2", x, "2025-11-20", "30.00", p1, channel=mp)
 
-    from analytics.attribution import attribute_all
+    from attribution.services import attribute_all
 
     attribute_all()
     facts_rebuild(date_from=dt.date(2025, 11, 1), date_to=dt.date(2025, 12, 31))

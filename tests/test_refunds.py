@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from guides.models import CommissionEntry, CommissionRule
 from mall.models import MallSettings, Order, OrderLine, OrderStatus, Refund, Stock, StockMovement
 from mall.payments.fake import FakeWeChatPay

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.attribution import AttributionRunResult
+from attribution.services import AttributionRunResult
 from members.models import BehaviourEvent, EventKind
 from retail_crm.jobs import JOBS
 from tests.factories import BrandMembershipFactory, GuideFactory, MemberFactory, OrderFactory
@@ -59,9 +59,9 @@ def test_a_small_run_prints_one_readable_line_per_job_and_a_total():
 
 def test_summaries_write_counts_with_thousands_separators_and_no_reprs(monkeypatch):
     """The example from the issue: big counts are grouped, the result objects never printed whole."""
-    import analytics.attribution
+    from attribution import services
 
-    monkeypatch.setattr(analytics.attribution, "attribute_all",
+    monkeypatch.setattr(services, "attribute_all",
                         lambda brand_id=None: AttributionRunResult(orders=126764, purchases=120000,
                                                                    rows_written=2233669, seconds=35.6))
     attribution = next(job for job in JOBS if job.name == "analytics.attribution")

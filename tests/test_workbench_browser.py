@@ -45,9 +45,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from analytics.attribution_tasks import attribute_order
-from analytics.models import SalesCredit
 from analytics.services import local_today
+from attribution.models import SalesCredit
+from attribution.tasks import attribute_order
 from guides import library
 from guides.models import CommissionEntry, CommissionRule, Share, TaskAssignment
 from mall.models import Channel

@@ -422,7 +422,7 @@ def test_performance_of_last_month_and_a_bad_month_parameter(w):
 
 
 def test_performance_page_with_many_credits_stays_under_100_kb(w):
-    from analytics.models import SalesCredit
+    from attribution.models import SalesCredit
     from tests.factories import OrderFactory
 
     for n in range(120):

@@ -16,7 +16,7 @@ Members (group grp; phones +86138000000<n>):
     m5 张伟    bound to g3 (store s2)
     m6 周杰    bound to g1 (brand wa) since before month start (share link); buys brand wb online
 
-Orders and their credit rows (made by hand; the rules' sentences come from analytics.attribution_selectors):
+Orders and their credit rows (made by hand; the rules' sentences come from attribution.selectors):
     O1 wa m1 mini-program 300 today            store s1 300, exclusive g1 300
     O2 wa m2 POS s1 (g2) 200 today             store s1 200, exclusive g1 200, selling g2 200
     O3 wb m6 mini-program 500 today            HQ pool 500, exclusive g1 500 (cross-brand)
@@ -38,9 +38,9 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone, translation
 
-from analytics.attribution import Rule
-from analytics.models import SalesCredit
 from analytics.services import local_today
+from attribution.models import SalesCredit
+from attribution.services import Rule
 from guides import selectors
 from guides.models import CommissionEntry, GuideTask, GuideToken, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession
@@ -406,7 +406,7 @@ def test_last_month_is_its_own_period(w):
 
 
 def test_a_brand_that_does_not_count_selling_credits_for_kpis(w):
-    from analytics.models import AttributionSettings
+    from attribution.models import AttributionSettings
 
     AttributionSettings.objects.create(brand=w.wa, selling_counts_for_kpi=False)
     p = selectors.performance(subject=subject_of(w.users.store, "g2"), date_from=w.month_start, date_to=w.today)

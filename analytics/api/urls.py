@@ -3,6 +3,5 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("analytics/", include("analytics.api.attribution_urls")),
     path("analytics/", include("analytics.api.dashboard_urls")),
 ]

@@ -17,6 +17,7 @@ urlpatterns = [
          name="api-guide-password-reset"),
     path("", include("members.api.urls")),
     path("", include("mall.api.urls")),
+    path("analytics/", include("attribution.api.urls")),  # sales credits keep their /analytics/ paths
     path("", include("segments.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("livestream.urls")),

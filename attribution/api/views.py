@@ -12,8 +12,8 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import attribution_selectors as selectors
-from analytics.models import SalesCredit
+from attribution import selectors
+from attribution.models import SalesCredit
 from mall.models import Channel, Order
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin

@@ -13,21 +13,26 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.attribution import attribute_orders, attribute_range, attribute_sweep
+from attribution.services import attribute_orders, attribute_range, attribute_sweep
+from retail_crm import hooks
+
+#: What follows one order's credits at once when they were written by ``attribute_order`` (not through events).
+hooks.declare("order_credits_posted", "order_id: int -> int; the task attribute_order (re)wrote that order's "
+                                      "credits; post what follows from them now and say how many entries")
 
 
 @shared_task(name="analytics.tasks.attribute_order")
 def attribute_order(order_id: int) -> dict:
-    """Attribute one order (after payment, refund or import update)."""
-    results = attribute_orders(order_ids=[order_id])
-    # Commission follows the credits just written (idempotent: one entry per credit row and kind).
-    from guides.commission import commission_post_for_credits
-    from mall.models import Order
+    """Attribute one order and post its commission at once (direct calls, and messages queued for this name).
 
-    order = Order.objects.filter(pk=order_id).first()
-    posted = len(commission_post_for_credits(order=order)) if order is not None else 0
+    Payments, refunds and imports go through events instead: ``attribution.handlers`` records
+    ``credits_posted``, which commission follows. This task answers in one go, so it asks the
+    ``order_credits_posted`` hook (commission in ``guides`` provides it) rather than waiting for the relay.
+    """
+    results = attribute_orders(order_ids=[order_id])
+    posted = hooks.call_all("order_credits_posted", order_id=order_id)
     return {"order_id": order_id, "rows_written": sum(len(r.rows_written) for r in results),
-            "commission_entries": posted}
+            "commission_entries": sum(posted)}
 
 
 @shared_task(name="analytics.tasks.attribute_sweep")
@@ -50,5 +55,5 @@ def attribute_range_task(brand_id: int, date_from: str, date_to: str) -> dict:
 
 
 def attribution_enqueue_on_commit(order_id: int) -> None:
-    """Attribute ``order_id`` once the current transaction commits (payment, refund and import code call this)."""
+    """Attribute ``order_id`` (and post its commission) once the current transaction commits."""
     transaction.on_commit(lambda: attribute_order.delay(order_id))

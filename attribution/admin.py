@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.models import AttributionSettings, SalesCredit
 from retail_crm.admin_scoping import ScopedModelAdmin
 
 

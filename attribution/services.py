@@ -88,7 +88,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from analytics.models import SalesCredit
+from attribution.models import SalesCredit
 from mall.models import PAID_STATUSES, Channel, Order
 from mall.selectors import purchases
 from members.models import GuideBinding
@@ -290,6 +290,7 @@ def _lock_brands(chunks: list[QuerySet[Order]]) -> None:
     for chunk in chunks:
         brand_ids.update(chunk.order_by().values_list("brand_id", flat=True).distinct())
     for brand_id in sorted(brand_ids):
+        # The name predates the attribution app; kept so workers of either release share one lock per brand.
         job_lock(f"analytics.attribution.brand.{brand_id}")
 
 

@@ -1,4 +1,4 @@
-"""Event subscribers of attribution (subscribed in ``AnalyticsConfig.ready``); each is safe to run twice.
+"""Event subscribers of attribution (subscribed in ``AttributionConfig.ready``); each is safe to run twice.
 
 Attribution writes only the difference between the wanted and the booked credits, so a repeated delivery
 writes nothing. Each handler that (re)wrote an order's credits records ``credits_posted`` for it, which is
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from analytics.attribution import attribute_orders, attribute_range
+from attribution.services import attribute_orders, attribute_range
 from mall.models import Order
 from members.services import MergeMoved
 from retail_crm import events

@@ -1,8 +1,8 @@
-"""Sales-credit routes, mounted under /api/v1/analytics/."""
+"""Sales-credit routes; retail_crm/api/urls.py mounts them under /api/v1/analytics/, where they have always been."""
 
 from django.urls import path
 
-from analytics.api import attribution_views as views
+from attribution.api import views
 
 urlpatterns = [
     path("credits/", views.CreditListApi.as_view(), name="api-credit-list"),

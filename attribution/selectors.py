@@ -13,8 +13,8 @@ from decimal import Decimal
 from django.db.models import Count, QuerySet, Sum
 from django.utils.translation import gettext as _
 
-from analytics.attribution import KIND_EXCLUSIVE, KIND_SELLING, KIND_STORE, Rule
-from analytics.models import AttributionSettings, SalesCredit
+from attribution.models import AttributionSettings, SalesCredit
+from attribution.services import KIND_EXCLUSIVE, KIND_SELLING, KIND_STORE, Rule
 from mall.models import Channel
 from members.models import GuideBinding
 from retail_crm.errors import ApplicationError, ErrorCode
