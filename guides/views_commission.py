@@ -156,13 +156,12 @@ def commission_withdraw(request):
 
 def _form_error(exc: ApplicationError, owner: service.CommissionOwner) -> tuple[str | None, str]:
     """The service's refusal as a translated message on the right field."""
-    code = GuidesErrorCode
-    if exc.code == code.INSUFFICIENT_BALANCE:
+    if exc.code == GuidesErrorCode.INSUFFICIENT_BALANCE:
         available = max(service.commission_balance(**_owner_kwargs(owner)).available, service.ZERO)
         return "amount", _("Only ¥%(amount)s is available to withdraw.") % {"amount": available}
-    if exc.code == code.REQUEST_KEY_REUSED:
+    if exc.code == GuidesErrorCode.REQUEST_KEY_REUSED:
         return None, _("This form was already used for another amount; reload the page and try again.")
-    if exc.code == code.INVALID_AMOUNT:
+    if exc.code == GuidesErrorCode.INVALID_AMOUNT:
         return "amount", _("Enter an amount of more than 0 with at most two decimal places.")
     return None, exc.message
 
@@ -251,11 +250,10 @@ def _safe_next(request) -> bool:
 
 
 def _decision_error(exc: ApplicationError) -> str:
-    code = GuidesErrorCode
-    if exc.code == code.OWN_WITHDRAWAL:
+    if exc.code == GuidesErrorCode.OWN_WITHDRAWAL:
         return _("You cannot decide your own withdrawal; someone else must.")
     if exc.code == ErrorCode.INVALID_TRANSITION:
         return _("This withdrawal was already decided or paid; the page was out of date.")
-    if exc.code == code.NOT_APPROVER:
+    if exc.code == GuidesErrorCode.NOT_APPROVER:
         return _("Only a store manager or above may decide withdrawals.")
     return exc.message
