@@ -23,8 +23,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from guides import withdrawals as service
+from guides.errors import GuidesErrorCode
 from guides.models import CommissionEntry, WithdrawalRequest
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.scoping import actor_for
 
 LEDGER_PAGE = 30
@@ -155,13 +156,12 @@ def commission_withdraw(request):
 
 def _form_error(exc: ApplicationError, owner: service.CommissionOwner) -> tuple[str | None, str]:
     """The service's refusal as a translated message on the right field."""
-    code = service.WithdrawalErrorCode
-    if exc.code == code.INSUFFICIENT_BALANCE:
+    if exc.code == GuidesErrorCode.INSUFFICIENT_BALANCE:
         available = max(service.commission_balance(**_owner_kwargs(owner)).available, service.ZERO)
         return "amount", _("Only ¥%(amount)s is available to withdraw.") % {"amount": available}
-    if exc.code == code.REQUEST_KEY_REUSED:
+    if exc.code == GuidesErrorCode.REQUEST_KEY_REUSED:
         return None, _("This form was already used for another amount; reload the page and try again.")
-    if exc.code == code.INVALID_AMOUNT:
+    if exc.code == GuidesErrorCode.INVALID_AMOUNT:
         return "amount", _("Enter an amount of more than 0 with at most two decimal places.")
     return None, exc.message
 
@@ -250,11 +250,10 @@ def _safe_next(request) -> bool:
 
 
 def _decision_error(exc: ApplicationError) -> str:
-    code = service.WithdrawalErrorCode
-    if exc.code == code.OWN_WITHDRAWAL:
+    if exc.code == GuidesErrorCode.OWN_WITHDRAWAL:
         return _("You cannot decide your own withdrawal; someone else must.")
-    if exc.code == code.INVALID_TRANSITION:
+    if exc.code == ErrorCode.INVALID_TRANSITION:
         return _("This withdrawal was already decided or paid; the page was out of date.")
-    if exc.code == code.NOT_APPROVER:
+    if exc.code == GuidesErrorCode.NOT_APPROVER:
         return _("Only a store manager or above may decide withdrawals.")
     return exc.message

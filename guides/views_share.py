@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from guides import library, sharing
+from guides.errors import GuidesErrorCode
 from guides.forms_share import (
     ExecutionFilterForm,
     MaterialFilterForm,
@@ -267,8 +268,8 @@ def task_execute(request, pk: int):
         library.task_execute(assignment=assignment)
     except ApplicationError as error:
         messages.error(request, {
-            library.LibraryErrorCode.TASK_OVERDUE: _("The deadline of this task has passed."),
-            library.LibraryErrorCode.TASK_NOT_STARTED: _("This task has not started yet."),
+            GuidesErrorCode.TASK_OVERDUE: _("The deadline of this task has passed."),
+            GuidesErrorCode.TASK_NOT_STARTED: _("This task has not started yet."),
         }.get(error.code, _("This task is closed.")))
         return redirect("workbench:task_detail", pk=pk)
     messages.success(request, _("Done: the task is shared. Send the text and link below."))

@@ -42,13 +42,13 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from guides.errors import GuidesErrorCode
 from guides.models import CommissionEntry, WithdrawalRequest
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Guide, StaffProfile
@@ -63,17 +63,6 @@ APPROVER_ROLES = frozenset({"hq", "brand_operator", "region_manager", "store_man
 MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_KEY_LENGTH = 100
-
-
-class WithdrawalErrorCode(StrEnum):
-    INVALID_AMOUNT = "invalid_amount"
-    INVALID_REQUEST_KEY = "invalid_request_key"
-    INSUFFICIENT_BALANCE = "insufficient_balance"
-    REQUEST_KEY_REUSED = "request_key_reused"
-    INVALID_TRANSITION = "invalid_transition"
-    NOT_APPROVER = "not_approver"
-    OWN_WITHDRAWAL = "own_withdrawal"
-    NO_COMMISSION_ACCOUNT = "no_commission_account"
 
 
 # ---------------------------------------------------------------------------- owner
@@ -117,7 +106,7 @@ class CommissionOwner:
             found = get_user_model().objects.select_for_update().filter(pk=self.staff_user_id).values_list(
                 "pk", flat=True)
         if not list(found):
-            raise ApplicationError(WithdrawalErrorCode.NO_COMMISSION_ACCOUNT, "No such commission account.",
+            raise ApplicationError(GuidesErrorCode.NO_COMMISSION_ACCOUNT, "No such commission account.",
                                    status=404)
 
 
@@ -246,13 +235,13 @@ def _clean_amount(amount) -> Decimal:
     except (InvalidOperation, ValueError, TypeError):
         value = None
     if value is None or not value.is_finite():
-        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "Enter an amount.",
+        raise ApplicationError(GuidesErrorCode.INVALID_AMOUNT, "Enter an amount.",
                                fields={"amount": ["Enter a number."]})
     if value <= 0 or value > MAX_AMOUNT:
-        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "The amount must be more than 0.",
+        raise ApplicationError(GuidesErrorCode.INVALID_AMOUNT, "The amount must be more than 0.",
                                fields={"amount": ["Must be more than 0.00."]})
     if value != value.quantize(Decimal("0.01")):
-        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "At most two decimal places.",
+        raise ApplicationError(GuidesErrorCode.INVALID_AMOUNT, "At most two decimal places.",
                                fields={"amount": ["At most two decimal places."]})
     return value.quantize(Decimal("0.01"))
 
@@ -261,7 +250,7 @@ def _stored_key(owner: CommissionOwner, request_key: str) -> str:
     """The key as stored: hashed with the owner, so two people's keys never collide (and any length fits)."""
     key = (request_key or "").strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ApplicationError(WithdrawalErrorCode.INVALID_REQUEST_KEY,
+        raise ApplicationError(GuidesErrorCode.INVALID_REQUEST_KEY,
                                f"A request key of 1 to {MAX_KEY_LENGTH} printable characters is needed.",
                                fields={"request_key": ["Invalid request key."]})
     return hashlib.sha256(f"{owner.tag}:{key}".encode()).hexdigest()
@@ -300,7 +289,7 @@ def withdrawal_request(*, guide=None, staff_user=None, amount, request_key: str,
     existing = WithdrawalRequest.objects.filter(request_key=key).first()
     if existing is not None:
         if existing.amount != value:
-            raise ApplicationError(WithdrawalErrorCode.REQUEST_KEY_REUSED,
+            raise ApplicationError(GuidesErrorCode.REQUEST_KEY_REUSED,
                                    "This request key was already used for another amount.", status=409,
                                    fields={"request_key": ["Already used for another amount."]})
         return WithdrawalResult(withdrawal=existing, created=False)
@@ -308,7 +297,7 @@ def withdrawal_request(*, guide=None, staff_user=None, amount, request_key: str,
     available = _balance(owner, now).available
     if value > available:
         shown = max(available, ZERO)
-        raise ApplicationError(WithdrawalErrorCode.INSUFFICIENT_BALANCE,
+        raise ApplicationError(GuidesErrorCode.INSUFFICIENT_BALANCE,
                                f"Only {shown} is available to withdraw.", status=409,
                                fields={"amount": [f"At most {shown}."]})
     brand_id = _home_brand_id(owner)
@@ -337,10 +326,10 @@ def withdrawal_check_decider(*, withdrawal: WithdrawalRequest, user) -> None:
     if not actor.is_staff_member or not in_scope(withdrawal, actor):
         raise ApplicationError(ErrorCode.NOT_FOUND, "No such withdrawal.", status=404)
     if not may_decide_withdrawals(actor):
-        raise ApplicationError(WithdrawalErrorCode.NOT_APPROVER,
+        raise ApplicationError(GuidesErrorCode.NOT_APPROVER,
                                "Only a store manager or above may decide withdrawals.", status=403)
     if _is_requester(user, actor, withdrawal):
-        raise ApplicationError(WithdrawalErrorCode.OWN_WITHDRAWAL,
+        raise ApplicationError(GuidesErrorCode.OWN_WITHDRAWAL,
                                "Someone other than the requester must decide this withdrawal.", status=403)
 
 
@@ -359,7 +348,7 @@ def _decide(*, withdrawal: WithdrawalRequest, user, to: str, note: str) -> Withd
     owner.lock()  # owner first, then the request: the same order as withdrawal_request
     current = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal.pk)
     if current.status not in _ALLOWED_FROM[to]:
-        raise ApplicationError(WithdrawalErrorCode.INVALID_TRANSITION,
+        raise ApplicationError(ErrorCode.INVALID_TRANSITION,
                                f"This withdrawal is {current.status}; it cannot become {to}.", status=409)
     now = timezone.now()
     current.status = to

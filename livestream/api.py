@@ -8,18 +8,18 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from livestream.errors import LivestreamErrorCode
 from livestream.models import LiveSession
 from livestream.selectors import brand_week_summary, store_schedule
 from livestream.services import (
     SCHEDULER_ROLES,
-    LiveErrorCode,
     session_cancel,
     session_end,
     session_schedule,
     session_start,
 )
 from retail_crm.api.views import ScopedMixin
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.scoping import scoped
 
@@ -47,7 +47,7 @@ def _one(queryset, what: str, **lookup):
     """The single scoped row matching ``lookup``, or 404 (rows outside the scope look absent)."""
     obj = queryset.filter(**lookup).first()
     if obj is None:
-        raise ApplicationError("not_found", f"No such {what}.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, f"No such {what}.", status=404)
     return obj
 
 
@@ -133,7 +133,7 @@ class LiveSessionTransitionApi(ScopedMixin, APIView):
             session = session_end(session, when)
         else:
             if not self.actor.is_superuser and self.actor.role not in SCHEDULER_ROLES:
-                raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN,
+                raise ApplicationError(LivestreamErrorCode.SCHEDULE_FORBIDDEN,
                                        "Only HQ or brand operators can cancel live sessions.", status=403)
             session = session_cancel(session)
         return Response(LiveSessionOutputSerializer(session).data)

@@ -18,7 +18,7 @@ from members.api.mp_views import MemberApi
 from members.auth import MemberPrincipal, MemberTokenAuthentication
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import scoped
 from retail_crm.throttling import anonymous_ip_throttle, client_throttle
@@ -152,7 +152,7 @@ class MpViewerEventBatchApi(APIView):
             sessions = sessions.filter(brand__group_id=member.group_id)
         session = sessions.first()
         if session is None:
-            raise ApplicationError("not_found", "No such session.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = viewer_events_ingest(session=session, items=serializer.validated_data["events"], member=member)
@@ -196,7 +196,7 @@ class SessionStatsApi(ScopedMixin, APIView):
         sessions = scoped(LiveSession.objects.select_related("brand", "host_store", "host_guide"), self.actor)
         session = sessions.filter(pk=pk).first()
         if session is None:
-            raise ApplicationError("not_found", "No such session.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
         stats = SessionStats.objects.filter(session=session).first() or session_stats_refresh(session=session)
         stats.session = session
         return Response(self.OutputSerializer(stats).data)

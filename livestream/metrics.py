@@ -52,7 +52,7 @@ from livestream.viewer_events import LATE_GRACE, TAIL
 from mall.models import Order
 from mall.selectors import purchases
 from members.models import BrandMembership
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import Actor, actor_for, in_scope, scoped
 
@@ -359,7 +359,7 @@ def _hours(value: dt.timedelta | None) -> Decimal:
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid", message, status=400, fields={field: [message]})
+    return ApplicationError(ErrorCode.INVALID, message, status=400, fields={field: [message]})
 
 
 def default_summary_range(period: Period, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -397,7 +397,7 @@ def live_summary(*, actor, period: str = Period.WEEK, date_from: dt.date | None 
         raise _invalid("date_from", f"At most {MAX_SUMMARY_DAYS} days at a time.")
     for obj, what in ((brand, "brand"), (store, "store")):
         if obj is not None and not in_scope(obj, actor):
-            raise ApplicationError("not_found", f"No such {what}.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, f"No such {what}.", status=404)
 
     start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz)
     end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)

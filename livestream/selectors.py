@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from livestream.models import LiveSession
 from mall.checkout import OrderLiveSession
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import Actor, actor_for, in_scope, scoped
 from retail_crm.vocabulary import Channel
@@ -32,7 +32,7 @@ def store_schedule(*, actor, store: Store, week_start: dt.date) -> QuerySet[Live
     actor = actor if isinstance(actor, Actor) else actor_for(actor)
     visible_store = scoped(Store.objects.filter(pk=store.pk), actor)
     if not visible_store.exists():
-        raise ApplicationError("not_found", "No such store.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such store.", status=404)
     # Weeks are local weeks: a session at 01:00 Monday Shanghai time belongs to that Monday's week.
     start = timezone.make_aware(dt.datetime.combine(week_start, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time.min))
@@ -66,7 +66,7 @@ def brand_week_summary(*, actor, brand: Brand, week_start: dt.date) -> list[Stor
     """
     actor = actor if isinstance(actor, Actor) else actor_for(actor)
     if not in_scope(brand, actor):
-        raise ApplicationError("not_found", "No such brand.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such brand.", status=404)
     start = timezone.make_aware(dt.datetime.combine(week_start, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time.min))
     active = ~Q(status=LiveSession.Status.CANCELLED)

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import NamedTuple
 
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from livestream.errors import LivestreamErrorCode
 from livestream.models import LiveSession, ViewerEvent
 from mall.models import Product, ProductImage
 from members.events import FUTURE_TOLERANCE, MAX_BATCH, BatchResult, RejectedItem
@@ -44,8 +44,8 @@ from members.models import GuideBinding, Member
 from retail_crm.bulk_sql import insert_new_rows
 from retail_crm.errors import ApplicationError
 
-__all__ = ["MAX_BATCH", "ANONYMOUS_PREFIX", "LOBBY", "TAIL", "LATE_GRACE", "ViewerEventErrorCode",
-           "EventWindow", "event_window", "viewer_events_ingest", "sessions_for_member"]
+__all__ = ["MAX_BATCH", "ANONYMOUS_PREFIX", "LOBBY", "TAIL", "LATE_GRACE", "EventWindow",
+           "event_window", "viewer_events_ingest", "sessions_for_member"]
 
 ANONYMOUS_PREFIX = "anon:"
 LOBBY = dt.timedelta(hours=1)  # the live room opens with a countdown before the start
@@ -56,14 +56,6 @@ _KINDS = frozenset(str(k) for k in ViewerEvent.Kind.values)
 _MAX_LEN = {f.name: f.max_length for f in ViewerEvent._meta.concrete_fields if f.max_length}
 _MAX_ANON_LEN = _MAX_LEN["viewer_id"] - len(ANONYMOUS_PREFIX)
 _PRODUCT_ID_MAX = 2**63 - 1
-
-
-class ViewerEventErrorCode(StrEnum):
-    """Why a whole batch was refused (409); the mini-program stops resending on these."""
-
-    SESSION_CANCELLED = "session_cancelled"
-    SESSION_NOT_OPEN = "session_not_open"
-    SESSION_CLOSED = "session_closed"
 
 
 class EventWindow(NamedTuple):
@@ -93,14 +85,14 @@ def _local(value: dt.datetime) -> str:
 def _session_open(session: LiveSession, window: EventWindow, now: dt.datetime) -> None:
     """Refuse the whole batch (409) when the session takes no events at all now."""
     if session.status == LiveSession.Status.CANCELLED:
-        raise ApplicationError(ViewerEventErrorCode.SESSION_CANCELLED,
+        raise ApplicationError(LivestreamErrorCode.SESSION_CANCELLED,
                                f"Session #{session.pk} was cancelled; it takes no viewer events.", status=409)
     if now + FUTURE_TOLERANCE < window.opens:
-        raise ApplicationError(ViewerEventErrorCode.SESSION_NOT_OPEN,
+        raise ApplicationError(LivestreamErrorCode.SESSION_NOT_OPEN,
                                f"Session #{session.pk} opens for viewers at {_local(window.opens)}.",
                                status=409)
     if window.closes is not None and now > window.closes + LATE_GRACE:
-        raise ApplicationError(ViewerEventErrorCode.SESSION_CLOSED,
+        raise ApplicationError(LivestreamErrorCode.SESSION_CLOSED,
                                f"Session #{session.pk} closed for viewer events at "
                                f"{_local(window.closes + LATE_GRACE)}.", status=409)
 

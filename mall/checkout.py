@@ -16,12 +16,12 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
-from enum import StrEnum
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import (
     CartItem,
     Channel,
@@ -42,7 +42,7 @@ from mall.orders import order_lock, order_transition
 from members.guide_tokens import guide_token_guide
 from members.models import BrandMembership, Member, PointsEntry
 from retail_crm import hooks, rawsql
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import atomic_operation
 from retail_crm.models import Brand, Store
 
@@ -51,17 +51,6 @@ ZERO = Decimal("0.00")
 MAX_LINES = 50
 MAX_QUANTITY = 99
 MAX_KEY = 2**63 - 1
-
-
-class CheckoutErrorCode(StrEnum):
-    OUT_OF_STOCK = "out_of_stock"
-    SKU_UNAVAILABLE = "sku_unavailable"
-    MIXED_BRANDS = "mixed_brands"
-    COUPON_UNAVAILABLE = "coupon_unavailable"
-    COUPON_NOT_APPLICABLE = "coupon_not_applicable"
-    POINTS_INVALID = "points_invalid"
-    EMPTY_ORDER = "empty_order"
-    LIVE_SESSION_INVALID = "live_session_invalid"
 
 
 @dataclass(frozen=True)
@@ -94,13 +83,13 @@ def mall_settings_for(brand: Brand | int) -> MallSettings:
 def cart_set(*, member: Member, sku: Sku, quantity: int, share_token: str = "") -> CartItem | None:
     """Put ``quantity`` of a SKU in the cart (0 removes it). The latest share link is remembered."""
     if quantity < 0 or quantity > MAX_QUANTITY:
-        raise ApplicationError("invalid", f"Quantity must be between 0 and {MAX_QUANTITY}.",
+        raise ApplicationError(ErrorCode.INVALID, f"Quantity must be between 0 and {MAX_QUANTITY}.",
                                fields={"quantity": [f"Must be between 0 and {MAX_QUANTITY}."]})
     if quantity == 0:
         CartItem.objects.filter(member=member, sku=sku).delete()
         return None
     if not sku.product.is_active:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, f"{sku.code} is no longer sold.", status=409)
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, f"{sku.code} is no longer sold.", status=409)
     defaults = {"quantity": quantity}
     if share_token:
         defaults["share_token"] = share_token
@@ -143,19 +132,19 @@ class Pricing:
 
 def _merge_lines(lines: list[LineRequest]) -> dict[int, int]:
     if not lines:
-        raise ApplicationError(CheckoutErrorCode.EMPTY_ORDER, "An order needs at least one line.",
+        raise ApplicationError(MallErrorCode.EMPTY_ORDER, "An order needs at least one line.",
                                fields={"lines": ["At least one line is required."]})
     quantities: dict[int, int] = {}
     for line in lines:
         if line.quantity < 1 or line.quantity > MAX_QUANTITY:
-            raise ApplicationError("invalid", f"Quantity must be between 1 and {MAX_QUANTITY}.",
+            raise ApplicationError(ErrorCode.INVALID, f"Quantity must be between 1 and {MAX_QUANTITY}.",
                                    fields={"lines": [f"quantity must be between 1 and {MAX_QUANTITY}"]})
         quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
     if len(quantities) > MAX_LINES:
-        raise ApplicationError("invalid", f"At most {MAX_LINES} different items per order.",
+        raise ApplicationError(ErrorCode.INVALID, f"At most {MAX_LINES} different items per order.",
                                fields={"lines": [f"At most {MAX_LINES} lines."]})
     if any(q > MAX_QUANTITY for q in quantities.values()):
-        raise ApplicationError("invalid", f"At most {MAX_QUANTITY} of one item per order.",
+        raise ApplicationError(ErrorCode.INVALID, f"At most {MAX_QUANTITY} of one item per order.",
                                fields={"lines": [f"At most {MAX_QUANTITY} of one SKU."]})
     return quantities
 
@@ -247,20 +236,20 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
     skus, is_member = loaded.skus, loaded.is_member
     missing = sorted(set(quantities) - set(skus))
     if missing:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
                                fields={"lines": [f"Unknown sku_id {pk}." for pk in missing]})
     inactive = sorted(s.code for s in skus.values() if not s.product.is_active)
     if inactive:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items are no longer sold.", status=409,
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, "Some items are no longer sold.", status=409,
                                fields={"lines": [f"{code} is no longer sold." for code in inactive]})
     brands = {s.brand_id for s in skus.values()}
     if len(brands) != 1:
-        raise ApplicationError(CheckoutErrorCode.MIXED_BRANDS,
+        raise ApplicationError(MallErrorCode.MIXED_BRANDS,
                                "Each order is for one brand: check out each brand's items separately.",
                                fields={"lines": ["Items of several brands."]})
     brand = next(iter(skus.values())).brand
     if brand.group_id != member.group_id:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.",
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, "Some items do not exist.",
                                fields={"lines": ["Items of another group."]})
     unit_prices = {pk: (sku.member_price if is_member else sku.list_price) for pk, sku in skus.items()}
     items = sum((unit_prices[pk] * q for pk, q in quantities.items()), ZERO)
@@ -301,7 +290,7 @@ def _check_stock(pricing: Pricing) -> None:
     short = {pricing.skus[pk].code: pricing.stock[pk] for pk, q in sorted(pricing.quantities.items())
              if pricing.stock[pk] < q}
     if short:
-        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
+        raise ApplicationError(MallErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
                                fields={code: [f"Only {left} left."] for code, left in short.items()})
 
 
@@ -343,18 +332,18 @@ def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decim
         cursor.execute(_coupon_sql(), [code, member.pk])
         row = cursor.fetchone()
     if row is None:
-        raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "No such coupon.",
+        raise ApplicationError(MallErrorCode.COUPON_UNAVAILABLE, "No such coupon.",
                                fields={"coupon_code": ["You hold no coupon with this code."]})
     coupon = rawsql.load(Coupon, _COUPON_FIELDS, row[:len(_COUPON_FIELDS)])
     coupon.template = rawsql.load(CouponTemplate, _TEMPLATE_FIELDS, row[len(_COUPON_FIELDS):])
     if coupon.status != CouponStatus.AVAILABLE or not (coupon.valid_from <= at < coupon.valid_to):
-        raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "This coupon cannot be used now.",
+        raise ApplicationError(MallErrorCode.COUPON_UNAVAILABLE, "This coupon cannot be used now.",
                                status=409, fields={"coupon_code": [f"Coupon is {coupon.status} or out of date."]})
     if coupon.template.brand_id != brand.pk:
-        raise ApplicationError(CheckoutErrorCode.COUPON_NOT_APPLICABLE, "This coupon is for another brand.",
+        raise ApplicationError(MallErrorCode.COUPON_NOT_APPLICABLE, "This coupon is for another brand.",
                                fields={"coupon_code": ["Coupon of another brand."]})
     if items_amount < coupon.template.threshold_amount:
-        raise ApplicationError(CheckoutErrorCode.COUPON_NOT_APPLICABLE,
+        raise ApplicationError(MallErrorCode.COUPON_NOT_APPLICABLE,
                                f"This coupon needs an order of at least {coupon.template.threshold_amount}.",
                                fields={"coupon_code": [f"Minimum {coupon.template.threshold_amount}."]})
     return coupon
@@ -376,9 +365,9 @@ def _write_conflict(exc: IntegrityError) -> ApplicationError:
         # Two orders of one brand in the same second drawing the same 40 random bits: never in practice. The
         # whole checkout rolls back and the client retries (with its Idempotency-Key) instead of a savepoint
         # round trip on every order.
-        return ApplicationError("conflict", "Could not allocate an order number; try again.", status=409)
+        return ApplicationError(ErrorCode.CONFLICT, "Could not allocate an order number; try again.", status=409)
     if "stock_never_negative" in str(exc):  # only if something bypassed the row locks
-        return ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409)
+        return ApplicationError(MallErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409)
     raise exc
 
 
@@ -403,13 +392,13 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     if live_session_id is not None:
         session = hooks.call_one("order_live_session", live_session_id=live_session_id, brand=brand)
         if session is None:
-            raise ApplicationError(CheckoutErrorCode.LIVE_SESSION_INVALID, "No such live session for this brand.",
+            raise ApplicationError(MallErrorCode.LIVE_SESSION_INVALID, "No such live session for this brand.",
                                    fields={"live_session_id": ["Unknown live session."]})
         channel, store = session.channel, session.store
     if store is None and guide is not None:
         store = guide.store
     if points < 0:
-        raise ApplicationError(CheckoutErrorCode.POINTS_INVALID, "Points cannot be negative.",
+        raise ApplicationError(MallErrorCode.POINTS_INVALID, "Points cannot be negative.",
                                fields={"points": ["Must be 0 or more."]})
 
     items = pricing.items_amount
@@ -427,7 +416,7 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
         value = (points * settings_.yuan_per_point).quantize(CENT, rounding=ROUND_DOWN)
         cap = (after_coupon * settings_.points_max_share).quantize(CENT, rounding=ROUND_DOWN)
         if value > cap or value >= after_coupon:
-            raise ApplicationError(CheckoutErrorCode.POINTS_INVALID,
+            raise ApplicationError(MallErrorCode.POINTS_INVALID,
                                    f"Points can pay at most {cap} of this order.",
                                    fields={"points": [f"At most {int(cap / settings_.yuan_per_point)} points."]})
         order.points_used, order.points_discount = points, value
@@ -545,11 +534,11 @@ def orders_expire(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
 def stock_adjust(*, sku: Sku, delta: int, user, note: str = "") -> Stock:
     """Staff add or remove stock (a count, a delivery); never below zero (409)."""
     if delta == 0:
-        raise ApplicationError("invalid", "The change cannot be zero.", fields={"delta": ["Must not be 0."]})
+        raise ApplicationError(ErrorCode.INVALID, "The change cannot be zero.", fields={"delta": ["Must not be 0."]})
     stock, _ = Stock.objects.get_or_create(sku=sku)
     stock = Stock.objects.select_for_update().get(pk=stock.pk)
     if stock.quantity + delta < 0:
-        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK,
+        raise ApplicationError(MallErrorCode.OUT_OF_STOCK,
                                f"Only {stock.quantity} in stock; cannot remove {-delta}.", status=409,
                                fields={"delta": [f"At most {stock.quantity} can be removed."]})
     Stock.objects.filter(pk=stock.pk).update(quantity=F("quantity") + delta)

@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, CharField, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import Coupon, CouponStatus, CouponTemplate
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 
 
 def _new_coupon_code() -> str:
@@ -27,16 +28,16 @@ def coupon_issue(*, template: CouponTemplate, member, at: dt.datetime | None = N
     """Give the member one coupon of this template, valid for the template's window or days from now."""
     at = at or timezone.now()
     if not template.is_active:
-        raise ApplicationError("coupon_template_inactive", f"Coupon {template.name!r} is no longer issued.",
+        raise ApplicationError(MallErrorCode.COUPON_TEMPLATE_INACTIVE, f"Coupon {template.name!r} is no longer issued.",
                                status=409)
     if template.brand.group_id != member.group_id:
-        raise ApplicationError("not_found", "No such coupon template.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such coupon template.", status=404)
     if template.valid_days:
         valid_from, valid_to = at, at + dt.timedelta(days=template.valid_days)
     else:
         valid_from, valid_to = template.valid_from, template.valid_to
         if valid_to <= at:
-            raise ApplicationError("coupon_template_expired", f"Coupon {template.name!r} has expired.",
+            raise ApplicationError(MallErrorCode.COUPON_TEMPLATE_EXPIRED, f"Coupon {template.name!r} has expired.",
                                    status=409)
     for _attempt in range(5):
         try:
@@ -45,7 +46,7 @@ def coupon_issue(*, template: CouponTemplate, member, at: dt.datetime | None = N
                                              issued_at=at, valid_from=valid_from, valid_to=valid_to)
         except IntegrityError:
             continue  # A code clash (one in 2^48): draw another.
-    raise ApplicationError("conflict", "Could not allocate a coupon code; try again.", status=409)
+    raise ApplicationError(ErrorCode.CONFLICT, "Could not allocate a coupon code; try again.", status=409)
 
 
 def coupons_for_member(*, member, status: str | None = None, at: dt.datetime | None = None) -> QuerySet[Coupon]:

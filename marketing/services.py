@@ -39,7 +39,7 @@ from marketing.models import (
     SubscribeConsent,
 )
 from members.models import Member
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
 
 logger = logging.getLogger(__name__)
@@ -118,10 +118,10 @@ def message_send(*, member: Member, brand: Brand, kind: str, channels: Sequence[
     when planned in quiet hours. A service message skips those three but not an opt-out.
     """
     if kind not in MessageKind.values:
-        raise ApplicationError("invalid", f"Unknown message kind {kind!r}.", fields={"kind": ["Unknown kind."]})
+        raise ApplicationError(ErrorCode.INVALID, f"Unknown message kind {kind!r}.", fields={"kind": ["Unknown kind."]})
     unknown = [c for c in channels if c not in Channel.values]
     if not channels or unknown:
-        raise ApplicationError("invalid", "Give known channels.", fields={"channels": [f"Unknown: {unknown}"]})
+        raise ApplicationError(ErrorCode.INVALID, "Give known channels.", fields={"channels": [f"Unknown: {unknown}"]})
     at = at or timezone.now()
     # One member at a time: the cap is counted and the new row written under this lock.
     Member.objects.select_for_update().filter(pk=member.pk).first()

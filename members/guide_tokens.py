@@ -10,7 +10,6 @@ error codes a bad code raises, which the mini-program branches on.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from retail_crm import hooks
@@ -19,17 +18,11 @@ if TYPE_CHECKING:
     from retail_crm.models import Guide
 
 
-class GuideTokenErrorCode(StrEnum):
-    INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
-    REVOKED_TOKEN = "revoked_token"  # noqa: S105 - an error code, not a secret
-    GUIDE_LEFT = "guide_left"
-
-
 hooks.declare(
     "guide_token_resolve",
     "value: str (a guide token or share code), allow_revoked: bool -> an answer whose .guide is the token's "
     "retail_crm.models.Guide (None for an office staff token); raises ApplicationError "
-    "(GuideTokenErrorCode.INVALID_TOKEN for a forged or unknown value, REVOKED_TOKEN for a revoked one unless "
+    "(MembersErrorCode.INVALID_TOKEN for a forged or unknown value, REVOKED_TOKEN for a revoked one unless "
     "allow_revoked) with the offending value under fields['token']. Exactly one provider.")
 hooks.declare(
     "guide_tokens_resolve_many",

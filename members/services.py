@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from members.errors import MembersErrorCode
 from members.models import (
     BindingPolicy,
     BrandMembership,
@@ -28,23 +28,10 @@ from members.models import (
     PointsEntry,
 )
 from retail_crm import events, hooks
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, RetailGroup
 from retail_crm.phones import InvalidPhone, normalise_phone
 from retail_crm.scoping import Actor, in_scope
-
-
-class MemberErrorCode(StrEnum):
-    INVALID_PHONE = "invalid_phone"
-    IDENTITY_CONFLICT = "identity_conflict"
-    NO_IDENTIFIER = "no_identifier"
-    MERGE_INVALID = "merge_invalid"
-    GUIDE_INACTIVE = "guide_inactive"
-    GUIDE_WRONG_BRAND = "guide_wrong_brand"
-    NOT_BOUND = "not_bound"
-    TRANSFER_FORBIDDEN = "transfer_forbidden"
-    INSUFFICIENT_POINTS = "insufficient_points"
-
 
 # ---------------------------------------------------------------------------- identity
 
@@ -54,7 +41,7 @@ def _phone_or_error(phone: str | None) -> str:
     try:
         return normalise_phone(phone)
     except InvalidPhone as exc:
-        raise ApplicationError(MemberErrorCode.INVALID_PHONE, str(exc), fields={"phone": [str(exc)]}) from None
+        raise ApplicationError(MembersErrorCode.INVALID_PHONE, str(exc), fields={"phone": [str(exc)]}) from None
 
 
 def _live(member: Member) -> Member:
@@ -102,11 +89,11 @@ def member_get_or_create(*, group: RetailGroup, phone: str | None = None, unioni
     """
     stored_phone = _phone_or_error(phone)
     if not (stored_phone or unionid or openid or code):
-        raise ApplicationError(MemberErrorCode.NO_IDENTIFIER, "A phone, unionid, openid or member code is required.")
+        raise ApplicationError(MembersErrorCode.NO_IDENTIFIER, "A phone, unionid, openid or member code is required.")
     matches = member_find(group=group, phone=stored_phone, unionid=unionid, openid=openid, code=code)
     if len(matches) > 1:
         raise ApplicationError(
-            MemberErrorCode.IDENTITY_CONFLICT,
+            MembersErrorCode.IDENTITY_CONFLICT,
             "These identifiers belong to different members; merge them first.",
             status=409, fields={"member_codes": sorted(m.code for m in matches)},
         )
@@ -138,10 +125,10 @@ def member_get_or_create(*, group: RetailGroup, phone: str | None = None, unioni
             if len(again) == 1:
                 return again[0], False
             if len(again) > 1 or code:
-                raise ApplicationError(MemberErrorCode.IDENTITY_CONFLICT,
+                raise ApplicationError(MembersErrorCode.IDENTITY_CONFLICT,
                                        "These identifiers were just registered to different members.",
                                        status=409) from None
-    raise ApplicationError("conflict", "Could not allocate a member code; try again.", status=409)
+    raise ApplicationError(ErrorCode.CONFLICT, "Could not allocate a member code; try again.", status=409)
 
 
 @transaction.atomic
@@ -154,7 +141,7 @@ def member_official_account_link(*, group: RetailGroup, unionid: str, oa_openid:
     group that held it. Linking again changes nothing.
     """
     if not unionid or not oa_openid:
-        raise ApplicationError(MemberErrorCode.NO_IDENTIFIER, "Both the unionid and the openid are required.")
+        raise ApplicationError(MembersErrorCode.NO_IDENTIFIER, "Both the unionid and the openid are required.")
     member, _created = member_get_or_create(group=group, unionid=unionid)
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.oa_openid == oa_openid:
@@ -234,16 +221,16 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     history) in this transaction, answering the ``member_merge`` hook.
     """
     if survivor.pk == absorbed.pk:
-        raise ApplicationError(MemberErrorCode.MERGE_INVALID, "A member cannot be merged into itself.", status=409)
+        raise ApplicationError(MembersErrorCode.MERGE_INVALID, "A member cannot be merged into itself.", status=409)
     # Lock both rows in primary-key order so two merges of the same pair cannot deadlock or interleave.
     locked = {m.pk: m for m in Member.objects.select_for_update().filter(pk__in=[survivor.pk, absorbed.pk])
               .order_by("pk")}
     survivor, absorbed = locked[survivor.pk], locked[absorbed.pk]
     if survivor.group_id != absorbed.group_id:
-        raise ApplicationError(MemberErrorCode.MERGE_INVALID, "Members of different groups cannot be merged.",
+        raise ApplicationError(MembersErrorCode.MERGE_INVALID, "Members of different groups cannot be merged.",
                                status=409)
     if survivor.merged_into_id or absorbed.merged_into_id:
-        raise ApplicationError(MemberErrorCode.MERGE_INVALID, "One of these members was already merged.",
+        raise ApplicationError(MembersErrorCode.MERGE_INVALID, "One of these members was already merged.",
                                status=409)
     snapshot = _snapshot(absorbed)
     moved: dict[str, int] = {}
@@ -367,9 +354,9 @@ def _start_binding(*, member, brand, guide, reason, at) -> GuideBinding:
 
 def _check_guide(guide: Guide, brand: Brand) -> None:
     if guide.left_at is not None:
-        raise ApplicationError(MemberErrorCode.GUIDE_INACTIVE, f"Guide {guide.code} has left.", status=409)
+        raise ApplicationError(MembersErrorCode.GUIDE_INACTIVE, f"Guide {guide.code} has left.", status=409)
     if guide.store.brand_id != brand.pk:
-        raise ApplicationError(MemberErrorCode.GUIDE_WRONG_BRAND,
+        raise ApplicationError(MembersErrorCode.GUIDE_WRONG_BRAND,
                                f"Guide {guide.code} does not work for brand {brand.code}.")
 
 
@@ -408,17 +395,17 @@ def binding_transfer(*, member: Member, brand: Brand, to_guide: Guide, actor: Ac
                      at: dt.datetime | None = None) -> GuideBinding:
     """A store manager (or anyone above, within scope) moves a member to another guide."""
     if actor.role not in ("store_manager", "region_manager", "brand_operator", "hq") and not actor.is_superuser:
-        raise ApplicationError(MemberErrorCode.TRANSFER_FORBIDDEN, "Only managers can transfer members.",
+        raise ApplicationError(MembersErrorCode.TRANSFER_FORBIDDEN, "Only managers can transfer members.",
                                status=403)
     if not in_scope(to_guide, actor):
-        raise ApplicationError("not_found", "No such guide.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such guide.", status=404)
     _check_guide(to_guide, brand)
     Member.objects.select_for_update().filter(pk=member.pk).first()
     at = at or timezone.now()  # read after the lock, so serialised transfers get ordered times
     current = _open_binding_locked(member, brand)
     if current is not None:
         if not in_scope(current, actor):
-            raise ApplicationError("not_found", "No such member binding in your scope.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such member binding in your scope.", status=404)
         if current.guide_id == to_guide.pk:
             return current
         current.ended_at = at
@@ -487,7 +474,8 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
     refund takes back, which the member may already have spent.
     """
     if delta == 0:
-        raise ApplicationError("invalid", "A points entry cannot be zero.", fields={"delta": ["Must not be 0."]})
+        raise ApplicationError(ErrorCode.INVALID, "A points entry cannot be zero.",
+                               fields={"delta": ["Must not be 0."]})
     once = {"refund": refund} if refund is not None else {"order": order, "refund": None} if order is not None \
         else None
     if once is not None:
@@ -499,7 +487,7 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
         Member.objects.select_for_update().filter(pk=member.pk).first()
         balance = points_balance(member=member, brand=brand)
         if balance + delta < 0:
-            raise ApplicationError(MemberErrorCode.INSUFFICIENT_POINTS,
+            raise ApplicationError(MembersErrorCode.INSUFFICIENT_POINTS,
                                    f"Not enough points: balance {balance}, needed {-delta}.", status=409)
     try:
         with transaction.atomic():

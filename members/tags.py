@@ -44,7 +44,6 @@ import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -52,6 +51,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.errors import MembersErrorCode
 from members.models import (
     NUMERIC_TAG_RULE_FIELDS,
     Member,
@@ -73,14 +73,6 @@ logger = logging.getLogger(__name__)
 
 HAND_SOURCES = frozenset({TagSource.MANUAL, TagSource.IMPORT})
 _LOCK_CLASS = 7301  # advisory-lock namespace for tag recomputes (PostgreSQL)
-
-
-class TagErrorCode(StrEnum):
-    TAG_OTHER_GROUP = "tag_other_group"
-    TAG_BRAND_NOT_JOINED = "tag_brand_not_joined"
-    TAG_SOURCE_INVALID = "tag_source_invalid"
-    TAG_NOT_HELD = "tag_not_held"
-    TAG_COMPUTED = "tag_computed"
 
 
 # ---------------------------------------------------------------------------- groups, values, hand tags
@@ -112,11 +104,11 @@ def tag_value_get_or_create(*, tag_group: TagGroup, code: str, name: str | None 
 def _check_tag_fits_member(member: Member, tag_value: TagValue) -> None:
     tag_group = tag_value.tag_group
     if tag_group.group_id != member.group_id:
-        raise ApplicationError(TagErrorCode.TAG_OTHER_GROUP, "This tag belongs to another group.",
+        raise ApplicationError(MembersErrorCode.TAG_OTHER_GROUP, "This tag belongs to another group.",
                                fields={"tag_value": ["This tag belongs to another group."]})
     if tag_group.brand_id is not None and not member.memberships.filter(brand_id=tag_group.brand_id).exists():
         message = "This tag belongs to a brand the member has not joined."
-        raise ApplicationError(TagErrorCode.TAG_BRAND_NOT_JOINED, message, fields={"tag_value": [message]})
+        raise ApplicationError(MembersErrorCode.TAG_BRAND_NOT_JOINED, message, fields={"tag_value": [message]})
 
 
 @transaction.atomic
@@ -130,7 +122,7 @@ def member_tag_assign(*, member: Member, tag_value: TagValue, reason: str, sourc
     whatever its source: the operator's word wins over a computed value.
     """
     if source not in HAND_SOURCES:
-        raise ApplicationError(TagErrorCode.TAG_SOURCE_INVALID, "Only manual or import tags are assigned by hand.",
+        raise ApplicationError(MembersErrorCode.TAG_SOURCE_INVALID, "Only manual or import tags are assigned by hand.",
                                fields={"source": ["Only manual or import tags are assigned by hand."]})
     _check_tag_fits_member(member, tag_value)
     # Lock the member row: two operators tagging one member at once cannot both keep a single-valued slot.
@@ -156,9 +148,9 @@ def member_tag_remove(*, member: Member, tag_value: TagValue, reason: str = "", 
     """
     row = MemberTag.objects.select_for_update().filter(member=member, tag_value=tag_value).first()
     if row is None:
-        raise ApplicationError(TagErrorCode.TAG_NOT_HELD, "The member does not hold this tag.", status=404)
+        raise ApplicationError(MembersErrorCode.TAG_NOT_HELD, "The member does not hold this tag.", status=404)
     if row.source not in HAND_SOURCES:
-        raise ApplicationError(TagErrorCode.TAG_COMPUTED,
+        raise ApplicationError(MembersErrorCode.TAG_COMPUTED,
                                f"This tag comes from {row.source} and is recomputed; it cannot be removed by hand.",
                                status=409)
     row.delete()

@@ -35,7 +35,6 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -45,19 +44,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from members.errors import MembersErrorCode
 from members.models import Member, WeComFriendship
 from members.services import member_get_or_create
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
-
-
-class WeComErrorCode(StrEnum):
-    BAD_SIGNATURE = "wecom_bad_signature"
-    BAD_MESSAGE = "wecom_bad_message"
-    NOT_CONFIGURED = "wecom_not_configured"
-    API_ERROR = "wecom_api_error"
-    INVALID_TIME = "invalid_time"
-
 
 # ---------------------------------------------------------------------------- services
 
@@ -212,7 +203,7 @@ class WeComApiClient:
 
     def __init__(self, *, corp_id: str, corp_secret: str, timeout: float = 5.0):
         if not corp_id or not corp_secret:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED, "WECOM_CORP_ID and WECOM_CORP_SECRET must be set.",
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED, "WECOM_CORP_ID and WECOM_CORP_SECRET must be set.",
                                    status=503)
         self.corp_id, self.corp_secret, self.timeout = corp_id, corp_secret, timeout
         # The secret is part of the key so rotating it never reuses a token issued for the old one.
@@ -267,7 +258,7 @@ def wecom_client() -> WeComClient:
 class CallbackRejected(Exception):
     """The callback failed its signature or could not be decrypted or parsed."""
 
-    def __init__(self, code: WeComErrorCode, message: str):
+    def __init__(self, code: MembersErrorCode, message: str):
         super().__init__(message)
         self.code = code
 
@@ -277,11 +268,11 @@ def _parse_xml(text: str | bytes) -> ET.Element:
     # denial-of-service vector; WeCom never sends a DTD, so anything with one is refused.
     raw = text.encode() if isinstance(text, str) else text
     if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
-        raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "XML with a DTD is not accepted.")
+        raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "XML with a DTD is not accepted.")
     try:
         return ET.fromstring(raw)  # noqa: S314 (DTDs refused above; expat fetches no external entities)
     except ET.ParseError as exc:
-        raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, f"Malformed XML: {exc}") from None
+        raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, f"Malformed XML: {exc}") from None
 
 
 def _child(root: ET.Element, tag: str) -> str:
@@ -306,16 +297,16 @@ class WeComCallbackCodec:
 
     def __init__(self, *, token: str, encoding_aes_key: str, receive_id: str):
         if not token or not receive_id or len(encoding_aes_key or "") != 43:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED,
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED,
                                    "WeCom callback needs a token, a 43-character EncodingAESKey and the corp id.",
                                    status=503)
         try:
             self.key = base64.b64decode(encoding_aes_key + "=", validate=True)
         except ValueError:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED, "EncodingAESKey is not base64.",
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED, "EncodingAESKey is not base64.",
                                    status=503) from None
         if len(self.key) != 32:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED, "EncodingAESKey must decode to 32 bytes.",
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED, "EncodingAESKey must decode to 32 bytes.",
                                    status=503)
         self.token = token
         self.receive_id = receive_id
@@ -336,7 +327,7 @@ class WeComCallbackCodec:
         expected = self.signature(timestamp, nonce, encrypted)
         # Compared as bytes: compare_digest refuses non-ASCII str, and a forged signature may be anything.
         if not hmac.compare_digest(expected.encode(), (msg_signature or "").lower().encode()):
-            raise CallbackRejected(WeComErrorCode.BAD_SIGNATURE, "The message signature does not match.")
+            raise CallbackRejected(MembersErrorCode.BAD_SIGNATURE, "The message signature does not match.")
 
     # -- AES
 
@@ -356,25 +347,25 @@ class WeComCallbackCodec:
         try:
             data = base64.b64decode(encrypted, validate=True)
         except ValueError:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The encrypted text is not base64.") from None
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The encrypted text is not base64.") from None
         if not data or len(data) % 16:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The encrypted text has a wrong length.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The encrypted text has a wrong length.")
         decryptor = self._cipher().decryptor()
         plain = decryptor.update(data) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= self.BLOCK_SIZE or len(plain) < 20 + pad:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "Bad padding in the decrypted text.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "Bad padding in the decrypted text.")
         content = plain[16:-pad]
         (length,) = struct.unpack(">I", content[:4])
         message, receive_id = content[4:4 + length], content[4 + length:]
         if len(message) != length:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The decrypted length is wrong.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The decrypted length is wrong.")
         if receive_id.decode(errors="replace") != self.receive_id:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The message is for another corp id.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The message is for another corp id.")
         try:
             return message.decode()
         except UnicodeDecodeError:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The decrypted text is not UTF-8.") from None
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The decrypted text is not UTF-8.") from None
 
     # -- the two requests WeCom makes
 
@@ -388,7 +379,7 @@ class WeComCallbackCodec:
         envelope = _parse_xml(body)
         encrypted = _child(envelope, "Encrypt")
         if not encrypted:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The XML has no Encrypt element.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The XML has no Encrypt element.")
         self.verify(msg_signature, timestamp, nonce, encrypted)
         return _parse_xml(self.decrypt(encrypted))
 
@@ -409,7 +400,7 @@ def contact_change_from_xml(root: ET.Element) -> ContactChange | None:
     try:
         created_at = dt.datetime.fromtimestamp(int(created), tz=dt.UTC) if created else timezone.now()
     except (ValueError, OverflowError, OSError):
-        raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, f"CreateTime {created!r} is not a timestamp.") from None
+        raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, f"CreateTime {created!r} is not a timestamp.") from None
     return ContactChange(change_type=_child(root, "ChangeType"), user_id=_child(root, "UserID"),
                          external_userid=_child(root, "ExternalUserID"), created_at=created_at)
 

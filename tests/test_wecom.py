@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from members import wecom
+from members.errors import MembersErrorCode as WeComErrorCode
 from members.models import Member, WeComFriendship
 from members.wecom import (
     CallbackRejected,
@@ -33,7 +34,6 @@ from members.wecom import (
     WeComApiClient,
     WeComApiError,
     WeComCallbackCodec,
-    WeComErrorCode,
     contact_change_from_xml,
     member_wecom_merge,
     wecom_friend_add,

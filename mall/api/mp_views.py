@@ -13,17 +13,18 @@ from rest_framework.response import Response
 
 from mall import catalogue, checkout
 from mall.coupons import coupons_for_member
+from mall.errors import MallErrorCode
 from mall.fulfilment import order_confirm_receipt
 from mall.models import CartItem, CouponStatus, CouponTemplate, Order, OrderStatus, Sku
 from members.api.mp_views import BrandRefSerializer, MemberApi
 from members.auth import MemberPrincipal, MemberTokenAuthentication
 from retail_crm.api.pagination import StandardPagination
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import idempotent
 
 
 def _not_found(what: str) -> ApplicationError:
-    return ApplicationError("not_found", f"No such {what}.", status=404)
+    return ApplicationError(ErrorCode.NOT_FOUND, f"No such {what}.", status=404)
 
 
 # ---------------------------------------------------------------------------- catalogue
@@ -192,7 +193,7 @@ class CartItemSetApi(MemberApi):
         sku = Sku.objects.select_related("product", "brand").filter(
             pk=data.validated_data["sku_id"], brand__group_id=self.member.group_id).first()
         if sku is None:
-            raise ApplicationError("invalid", "No such item.", fields={"sku_id": ["Unknown SKU."]})
+            raise ApplicationError(ErrorCode.INVALID, "No such item.", fields={"sku_id": ["Unknown SKU."]})
         checkout.cart_set(member=self.member, sku=sku, quantity=data.validated_data["quantity"],
                           share_token=data.validated_data["share_token"])
         return _cart(self.member)
@@ -324,7 +325,7 @@ class OrderCreateApi(MemberApi):
         if values.get("from_cart_brand"):
             items = list(CartItem.objects.filter(member=member, sku__brand__code=values["from_cart_brand"]))
             if not items:
-                raise ApplicationError(checkout.CheckoutErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
+                raise ApplicationError(MallErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
                                        fields={"from_cart_brand": ["The cart holds nothing of this brand."]})
             lines = [checkout.LineRequest(sku_id=i.sku_id, quantity=i.quantity) for i in items]
             share_token = share_token or next((i.share_token for i in items if i.share_token), "")
@@ -350,7 +351,7 @@ class OrderListApi(MemberApi, generics.ListAPIView):
     def get_queryset(self):
         status_ = self.request.query_params.get("status", "")
         if status_ and status_ not in OrderStatus.values:
-            raise ApplicationError("invalid", "Unknown status.",
+            raise ApplicationError(ErrorCode.INVALID, "Unknown status.",
                                    fields={"status": [f"One of: {', '.join(OrderStatus.values)}."]})
         return catalogue.orders_for_member(member=self.member, status=status_)
 
