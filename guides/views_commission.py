@@ -174,12 +174,8 @@ def withdrawal_detail(request, pk: int):
         withdrawal = service.withdrawal_visible(user=request.user, pk=pk)
     except ApplicationError:
         raise Http404 from None
-    actor = actor_for(request.user)
-    owner = service.commission_owner_for(request.user)
-    mine = owner is not None and (withdrawal.guide_id == owner.guide_id if owner.guide_id is not None
-                                  else withdrawal.staff_user_id == owner.staff_user_id and not withdrawal.guide_id)
-    context = {"wb_tab": "me", "withdrawal": withdrawal, "mine": mine,
-               "may_decide": not mine and service.may_decide_withdrawals(actor),
+    actions = service.withdrawal_actions_for(withdrawal=withdrawal, user=request.user)
+    context = {"wb_tab": "me", "withdrawal": withdrawal, "mine": actions.own, "actions": actions,
                "entries": withdrawal.entries.order_by("pk"), "decision_form": DecisionForm(),
                "reject_form": RejectForm(auto_id="reject-%s")}
     return render(request, "guides/withdrawal_detail.html", context)
@@ -202,9 +198,13 @@ def _render_review(request, actor, *, status: int = 200, error: str = "", failed
         queryset = queryset.filter(status=chosen)
     else:
         chosen = "all"
-    context = {"wb_tab": "me", "page": _page(request, queryset, REVIEW_PAGE), "chosen": chosen, "error": error,
+    page = _page(request, queryset, REVIEW_PAGE)
+    actions = service.withdrawal_actions(withdrawals=list(page), user=request.user)
+    for withdrawal in page:
+        withdrawal.actions = actions[withdrawal.pk]
+    context = {"wb_tab": "me", "page": page, "chosen": chosen, "error": error,
                "statuses": [("open", _("Open")), *WithdrawalRequest.Status.choices, ("all", _("All"))],
-               "decision_form": DecisionForm(), "me": request.user.pk, "my_guide": actor.guide_id,
+               "decision_form": DecisionForm(),
                "failed_id": failed[0] if failed else None, "failed_form": failed[1] if failed else None}
     return render(request, "guides/withdrawals_review.html", context, status=status)
 

@@ -13,15 +13,16 @@ from rest_framework.views import APIView
 from livestream.api import LiveSessionOutputSerializer, _one
 from livestream.metrics import live_summary, session_stats_refresh
 from livestream.models import LiveSession, SessionStats, ViewerEvent
-from livestream.viewer_events import MAX_BATCH, sessions_for_member, viewer_events_ingest
+from livestream.viewer_events import sessions_for_member, viewer_events_ingest
 from members.api.mp_views import MemberApi
 from members.auth import MemberPrincipal, MemberTokenAuthentication
+from retail_crm.api.ingestion import BatchInputSerializer, batch_response, batch_throttles
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError, ErrorCode
+from retail_crm.ingestion import MAX_BATCH
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import scoped
-from retail_crm.throttling import anonymous_ip_throttle, client_throttle
 
 # ---------------------------------------------------------------------------- mini-program
 
@@ -118,14 +119,8 @@ class MpViewerEventBatchApi(APIView):
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [anonymous_ip_throttle("live_events_ip"),  # first: it counts even a body that does not parse
-                        client_throttle("live_events_burst", anonymous_id_field="viewer_id"),
-                        client_throttle("live_events_sustained", anonymous_id_field="viewer_id")]
+    throttle_classes = batch_throttles("live_events", anonymous_id_field="viewer_id")
     parser_classes = [JSONParser]
-
-    class InputSerializer(serializers.Serializer):
-        # No child field: items are validated one by one in the service (errors by index).
-        events = serializers.ListField(allow_empty=False, max_length=MAX_BATCH)
 
     class OutputSerializer(serializers.Serializer):
         class RejectedSerializer(serializers.Serializer):
@@ -153,12 +148,10 @@ class MpViewerEventBatchApi(APIView):
         session = sessions.first()
         if session is None:
             raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
-        serializer = self.InputSerializer(data=request.data)
+        serializer = BatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = viewer_events_ingest(session=session, items=serializer.validated_data["events"], member=member)
-        # Built by hand: the output serializer would cost more than the insert for a 500-item batch.
-        return Response({"accepted": result.accepted, "duplicates": result.duplicates,
-                         "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected]})
+        return batch_response(result)
 
 
 

@@ -470,6 +470,36 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     return order
 
 
+@dataclass(frozen=True)
+class CartLines:
+    """A brand's cart items as order lines, and the share link the order is credited to by default."""
+
+    lines: list[LineRequest]
+    share_token: str  # the first one a cart item carries ('' when none does)
+
+
+def cart_lines(*, member: Member, brand_code: str) -> CartLines:
+    """The member's cart items of one brand as order lines; 400 ``empty_order`` when the cart has none."""
+    items = list(CartItem.objects.filter(member=member, sku__brand__code=brand_code))
+    if not items:
+        raise ApplicationError(MallErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
+                               fields={"from_cart_brand": ["The cart holds nothing of this brand."]})
+    return CartLines(lines=[LineRequest(sku_id=i.sku_id, quantity=i.quantity) for i in items],
+                     share_token=next((i.share_token for i in items if i.share_token), ""))
+
+
+def order_create_from_cart(*, member: Member, brand_code: str, coupon_code: str = "", points: int = 0,
+                           share_token: str = "", live_session_id: int | None = None) -> Order:
+    """Check out the cart's items of one brand (:func:`order_create`; the ordered items leave the cart).
+
+    The order is credited to ``share_token`` when given, else to the share link a cart item remembers.
+    """
+    cart = cart_lines(member=member, brand_code=brand_code)
+    return order_create(member=member, lines=cart.lines, coupon_code=coupon_code, points=points,
+                        share_token=share_token or cart.share_token, live_session_id=live_session_id,
+                        from_cart=True)
+
+
 # ---------------------------------------------------------------------------- unwinding unpaid orders
 
 def _release(order: Order, at: dt.datetime) -> None:

@@ -12,8 +12,8 @@ from django.conf import settings
 from livestream.models import LiveSession, ViewerEvent
 from livestream.services import session_cancel, session_end, session_start
 from livestream.viewer_events import viewer_events_ingest
-from members.events import BatchResult, RejectedItem
 from retail_crm.errors import ApplicationError
+from retail_crm.ingestion import BatchResult, RejectedItem
 from tests.factories import MemberFactory
 from tests.factories_payments import ProductFactory
 from tests.test_livestream_schedule import make_org, plan

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 
 from mall import catalogue, checkout
 from mall.coupons import coupons_for_member
-from mall.errors import MallErrorCode
 from mall.fulfilment import order_confirm_receipt
 from mall.models import CartItem, CouponStatus, CouponTemplate, Order, OrderStatus, Sku
 from members.api.mp_views import BrandRefSerializer, MemberApi
@@ -320,21 +319,12 @@ class OrderCreateApi(MemberApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        member = self.member
-        share_token = values["share_token"]
+        common = {"member": self.member, "coupon_code": values["coupon_code"], "points": values["points"],
+                  "share_token": values["share_token"], "live_session_id": values["live_session_id"]}
         if values.get("from_cart_brand"):
-            items = list(CartItem.objects.filter(member=member, sku__brand__code=values["from_cart_brand"]))
-            if not items:
-                raise ApplicationError(MallErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
-                                       fields={"from_cart_brand": ["The cart holds nothing of this brand."]})
-            lines = [checkout.LineRequest(sku_id=i.sku_id, quantity=i.quantity) for i in items]
-            share_token = share_token or next((i.share_token for i in items if i.share_token), "")
+            order = checkout.order_create_from_cart(brand_code=values["from_cart_brand"], **common)
         else:
-            lines = [checkout.LineRequest(**line) for line in values["lines"]]
-        order = checkout.order_create(member=member, lines=lines, coupon_code=values["coupon_code"],
-                                      points=values["points"], share_token=share_token,
-                                      live_session_id=values["live_session_id"],
-                                      from_cart=bool(values.get("from_cart_brand")))
+            order = checkout.order_create(lines=[checkout.LineRequest(**line) for line in values["lines"]], **common)
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
 
 

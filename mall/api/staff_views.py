@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from mall.checkout import stock_adjust
 from mall.coupon_campaigns import coupons_issue_to
+from mall.coupons import coupon_template_create
 from mall.fulfilment import order_ship
 from mall.models import Channel, CouponTemplate, Order, OrderLine, OrderStatus, Sku
 from members.models import Member
@@ -22,7 +23,6 @@ from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import idempotent
-from retail_crm.models import Brand
 from retail_crm.scoping import scoped
 from retail_crm.vocabulary import Segment
 
@@ -254,28 +254,6 @@ class CouponTemplateSerializer(serializers.Serializer):
     valid_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     is_active = serializers.BooleanField(default=True)
 
-    def validate(self, attrs):
-        errors = {}
-        if attrs["kind"] == CouponTemplate.Kind.THRESHOLD:
-            if not attrs.get("discount_amount"):
-                errors["discount_amount"] = ["Required for a threshold coupon."]
-            if attrs.get("discount_rate") is not None:
-                errors["discount_rate"] = ["Only for a discount coupon."]
-        else:
-            if not attrs.get("discount_rate"):
-                errors["discount_rate"] = ["Required for a discount coupon."]
-            if attrs.get("discount_amount") is not None:
-                errors["discount_amount"] = ["Only for a threshold coupon."]
-        window = attrs.get("valid_from") is not None or attrs.get("valid_to") is not None
-        if bool(attrs.get("valid_days")) == window:
-            errors["valid_days"] = ["Give either valid_days or valid_from and valid_to."]
-        elif window and not (attrs.get("valid_from") and attrs.get("valid_to")
-                             and attrs["valid_to"] > attrs["valid_from"]):
-            errors["valid_to"] = ["Give valid_from and a later valid_to."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
 
 class CouponTemplateListCreateApi(ScopedMixin, APIView):
     """Coupon templates of the brands in scope; HQ and brand operators create them."""
@@ -291,11 +269,7 @@ class CouponTemplateListCreateApi(ScopedMixin, APIView):
         data = CouponTemplateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        brand = scoped(Brand.objects.all(), self.actor).filter(code=values.pop("brand")["code"]).first()
-        if brand is None:
-            raise ApplicationError(ErrorCode.INVALID, "No such brand.",
-                                   fields={"brand": ["No such brand in your scope."]})
-        template = CouponTemplate.objects.create(brand=brand, **values)
+        template = coupon_template_create(actor=self.actor, brand_code=values.pop("brand")["code"], **values)
         return Response(CouponTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
 
