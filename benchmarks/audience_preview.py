@@ -13,16 +13,19 @@ tables' secondary indexes rebuilt afterwards. Per member of the brand, about:
 * a current guide binding (60 %), a WeCom friendship with that guide (35 % of all);
 * a size tag (80 %, group-wide values) and 0–2 brand style tags;
 * 3 orders over two years with one line each (400 products in 20 categories, skewed; 3 % fully refunded),
-  the RFML row built from them (70 % of members buy) with a class and a lifecycle stage, and a points
-  ledger (earned on purchases, 30 % spent some);
-* a coupon for 30 % (available, used up or expired);
+  the RFML row built from them (two thirds of the members buy) with a class and a lifecycle stage, and a
+  points ledger (earned on purchases, 30 % of buyers spent some);
+* a coupon for 30 % (available, void or expired);
 * 3 behaviour events in the last 30 days (on a quarter of the members, the most active ones most; views
   70 %, favourites 15 %, adds to cart 15 %; products skewed), and the daily counters built from them.
 
+At 100,000 members that is 66,000 RFML rows, 300,000 orders, 86,000 points entries, 160,000 member tags,
+300,000 behaviour events and 222,000 daily counter rows; ten times as many at 1,000,000.
+
 Measurement: for each realistic definition below, ``--calls`` previews exactly as the API runs them
-(validation of the definition against the brand, then one COUNT), timed one after the other; prints the
-count, p50, p95 and max per definition, and the load average (the machine may be shared). Target: p95 < 2 s
-per definition at 1,000,000 members.
+(validation of the definition against the brand, then ``audience_count``: one COUNT under
+``audience_query_settings``), timed one after the other; prints the count, p50, p95 and max per definition,
+and the load average (the machine may be shared). Target: p95 < 2 s per definition at 1,000,000 members.
 """
 
 from __future__ import annotations

@@ -757,11 +757,18 @@ def audience_query_settings():
     transaction (a savepoint inside one); on other databases it only does that.
     """
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = %s", [AUDIENCE_WORK_MEM])
-                cursor.execute("SET LOCAL jit = off")
+        if connection.vendor != "postgresql":
+            yield
+            return
+        with connection.cursor() as cursor:
+            # set_config(…, true) is SET LOCAL. Inside an enclosing transaction (a campaign's) the old values
+            # come back afterwards: explicitly on success, by the savepoint's rollback on an error.
+            cursor.execute("SELECT current_setting('work_mem'), current_setting('jit'), "
+                           "set_config('work_mem', %s, true), set_config('jit', 'off', true)", [AUDIENCE_WORK_MEM])
+            work_mem, jit = cursor.fetchone()[:2]
         yield
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('work_mem', %s, true), set_config('jit', %s, true)", [work_mem, jit])
 
 
 def audience_count(*, brand: Brand, definition, at: dt.datetime | None = None) -> int:

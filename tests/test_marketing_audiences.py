@@ -32,12 +32,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from analytics.models import MemberRfm, SegmentationSettings
 from mall.models import Coupon, CouponStatus, CouponTemplate, OrderLine, Product, Sku
-from marketing.audiences import audience_count, audience_member_ids_sql, audience_members
+from marketing.audiences import (
+    audience_count,
+    audience_member_ids_sql,
+    audience_members,
+    audience_query_settings,
+)
 from marketing.models import Audience
 from members.events import activity_summarise
 from members.models import BehaviourEvent, JoinChannel, MemberTag, PointsEntry, WeComFriendship
@@ -336,6 +341,24 @@ def test_the_audience_is_one_query_and_counts_without_loading_members(w):
         assert cursor.fetchall() == [(w.carol.pk,)]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_audience_queries_get_their_planner_settings_and_give_them_back(w):
+    def current() -> tuple[str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('work_mem'), current_setting('jit')")
+            return cursor.fetchone()
+
+    with transaction.atomic():  # a campaign's own transaction
+        before = current()
+        with audience_query_settings():
+            assert current() == ("64MB", "off")
+            assert audience_members(brand=w.a, definition={"points": {"max": 0}}, at=NOW).count() == 2
+        assert current() == before
+        with pytest.raises(ApplicationError), audience_query_settings():
+            audience_count(brand=w.a, definition={"guides": [w.gb1.pk]})
+        assert current() == before
+
+
 def test_a_saved_definition_that_no_longer_fits_its_brand_is_refused_when_resolved(w):
     definition = {"tags": {"none": [w.tag_vip.pk]}}
     assert codes(w, definition) == {"bob", "carol", "erin"}
@@ -580,3 +603,15 @@ def test_a_brand_without_guides_stores_or_coupon_templates_still_compiles(w):
     assert codes(w, {"coupons": {"held": False}}, brand=bare) == {"gina"}
     assert codes(w, {"regions": [empty_region.pk]}, brand=bare) == set()
     assert audience_count(brand=bare, definition={"wecom_friend": False, "coupons": {"held": False}}, at=NOW) == 1
+
+
+def test_previews_and_exports_are_rate_limited_per_user(w, users, api_client, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "audience_preview": "2/min", "export": "1/hour"}
+    audience = Audience.objects.create(group=w.group, brand=w.a, name="全部", definition={})
+    client = as_user(api_client, users["wa"])
+    previews = [client.post(f"{URL}preview/", {"definition": {}}, format="json") for _ in range(3)]
+    exports = [client.get(f"{URL}{audience.pk}/export/") for _ in range(2)]
+    assert [r.status_code for r in previews + exports] == [200, 200, 429, 200, 429]
+    assert previews[2].json()["error"]["code"] == "throttled" and int(previews[2]["Retry-After"]) > 0
+    other = as_user(api_client, users["hq"]).post(f"{URL}preview/", {"brand": "WA", "definition": {}}, format="json")
+    assert other.json() == {"count": 4}
