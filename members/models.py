@@ -350,6 +350,8 @@ class BehaviourEvent(models.Model):
             models.Index(fields=["member", "occurred_at"]),
             models.Index(fields=["guide", "occurred_at"]),
             models.Index(fields=["share_token"], condition=~Q(share_token=""), name="event_share_token_idx"),
+            # Audiences: "viewed / favourited / carted these products N times in the last days".
+            models.Index(fields=["brand", "kind", "object_id", "occurred_at"], name="event_object_kind_time"),
         ]
 
     def __str__(self) -> str:

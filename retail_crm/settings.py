@@ -299,7 +299,8 @@ THROTTLE_RATES = {
         "mp_login": "30/min",  # mini-program logins (wx.login code exchange) per IP
         "mp_phone_bind": "10/hour",  # phone bindings per member
         "auth_token": "10/min",  # staff API token requests per IP
-        "export": "30/hour",  # dashboard exports (CSV/XLSX) per staff user
+        "export": "30/hour",  # dashboard exports (CSV/XLSX) and audience exports per staff user
+        "audience_preview": "60/min",  # live audience size previews per staff user (one COUNT each)
     }.items()
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = THROTTLE_RATES

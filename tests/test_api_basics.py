@@ -83,6 +83,8 @@ def test_schema_as_json_lists_the_whole_api(client):
         "/api/v1/mall/orders/{id}/", "/api/v1/mall/orders/{id}/ship/", "/api/v1/mall/refunds/",
         "/api/v1/mall/refunds/{id}/approve/",
         "/api/v1/mall/refunds/{id}/reject/", "/api/v1/mall/skus/{sku_id}/stock/adjust/",
+        "/api/v1/marketing/audiences/", "/api/v1/marketing/audiences/preview/", "/api/v1/marketing/audiences/{id}/",
+        "/api/v1/marketing/audiences/{id}/export/",
         "/api/v1/marketing/deliveries/", "/api/v1/marketing/sms/tencent/reply/{token}/",
         "/api/v1/marketing/sms/tencent/status/{token}/", "/api/v1/me/",
         "/api/v1/members/", "/api/v1/members/tag-groups/", "/api/v1/members/{id}/",

@@ -126,8 +126,9 @@ TAGS = [
     {"name": "analytics", "description": "The HQ dashboard's metrics, sales credits (attribution), RFML classes "
                                          "and runs, and the guides' care lists."},
     {"name": "org", "description": "The organisation: brands, regions, stores and guides in the caller's scope."},
-    {"name": "marketing", "description": "Reaching members: every message sent or held back (deliveries), and the "
-                                         "SMS provider's receipt and reply callbacks."},
+    {"name": "marketing", "description": "Reaching members: saved audiences (their live size and CSV export), "
+                                         "every message sent or held back (deliveries), and the SMS provider's "
+                                         "receipt and reply callbacks."},
 ]
 
 
