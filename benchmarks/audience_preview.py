@@ -108,7 +108,6 @@ def generate(members: int) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from analytics.models import MemberRfm, SegmentationSettings
     from mall.models import Coupon, CouponTemplate, Order, OrderLine, Product, Sku
     from members.models import (
         BehaviourEvent,
@@ -123,6 +122,7 @@ def generate(members: int) -> None:
         WeComFriendship,
     )
     from retail_crm.models import Brand, Guide, Region, RetailGroup, Store
+    from segments.models import MemberRfm, SegmentationSettings
 
     started = time.monotonic()
 

@@ -109,10 +109,6 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
-# RFML and the care calendar are moving from analytics to segments: this is the one place marketing
-# imports them (change these two lines when the move lands).
-from analytics.care import CareCalendar, care_calendar_for
-from analytics.models import MemberRfm
 from mall.models import Coupon, CouponStatus, CouponTemplate, Order, Product, Sku
 from mall.selectors import purchases
 from marketing.models import Audience
@@ -134,6 +130,8 @@ from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Region, Store
 from retail_crm.scoping import Actor, scoped
 from retail_crm.vocabulary import LifecycleStage, Segment
+from segments.care import CareCalendar, care_calendar_for
+from segments.models import MemberRfm
 
 MAX_IDS = 50
 MAX_CLAUSES = 10

@@ -35,7 +35,6 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from analytics.models import MemberRfm, SegmentationSettings
 from mall.models import Coupon, CouponStatus, CouponTemplate, OrderLine, Product, Sku
 from marketing.audiences import (
     audience_count,
@@ -48,6 +47,7 @@ from members.events import activity_summarise
 from members.models import BehaviourEvent, JoinChannel, MemberTag, PointsEntry, WeComFriendship
 from members.tags import tag_group_get_or_create, tag_value_get_or_create
 from retail_crm.errors import ApplicationError
+from segments.models import MemberRfm, SegmentationSettings
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0007_tag_reason_codes'),
+        ('members', '0008_member_oa_openid'),
         ('retail_crm', '0004_idempotencyrecord'),
     ]
 
