@@ -21,7 +21,6 @@ urlpatterns = [
     path("", include("segments.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("livestream.urls")),
-    path("", include("guides.api_urls")),
-    path("", include("guides.api_commission_urls")),
+    path("", include("guides.api.urls")),
     path("", include("marketing.api.urls")),
 ]
