@@ -152,7 +152,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from analytics.facts_models import (
+from analytics.models import (
     BrandSalesFact,
     EngagementFact,
     GuidedOrderFact,
@@ -166,11 +166,11 @@ from analytics.facts_models import (
     MemberMonthFact,
     MemberWindowFact,
     PurchaseFact,
+    SalesFact,
     SegmentMonthFact,
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import SalesFact
 from livestream.metrics import LiveTotals, live_totals, sessions_planned_between
 from livestream.models import LiveSession
 from mall.models import OFFLINE_CHANNELS, PRIVATE_DOMAIN_CHANNELS, Channel

@@ -212,7 +212,7 @@ def test_no_rule_means_no_staff_commission(office):
 
 
 def test_the_nightly_task_catches_up_credits_written_lately(history):
-    from guides.commission_tasks import commission_build_recent
+    from guides.tasks import commission_build_recent
 
     store, ann, ben, online, pos, community = history
     SalesCredit.objects.filter(order=community).update(booked_at=timezone.now() - dt.timedelta(days=3))

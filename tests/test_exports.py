@@ -249,7 +249,7 @@ def test_another_users_job_does_not_exist(client, world, stand_in, media, settin
 
 def test_a_job_fails_visibly_when_its_filters_no_longer_hold(client, world, stand_in, media):
     """The job checks scope and filters again when it runs: a brand taken out of the user's scope fails it."""
-    from analytics.export_tasks import export_table
+    from analytics.tasks import export_table
 
     user = world.users.rm_east
     job = exports.job_create(user_id=user.pk, table=stand_in, fmt="csv", params={"brand": "WB"})
@@ -262,7 +262,7 @@ def test_a_job_fails_visibly_when_its_filters_no_longer_hold(client, world, stan
 
 
 def test_running_the_job_twice_keeps_one_file(client, world, stand_in, media):
-    from analytics.export_tasks import export_table
+    from analytics.tasks import export_table
 
     job = exports.job_create(user_id=world.users.hq.pk, table=stand_in, fmt="csv", params=PERIOD)
     first = export_table(job.id)
@@ -273,7 +273,7 @@ def test_running_the_job_twice_keeps_one_file(client, world, stand_in, media):
 
 
 def test_old_exports_are_purged(world, stand_in, media):
-    from analytics.export_tasks import exports_purge
+    from analytics.tasks import exports_purge
 
     old = exports.job_create(user_id=world.users.hq.pk, table=stand_in, fmt="csv", params={})
     fresh = exports.job_create(user_id=world.users.hq.pk, table=stand_in, fmt="csv", params={})

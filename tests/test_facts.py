@@ -14,7 +14,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from analytics import facts_tasks
+from analytics import tasks as facts_tasks
 from analytics.facts import (
     facts_days_changed,
     facts_rebuild,
@@ -22,7 +22,7 @@ from analytics.facts import (
     facts_rebuild_months,
     sales_facts_rebuild,
 )
-from analytics.facts_models import (
+from analytics.models import (
     BrandSalesFact,
     EngagementFact,
     FactBuild,
@@ -35,11 +35,11 @@ from analytics.facts_models import (
     MemberGrowthFact,
     MemberMonthFact,
     PurchaseFact,
+    SalesFact,
     SegmentMonthFact,
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import SalesFact
 from guides.models import TaskAssignment
 from mall.models import Order, Refund, StockMovement
 from segments.models import CareItem

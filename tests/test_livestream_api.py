@@ -14,7 +14,7 @@ from retail_crm.urls import urlpatterns as project_urlpatterns
 from tests.factories import BrandFactory, GuideFactory, RegionFactory, RetailGroupFactory, StoreFactory, staff_user
 from tests.factories_payments import ProductFactory
 
-urlpatterns = [path("api/v1/", include("livestream.urls")), *project_urlpatterns]
+urlpatterns = [path("api/v1/", include("livestream.api.urls")), *project_urlpatterns]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.test_livestream_api")]
 

@@ -153,7 +153,7 @@ def test_store_progress_for_a_month(world, api_client):
 
 
 def test_store_progress_defaults_to_the_current_month(world, api_client, monkeypatch):
-    monkeypatch.setattr("livestream.kpi_api.timezone.localdate", lambda: dt.date(2024, 3, 31))
+    monkeypatch.setattr("livestream.api.kpis.timezone.localdate", lambda: dt.date(2024, 3, 31))
 
     response = as_user(api_client, world, "hq").get(f"{API}/stores/SA/progress/")
 

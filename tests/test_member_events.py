@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from guides.services import guide_token_issue, guide_token_revoke
-from members import event_tasks
+from members import tasks as event_tasks
 from members.auth import member_token_issue
 from members.events import (
     BatchResult,

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from mall.models import Channel, OrderLine, OrderStatus, Product, Sku
-from members import tag_tasks
+from members import tasks as tag_tasks
 from members.models import MemberTag, TagGroup, TagRule, TagSource, TagValue
 from members.tags import (
     DEFAULT_RULES,

@@ -37,8 +37,8 @@ from django.urls import reverse
 
 from analytics import metrics
 from analytics.facts import facts_rebuild, facts_rebuild_windows
-from analytics.facts_models import MemberWindowFact
 from analytics.metrics import Filters
+from analytics.models import MemberWindowFact
 from mall.models import Channel
 from retail_crm.scoping import actor_for
 from tests.dashboard_data import PASSWORD, local

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from analytics import metrics
 from analytics.facts import facts_rebuild
-from analytics.facts_models import EngagementFact
+from analytics.models import EngagementFact
 from guides.selectors import MaterialViews, material_views, workbench_subject
 from guides.sharing import ShareFunnel, Sharer, share_create, share_funnel_total, share_funnels
 from members.events import event_batch_ingest

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from guides import library, sharing
 from guides.errors import GuidesErrorCode
-from guides.forms_share import (
+from guides.forms import (
     ExecutionFilterForm,
     MaterialFilterForm,
     ProductSearchForm,

@@ -78,7 +78,7 @@ class TagValueAdmin(ScopedModelAdmin):
 
 @admin.action(description=_("Recompute the tags of these rules' brands now"))
 def recompute_now(modeladmin, request, queryset):
-    from members.tag_tasks import tags_recompute_brand
+    from members.tasks import tags_recompute_brand
 
     brand_ids = sorted(set(queryset.values_list("brand_id", flat=True)))
     for brand_id in brand_ids:

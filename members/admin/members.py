@@ -1,3 +1,5 @@
+"""Admin for members (memberships inline), guide bindings, binding policies, points, merges, and guides' phones."""
+
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
@@ -123,7 +125,7 @@ class MemberAdmin(ScopedModelAdmin):
         return ("code", "name", self._phone_column(request), "gender", "created_at", "merged_into")
 
     def get_urls(self):
-        from members.admin_import import member_import_urls  # the "Import members" upload page
+        from members.admin.importing import member_import_urls  # the "Import members" upload page
 
         return member_import_urls(self) + super().get_urls()
 
@@ -175,9 +177,6 @@ class MemberMergeAdmin(ScopedModelAdmin):
     list_display = ("survivor", "absorbed", "reason", "merged_by", "merged_at")
     raw_id_fields = ("survivor", "absorbed", "merged_by")
     write_roles = frozenset()
-
-# Each area registers its own admin classes.
-from members import admin_events, admin_tags, admin_wecom  # noqa: E402,F401
 
 
 @admin.register(Guide)
