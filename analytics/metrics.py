@@ -219,8 +219,19 @@ class Filters:
         return replace(self, date_from=_year_earlier(self.date_from), date_to=_year_earlier(self.date_to))
 
     def previous(self) -> Filters:
-        """环比: the period of the same length that ends the day before this one starts."""
+        """环比: the period just before this one.
+
+        Whole calendar months compare with as many whole months before them (June with May, a quarter with
+        the quarter before), as month-on-month reports do, so their member rates come from the monthly rollups
+        too; any other period compares with the period of the same length that ends the day before it starts.
+        """
         date_to = self.date_from - dt.timedelta(days=1)
+        if self.date_from.day == 1 and self.date_to == _month_end(self.date_to):
+            months = (self.date_to.year - self.date_from.year) * 12 + self.date_to.month - self.date_from.month + 1
+            first = self.date_from
+            for _ in range(months):
+                first = _month_start(first - dt.timedelta(days=1))
+            return replace(self, date_from=first, date_to=date_to)
         return replace(self, date_from=date_to - dt.timedelta(days=self.days - 1), date_to=date_to)
 
     def is_partial(self, today: dt.date) -> bool:

@@ -53,7 +53,7 @@ def test_overview_for_hq(world):
     body = response.json()
     assert body["filters"] == {"date_from": "2026-03-01", "date_to": "2026-03-31", "brand_id": None,
                                "region_id": None, "store_id": None, "channel": None, "partial": False,
-                               "previous_from": "2026-01-29", "previous_to": "2026-02-28"}
+                               "previous_from": "2026-02-01", "previous_to": "2026-02-28"}  # 环比 of March: February
     assert (body["gmv"]["value"], body["gmv"]["unit"], body["gmv"]["last_year"]["value"]) == ("2250.00", "cny",
                                                                                             "400.00")
     assert body["gmv"]["trend"][1] == {"period": "2026-03-02", "value": "500.00", "numerator": None,

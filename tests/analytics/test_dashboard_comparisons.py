@@ -33,6 +33,7 @@ from django.utils import translation
 import analytics.services
 from analytics.dashboard_pages import compare
 from analytics.dashboard_tables import Kind
+from analytics.metrics import Filters
 from tests.dashboard_data import PASSWORD, build_dashboard_world, build_facts
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +183,17 @@ def test_a_monthly_trend_ending_inside_a_month_marks_that_month_partial(client, 
     spec = json.loads(re.search(r'id="trend-sales_flow-data" type="application/json">(.*?)</script>', html).group(1))
     assert spec["x"] == ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03 (未完结)"]
     assert spec["partial"] == 4
+
+
+@pytest.mark.parametrize(("date_from", "date_to", "previous"), [
+    ("2026-06-01", "2026-06-30", ("2026-05-01", "2026-05-31")),  # a month: the month before, 31 days
+    ("2026-03-01", "2026-03-31", ("2026-02-01", "2026-02-28")),
+    ("2026-04-01", "2026-06-30", ("2026-01-01", "2026-03-31")),  # a quarter: the quarter before
+    ("2026-01-01", "2026-01-31", ("2025-12-01", "2025-12-31")),
+    ("2026-03-06", "2026-03-10", ("2026-03-01", "2026-03-05")),  # any other period: the same length before
+    ("2026-06-01", "2026-06-20", ("2026-05-12", "2026-05-31")),  # a month so far: the same number of days
+])
+def test_the_previous_period_of_whole_months_is_as_many_whole_months(date_from, date_to, previous):
+    filters = Filters(date_from=dt.date.fromisoformat(date_from), date_to=dt.date.fromisoformat(date_to))
+    before = filters.previous()
+    assert (before.date_from.isoformat(), before.date_to.isoformat()) == previous

@@ -306,7 +306,7 @@ def test_store_ranking_csv_for_the_region_manager(client, facts_world):
 
     assert rows[0] == dashboard_tables.REGISTRY["store_ranking"].header()
     assert len(rows[0]) == 14
-    # The last two columns are the previous period's (2026-01-29..02-28: no sales, so no growth to show).
+    # The last two columns are the previous period's (February 2026: no sales, so no growth to show).
     assert [row[1:] for row in rows[1:]] == [
         ["E1", "WA", "570.00", "700.00", "3", "190.00", "200.00", "0.3509", "0.0806", "100.00", "4.7000", "0.00", ""],
         ["E2", "WA", "500.00", "500.00", "1", "500.00", "0.00", "0.0000", "0.0000", "0.00", "", "0.00", ""],
