@@ -15,26 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F
 from django.utils import timezone
 
-from mall.models import Order
-from marketing.channels import (
-    OutgoingMessage,
-    PermanentFailure,
-    TemporaryFailure,
-    channel_available,
-    get_channel,
-)
-from marketing.models import (
-    Channel,
-    ChannelOptOut,
-    Delivery,
-    HoldReason,
-    MessageKind,
-    ReachRules,
-    SubscribeConsent,
-)
+from mall.coupon_campaigns import coupons_issue_to
+from mall.models import CouponTemplate
+from marketing.channels import OutgoingMessage, PermanentFailure, TemporaryFailure, get_channel
+from marketing.models import Channel, ChannelOptOut, Delivery, HoldReason, MessageKind, SubscribeConsent
+from marketing.rules import MessagePlan, Rules, decide_one, next_allowed, rules_for
 from members.models import Member
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand
@@ -44,63 +32,6 @@ logger = logging.getLogger(__name__)
 OPT_OUT_WORDS = {"TD", "T", "N", "退订", "退", "取消"}
 MAX_ATTEMPTS = 5
 SENDING_STALE_AFTER = dt.timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The restraint in force for one brand (its own row, else the group's, else the defaults)."""
-
-    quiet_start: dt.time = dt.time(21, 0)
-    quiet_end: dt.time = dt.time(9, 0)
-    cap_messages: int = 2
-    cap_days: int = 7
-    care_days: int = 15
-
-
-def rules_for(brand: Brand) -> Rules:
-    row = (ReachRules.objects.filter(Q(brand=brand) | Q(group_id=brand.group_id, brand__isnull=True))
-           .order_by(F("brand_id").asc(nulls_last=True)).first())
-    if row is None:
-        return Rules()
-    return Rules(quiet_start=row.quiet_start, quiet_end=row.quiet_end, cap_messages=row.cap_messages,
-                 cap_days=row.cap_days, care_days=row.care_days)
-
-
-def _in_quiet_hours(moment: dt.datetime, rules: Rules) -> bool:
-    local = timezone.localtime(moment).time()
-    if rules.quiet_start > rules.quiet_end:  # spans midnight, e.g. 21:00–09:00
-        return local >= rules.quiet_start or local < rules.quiet_end
-    return rules.quiet_start <= local < rules.quiet_end
-
-
-def next_allowed(moment: dt.datetime, rules: Rules) -> dt.datetime:
-    """``moment`` itself, or the end of the quiet hours it falls in (local time)."""
-    if not _in_quiet_hours(moment, rules):
-        return moment
-    local = timezone.localtime(moment)
-    end = local.replace(hour=rules.quiet_end.hour, minute=rules.quiet_end.minute, second=0, microsecond=0)
-    if end <= local:
-        end += dt.timedelta(days=1)
-    return end
-
-
-def _address(member: Member, channel: str, content: dict) -> str | None:
-    """Where ``channel`` reaches the member, or None when it cannot (no adapter, phone, openid or consent)."""
-    if not channel_available(channel):
-        return None
-    if channel == Channel.SMS:
-        return member.phone or None
-    if channel == Channel.SUBSCRIBE:
-        template = (content.get(channel) or {}).get("template")
-        if not member.openid or not template:
-            return None
-        has_consent = SubscribeConsent.objects.filter(member=member, template_id=template, remaining__gt=0).exists()
-        return member.openid if has_consent else None
-    return None  # official-account and WeCom sends need their own adapters (not configured)
-
-
-def _last_purchase(member: Member) -> dt.datetime | None:
-    return Order.objects.filter(member=member, paid_at__isnull=False).aggregate(last=Max("paid_at"))["last"]
 
 
 @transaction.atomic
@@ -127,43 +58,14 @@ def message_send(*, member: Member, brand: Brand, kind: str, channels: Sequence[
     if existing is not None:
         return existing
 
-    rules = rules_for(brand)
-    opted_out = set(ChannelOptOut.objects.filter(member=member, channel__in=channels)
-                    .values_list("channel", flat=True))
-    chosen, address = "", None
-    for channel in channels:
-        if channel in opted_out:
-            continue
-        address = _address(member, channel, content)
-        if address:
-            chosen = channel
-            break
-    hold = ""
-    if not chosen:
-        hold = HoldReason.OPTED_OUT if opted_out >= set(channels) else HoldReason.NO_CONSENT
-    send_after = at
-    if not hold and kind == MessageKind.MARKETING:
-        last = _last_purchase(member)
-        if last is not None and last > at - dt.timedelta(days=rules.care_days):
-            hold = HoldReason.CARE_WINDOW
-        else:
-            send_after = next_allowed(at, rules)
-            window = dt.timedelta(days=rules.cap_days)
-            counted = (Delivery.objects.filter(member=member, kind=MessageKind.MARKETING,
-                                               send_after__gt=send_after - window, send_after__lt=send_after + window)
-                       .exclude(status__in=[Delivery.Status.HELD, Delivery.Status.FAILED]).count())
-            if counted >= rules.cap_messages:
-                hold = HoldReason.FREQUENCY_CAP
-    if hold:
-        status = Delivery.Status.HELD
-    elif send_after > at:
-        status = Delivery.Status.WAITING
-    else:
-        status = Delivery.Status.QUEUED
+    plan = MessagePlan(kind=kind, channels=tuple(channels), at=at, rules=rules_for(brand),
+                       subscribe_template=(content.get(Channel.SUBSCRIBE) or {}).get("template") or "")
+    decision = decide_one(plan, member_id=member.pk)
+    chosen = decision.channel
     return Delivery.objects.create(
         member=member, brand=brand, kind=kind, channel=chosen, source=source[:80], dedupe_key=dedupe_key,
-        content=content.get(chosen, {}) if chosen else {}, status=status, hold_reason=hold, planned_at=at,
-        send_after=send_after)
+        content=content.get(chosen, {}) if chosen else {}, status=decision.status,
+        hold_reason=decision.hold_reason, planned_at=at, send_after=decision.send_after)
 
 
 @dataclass(frozen=True)
@@ -174,7 +76,12 @@ class DispatchResult:
     deferred: int  # due marketing messages that reached quiet hours before going out
 
 
-def _claim(now: dt.datetime, channel: str, limit: int) -> tuple[list[Delivery], int]:
+CLAIM_BATCH = 500  # deliveries claimed (and marked sending) per transaction
+
+
+def _claim(now: dt.datetime, channel: str, limit: int, rules: dict[int, Rules]) -> tuple[list[Delivery], int, int]:
+    """Mark up to ``limit`` due deliveries of ``channel`` as sending; defer marketing ones that reached quiet
+    hours. Returns the claimed rows, how many were deferred and how many were due in all."""
     with transaction.atomic():
         rows = list(Delivery.objects.select_for_update(skip_locked=True)
                     .filter(channel=channel, status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING],
@@ -183,18 +90,21 @@ def _claim(now: dt.datetime, channel: str, limit: int) -> tuple[list[Delivery], 
         deferred = []
         for row in rows:
             if row.kind == MessageKind.MARKETING:
-                allowed = next_allowed(now, rules_for(row.brand))
+                if row.brand_id not in rules:
+                    rules[row.brand_id] = rules_for(row.brand)
+                allowed = next_allowed(now, rules[row.brand_id])
                 if allowed > now:  # a late run must not send into the night
                     row.send_after, row.status = allowed, Delivery.Status.WAITING
                     deferred.append(row)
         if deferred:
             Delivery.objects.bulk_update(deferred, ["send_after", "status"])
-        claimed = [r for r in rows if r not in deferred]
+        deferred_ids = {row.pk for row in deferred}
+        claimed = [r for r in rows if r.pk not in deferred_ids]
         Delivery.objects.filter(pk__in=[r.pk for r in claimed]).update(status=Delivery.Status.SENDING,
                                                                         attempts=F("attempts") + 1)
     for row in claimed:
         row.attempts += 1
-    return claimed, len(deferred)
+    return claimed, len(deferred), len(rows)
 
 
 def _consume_consent(row: Delivery) -> bool:
@@ -203,44 +113,97 @@ def _consume_consent(row: Delivery) -> bool:
                                            remaining__gt=0).update(remaining=F("remaining") - 1) == 1
 
 
+def _coupons_issue(rows: list[Delivery], now: dt.datetime) -> None:
+    """A campaign's coupon to each member its message just reached (``content["coupon_template"]``).
+
+    Called once per delivery, when it turns from sending to sent, which happens once: a retried dispatch
+    never issues a second coupon. One issue per template and source (a campaign run reaches a member once).
+    """
+    wanted: dict[tuple[int, str], list[int]] = {}
+    for row in rows:
+        template_id = row.content.get("coupon_template")
+        if template_id:
+            wanted.setdefault((template_id, row.source), []).append(row.member_id)
+    for (template_id, source), member_ids in wanted.items():
+        template = CouponTemplate.objects.select_related("brand").filter(pk=template_id).first()
+        try:
+            if template is None:
+                raise ApplicationError("not_found", "No such coupon template.", status=404)
+            coupons_issue_to(template=template, members=Member.objects.filter(pk__in=member_ids), at=now,
+                             once_per_member=False)
+        except ApplicationError as exc:
+            logger.error("%s: coupon template %s not issued to %s members sent to: %s", source, template_id,
+                         len(member_ids), exc.message)
+
+
+def _record_sent(sent: list[tuple[Delivery, str]], now: dt.datetime) -> None:
+    """Mark a batch of handed-over deliveries sent (and issue their coupons), in one transaction."""
+    if not sent:
+        return
+    with transaction.atomic():
+        rows = [row for row, _ in sent]
+        Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(status=Delivery.Status.SENT, sent_at=now)
+        for row, provider_id in sent:
+            row.provider_message_id = provider_id[:80]
+        Delivery.objects.bulk_update(rows, ["provider_message_id"], batch_size=CLAIM_BATCH)
+        _coupons_issue(rows, now)
+
+
 def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int] | None = None) -> DispatchResult:
-    """Send due deliveries, at most ``limits[channel]`` per channel this run (the provider's rate)."""
+    """Send due deliveries, at most ``limits[channel]`` per channel this run (the provider's rate).
+
+    Claimed in batches of ``CLAIM_BATCH``; each batch's successful sends are recorded together once the
+    batch has been handed over (a crash before that leaves them ``sending``: failed with an unknown outcome,
+    never sent again).
+    """
     now = now or timezone.now()
     limits = limits or {}
     sent = failed = retried = deferred = 0
+    rules: dict[int, Rules] = {}
     for channel in Channel.values:
-        claimed, late = _claim(now, channel, limits.get(channel, 500))
-        deferred += late
-        if not claimed:
-            continue
-        adapter = get_channel(channel)
-        for row in claimed:
-            if channel == Channel.SUBSCRIBE and not _consume_consent(row):
-                Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.HELD,
-                                                          hold_reason=HoldReason.NO_CONSENT)
-                failed += 1
-                continue
-            address = row.member.openid if channel == Channel.SUBSCRIBE else row.member.phone
-            message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=address,
-                                      template=row.content.get("template", ""), params=row.content.get("params", {}))
+        budget = limits.get(channel, CLAIM_BATCH)
+        adapter = None
+        while budget > 0:
+            batch = min(budget, CLAIM_BATCH)
+            claimed, late, due = _claim(now, channel, batch, rules)
+            deferred += late
+            budget -= len(claimed)
+            if claimed and adapter is None:
+                adapter = get_channel(channel)
+            done: list[tuple[Delivery, str]] = []
             try:
-                provider_id = adapter.send(message)
-            except TemporaryFailure as exc:
-                if row.attempts >= MAX_ATTEMPTS:
-                    Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
-                    failed += 1
-                else:
-                    backoff = dt.timedelta(minutes=2 ** row.attempts)
-                    Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.QUEUED, error=str(exc)[:200],
-                                                              send_after=now + backoff)
-                    retried += 1
-            except PermanentFailure as exc:
-                Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
-                failed += 1
-            else:
-                Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.SENT, sent_at=now,
-                                                          provider_message_id=provider_id[:80])
-                sent += 1
+                for row in claimed:
+                    if channel == Channel.SUBSCRIBE and not _consume_consent(row):
+                        Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.HELD,
+                                                                  hold_reason=HoldReason.NO_CONSENT)
+                        failed += 1
+                        continue
+                    address = row.member.openid if channel == Channel.SUBSCRIBE else row.member.phone
+                    message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=address,
+                                              template=row.content.get("template", ""),
+                                              params=row.content.get("params", {}))
+                    try:
+                        provider_id = adapter.send(message)
+                    except TemporaryFailure as exc:
+                        if row.attempts >= MAX_ATTEMPTS:
+                            Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED,
+                                                                      error=str(exc)[:200])
+                            failed += 1
+                        else:
+                            backoff = dt.timedelta(minutes=2 ** row.attempts)
+                            Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.QUEUED,
+                                                                      error=str(exc)[:200], send_after=now + backoff)
+                            retried += 1
+                    except PermanentFailure as exc:
+                        Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
+                        failed += 1
+                    else:
+                        done.append((row, provider_id))
+            finally:
+                _record_sent(done, now)
+            sent += len(done)
+            if due < batch:
+                break
     stale = Delivery.objects.filter(status=Delivery.Status.SENDING, send_after__lt=now - SENDING_STALE_AFTER)
     failed += stale.update(status=Delivery.Status.FAILED, error="outcome unknown: the sender stopped mid-send")
     return DispatchResult(sent=sent, failed=failed, retried=retried, deferred=deferred)

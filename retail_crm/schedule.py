@@ -15,6 +15,11 @@ BEAT_SCHEDULE = {
         "task": "marketing.tasks.deliveries_dispatch",
         "schedule": crontab(),
     },
+    # Campaign runs due now (at a time, daily, weekly) start; a resolve whose task was lost is queued again.
+    "marketing-campaigns-start-due": {
+        "task": "marketing.tasks.campaigns_start_due",
+        "schedule": crontab(),
+    },
     # Handled domain events are kept a week for inspection, then removed at 04:50.
     "events-purge": {
         "task": "retail_crm.events.purge",

@@ -2,10 +2,18 @@
 
 from django.urls import path
 
-from marketing.api import views
+from marketing.api import campaigns, views
 
 urlpatterns = [
     path("marketing/deliveries/", views.DeliveryListApi.as_view(), name="marketing-deliveries"),
+    path("marketing/campaigns/", campaigns.CampaignListCreateApi.as_view(), name="marketing-campaigns"),
+    path("marketing/campaigns/<int:pk>/", campaigns.CampaignDetailApi.as_view(), name="marketing-campaign"),
+    path("marketing/campaigns/<int:pk>/launch/", campaigns.CampaignLaunchApi.as_view(),
+         name="marketing-campaign-launch"),
+    path("marketing/campaigns/<int:pk>/cancel/", campaigns.CampaignCancelApi.as_view(),
+         name="marketing-campaign-cancel"),
+    path("marketing/campaigns/<int:pk>/results/", campaigns.CampaignResultsApi.as_view(),
+         name="marketing-campaign-results"),
     path("mp/subscribe-results/", views.SubscribeResultsApi.as_view(), name="mp-subscribe-results"),
     path("marketing/sms/tencent/status/<str:token>/", views.TencentSmsCallbackApi.as_view(kind="status"),
          name="marketing-sms-status"),
