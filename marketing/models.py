@@ -118,12 +118,13 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
         HELD = "held", _("Held back")
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="deliveries")
+    # No index of its own on member: the (member, kind, send_after) index below serves every look-up by member.
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="deliveries")
     kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, blank=True)
     source = models.CharField(_("source"), max_length=80, help_text=_("e.g. campaign:12/step:1 or order_shipped"))
-    dedupe_key = models.CharField(max_length=160, unique=True)
+    dedupe_key = models.CharField(max_length=160)  # unique: see Meta (a constraint, so no LIKE index as well)
     content = models.JSONField(_("content"), default=dict)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     hold_reason = models.CharField(_("held back because"), max_length=20, choices=HoldReason.choices, blank=True)
@@ -147,9 +148,12 @@ class Delivery(models.Model):
     class Meta:
         verbose_name = _("message delivery")
         verbose_name_plural = _("message deliveries")
+        constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="delivery_dedupe_key_once")]
         indexes = [
             models.Index(fields=["member", "kind", "send_after"]),
-            models.Index(fields=["send_after"], condition=Q(status__in=["waiting", "queued"]), name="delivery_due"),
+            # The dispatcher's claim: one channel's due rows in (send_after, id) order, read straight off the index.
+            models.Index(fields=["channel", "send_after", "id"], condition=Q(status__in=["waiting", "queued"]),
+                         name="delivery_due"),
             models.Index(fields=["source"]),
         ]
 
@@ -229,7 +233,7 @@ class Campaign(models.Model):
     recur_weekday = models.PositiveSmallIntegerField(_("weekday (0 = Monday)"), null=True, blank=True)
     ends_at = models.DateTimeField(_("no runs after"), null=True, blank=True)
     next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
-    holdout_percent = models.DecimalField(_("holdout share (%)"), max_digits=4, decimal_places=2, default=0)
+    holdout_percent = models.DecimalField(_("holdout share (percent)"), max_digits=4, decimal_places=2, default=0)
     attribution_days = models.PositiveSmallIntegerField(_("attribution window (days)"), default=7)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
@@ -259,7 +263,7 @@ class CampaignVariant(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
     name = models.CharField(_("name"), max_length=20)
-    weight = models.PositiveSmallIntegerField(_("share (%)"))
+    weight = models.PositiveSmallIntegerField(_("share (percent)"))
     content = models.JSONField(_("content"), default=dict)
 
     scope_paths = ScopePaths(group="campaign__group", brand="campaign__brand")
@@ -328,22 +332,28 @@ class CampaignRecipient(models.Model):
         HELD = "held", _("Held back")
         SENT = "sent", _("Sent")
 
-    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="recipients")
-    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    # A run writes up to a million of these in one statement per range of members: only the indexes the reads
+    # need (the unique run + member, the link code), and no database foreign-key checks on rows the resolve has
+    # just read under lock (each would be one more lookup per row at commit). The run's key is checked.
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="recipients", db_index=False)
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False,
+                               db_constraint=False)
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
     variant = models.ForeignKey(CampaignVariant, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     hold_reason = models.CharField(_("held back because"), max_length=20, choices=HoldReason.choices, blank=True)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, blank=True)
-    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    link_code = models.CharField(max_length=16, unique=True, null=True, blank=True)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                                 db_index=False, db_constraint=False)
+    link_code = models.CharField(max_length=16, null=True, blank=True)  # unique: see Meta
 
     scope_paths = ScopePaths(group="run__campaign__group", brand="run__campaign__brand")
 
     class Meta:
         verbose_name = _("campaign recipient")
         verbose_name_plural = _("campaign recipients")
-        constraints = [models.UniqueConstraint(fields=["run", "member"], name="campaign_recipient_once_per_run")]
+        constraints = [models.UniqueConstraint(fields=["run", "member"], name="campaign_recipient_once_per_run"),
+                       models.UniqueConstraint(fields=["link_code"], name="campaign_recipient_link_code_once")]
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.member_id}: {self.outcome}"

@@ -112,7 +112,7 @@ def _adapt(moment: dt.datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _fence() -> str:
+def fence() -> str:
     # PostgreSQL would pull the subquery up and evaluate its EXISTS columns once per reference; OFFSET 0
     # keeps it a subquery so each is evaluated once per member. SQLite needs no fence (and rejects this one).
     return " OFFSET 0" if connection.vendor == "postgresql" else ""
@@ -147,7 +147,7 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     opted = [f"EXISTS (SELECT 1 FROM {table(ChannelOptOut)} x WHERE x.member_id = m.id AND x.channel = %s) "  # noqa: S608 - names from the models, values bound
              f"AS opted_{i}" for i in range(len(plan.channels))]
     level1 = (f"SELECT m.id AS member_id, m.{phone} AS phone, m.{openid} AS openid, {', '.join(opted)} "  # noqa: S608 - names from the models, values bound
-              f"FROM {table(Member)} m WHERE m.id IN ({members_sql}){_fence()}")
+              f"FROM {table(Member)} m WHERE m.id IN ({members_sql}){fence()}")
     level1_params = [*plan.channels, *members_params]
 
     whens, when_params = [], []
@@ -159,7 +159,7 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     choice = f"CASE {' '.join(whens)} ELSE '' END" if whens else "''"
     every_opted = " AND ".join(f"o.opted_{i}" for i in range(len(plan.channels)))
     level2 = (f"SELECT o.member_id, {choice} AS channel, CASE WHEN {every_opted} THEN 1 ELSE 0 END AS all_opted "  # noqa: S608 - names from the models, values bound
-              f"FROM ({level1}) o{_fence()}")
+              f"FROM ({level1}) o{fence()}")
     level2_params = [*when_params, *level1_params]
 
     holds = ["WHEN c.channel = '' AND c.all_opted = 1 THEN %s", "WHEN c.channel = '' THEN %s"]

@@ -350,6 +350,8 @@ SPECTACULAR_SETTINGS = {
         "LivePhaseEnum": "livestream.models.LivePhase",
         "CoachingAspectEnum": "livestream.models.CoachingNote.Aspect",
         "LiveMeasureEnum": "livestream.phases.MEASURE_CHOICES",
+        "CampaignStatusEnum": "marketing.models.Campaign.Status",
+        "CampaignScheduleEnum": "marketing.models.Campaign.Schedule",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
