@@ -209,6 +209,8 @@ def campaign_create(*, brand: Brand, audience: Audience, name: str, channels: Se
                 variant_errors.append("Every variant must offer the same subscribe-message template.")
             if variant_errors:
                 errors["variants"] = variant_errors
+            if content:
+                errors["content"] = ["Give the content in each variant instead."]
         elif content_errors := _content_errors(content, channels, **check):
             errors["content"] = content_errors
     if errors:
@@ -476,9 +478,9 @@ def _resolve_range(run: CampaignRun, campaign: Campaign, variants: Sequence[Camp
             code_sql, code_params = "CAST(NULL AS VARCHAR(16))", []
         if postgresql:
             # The deliveries' ids drawn here, so each recipient row names its delivery before it is written.
-            id_sql = (f"CASE WHEN {bucket} %% 10000 >= %s THEN "
-                      f"nextval(pg_get_serial_sequence('{table(Delivery)}', 'id')) END")
-            id_params = [offset, basis_points]
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table(Delivery), Delivery._meta.pk.column])
+            id_sql = f"CASE WHEN {bucket} %% 10000 >= %s THEN nextval(CAST(%s AS regclass)) END"
+            id_params = [offset, basis_points, cursor.fetchone()[0]]
         else:
             id_sql, id_params = "CAST(NULL AS BIGINT)", []
         outcome = CampaignRecipient.Outcome

@@ -4,15 +4,16 @@ Counts come from the run's recipients and their deliveries; ``converted`` and ``
 carried to the campaign by a click (``CampaignConversion``: last click within the attribution window), net
 of refunds. These sit beside the store and guide sales credit, never in place of it.
 
-**Lift** compares the conversion rate of the members sent to with the holdout's, both counted the same
-way: a member converts when they pay any order of the campaign's brand within the run's window
-(``started_at`` to ``started_at + attribution_days``), clicked or not, since the holdout has nothing to
-click. The holdout is restricted to the members the rules would have let through (their would-be hold
-reason is recorded), so both groups passed the same opt-out, consent, care-window and cap filter. Across
-runs the unit is a (run, member) pair. The 95 % interval of the difference is Newcombe's hybrid score
-interval (method 10 of Newcombe 1998, "Interval estimation for the difference between independent
-proportions"), built from the Wilson score interval of each rate: it stays inside [-1, 1] and behaves
-with small counts and rates near 0, where the Wald interval does not.
+**Lift** compares the conversion rate of the members sent to (the rules let their message through and
+queued it, whatever the provider later did with it) with the holdout's, both counted the same way: a
+member converts when they pay any order of the campaign's brand within the run's window (``started_at``
+to ``started_at + attribution_days``), clicked or not, since the holdout has nothing to click. The
+holdout is restricted to the members the rules would have let through (their would-be hold reason is
+recorded), so both groups passed the same opt-out, consent, care-window and cap filter. Across runs the
+unit is a (run, member) pair. The 95 % interval of the difference is Newcombe's hybrid score interval
+(method 10 of Newcombe 1998, "Interval estimation for the difference between independent proportions"),
+built from the Wilson score interval of each rate: it stays inside [-1, 1] and behaves with small counts
+and rates near 0, where the Wald interval does not.
 """
 
 from __future__ import annotations
