@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test venv migrate seed jobs serve lint check ci-postgres clean
+.PHONY: demo test venv imports migrate seed jobs serve lint check ci-postgres clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,10 +39,14 @@ demo: seed jobs
 	@echo ""
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: venv
+test: venv imports
 	$(VENV)/bin/pytest -q
 
-lint: venv
+# The layers of ARCHITECTURE.md (contracts in pyproject.toml): an app imports only the apps below it.
+imports: venv
+	$(VENV)/bin/lint-imports
+
+lint: venv imports
 	$(VENV)/bin/ruff check .
 
 check: venv

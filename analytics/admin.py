@@ -11,5 +11,3 @@ class SalesFactAdmin(ScopedModelAdmin):
     date_hierarchy = "day"
     write_roles = frozenset()
 
-# Each area registers its own admin classes.
-from analytics import admin_attribution, admin_rfm  # noqa: E402,F401

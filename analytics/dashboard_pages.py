@@ -22,9 +22,9 @@ from analytics import dashboard_tables as tables
 from analytics import metrics
 from analytics.dashboard_tables import REGISTRY, Kind, memo_call
 from analytics.filters import DashboardQuery
-from analytics.models import RfmRun, Segment
 from retail_crm.models import Guide, Store
 from retail_crm.scoping import Actor, scoped
+from segments.models import RfmRun, Segment
 
 PAGE_ROWS = 100
 CHART_TOP = 10

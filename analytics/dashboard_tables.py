@@ -21,11 +21,11 @@ from django.utils.translation import gettext_lazy as _
 
 from analytics import metrics
 from analytics.filters import DashboardQuery, region_value
-from analytics.models import Segment
 from mall.models import Channel
 from members.models import JoinChannel
 from retail_crm.models import Guide, Region, Store
 from retail_crm.scoping import Actor, scoped
+from segments.models import Segment
 
 Row = Any
 # metrics functions take an int limit; "all rows" for an export is this many.

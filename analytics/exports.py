@@ -2,7 +2,7 @@
 
 An export writes exactly the rows the page shows for the same viewer and filters (the same
 ``Table.rows``). Small exports stream straight back; one over :func:`async_threshold` rows runs as a
-Celery job (``analytics.export_tasks.export_table``) that writes the file under
+Celery job (``analytics.tasks.export_table``) that writes the file under
 ``MEDIA_ROOT/exports/`` and is downloaded from its status page when ready.
 
 Job state lives in a small JSON file next to the export (``<uuid>.json``), not in a model: it needs no

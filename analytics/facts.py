@@ -1,4 +1,4 @@
-"""Builders of the dashboard's daily facts (``analytics.models.SalesFact`` and ``analytics.facts_models``).
+"""Builders of the dashboard's daily facts (the fact tables of ``analytics.models``).
 
 A build replaces the facts of local days, one transaction per day (and brand, when
 one is given): delete the day's rows, insert a fresh aggregate. Running it twice
@@ -53,7 +53,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Round, TruncDate
 from django.utils import timezone
 
-from analytics.facts_models import (
+from analytics.models import (
     BrandSalesFact,
     EngagementFact,
     FactBuild,
@@ -68,11 +68,12 @@ from analytics.facts_models import (
     MemberMonthFact,
     MemberWindowFact,
     PurchaseFact,
+    SalesFact,
     SegmentMonthFact,
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import CareItem, MemberRfm, SalesCredit, SalesFact
+from attribution.models import SalesCredit
 from mall.models import OFFLINE_CHANNELS, PAID_STATUSES, Order, OrderLine, Refund, RefundLine, Stock, StockMovement
 from mall.selectors import purchases
 from members.models import (
@@ -86,6 +87,7 @@ from members.models import (
 from members.share_views import event_viewer, share_view_key
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand, Guide, Store
+from segments.models import CareItem, MemberRfm
 
 LOCK = "analytics.facts"
 _AMOUNT = DecimalField(max_digits=18, decimal_places=2)

@@ -115,7 +115,8 @@ Guides, segments, livestream:
 - ``segment_transitions``: members per (class in run A, class in run B) of one brand.
 - ``consumption_cycles``: per brand, the latest run's consumption cycle (days).
 - ``livestream_summary``: over sessions planned to start in the period, cancelled
-  ones left out (as ``livestream.metrics.live_summary``): sessions held (ended),
+  ones left out, added up by ``livestream.metrics.live_totals`` (as the API's
+  ``live_summary`` is): sessions held (ended),
   hours live (Σ actual end − actual start of those), viewers (Σ session UV),
   buyers, conversion (Σ buyers ÷ Σ viewers), GMV and paid sales (from
   ``SessionStats``), split HQ central vs store sessions (1+N), per brand and per
@@ -136,9 +137,7 @@ from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
-    DurationField,
     Exists,
-    ExpressionWrapper,
     F,
     FloatField,
     Max,
@@ -153,7 +152,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from analytics.facts_models import (
+from analytics.models import (
     BrandSalesFact,
     EngagementFact,
     GuidedOrderFact,
@@ -167,11 +166,12 @@ from analytics.facts_models import (
     MemberMonthFact,
     MemberWindowFact,
     PurchaseFact,
+    SalesFact,
     SegmentMonthFact,
     StoreMonthFact,
     StoreMonthToDateFact,
 )
-from analytics.models import MemberRfm, RfmClassChange, RfmRun, SalesFact, Segment
+from livestream.metrics import LiveTotals, live_totals, sessions_planned_between
 from livestream.models import LiveSession
 from mall.models import OFFLINE_CHANNELS, PRIVATE_DOMAIN_CHANNELS, Channel
 from members.models import BrandMembership, GuideBinding, JoinChannel, MemberDailyActivity, WeComFriendship
@@ -179,6 +179,7 @@ from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Region, Store
 from retail_crm.money import money
 from retail_crm.scoping import Actor, scoped
+from segments.models import MemberRfm, RfmClassChange, RfmRun, Segment
 
 RATIO_PLACES = Decimal("0.0001")
 MONEY_PLACES = Decimal("0.01")
@@ -1629,59 +1630,56 @@ def care_list_completion(*, actor: Actor, filters: Filters) -> Metric:
 # ---------------------------------------------------------------------------- livestream
 
 
-_LIVE_FIGURES = dict(
-    sessions=Count("pk", filter=Q(status=LiveSession.Status.ENDED)),
-    live_time=Sum(ExpressionWrapper(F("actual_end") - F("actual_start"), output_field=DurationField()),
-                  filter=Q(status=LiveSession.Status.ENDED)),
-    viewers=Sum("stats__viewers"), buyers=Sum("stats__buyers"), gmv=Sum("stats__gmv"),
-    paid_sales=Sum("stats__paid_sales"),
-)
+#: brands and host stores by GMV (sessions with no figures stored yet count 0), then by code
+_GMV_FIRST = F("gmv").desc()
 
 
-def _live_figures(row: dict | None) -> LiveFigures:
-    row = row or {}
-    seconds = Decimal(int((row.get("live_time") or dt.timedelta()).total_seconds()))
-    viewers, buyers = int(row.get("viewers") or 0), int(row.get("buyers") or 0)
-    return LiveFigures(sessions=int(row.get("sessions") or 0),
-                       hours=(seconds / Decimal(3600)).quantize(MONEY_PLACES, ROUND_HALF_UP),
-                       viewers=viewers, buyers=buyers, conversion=_ratio(buyers, viewers),
-                       gmv=money(row.get("gmv")), paid_sales=money(row.get("paid_sales")))
+def _live_figures(totals: LiveTotals | None) -> LiveFigures:
+    """The dashboard's figures of livestream's totals: sessions held; conversion None without viewers."""
+    if totals is None:
+        return LiveFigures(sessions=0, hours=ZERO, viewers=0, buyers=0, conversion=None, gmv=ZERO, paid_sales=ZERO)
+    return LiveFigures(sessions=totals.held, hours=totals.live_hours, viewers=totals.viewers, buyers=totals.buyers,
+                       conversion=_ratio(totals.buyers, totals.viewers), gmv=money(totals.gmv),
+                       paid_sales=money(totals.paid_sales))
 
 
 def _live_sessions(actor: Actor, filters: Filters):
-    start = dt.datetime.combine(filters.date_from, dt.time.min, tzinfo=timezone.get_default_timezone())
     q = _org_filter(filters, region="host_store__region_id", store="host_store_id", channel=None)
-    return scoped(LiveSession.objects.all(), actor).filter(
-        q, planned_start__gte=start, planned_start__lt=_local_end(filters.date_to)).exclude(
-        status=LiveSession.Status.CANCELLED).order_by()
+    return sessions_planned_between(actor=actor, date_from=filters.date_from, date_to=filters.date_to).filter(
+        q).exclude(status=LiveSession.Status.CANCELLED).order_by()
+
+
+def _live_total(sessions) -> LiveFigures:
+    return _live_figures(live_totals(sessions=sessions)[0][1])
 
 
 def livestream_summary(*, actor: Actor, filters: Filters) -> LivestreamSummary:
     """Sessions, hours, viewers, conversion, GMV: all, HQ central vs store, per brand and host store.
 
-    Sessions planned to start in the period, cancelled ones left out (as in
-    ``livestream.metrics.live_summary``): ``sessions`` counts the ended ones, hours
-    are their actual durations; viewers, buyers, GMV and paid sales add up each
-    session's ``SessionStats`` (a viewer of two sessions counts twice); conversion =
-    Σ buyers ÷ Σ viewers. The region/store filters select host stores, so HQ central
-    sessions drop out with them; the channel filter does not apply.
+    Sessions planned to start in the period, cancelled ones left out, added up by
+    ``livestream.metrics.live_totals`` (the API's live summaries add up the same way):
+    ``sessions`` counts the ended ones, hours are their actual durations; viewers,
+    buyers, GMV and paid sales add up each session's ``SessionStats`` (a viewer of two
+    sessions counts twice); conversion = Σ buyers ÷ Σ viewers. The region/store filters
+    select host stores, so HQ central sessions drop out with them; the channel filter
+    does not apply.
     """
     sessions = _live_sessions(actor, filters)
-    total = sessions.aggregate(**_LIVE_FIGURES)
-    kinds = {r["kind"]: r for r in sessions.values("kind").annotate(**_LIVE_FIGURES)}
-    brand_rows = [LiveRow(level="brand", id=r["brand_id"], code=r["brand__code"], name=r["brand__name"],
-                          figures=_live_figures(r))
-                  for r in sessions.values("brand_id", "brand__code", "brand__name").annotate(**_LIVE_FIGURES)
-                  .order_by(F("gmv").desc(nulls_last=True), "brand__code")]
-    store_rows = [LiveRow(level="store", id=r["host_store_id"], code=r["host_store__code"],
-                          name=r["host_store__name"], figures=_live_figures(r))
-                  for r in sessions.filter(host_store__isnull=False)
-                  .values("host_store_id", "host_store__code", "host_store__name").annotate(**_LIVE_FIGURES)
-                  .order_by(F("gmv").desc(nulls_last=True), "host_store__code")]
-    last = _live_sessions(actor, filters.last_year()).aggregate(**_LIVE_FIGURES)
-    return LivestreamSummary(total=_live_figures(total), central=_live_figures(kinds.get(LiveSession.Kind.HQ_CENTRAL)),
+    kinds = {group["kind"]: totals for group, totals in live_totals(sessions=sessions, group_by=("kind",))}
+    brand_rows = [LiveRow(level="brand", id=group["brand_id"], code=group["brand__code"], name=group["brand__name"],
+                          figures=_live_figures(totals))
+                  for group, totals in live_totals(sessions=sessions,
+                                                   group_by=("brand_id", "brand__code", "brand__name"),
+                                                   order_by=(_GMV_FIRST, "brand__code"))]
+    store_rows = [LiveRow(level="store", id=group["host_store_id"], code=group["host_store__code"],
+                          name=group["host_store__name"], figures=_live_figures(totals))
+                  for group, totals in live_totals(sessions=sessions.filter(host_store__isnull=False),
+                                                   group_by=("host_store_id", "host_store__code", "host_store__name"),
+                                                   order_by=(_GMV_FIRST, "host_store__code"))]
+    last = _live_total(_live_sessions(actor, filters.last_year()))
+    return LivestreamSummary(total=_live_total(sessions), central=_live_figures(kinds.get(LiveSession.Kind.HQ_CENTRAL)),
                              store=_live_figures(kinds.get(LiveSession.Kind.STORE)), by_brand=tuple(brand_rows),
-                             by_store=tuple(store_rows), total_last_year=_live_figures(last))
+                             by_store=tuple(store_rows), total_last_year=last)
 
 
 # ---------------------------------------------------------------------------- core indicators

@@ -22,8 +22,8 @@ from django.views.decorators.http import require_safe
 
 from analytics import dashboard_pages, exports, services
 from analytics.dashboard_tables import Kind, Table, cell, cell_kind, get_table, metric_memo, sort_key, table_rows
-from analytics.export_tasks import export_table
 from analytics.filters import DashboardQuery, parse_filters
+from analytics.tasks import export_table
 from retail_crm.models import Guide
 from retail_crm.scoping import Actor, actor_for, scoped
 from retail_crm.throttling import client_throttle, throttle_view

@@ -111,7 +111,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from analytics.models import SalesCredit
+    from attribution.models import SalesCredit
     from mall.models import Order
     from members.models import GuideBinding, Member
     from retail_crm.models import Brand, Guide, Region, RetailGroup, Store
@@ -229,9 +229,9 @@ def time_runs(brands) -> None:
 
     from django.db import connection
 
-    from analytics import attribution
-    from analytics.attribution import attribute_range
-    from analytics.models import SalesCredit
+    from attribution import services as attribution
+    from attribution.models import SalesCredit
+    from attribution.services import attribute_range
 
     server_cpu = {"seconds": 0.0}
     guard = threading.Lock()

@@ -288,8 +288,8 @@ def _orders(cursor, org: dict, orders: int, days: int) -> None:
 
 def _credits_and_sales_facts(cursor, org: dict) -> None:
     """Credits as attribution books them, and the sales facts built from the same filing (see analytics.facts)."""
-    from analytics.facts_models import BrandSalesFact, GuideSalesFact, PurchaseFact
-    from analytics.models import SalesCredit, SalesFact
+    from analytics.models import BrandSalesFact, GuideSalesFact, PurchaseFact, SalesFact
+    from attribution.models import SalesCredit
     from mall.models import Order, OrderLine, Sku
     from members.models import GuideBinding
     from retail_crm.models import Guide
@@ -368,7 +368,7 @@ def _credits_and_sales_facts(cursor, org: dict) -> None:
 
 
 def _member_facts(cursor, org: dict, days: int) -> None:
-    from analytics.facts_models import InventorySnapshot, MemberCountFact, MemberGrowthFact
+    from analytics.models import InventorySnapshot, MemberCountFact, MemberGrowthFact
     from mall.models import Sku, Stock
     from members.models import BrandMembership
 
@@ -397,7 +397,7 @@ def _member_facts(cursor, org: dict, days: int) -> None:
 
 
 def _engagement(cursor, org: dict, days: int, active_share: float) -> None:
-    from analytics.facts_models import EngagementFact
+    from analytics.models import EngagementFact
     from members.models import BrandMembership, MemberDailyActivity
     from retail_crm.models import Guide, Store
 
@@ -430,7 +430,7 @@ def _engagement(cursor, org: dict, days: int, active_share: float) -> None:
 
 def _guide_regions(cursor, days: int) -> None:
     """GuideRegionFact for the history: the day's guide credits and engagement summed per brand × region."""
-    from analytics.facts_models import EngagementFact, GuideRegionFact, GuideSalesFact
+    from analytics.models import EngagementFact, GuideRegionFact, GuideSalesFact
     from retail_crm.models import Store
 
     st = Store._meta.db_table
@@ -448,9 +448,9 @@ def _guide_regions(cursor, days: int) -> None:
 def _rfm_and_live(cursor, org: dict) -> None:
     from django.utils import timezone
 
-    from analytics.models import MemberRfm, RfmClassChange, RfmRun, Segment
     from livestream.models import LiveSession, SessionStats
     from members.models import BrandMembership
+    from segments.models import MemberRfm, RfmClassChange, RfmRun, Segment
 
     segments = "(ARRAY[" + ", ".join(f"'{s}'" for s in Segment.values) + "])"
     now = timezone.now()
@@ -502,8 +502,7 @@ def measure_build(day: dt.date) -> None:
     from django.db.models import Count, Sum
 
     from analytics.facts import facts_rebuild_day, facts_rebuild_months
-    from analytics.facts_models import GuideSalesFact, PurchaseFact
-    from analytics.models import SalesFact
+    from analytics.models import GuideSalesFact, PurchaseFact, SalesFact
     from mall.models import Order
 
     def totals():
@@ -542,7 +541,7 @@ def backfill_month_to_date(last_day: dt.date) -> None:
     from django.core.management import call_command
 
     from analytics.facts import facts_rebuild_months
-    from analytics.facts_models import StoreMonthToDateFact
+    from analytics.models import StoreMonthToDateFact
 
     call_command("migrate", verbosity=0)
     first_day = last_day - dt.timedelta(days=29)
@@ -565,7 +564,7 @@ def backfill_period_facts(last_day: dt.date) -> None:
     of those days (the real builder, from the credits) and the MemberWindowFact of those two windows (built
     nightly for the last 7 and 30 days)."""
     from analytics.facts import _year_earlier, facts_rebuild_guided_orders, facts_rebuild_windows
-    from analytics.facts_models import GuidedOrderFact, MemberWindowFact
+    from analytics.models import GuidedOrderFact, MemberWindowFact
 
     first_day = last_day - dt.timedelta(days=29)
     periods = [(first_day, last_day), (_year_earlier(first_day), _year_earlier(last_day))]

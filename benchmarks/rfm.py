@@ -185,8 +185,8 @@ def measure(runs: int) -> list[tuple[float, int]]:
 def lifetimes_compare(python: str, ours: float) -> None:
     from django.db import connection
 
-    from analytics.rfm import _purchase_query
     from retail_crm.models import Brand
+    from segments.rfm import _purchase_query
 
     sql, params = _purchase_query(Brand.objects.get(code="BEN"), AS_OF)
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +204,7 @@ def lifetimes_compare(python: str, ours: float) -> None:
         return
     total, read, rows = result.stdout.split()[-3:]
     # The like-for-like part of ours: the same summary in memory (read the purchases, compute), no writes.
-    from analytics.rfm import load_purchases, rfm_compute
+    from segments.rfm import load_purchases, rfm_compute
 
     brand = Brand.objects.get(code="BEN")
     started = time.monotonic()

@@ -49,7 +49,7 @@ def commission_rule_for(*, brand_id: int, category: str, channel: str) -> Commis
 
 
 def _commission_kinds(brand_id: int) -> list[str]:
-    from analytics.models import AttributionSettings, SalesCredit
+    from attribution.models import AttributionSettings, SalesCredit
 
     settings_ = AttributionSettings.objects.filter(brand_id=brand_id).first() or AttributionSettings()
     kinds = []
@@ -75,7 +75,7 @@ def commission_post_for_credits(*, order) -> list[CommissionEntry]:
 
 
 def _post_for_guide_credits(*, order) -> list[CommissionEntry]:
-    from analytics.models import SalesCredit
+    from attribution.models import SalesCredit
     from mall.checkout import mall_settings_for
     from mall.models import OrderLine
 
@@ -164,7 +164,7 @@ def _first_line_category(order_ref: str = "order_id") -> Subquery:
 
 def _earning_credits_q(brand_ids: Iterable[int] | None) -> Q:
     """Credit kinds that earn, per brand: exclusive unless a brand turned it off, selling where turned on."""
-    from analytics.models import AttributionSettings, SalesCredit
+    from attribution.models import AttributionSettings, SalesCredit
 
     settings_ = AttributionSettings.objects.all()
     if brand_ids is not None:
@@ -196,7 +196,7 @@ def commission_build_for_range(*, brand_id: int | None = None, date_from: dt.dat
     (credit, kind) drops whatever a concurrent per-order posting wrote first, so
     a second run writes 0 rows.
     """
-    from analytics.models import SalesCredit
+    from attribution.models import SalesCredit
 
     brand_ids = [brand_id] if brand_id is not None else None
     credits = SalesCredit.objects.filter(_earning_credits_q(brand_ids), guide__isnull=False).filter(

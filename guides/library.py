@@ -39,24 +39,18 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from analytics.models import MemberRfm, Segment
+from guides.errors import GuidesErrorCode
 from guides.models import GuideTask, Material, TaskAssignment
 from guides.sharing import Sharer, share_create
 from members.models import BehaviourEvent, GuideBinding, Member, MemberTag
 from members.selectors import PhoneVisibility
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Guide
 from retail_crm.scoping import Actor, scoped
+from segments.models import MemberRfm, Segment
 
 RATE_PLACES = Decimal("0.0001")
 LIVE_STATUSES = (GuideTask.Status.PUBLISHED, GuideTask.Status.CLOSED)
-
-
-class LibraryErrorCode(StrEnum):
-    TASK_NOT_OPEN = "task_not_open"
-    TASK_NOT_STARTED = "task_not_started"
-    TASK_OVERDUE = "task_overdue"
-    DEADLINE_PASSED = "deadline_passed"
 
 
 # ---------------------------------------------------------------------------- materials
@@ -97,7 +91,7 @@ def material_create(*, group, kind: str, title: str, brand=None, body: str = "",
     errors = material_errors(group=group, kind=kind, title=title, brand=brand, body=body, image=image,
                              video_url=video_url, product=product)
     if errors:
-        raise ApplicationError("invalid", "The material is incomplete.", fields=errors)
+        raise ApplicationError(ErrorCode.INVALID, "The material is incomplete.", fields=errors)
     return Material.objects.create(group=group, brand=brand, kind=kind, title=title.strip(), body=body,
                                    image=image or "", video_url=video_url, product=product, created_by=created_by)
 
@@ -152,7 +146,7 @@ def task_create(*, group, title: str, copy_text: str, starts_at: dt.datetime, de
                          audience_segments=segments, assign_brands=assign_brands, assign_regions=assign_regions,
                          assign_stores=assign_stores)
     if errors:
-        raise ApplicationError("invalid", "The task is incomplete.", fields=errors)
+        raise ApplicationError(ErrorCode.INVALID, "The task is incomplete.", fields=errors)
     task = GuideTask.objects.create(group=group, brand=brand, title=title.strip(), copy_text=copy_text,
                                     product=product, live_session=live_session, audience_segments=segments,
                                     starts_at=starts_at, deadline=deadline, created_by=created_by)
@@ -277,9 +271,9 @@ def task_publish(*, task: GuideTask, at: dt.datetime | None = None) -> int:
     at = at or timezone.now()
     task = GuideTask.objects.select_for_update().get(pk=task.pk)
     if task.status == GuideTask.Status.CLOSED:
-        raise ApplicationError(LibraryErrorCode.TASK_NOT_OPEN, "This task is closed.", status=409)
+        raise ApplicationError(GuidesErrorCode.TASK_NOT_OPEN, "This task is closed.", status=409)
     if task.deadline <= at:
-        raise ApplicationError(LibraryErrorCode.DEADLINE_PASSED, "The deadline has passed; set a later one first.",
+        raise ApplicationError(GuidesErrorCode.DEADLINE_PASSED, "The deadline has passed; set a later one first.",
                                status=409, fields={"deadline": ["Already passed."]})
     already = set(task.assignments.values_list("guide_id", flat=True))
     new_ids = [pk for pk in task_assignees(task).order_by("pk").values_list("pk", flat=True) if pk not in already]
@@ -349,11 +343,11 @@ def task_execute(*, assignment: TaskAssignment, at: dt.datetime | None = None) -
         return assignment
     task = assignment.task
     if task.status != GuideTask.Status.PUBLISHED:
-        raise ApplicationError(LibraryErrorCode.TASK_NOT_OPEN, "This task is closed.", status=409)
+        raise ApplicationError(GuidesErrorCode.TASK_NOT_OPEN, "This task is closed.", status=409)
     if at < task.starts_at:
-        raise ApplicationError(LibraryErrorCode.TASK_NOT_STARTED, "This task has not started yet.", status=409)
+        raise ApplicationError(GuidesErrorCode.TASK_NOT_STARTED, "This task has not started yet.", status=409)
     if at > task.deadline:
-        raise ApplicationError(LibraryErrorCode.TASK_OVERDUE, "The deadline of this task has passed.", status=409)
+        raise ApplicationError(GuidesErrorCode.TASK_OVERDUE, "The deadline of this task has passed.", status=409)
     share = share_create(sharer=Sharer(group_id=task.group_id, guide=assignment.guide), target="task", task=task,
                          at=at)
     assignment.executed_at = at
@@ -401,7 +395,8 @@ def tasks_in_scope(*, actor: Actor) -> QuerySet[GuideTask]:
 def execution_rates(*, actor: Actor, group_by: str, task: GuideTask | None = None) -> list[ExecutionRate]:
     """Execution per guide, store or region over the viewer's scope, optionally for one task (one query)."""
     if group_by not in GROUP_BY_FIELDS:
-        raise ApplicationError("invalid", "Unknown grouping.", fields={"group_by": ["Choose guide, store or region."]})
+        raise ApplicationError(ErrorCode.INVALID, "Unknown grouping.",
+                               fields={"group_by": ["Choose guide, store or region."]})
     key, code, name = GROUP_BY_FIELDS[group_by]
     rows = scoped(TaskAssignment.objects.filter(task__status__in=LIVE_STATUSES), actor)
     if task is not None:

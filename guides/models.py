@@ -91,7 +91,7 @@ class CommissionEntry(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     order = models.ForeignKey("mall.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    credit = models.ForeignKey("analytics.SalesCredit", on_delete=models.PROTECT, null=True, blank=True,
+    credit = models.ForeignKey("attribution.SalesCredit", on_delete=models.PROTECT, null=True, blank=True,
                                related_name="commission_entries")
     withdrawal = models.ForeignKey("guides.WithdrawalRequest", on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="entries")

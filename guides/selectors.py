@@ -7,7 +7,7 @@ guide filter, one of its guides; regional, brand and HQ staff see their scope th
 Definitions (each lives here once, and the tests work them out by hand):
 
 * **Credited sales** of a guide: the sum of the guide's exclusive and selling credit rows
-  (``analytics.SalesCredit``, refund corrections included) for orders placed in the period, counting only the
+  (``attribution.SalesCredit``, refund corrections included) for orders placed in the period, counting only the
   kinds the order brand's ``AttributionSettings`` count for KPIs. A guide never holds both kinds for one order,
   so nothing is counted twice. **Credited sales** of a store or any wider scope: its *store* credits (every
   purchase exactly once, the HQ pool included for HQ). **Offline** is the store POS channel, **online** every
@@ -56,16 +56,8 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from analytics.attribution_selectors import GuideCredit, credits_for_guide
-from analytics.models import (
-    AttributionSettings,
-    CareItem,
-    LifecycleStage,
-    MemberRfm,
-    RfmClassChange,
-    SalesCredit,
-    Segment,
-)
+from attribution.models import AttributionSettings, SalesCredit
+from attribution.selectors import GuideCredit, credits_for_guide
 from guides import withdrawals
 from guides.models import CommissionEntry, GuideTask, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession
@@ -80,6 +72,7 @@ from retail_crm.models import Brand, Guide, Store
 from retail_crm.money import money
 from retail_crm.phones import InvalidPhone, normalise_phone
 from retail_crm.scoping import Actor, scoped
+from segments.models import CareItem, LifecycleStage, MemberRfm, RfmClassChange, Segment
 
 ZERO = Decimal("0.00")
 KIND_STORE, KIND_EXCLUSIVE, KIND_SELLING = (SalesCredit.Kind.STORE, SalesCredit.Kind.EXCLUSIVE,

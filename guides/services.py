@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from django.core import signing
 from django.db import transaction
@@ -24,16 +23,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from guides.models import GuideToken, Share
-from retail_crm.errors import ApplicationError
+from members.errors import MembersErrorCode
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Guide
 
 _SALT = "guides.token"
-
-
-class GuideTokenErrorCode(StrEnum):
-    INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
-    REVOKED_TOKEN = "revoked_token"  # noqa: S105 - an error code, not a secret
-    GUIDE_LEFT = "guide_left"
 
 
 def _signer() -> signing.Signer:
@@ -56,7 +50,7 @@ class ResolvedToken:
 def guide_token_issue(*, guide: Guide | None = None, staff_user=None) -> GuideToken:
     """A new token for a guide (or an office staff login); earlier tokens stay valid until revoked."""
     if guide is None and staff_user is None:
-        raise ApplicationError("invalid", "A token needs a guide or a staff user.")
+        raise ApplicationError(ErrorCode.INVALID, "A token needs a guide or a staff user.")
     return GuideToken.objects.create(token=signed_code_new(), guide=guide, staff_user=staff_user)
 
 
@@ -67,7 +61,7 @@ def guide_tokens_of(*, guide: Guide | None = None, staff_user=None):
     elif staff_user is not None:
         owned = GuideToken.objects.filter(guide__isnull=True, staff_user=staff_user)
     else:
-        raise ApplicationError("invalid", "A token needs a guide or a staff user.")
+        raise ApplicationError(ErrorCode.INVALID, "A token needs a guide or a staff user.")
     return owned.order_by("-created_at", "-pk")
 
 
@@ -101,16 +95,16 @@ def guide_token_resolve(value: str, *, allow_revoked: bool = False) -> ResolvedT
     try:
         _signer().unsign(value)
     except signing.BadSignature:
-        raise ApplicationError(GuideTokenErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",
+        raise ApplicationError(MembersErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",
                                fields={"token": ["Not a valid guide token."]}) from None
     shared_under = Share.objects.filter(code=value).values("guide_token_id")
     token = GuideToken.objects.select_related("guide", "guide__store", "guide__store__brand").filter(
         Q(token=value) | Q(pk__in=shared_under)).first()
     if token is None:
-        raise ApplicationError(GuideTokenErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",
+        raise ApplicationError(MembersErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",
                                fields={"token": ["Unknown guide token."]})
     if token.revoked_at is not None and not allow_revoked:
-        raise ApplicationError(GuideTokenErrorCode.REVOKED_TOKEN,
+        raise ApplicationError(MembersErrorCode.REVOKED_TOKEN,
                                "This QR code has been replaced; ask the guide for the new one.",
                                fields={"token": ["This token was revoked."]})
     return ResolvedToken(token=token, guide=token.guide, share_code=value if value != token.token else "")

@@ -42,6 +42,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Query
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guides.errors import GuidesErrorCode
 from guides.models import GuideTask, Material, Share
 from guides.services import guide_token_current, signed_code_new
 from mall.models import Order, OrderLine, Product
@@ -53,10 +54,6 @@ from retail_crm.models import Guide
 
 ZERO = Decimal("0.00")
 VIEW_KINDS = (EventKind.PRODUCT_VIEW, EventKind.MATERIAL_VIEW, EventKind.LIVE_WATCH)
-
-
-class ShareErrorCode:
-    INVALID_TARGET = "invalid_share_target"
 
 
 # ---------------------------------------------------------------------------- who shares
@@ -158,15 +155,15 @@ def share_create(*, sharer: Sharer, target: str, product: Product | None = None,
     objects = {Share.Target.PRODUCT: product, Share.Target.MATERIAL: material, Share.Target.LIVE: live_session,
                Share.Target.TASK: task}
     if target not in Share.Target.values:
-        raise ApplicationError(ShareErrorCode.INVALID_TARGET, "Choose what to share.",
+        raise ApplicationError(GuidesErrorCode.INVALID_TARGET, "Choose what to share.",
                                fields={"target": [f"Not one of {', '.join(Share.Target.values)}."]})
     if target != Share.Target.MALL and objects[target] is None:
-        raise ApplicationError(ShareErrorCode.INVALID_TARGET, "Choose what to share.",
+        raise ApplicationError(GuidesErrorCode.INVALID_TARGET, "Choose what to share.",
                                fields={"id": ["This field is required."]})
     group_id, brand_id = _object_group_and_brand(target=target, product=product, material=material,
                                                  live_session=live_session, task=task)
     if group_id is not None and group_id != sharer.group_id:
-        raise ApplicationError(ShareErrorCode.INVALID_TARGET, "This cannot be shared here.",
+        raise ApplicationError(GuidesErrorCode.INVALID_TARGET, "This cannot be shared here.",
                                fields={"id": ["Not part of your group."]})
     # A material or task that shows a product shares that product too: the funnel's associated sales need it.
     if target == Share.Target.MATERIAL:

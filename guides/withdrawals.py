@@ -33,27 +33,29 @@ request is in its store, region, brand and group; an office staff member's,
 which hangs off no store, in its brand and group), and who is not the person
 asking. Outside the scope it is a 404, a guide or the requester gets 403, and
 a transition the status does not allow is a 409: requested → approved | rejected;
-approved → paid | rejected.
+approved → paid | rejected. ``withdrawal_actions_for`` says which of these moves one viewer may make now:
+the pages render it and the services enforce it, so a button is offered exactly when the move is allowed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from guides.errors import GuidesErrorCode
 from guides.models import CommissionEntry, WithdrawalRequest
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Guide, StaffProfile
 from retail_crm.money import ZERO, money
-from retail_crm.scoping import Actor, actor_for, in_scope, scoped
+from retail_crm.scoping import Actor, actor_for, scoped
 
 Kind = CommissionEntry.Kind
 Status = WithdrawalRequest.Status
@@ -63,17 +65,6 @@ APPROVER_ROLES = frozenset({"hq", "brand_operator", "region_manager", "store_man
 MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_KEY_LENGTH = 100
-
-
-class WithdrawalErrorCode(StrEnum):
-    INVALID_AMOUNT = "invalid_amount"
-    INVALID_REQUEST_KEY = "invalid_request_key"
-    INSUFFICIENT_BALANCE = "insufficient_balance"
-    REQUEST_KEY_REUSED = "request_key_reused"
-    INVALID_TRANSITION = "invalid_transition"
-    NOT_APPROVER = "not_approver"
-    OWN_WITHDRAWAL = "own_withdrawal"
-    NO_COMMISSION_ACCOUNT = "no_commission_account"
 
 
 # ---------------------------------------------------------------------------- owner
@@ -117,7 +108,7 @@ class CommissionOwner:
             found = get_user_model().objects.select_for_update().filter(pk=self.staff_user_id).values_list(
                 "pk", flat=True)
         if not list(found):
-            raise ApplicationError(WithdrawalErrorCode.NO_COMMISSION_ACCOUNT, "No such commission account.",
+            raise ApplicationError(GuidesErrorCode.NO_COMMISSION_ACCOUNT, "No such commission account.",
                                    status=404)
 
 
@@ -246,13 +237,13 @@ def _clean_amount(amount) -> Decimal:
     except (InvalidOperation, ValueError, TypeError):
         value = None
     if value is None or not value.is_finite():
-        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "Enter an amount.",
+        raise ApplicationError(GuidesErrorCode.INVALID_AMOUNT, "Enter an amount.",
                                fields={"amount": ["Enter a number."]})
     if value <= 0 or value > MAX_AMOUNT:
-        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "The amount must be more than 0.",
+        raise ApplicationError(GuidesErrorCode.INVALID_AMOUNT, "The amount must be more than 0.",
                                fields={"amount": ["Must be more than 0.00."]})
     if value != value.quantize(Decimal("0.01")):
-        raise ApplicationError(WithdrawalErrorCode.INVALID_AMOUNT, "At most two decimal places.",
+        raise ApplicationError(GuidesErrorCode.INVALID_AMOUNT, "At most two decimal places.",
                                fields={"amount": ["At most two decimal places."]})
     return value.quantize(Decimal("0.01"))
 
@@ -261,7 +252,7 @@ def _stored_key(owner: CommissionOwner, request_key: str) -> str:
     """The key as stored: hashed with the owner, so two people's keys never collide (and any length fits)."""
     key = (request_key or "").strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ApplicationError(WithdrawalErrorCode.INVALID_REQUEST_KEY,
+        raise ApplicationError(GuidesErrorCode.INVALID_REQUEST_KEY,
                                f"A request key of 1 to {MAX_KEY_LENGTH} printable characters is needed.",
                                fields={"request_key": ["Invalid request key."]})
     return hashlib.sha256(f"{owner.tag}:{key}".encode()).hexdigest()
@@ -300,7 +291,7 @@ def withdrawal_request(*, guide=None, staff_user=None, amount, request_key: str,
     existing = WithdrawalRequest.objects.filter(request_key=key).first()
     if existing is not None:
         if existing.amount != value:
-            raise ApplicationError(WithdrawalErrorCode.REQUEST_KEY_REUSED,
+            raise ApplicationError(GuidesErrorCode.REQUEST_KEY_REUSED,
                                    "This request key was already used for another amount.", status=409,
                                    fields={"request_key": ["Already used for another amount."]})
         return WithdrawalResult(withdrawal=existing, created=False)
@@ -308,7 +299,7 @@ def withdrawal_request(*, guide=None, staff_user=None, amount, request_key: str,
     available = _balance(owner, now).available
     if value > available:
         shown = max(available, ZERO)
-        raise ApplicationError(WithdrawalErrorCode.INSUFFICIENT_BALANCE,
+        raise ApplicationError(GuidesErrorCode.INSUFFICIENT_BALANCE,
                                f"Only {shown} is available to withdraw.", status=409,
                                fields={"amount": [f"At most {shown}."]})
     brand_id = _home_brand_id(owner)
@@ -321,46 +312,124 @@ def withdrawal_request(*, guide=None, staff_user=None, amount, request_key: str,
     return WithdrawalResult(withdrawal=withdrawal, created=True)
 
 
-def _is_requester(user, actor: Actor, withdrawal: WithdrawalRequest) -> bool:
-    if withdrawal.staff_user_id is not None and withdrawal.staff_user_id == user.pk:
-        return True
-    if withdrawal.guide_id is None:
-        return False
-    if actor.guide_id == withdrawal.guide_id:
-        return True
-    return Guide.objects.filter(pk=withdrawal.guide_id, user_id=user.pk).exists()
+#: The state machine: the statuses a withdrawal may move to from each status (by a decider, never the
+#: requester). Rejected and paid are final.
+NEXT_STATUSES: dict[str, frozenset[str]] = {
+    Status.REQUESTED: frozenset({Status.APPROVED, Status.REJECTED}),
+    Status.APPROVED: frozenset({Status.PAID, Status.REJECTED}),
+}
+
+_REFUSALS: dict[str, tuple[str, int]] = {
+    ErrorCode.NOT_FOUND: ("No such withdrawal.", 404),
+    GuidesErrorCode.NOT_APPROVER: ("Only a store manager or above may decide withdrawals.", 403),
+    GuidesErrorCode.OWN_WITHDRAWAL: ("Someone other than the requester must decide this withdrawal.", 403),
+}
+
+
+@dataclass(frozen=True)
+class WithdrawalActions:
+    """What one viewer may do with one withdrawal now: the pages show exactly these buttons and the services
+    allow exactly these moves, so the two can never disagree.
+
+    ``refusal`` is why the viewer decides nothing whatever the status (outside their scope: not_found; a role
+    that decides nothing: not_approver; their own request: own_withdrawal), None for a decider; ``own`` is
+    True when the viewer asked for it.
+    """
+
+    status: str
+    own: bool = False
+    refusal: str | None = None
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """The statuses the viewer may move the withdrawal to (none once it is rejected or paid)."""
+        return frozenset() if self.refusal is not None else NEXT_STATUSES.get(self.status, frozenset())
+
+    @property
+    def approve(self) -> bool:
+        return Status.APPROVED in self.allowed
+
+    @property
+    def reject(self) -> bool:
+        return Status.REJECTED in self.allowed
+
+    @property
+    def mark_paid(self) -> bool:
+        return Status.PAID in self.allowed
+
+    @property
+    def any(self) -> bool:
+        return bool(self.allowed)
+
+    @property
+    def someone_else_decides(self) -> bool:
+        """The viewer's own request, still open: another decider will take it."""
+        return self.own and bool(NEXT_STATUSES.get(self.status))
+
+    def check_decider(self) -> None:
+        """Raise the refusal, if any: 404 outside the scope, 403 for a role that decides nothing or the requester."""
+        if self.refusal is not None:
+            message, status = _REFUSALS[self.refusal]
+            raise ApplicationError(self.refusal, message, status=status)
+
+    def check(self, to: str) -> None:
+        """Raise unless the viewer may move the withdrawal to ``to`` now (the refusal, or 409 for the status)."""
+        self.check_decider()
+        if to not in self.allowed:
+            raise ApplicationError(ErrorCode.INVALID_TRANSITION,
+                                   f"This withdrawal is {self.status}; it cannot become {to}.", status=409)
+
+
+def withdrawal_actions(*, withdrawals: Sequence[WithdrawalRequest], user) -> dict[int, WithdrawalActions]:
+    """:class:`WithdrawalActions` of ``user`` for each withdrawal, by id: at most two queries for any number
+    (which of them lie in the viewer's scope, and the viewer's guide rows when a guide's request needs them)."""
+    actor = actor_for(user)
+    in_scope_ids: set[int] = set()
+    if actor.is_staff_member and withdrawals:
+        in_scope_ids = set(scoped(WithdrawalRequest.objects.filter(pk__in=[w.pk for w in withdrawals]), actor)
+                           .values_list("pk", flat=True))
+    my_guides: set[int] | None = None
+    out = {}
+    for withdrawal in withdrawals:
+        own = withdrawal.staff_user_id is not None and withdrawal.staff_user_id == user.pk
+        if not own and withdrawal.guide_id is not None:
+            if actor.guide_id == withdrawal.guide_id:
+                own = True
+            else:
+                if my_guides is None:
+                    my_guides = set(Guide.objects.filter(user_id=user.pk).values_list("pk", flat=True))
+                own = withdrawal.guide_id in my_guides
+        if withdrawal.pk not in in_scope_ids:
+            refusal = ErrorCode.NOT_FOUND
+        elif not may_decide_withdrawals(actor):
+            refusal = GuidesErrorCode.NOT_APPROVER
+        elif own:
+            refusal = GuidesErrorCode.OWN_WITHDRAWAL
+        else:
+            refusal = None
+        out[withdrawal.pk] = WithdrawalActions(status=withdrawal.status, own=own, refusal=refusal)
+    return out
+
+
+def withdrawal_actions_for(*, withdrawal: WithdrawalRequest, user) -> WithdrawalActions:
+    """What ``user`` may do with ``withdrawal`` now (see :class:`WithdrawalActions`)."""
+    return withdrawal_actions(withdrawals=[withdrawal], user=user)[withdrawal.pk]
 
 
 def withdrawal_check_decider(*, withdrawal: WithdrawalRequest, user) -> None:
     """Raise unless ``user`` may decide ``withdrawal``: 404 outside scope, 403 for guides and the requester."""
-    actor = actor_for(user)
-    if not actor.is_staff_member or not in_scope(withdrawal, actor):
-        raise ApplicationError(ErrorCode.NOT_FOUND, "No such withdrawal.", status=404)
-    if not may_decide_withdrawals(actor):
-        raise ApplicationError(WithdrawalErrorCode.NOT_APPROVER,
-                               "Only a store manager or above may decide withdrawals.", status=403)
-    if _is_requester(user, actor, withdrawal):
-        raise ApplicationError(WithdrawalErrorCode.OWN_WITHDRAWAL,
-                               "Someone other than the requester must decide this withdrawal.", status=403)
-
-
-_ALLOWED_FROM = {
-    Status.APPROVED: frozenset({Status.REQUESTED}),
-    Status.REJECTED: frozenset({Status.REQUESTED, Status.APPROVED}),
-    Status.PAID: frozenset({Status.APPROVED}),
-}
+    withdrawal_actions_for(withdrawal=withdrawal, user=user).check_decider()
 
 
 @transaction.atomic
 def _decide(*, withdrawal: WithdrawalRequest, user, to: str, note: str) -> WithdrawalRequest:
-    withdrawal_check_decider(withdrawal=withdrawal, user=user)
+    actions = withdrawal_actions_for(withdrawal=withdrawal, user=user)
+    actions.check_decider()  # before any lock
     owner = CommissionOwner(guide_id=withdrawal.guide_id) if withdrawal.guide_id is not None else \
         CommissionOwner(staff_user_id=withdrawal.staff_user_id)
     owner.lock()  # owner first, then the request: the same order as withdrawal_request
     current = WithdrawalRequest.objects.select_for_update().get(pk=withdrawal.pk)
-    if current.status not in _ALLOWED_FROM[to]:
-        raise ApplicationError(WithdrawalErrorCode.INVALID_TRANSITION,
-                               f"This withdrawal is {current.status}; it cannot become {to}.", status=409)
+    replace(actions, status=current.status).check(to)  # the status as locked, not as the caller read it
     now = timezone.now()
     current.status = to
     fields = ["status"]

@@ -43,7 +43,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.db import connection
-from django.db.models import Count, DateField, DurationField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models import Count, DateField, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -52,7 +52,7 @@ from livestream.viewer_events import LATE_GRACE, TAIL
 from mall.models import Order
 from mall.selectors import purchases
 from members.models import BrandMembership
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import Actor, actor_for, in_scope, scoped
 
@@ -353,13 +353,79 @@ class LiveSummary:
     stores: list[LiveSummaryRow]
 
 
+@dataclass(frozen=True)
+class LiveTotals:
+    """The figures of a set of sessions added up, as defined on :class:`LiveSummaryRow` (cancelled sessions
+    counted apart, their figures left out). The API's summaries and the dashboard both add up through
+    :func:`live_totals`."""
+
+    planned: int
+    held: int
+    cancelled: int
+    live_hours: Decimal
+    viewers: int
+    views: int
+    buyers: int
+    orders: int
+    gmv: Decimal
+    paid_sales: Decimal
+    new_members: int
+
+    @property
+    def conversion(self) -> Decimal:
+        """Buyers ÷ viewers of the sums (0 without viewers)."""
+        return _conversion(self.buyers, self.viewers)
+
+
 def _hours(value: dt.timedelta | None) -> Decimal:
     seconds = Decimal(int((value or dt.timedelta()).total_seconds()))
     return (seconds / Decimal(3600)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
+_ACTIVE = ~Q(status=LiveSession.Status.CANCELLED)
+_ENDED = Q(status=LiveSession.Status.ENDED)
+_TOTALS = dict(
+    planned=Count("pk", filter=_ACTIVE), held=Count("pk", filter=_ENDED), cancelled=Count("pk", filter=~_ACTIVE),
+    live_time=Sum(ExpressionWrapper(F("actual_end") - F("actual_start"), output_field=DurationField()),
+                  filter=_ENDED),
+    viewers=Coalesce(Sum("stats__viewers", filter=_ACTIVE), 0),
+    views=Coalesce(Sum("stats__views", filter=_ACTIVE), 0),
+    buyers=Coalesce(Sum("stats__buyers", filter=_ACTIVE), 0),
+    orders=Coalesce(Sum("stats__orders", filter=_ACTIVE), 0),
+    gmv=Coalesce(Sum("stats__gmv", filter=_ACTIVE), Value(ZERO)),
+    paid_sales=Coalesce(Sum("stats__paid_sales", filter=_ACTIVE), Value(ZERO)),
+    new_members=Coalesce(Sum("stats__new_members", filter=_ACTIVE), 0),
+)
+
+
+def _totals(row: dict) -> LiveTotals:
+    return LiveTotals(planned=row["planned"], held=row["held"], cancelled=row["cancelled"],
+                      live_hours=_hours(row["live_time"]), viewers=row["viewers"], views=row["views"],
+                      buyers=row["buyers"], orders=row["orders"], gmv=Decimal(row["gmv"]).quantize(ZERO),
+                      paid_sales=Decimal(row["paid_sales"]).quantize(ZERO), new_members=row["new_members"])
+
+
+def sessions_planned_between(*, actor: Actor, date_from: dt.date, date_to: dt.date) -> QuerySet[LiveSession]:
+    """The sessions the actor sees that are planned to start in the local days [date_from, date_to] (cancelled
+    ones included: :func:`live_totals` counts them apart)."""
+    tz = timezone.get_default_timezone()
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return scoped(LiveSession.objects.filter(planned_start__gte=start, planned_start__lt=end), actor)
+
+
+def live_totals(*, sessions: QuerySet[LiveSession], group_by: Sequence[str] = (),
+                order_by: Sequence = ()) -> list[tuple[dict, LiveTotals]]:
+    """The totals of ``sessions`` per distinct value of the ``group_by`` fields, as (those values, totals)
+    ordered by ``order_by`` (default: the fields); without ``group_by``, one row for them all. One query."""
+    if not group_by:
+        return [({}, _totals(sessions.aggregate(**_TOTALS)))]
+    grouped = sessions.values(*group_by).annotate(**_TOTALS).order_by(*(order_by or group_by))
+    return [({name: row[name] for name in group_by}, _totals(row)) for row in grouped]
+
+
 def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid", message, status=400, fields={field: [message]})
+    return ApplicationError(ErrorCode.INVALID, message, status=400, fields={field: [message]})
 
 
 def default_summary_range(period: Period, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -397,11 +463,9 @@ def live_summary(*, actor, period: str = Period.WEEK, date_from: dt.date | None 
         raise _invalid("date_from", f"At most {MAX_SUMMARY_DAYS} days at a time.")
     for obj, what in ((brand, "brand"), (store, "store")):
         if obj is not None and not in_scope(obj, actor):
-            raise ApplicationError("not_found", f"No such {what}.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, f"No such {what}.", status=404)
 
-    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    sessions = scoped(LiveSession.objects.filter(planned_start__gte=start, planned_start__lt=end), actor)
+    sessions = sessions_planned_between(actor=actor, date_from=date_from, date_to=date_to)
     if brand is not None:
         sessions = sessions.filter(brand=brand)
     if store is not None:
@@ -409,31 +473,10 @@ def live_summary(*, actor, period: str = Period.WEEK, date_from: dt.date | None 
     trunc = TruncWeek if period == Period.WEEK else TruncMonth
     sessions = sessions.annotate(period_start=trunc("planned_start", tzinfo=tz, output_field=DateField()))
 
-    active = ~Q(status=LiveSession.Status.CANCELLED)
-    ended = Q(status=LiveSession.Status.ENDED)
-    live = ExpressionWrapper(F("actual_end") - F("actual_start"), output_field=DurationField())
-    money = Value(ZERO)
-    figures = dict(
-        planned=Count("pk", filter=active), held=Count("pk", filter=ended), cancelled=Count("pk", filter=~active),
-        live_time=Sum(live, filter=ended),
-        viewers=Coalesce(Sum("stats__viewers", filter=active), 0),
-        views=Coalesce(Sum("stats__views", filter=active), 0),
-        buyers=Coalesce(Sum("stats__buyers", filter=active), 0),
-        orders=Coalesce(Sum("stats__orders", filter=active), 0),
-        gmv=Coalesce(Sum("stats__gmv", filter=active), money),
-        paid_sales=Coalesce(Sum("stats__paid_sales", filter=active), money),
-        new_members=Coalesce(Sum("stats__new_members", filter=active), 0),
-    )
-
     def rows(*group_by: str) -> list[LiveSummaryRow]:
-        grouped = (sessions.values("period_start", *group_by).annotate(**figures)
-                   .order_by("period_start", *group_by))
-        return [LiveSummaryRow(
-            period_start=r["period_start"], brand_id=r["brand_id"], store_id=r.get("host_store_id"),
-            planned=r["planned"], held=r["held"], cancelled=r["cancelled"], live_hours=_hours(r["live_time"]),
-            viewers=r["viewers"], views=r["views"], buyers=r["buyers"], orders=r["orders"],
-            gmv=Decimal(r["gmv"]).quantize(ZERO), paid_sales=Decimal(r["paid_sales"]).quantize(ZERO),
-            conversion=_conversion(r["buyers"], r["viewers"]), new_members=r["new_members"]) for r in grouped]
+        return [LiveSummaryRow(period_start=group["period_start"], brand_id=group["brand_id"],
+                               store_id=group.get("host_store_id"), conversion=totals.conversion, **asdict(totals))
+                for group, totals in live_totals(sessions=sessions, group_by=("period_start", *group_by))]
 
     brand_rows = rows("brand_id")
     sessions = sessions.filter(kind=LiveSession.Kind.STORE)

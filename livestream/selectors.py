@@ -1,4 +1,5 @@
-"""livestream.selectors: read-only queries for the schedule (排班) views, always scoped."""
+"""livestream.selectors: read-only queries for the schedule (排班) views, always scoped; and the session an order
+names at checkout (answering mall's ``order_live_session`` hook)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.utils import timezone
 
 from livestream.models import LiveSession
-from retail_crm.errors import ApplicationError
+from mall.checkout import OrderLiveSession
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Store
 from retail_crm.scoping import Actor, actor_for, in_scope, scoped
+from retail_crm.vocabulary import Channel
 
 
 def store_schedule(*, actor, store: Store, week_start: dt.date) -> QuerySet[LiveSession]:
@@ -29,7 +32,7 @@ def store_schedule(*, actor, store: Store, week_start: dt.date) -> QuerySet[Live
     actor = actor if isinstance(actor, Actor) else actor_for(actor)
     visible_store = scoped(Store.objects.filter(pk=store.pk), actor)
     if not visible_store.exists():
-        raise ApplicationError("not_found", "No such store.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such store.", status=404)
     # Weeks are local weeks: a session at 01:00 Monday Shanghai time belongs to that Monday's week.
     start = timezone.make_aware(dt.datetime.combine(week_start, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time.min))
@@ -63,7 +66,7 @@ def brand_week_summary(*, actor, brand: Brand, week_start: dt.date) -> list[Stor
     """
     actor = actor if isinstance(actor, Actor) else actor_for(actor)
     if not in_scope(brand, actor):
-        raise ApplicationError("not_found", "No such brand.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such brand.", status=404)
     start = timezone.make_aware(dt.datetime.combine(week_start, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time.min))
     active = ~Q(status=LiveSession.Status.CANCELLED)
@@ -80,3 +83,12 @@ def brand_week_summary(*, actor, brand: Brand, week_start: dt.date) -> list[Stor
     return [StoreWeekSummary(store_id=r["host_store_id"], planned=r["planned"], held=r["held"],
                              cancelled=r["cancelled"], planned_hours=_hours(r["planned_time"]),
                              live_hours=_hours(r["live_time"])) for r in rows]
+
+
+def order_live_session(*, live_session_id: int, brand: Brand) -> OrderLiveSession | None:
+    """An order placed in the brand's session ``live_session_id``: its channel and host store (hook of mall)."""
+    session = LiveSession.objects.filter(pk=live_session_id, brand=brand).first()
+    if session is None:
+        return None
+    channel = Channel.STORE_LIVE if session.kind == LiveSession.Kind.STORE else Channel.HQ_LIVE
+    return OrderLiveSession(session_id=session.pk, channel=channel, store=session.host_store)

@@ -8,26 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from enum import StrEnum
 
 from django.db import transaction
 
+from livestream.errors import LivestreamErrorCode
 from livestream.models import LiveSession
 from mall.models import Product
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.scoping import Actor, actor_for, in_scope
 
 SCHEDULER_ROLES = ("hq", "brand_operator")
-
-
-class LiveErrorCode(StrEnum):
-    """Domain error codes of the livestream app."""
-
-    SCHEDULE_FORBIDDEN = "schedule_forbidden"
-    STORE_BUSY = "store_busy"
-    GUIDE_BUSY = "guide_busy"
-    INVALID_TRANSITION = "invalid_transition"
 
 
 def _actor(actor) -> Actor:
@@ -35,7 +26,7 @@ def _actor(actor) -> Actor:
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid", message, status=400, fields={field: [message]})
+    return ApplicationError(ErrorCode.INVALID, message, status=400, fields={field: [message]})
 
 
 def _overlapping(start: dt.datetime, end: dt.datetime):
@@ -67,13 +58,13 @@ def _refuse_conflicts(*, host_store: Store | None, host_guide: Guide | None, pla
     if host_store is not None:
         other = clashing.filter(host_store=host_store).order_by("planned_start", "pk").first()
         if other is not None:
-            raise ApplicationError(LiveErrorCode.STORE_BUSY,
+            raise ApplicationError(LivestreamErrorCode.STORE_BUSY,
                                    f"Store {host_store.code} already has session {_describe(other)} at that time.",
                                    status=409, params={"store": host_store.code, "session": other})
     if host_guide is not None:
         other = clashing.filter(host_guide=host_guide).order_by("planned_start", "pk").first()
         if other is not None:
-            raise ApplicationError(LiveErrorCode.GUIDE_BUSY,
+            raise ApplicationError(LivestreamErrorCode.GUIDE_BUSY,
                                    f"Guide {host_guide.code} already hosts session {_describe(other)} at that time.",
                                    status=409, params={"guide": host_guide.code, "session": other})
 
@@ -93,14 +84,14 @@ def session_schedule(*, brand: Brand, kind: str, title: str, planned_start: dt.d
     """
     actor = _actor(actor)
     if actor.role not in SCHEDULER_ROLES and not actor.is_superuser:
-        raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN,
+        raise ApplicationError(LivestreamErrorCode.SCHEDULE_FORBIDDEN,
                                "Only HQ or brand operators can schedule live sessions.", status=403)
     if not in_scope(brand, actor):
-        raise ApplicationError("not_found", "No such brand.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such brand.", status=404)
     if host_store is not None and not in_scope(host_store, actor):
-        raise ApplicationError("not_found", "No such store.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such store.", status=404)
     if host_guide is not None and not in_scope(host_guide, actor):
-        raise ApplicationError("not_found", "No such guide.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such guide.", status=404)
 
     title = (title or "").strip()
     if not title:
@@ -160,7 +151,7 @@ def _locked(session: LiveSession) -> LiveSession:
 
 
 def _refuse(session: LiveSession, action: str) -> ApplicationError:
-    return ApplicationError(LiveErrorCode.INVALID_TRANSITION,
+    return ApplicationError(ErrorCode.INVALID_TRANSITION,
                             f"Cannot {action} session #{session.pk}: it is {session.status}.", status=409)
 
 
@@ -216,10 +207,10 @@ def session_move(*, session: LiveSession, planned_start: dt.datetime, planned_en
     """
     actor = _actor(actor)
     if actor.role not in SCHEDULER_ROLES and not actor.is_superuser:
-        raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN,
+        raise ApplicationError(LivestreamErrorCode.SCHEDULE_FORBIDDEN,
                                "Only HQ or brand operators can schedule live sessions.", status=403)
     if not in_scope(session, actor):
-        raise ApplicationError("not_found", "No such session.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
     if planned_end <= planned_start:
         raise _invalid("planned_end", "The planned end must be after the planned start.")
     locked = _locked(session)

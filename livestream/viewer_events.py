@@ -1,8 +1,8 @@
 """livestream.viewer_events: the mini-program side of live data.
 
-Viewers' events (join, leave, like, comment, share, product click) arrive in batches of up to 500, as
-behaviour events do (``members.events``): every item is validated on its own in plain Python, a bad item
-is reported with its index and reasons and never costs the rest of the batch, a resent
+Viewers' events (join, leave, like, comment, share, product click) arrive in batches of up to 500, taken
+in as behaviour events are (``retail_crm.ingestion``): every item is validated on its own in plain Python,
+a bad item is reported with its index and reasons and never costs the rest of the batch, a resent
 ``client_event_id`` is counted as a duplicate and not stored twice, and all valid items go in with one
 multi-row insert. Queries per batch: the session's product ids (only when the batch has product clicks),
 the known client ids (only when items carry one), the insert.
@@ -30,22 +30,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import NamedTuple
 
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from livestream.errors import LivestreamErrorCode
 from livestream.models import LiveSession, ViewerEvent
 from mall.models import Product, ProductImage
-from members.events import FUTURE_TOLERANCE, MAX_BATCH, BatchResult, RejectedItem
 from members.models import GuideBinding, Member
-from retail_crm.bulk_sql import insert_new_rows
 from retail_crm.errors import ApplicationError
+from retail_crm.ingestion import (
+    FUTURE_TOLERANCE,
+    MAX_BATCH,
+    BatchResult,
+    Errors,
+    batch_ingest,
+    check_batch_size,
+    occurred_at_field,
+    text_field,
+)
 
-__all__ = ["MAX_BATCH", "ANONYMOUS_PREFIX", "LOBBY", "TAIL", "LATE_GRACE", "ViewerEventErrorCode",
-           "EventWindow", "event_window", "viewer_events_ingest", "sessions_for_member"]
+__all__ = ["MAX_BATCH", "ANONYMOUS_PREFIX", "LOBBY", "TAIL", "LATE_GRACE", "EventWindow",
+           "event_window", "viewer_events_ingest", "sessions_for_member"]
 
 ANONYMOUS_PREFIX = "anon:"
 LOBBY = dt.timedelta(hours=1)  # the live room opens with a countdown before the start
@@ -56,14 +63,6 @@ _KINDS = frozenset(str(k) for k in ViewerEvent.Kind.values)
 _MAX_LEN = {f.name: f.max_length for f in ViewerEvent._meta.concrete_fields if f.max_length}
 _MAX_ANON_LEN = _MAX_LEN["viewer_id"] - len(ANONYMOUS_PREFIX)
 _PRODUCT_ID_MAX = 2**63 - 1
-
-
-class ViewerEventErrorCode(StrEnum):
-    """Why a whole batch was refused (409); the mini-program stops resending on these."""
-
-    SESSION_CANCELLED = "session_cancelled"
-    SESSION_NOT_OPEN = "session_not_open"
-    SESSION_CLOSED = "session_closed"
 
 
 class EventWindow(NamedTuple):
@@ -93,14 +92,14 @@ def _local(value: dt.datetime) -> str:
 def _session_open(session: LiveSession, window: EventWindow, now: dt.datetime) -> None:
     """Refuse the whole batch (409) when the session takes no events at all now."""
     if session.status == LiveSession.Status.CANCELLED:
-        raise ApplicationError(ViewerEventErrorCode.SESSION_CANCELLED,
+        raise ApplicationError(LivestreamErrorCode.SESSION_CANCELLED,
                                f"Session #{session.pk} was cancelled; it takes no viewer events.", status=409)
     if now + FUTURE_TOLERANCE < window.opens:
-        raise ApplicationError(ViewerEventErrorCode.SESSION_NOT_OPEN,
+        raise ApplicationError(LivestreamErrorCode.SESSION_NOT_OPEN,
                                f"Session #{session.pk} opens for viewers at {_local(window.opens)}.",
                                status=409)
     if window.closes is not None and now > window.closes + LATE_GRACE:
-        raise ApplicationError(ViewerEventErrorCode.SESSION_CLOSED,
+        raise ApplicationError(LivestreamErrorCode.SESSION_CLOSED,
                                f"Session #{session.pk} closed for viewer events at "
                                f"{_local(window.closes + LATE_GRACE)}.", status=409)
 
@@ -118,47 +117,11 @@ class ViewerEventRow(NamedTuple):
     client_event_id: str
 
 
-def _text(item: dict, name: str, errors: dict, *, max_length: int, required: bool = False) -> str:
-    """A string field of an item: '' when absent; an error when the wrong type, too long, or with NUL."""
-    value = item.get(name)
-    if value is None or value == "":
-        if required:
-            errors[name] = ["This field is required."]
-        return ""
-    if not isinstance(value, str):
-        errors[name] = ["Expected a string."]
-        return ""
-    value = value.strip()
-    if "\x00" in value:
-        # PostgreSQL refuses NUL in text; refuse the item rather than fail the whole insert.
-        errors[name] = ["Null characters are not allowed."]
-    elif len(value) > max_length:
-        errors[name] = [f"Ensure this field has no more than {max_length} characters."]
-    elif required and not value:
-        errors[name] = ["This field is required."]
-    return value
-
-
-def _occurred_at(item: dict, errors: dict, now: dt.datetime, window: EventWindow) -> dt.datetime | None:
-    raw = item.get("occurred_at")
-    if raw is None or raw == "":
-        errors["occurred_at"] = ["This field is required."]
-        return None
-    if not isinstance(raw, str):
-        errors["occurred_at"] = ["Expected an ISO 8601 date-time string."]
-        return None
-    try:
-        value = parse_datetime(raw.strip())
-        if value is not None and timezone.is_naive(value):
-            value = timezone.make_aware(value, timezone.get_default_timezone())
-    except (ValueError, OverflowError):
-        value = None
-    if value is None:
-        errors["occurred_at"] = ["Not a valid ISO 8601 date-time."]
-        return None
-    if value > now + FUTURE_TOLERANCE:
-        errors["occurred_at"] = ["Lies in the future (more than 5 minutes ahead of the server clock)."]
-    elif value < window.opens or (window.closes is not None and value > window.closes):
+def _occurred_at(item: dict, errors: Errors, now: dt.datetime, window: EventWindow) -> dt.datetime | None:
+    value = occurred_at_field(item, errors, now=now)
+    if value is None or "occurred_at" in errors:
+        return value
+    if value < window.opens or (window.closes is not None and value > window.closes):
         until = _local(window.closes) if window.closes is not None else "its end"
         errors["occurred_at"] = [f"Outside the session's window ({_local(window.opens)} to {until})."]
     return value
@@ -192,8 +155,7 @@ def viewer_events_ingest(*, session: LiveSession, items: Sequence, member: Membe
     ``ValueError`` for more than ``MAX_BATCH`` items. Items whose ``client_event_id`` is already stored for
     the session, or repeated within the batch, are counted in ``duplicates`` and not stored again.
     """
-    if len(items) > MAX_BATCH:
-        raise ValueError(f"a batch holds at most {MAX_BATCH} events")
+    check_batch_size(items)
     now = now or timezone.now()
     window = event_window(session)
     _session_open(session, window, now)
@@ -201,56 +163,30 @@ def viewer_events_ingest(*, session: LiveSession, items: Sequence, member: Membe
     if any(isinstance(item, dict) and item.get("kind") == ViewerEvent.Kind.PRODUCT_CLICK for item in items):
         shown = set(session.products.values_list("pk", flat=True))
 
-    rejected: list[RejectedItem] = []
-    valid: list[ViewerEventRow] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            rejected.append(RejectedItem(index, {"non_field_errors": ["Expected an object."]}))
-            continue
-        errors: dict[str, list[str]] = {}
-        kind = _text(item, "kind", errors, max_length=_MAX_LEN["kind"], required=True)
+    def validate(item: dict, errors: Errors) -> ViewerEventRow | None:
+        kind = text_field(item, "kind", errors, max_length=_MAX_LEN["kind"], required=True)
         if kind and "kind" not in errors and kind not in _KINDS:
             errors["kind"] = [f'"{kind}" is not a valid choice.']
         occurred_at = _occurred_at(item, errors, now, window)
         product_id = _product_id(item, kind, errors, shown) if "kind" not in errors else None
-        client_event_id = _text(item, "client_event_id", errors, max_length=_MAX_LEN["client_event_id"])
+        client_event_id = text_field(item, "client_event_id", errors, max_length=_MAX_LEN["client_event_id"])
         if member is None:
-            viewer_id = ANONYMOUS_PREFIX + _text(item, "viewer_id", errors, max_length=_MAX_ANON_LEN,
-                                                 required=True)
+            viewer_id = ANONYMOUS_PREFIX + text_field(item, "viewer_id", errors, max_length=_MAX_ANON_LEN,
+                                                      required=True)
         else:
             viewer_id = member.code
         if errors:
-            rejected.append(RejectedItem(index, errors))
-            continue
-        valid.append(ViewerEventRow(session.pk, member.pk if member else None, viewer_id, kind, occurred_at,
-                                    now, product_id, client_event_id))
+            return None
+        return ViewerEventRow(session.pk, member.pk if member else None, viewer_id, kind, occurred_at,
+                              now, product_id, client_event_id)
 
-    accepted, duplicates = _store(valid)
-    return BatchResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
-
-
-def _drop_known(valid: list[ViewerEventRow]) -> tuple[list[ViewerEventRow], int]:
-    """The events not stored yet: one query for the batch's client ids; repeats inside the batch dropped."""
-    client_ids = {e.client_event_id for e in valid if e.client_event_id}
-    known: set[str] = set()
-    if client_ids:
+    def stored_keys(client_ids: set[str]) -> set[str]:
         # The explicit exclude lets PostgreSQL use the partial unique index for long IN lists.
-        known = set(ViewerEvent.objects.filter(session_id=valid[0].session_id, client_event_id__in=client_ids)
-                    .exclude(client_event_id="").values_list("client_event_id", flat=True))
-    fresh, duplicates = [], 0
-    for event in valid:
-        if event.client_event_id:
-            if event.client_event_id in known:
-                duplicates += 1
-                continue
-            known.add(event.client_event_id)
-        fresh.append(event)
-    return fresh, duplicates
+        return set(ViewerEvent.objects.filter(session_id=session.pk, client_event_id__in=client_ids)
+                   .exclude(client_event_id="").values_list("client_event_id", flat=True))
 
-
-def _store(valid: list[ViewerEventRow]) -> tuple[int, int]:
-    """One insert of the rows not stored before; returns (stored, duplicates)."""
-    return insert_new_rows(ViewerEvent, valid, _drop_known)
+    return batch_ingest(items=items, validate=validate, model=ViewerEvent, stored_keys=stored_keys,
+                        key=lambda event: event.client_event_id or None)  # client ids are unique per session
 
 
 def sessions_for_member(*, member: Member, now: dt.datetime | None = None) -> QuerySet[LiveSession]:
@@ -279,6 +215,8 @@ def sessions_for_member(*, member: Member, now: dt.datetime | None = None) -> Qu
             .order_by("live_first", "mine_first", "planned_start", "pk"))
 
 
-def live_viewer_merge(*, survivor: Member, absorbed: Member) -> int:
-    """A member merge: the absorbed member's viewer events become the survivor's (one viewer, not two)."""
-    return ViewerEvent.objects.filter(member=absorbed).update(member=survivor, viewer_id=survivor.code)
+def live_viewer_merge(*, survivor: Member, absorbed: Member) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's viewer events become the survivor's (one
+    viewer, not two)."""
+    moved = ViewerEvent.objects.filter(member=absorbed).update(member=survivor, viewer_id=survivor.code)
+    return {"live_viewer_events": moved}

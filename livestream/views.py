@@ -23,15 +23,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from livestream.errors import LivestreamErrorCode
 from livestream.models import LiveSession
 from livestream.services import (
     SCHEDULER_ROLES,
-    LiveErrorCode,
     session_cancel,
     session_move,
     session_schedule,
 )
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.scoping import Actor, actor_for, in_scope, scoped
 
@@ -102,15 +102,15 @@ def _refusal(error: ApplicationError) -> str:
             "title": session.title, "id": session.pk,
             "start": date_format(timezone.localtime(session.planned_start), "m-d H:i"),
             "end": date_format(timezone.localtime(session.planned_end), "H:i")}
-    if error.code == LiveErrorCode.STORE_BUSY:
+    if error.code == LivestreamErrorCode.STORE_BUSY:
         return _("Store %(store)s already has session %(session)s at that time.") % {
             "store": error.params["store"], "session": described}
-    if error.code == LiveErrorCode.GUIDE_BUSY:
+    if error.code == LivestreamErrorCode.GUIDE_BUSY:
         return _("Guide %(guide)s already hosts session %(session)s at that time.") % {
             "guide": error.params["guide"], "session": described}
-    if error.code == LiveErrorCode.INVALID_TRANSITION:
+    if error.code == ErrorCode.INVALID_TRANSITION:
         return _("Only a planned session can be changed; this one is no longer planned.")
-    if error.code == LiveErrorCode.SCHEDULE_FORBIDDEN:
+    if error.code == LivestreamErrorCode.SCHEDULE_FORBIDDEN:
         return _("Only HQ or brand operators can schedule live sessions.")
     if error.status == 404:
         return _("Not found in your scope.")
@@ -154,7 +154,7 @@ def _calendar(actor: Actor, brand: Brand, monday: dt.date) -> list[dict]:
 def _one_in_scope(queryset, actor: Actor, code: str, what: str):
     found = scoped(queryset, actor).filter(code=code).first()
     if found is None:
-        raise ApplicationError("not_found", f"No such {what}.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, f"No such {what}.", status=404)
     return found
 
 
@@ -186,12 +186,12 @@ def schedule(request):
         action = request.POST.get("action")
         try:
             if not can_plan:
-                raise ApplicationError(LiveErrorCode.SCHEDULE_FORBIDDEN, "Only HQ or brand operators can schedule.",
-                                       status=403)
+                raise ApplicationError(LivestreamErrorCode.SCHEDULE_FORBIDDEN,
+                                       "Only HQ or brand operators can schedule.", status=403)
             if action == "create":
                 create_form = SessionCreateForm(request.POST, central=central)
                 if not create_form.is_valid():
-                    raise ApplicationError("invalid", "Invalid form.", status=400)
+                    raise ApplicationError(ErrorCode.INVALID, "Invalid form.", status=400)
                 data = create_form.cleaned_data
                 store = (_one_in_scope(Store.objects.all(), actor, data["host_store"].strip(), "store")
                          if data["host_store"].strip() else None)
@@ -208,7 +208,7 @@ def schedule(request):
                     pk=request.POST.get("session") if str(request.POST.get("session", "")).isdigit() else None
                 ).first()
                 if session is None:
-                    raise ApplicationError("not_found", "No such session.", status=404)
+                    raise ApplicationError(ErrorCode.NOT_FOUND, "No such session.", status=404)
                 if action == "cancel":
                     session_cancel(session)
                     messages.success(request, _("Cancelled “%(title)s”.") % {"title": session.title})
@@ -216,17 +216,17 @@ def schedule(request):
                     move_form = SessionTimeForm(request.POST)
                     if not move_form.is_valid():
                         error = " ".join(str(m) for errors in move_form.errors.values() for m in errors)
-                        raise ApplicationError("invalid", "Invalid time.", status=400)
+                        raise ApplicationError(ErrorCode.INVALID, "Invalid time.", status=400)
                     moved = session_move(session=session, planned_start=move_form.cleaned_data["planned_start"],
                                          planned_end=move_form.cleaned_data["planned_end"], actor=actor)
                     monday = _week_start(moved.planned_start.astimezone(timezone.get_current_timezone())
                                          .date().isoformat())
                     messages.success(request, _("Moved “%(title)s”.") % {"title": moved.title})
             else:
-                raise ApplicationError("invalid", "Unknown action.", status=400)
+                raise ApplicationError(ErrorCode.INVALID, "Unknown action.", status=400)
         except ApplicationError as refused:
             status = refused.status
-            if error is None and not (refused.code == "invalid" and refused.message == "Invalid form."):
+            if error is None and not (refused.code == ErrorCode.INVALID and refused.message == "Invalid form."):
                 error = _refusal(refused)
         else:
             return redirect(f"{reverse('live-schedule')}?{urlencode({'brand': brand.code, 'week': monday})}")

@@ -6,3 +6,13 @@ class MallConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "mall"
     verbose_name = _("Mall")
+
+    def ready(self) -> None:
+        from retail_crm import hooks
+
+        # A member merge moves the absorbed member's orders, coupons and cart in the merge's transaction.
+        hooks.provide("member_merge", "mall.orders.orders_member_merge")
+        hooks.provide("member_merge", "mall.coupons.coupons_member_merge")
+        hooks.provide("member_merge", "mall.checkout.cart_member_merge")
+        # Rule tags read the member's purchased lines.
+        hooks.provide("member_purchase_lines", "mall.selectors.member_purchase_lines")

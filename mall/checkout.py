@@ -16,12 +16,12 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
-from enum import StrEnum
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import (
     CartItem,
     Channel,
@@ -39,11 +39,12 @@ from mall.models import (
     StockMovement,
 )
 from mall.orders import order_lock, order_transition
+from members.guide_tokens import guide_token_guide
 from members.models import BrandMembership, Member, PointsEntry
-from retail_crm import rawsql
-from retail_crm.errors import ApplicationError
+from retail_crm import hooks, rawsql
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import atomic_operation
-from retail_crm.models import Brand
+from retail_crm.models import Brand, Store
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -52,15 +53,19 @@ MAX_QUANTITY = 99
 MAX_KEY = 2**63 - 1
 
 
-class CheckoutErrorCode(StrEnum):
-    OUT_OF_STOCK = "out_of_stock"
-    SKU_UNAVAILABLE = "sku_unavailable"
-    MIXED_BRANDS = "mixed_brands"
-    COUPON_UNAVAILABLE = "coupon_unavailable"
-    COUPON_NOT_APPLICABLE = "coupon_not_applicable"
-    POINTS_INVALID = "points_invalid"
-    EMPTY_ORDER = "empty_order"
-    LIVE_SESSION_INVALID = "live_session_invalid"
+@dataclass(frozen=True)
+class OrderLiveSession:
+    """What an order placed during a live session takes from it (the session itself is livestream's)."""
+
+    session_id: int
+    channel: Channel  # Channel.STORE_LIVE or Channel.HQ_LIVE
+    store: Store | None  # the host store of a store session
+
+
+hooks.declare(
+    "order_live_session",
+    "live_session_id: int, brand: retail_crm.models.Brand -> mall.checkout.OrderLiveSession for the brand's "
+    "live session with that id, or None if the brand has none. Exactly one provider.")
 
 
 def mall_settings_for(brand: Brand | int) -> MallSettings:
@@ -78,18 +83,28 @@ def mall_settings_for(brand: Brand | int) -> MallSettings:
 def cart_set(*, member: Member, sku: Sku, quantity: int, share_token: str = "") -> CartItem | None:
     """Put ``quantity`` of a SKU in the cart (0 removes it). The latest share link is remembered."""
     if quantity < 0 or quantity > MAX_QUANTITY:
-        raise ApplicationError("invalid", f"Quantity must be between 0 and {MAX_QUANTITY}.",
+        raise ApplicationError(ErrorCode.INVALID, f"Quantity must be between 0 and {MAX_QUANTITY}.",
                                fields={"quantity": [f"Must be between 0 and {MAX_QUANTITY}."]})
     if quantity == 0:
         CartItem.objects.filter(member=member, sku=sku).delete()
         return None
     if not sku.product.is_active:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, f"{sku.code} is no longer sold.", status=409)
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, f"{sku.code} is no longer sold.", status=409)
     defaults = {"quantity": quantity}
     if share_token:
         defaults["share_token"] = share_token
     item, _ = CartItem.objects.update_or_create(member=member, sku=sku, defaults=defaults)
     return item
+
+
+def cart_member_merge(*, survivor: Member, absorbed: Member) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's cart joins the survivor's.
+
+    Where both hold the same SKU, the survivor's quantity wins.
+    """
+    mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
+    CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
+    return {"cart_items": CartItem.objects.filter(member=absorbed).update(member=survivor)}
 
 
 # ---------------------------------------------------------------------------- order creation
@@ -117,19 +132,19 @@ class Pricing:
 
 def _merge_lines(lines: list[LineRequest]) -> dict[int, int]:
     if not lines:
-        raise ApplicationError(CheckoutErrorCode.EMPTY_ORDER, "An order needs at least one line.",
+        raise ApplicationError(MallErrorCode.EMPTY_ORDER, "An order needs at least one line.",
                                fields={"lines": ["At least one line is required."]})
     quantities: dict[int, int] = {}
     for line in lines:
         if line.quantity < 1 or line.quantity > MAX_QUANTITY:
-            raise ApplicationError("invalid", f"Quantity must be between 1 and {MAX_QUANTITY}.",
+            raise ApplicationError(ErrorCode.INVALID, f"Quantity must be between 1 and {MAX_QUANTITY}.",
                                    fields={"lines": [f"quantity must be between 1 and {MAX_QUANTITY}"]})
         quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
     if len(quantities) > MAX_LINES:
-        raise ApplicationError("invalid", f"At most {MAX_LINES} different items per order.",
+        raise ApplicationError(ErrorCode.INVALID, f"At most {MAX_LINES} different items per order.",
                                fields={"lines": [f"At most {MAX_LINES} lines."]})
     if any(q > MAX_QUANTITY for q in quantities.values()):
-        raise ApplicationError("invalid", f"At most {MAX_QUANTITY} of one item per order.",
+        raise ApplicationError(ErrorCode.INVALID, f"At most {MAX_QUANTITY} of one item per order.",
                                fields={"lines": [f"At most {MAX_QUANTITY} of one SKU."]})
     return quantities
 
@@ -221,20 +236,20 @@ def checkout_price(*, member: Member, lines: list[LineRequest]) -> Pricing:
     skus, is_member = loaded.skus, loaded.is_member
     missing = sorted(set(quantities) - set(skus))
     if missing:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, "Some items do not exist.", status=400,
                                fields={"lines": [f"Unknown sku_id {pk}." for pk in missing]})
     inactive = sorted(s.code for s in skus.values() if not s.product.is_active)
     if inactive:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items are no longer sold.", status=409,
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, "Some items are no longer sold.", status=409,
                                fields={"lines": [f"{code} is no longer sold." for code in inactive]})
     brands = {s.brand_id for s in skus.values()}
     if len(brands) != 1:
-        raise ApplicationError(CheckoutErrorCode.MIXED_BRANDS,
+        raise ApplicationError(MallErrorCode.MIXED_BRANDS,
                                "Each order is for one brand: check out each brand's items separately.",
                                fields={"lines": ["Items of several brands."]})
     brand = next(iter(skus.values())).brand
     if brand.group_id != member.group_id:
-        raise ApplicationError(CheckoutErrorCode.SKU_UNAVAILABLE, "Some items do not exist.",
+        raise ApplicationError(MallErrorCode.SKU_UNAVAILABLE, "Some items do not exist.",
                                fields={"lines": ["Items of another group."]})
     unit_prices = {pk: (sku.member_price if is_member else sku.list_price) for pk, sku in skus.items()}
     items = sum((unit_prices[pk] * q for pk, q in quantities.items()), ZERO)
@@ -275,7 +290,7 @@ def _check_stock(pricing: Pricing) -> None:
     short = {pricing.skus[pk].code: pricing.stock[pk] for pk, q in sorted(pricing.quantities.items())
              if pricing.stock[pk] < q}
     if short:
-        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
+        raise ApplicationError(MallErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409,
                                fields={code: [f"Only {left} left."] for code, left in short.items()})
 
 
@@ -317,18 +332,18 @@ def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decim
         cursor.execute(_coupon_sql(), [code, member.pk])
         row = cursor.fetchone()
     if row is None:
-        raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "No such coupon.",
+        raise ApplicationError(MallErrorCode.COUPON_UNAVAILABLE, "No such coupon.",
                                fields={"coupon_code": ["You hold no coupon with this code."]})
     coupon = rawsql.load(Coupon, _COUPON_FIELDS, row[:len(_COUPON_FIELDS)])
     coupon.template = rawsql.load(CouponTemplate, _TEMPLATE_FIELDS, row[len(_COUPON_FIELDS):])
     if coupon.status != CouponStatus.AVAILABLE or not (coupon.valid_from <= at < coupon.valid_to):
-        raise ApplicationError(CheckoutErrorCode.COUPON_UNAVAILABLE, "This coupon cannot be used now.",
+        raise ApplicationError(MallErrorCode.COUPON_UNAVAILABLE, "This coupon cannot be used now.",
                                status=409, fields={"coupon_code": [f"Coupon is {coupon.status} or out of date."]})
     if coupon.template.brand_id != brand.pk:
-        raise ApplicationError(CheckoutErrorCode.COUPON_NOT_APPLICABLE, "This coupon is for another brand.",
+        raise ApplicationError(MallErrorCode.COUPON_NOT_APPLICABLE, "This coupon is for another brand.",
                                fields={"coupon_code": ["Coupon of another brand."]})
     if items_amount < coupon.template.threshold_amount:
-        raise ApplicationError(CheckoutErrorCode.COUPON_NOT_APPLICABLE,
+        raise ApplicationError(MallErrorCode.COUPON_NOT_APPLICABLE,
                                f"This coupon needs an order of at least {coupon.template.threshold_amount}.",
                                fields={"coupon_code": [f"Minimum {coupon.template.threshold_amount}."]})
     return coupon
@@ -337,11 +352,9 @@ def _lock_coupon(*, member: Member, code: str, brand: Brand, items_amount: Decim
 def _share_guide(share_token: str):
     if not share_token:
         return None
-    from guides.services import guide_token_resolve
-
     # A link shared before the token was rotated still credits the guide who shared it.
     try:
-        return guide_token_resolve(share_token, allow_revoked=True).guide
+        return guide_token_guide(share_token, allow_revoked=True)
     except ApplicationError as exc:
         raise ApplicationError(exc.code, exc.message, fields={"share_token": exc.fields.get("token", [])}) from None
 
@@ -352,9 +365,9 @@ def _write_conflict(exc: IntegrityError) -> ApplicationError:
         # Two orders of one brand in the same second drawing the same 40 random bits: never in practice. The
         # whole checkout rolls back and the client retries (with its Idempotency-Key) instead of a savepoint
         # round trip on every order.
-        return ApplicationError("conflict", "Could not allocate an order number; try again.", status=409)
+        return ApplicationError(ErrorCode.CONFLICT, "Could not allocate an order number; try again.", status=409)
     if "stock_never_negative" in str(exc):  # only if something bypassed the row locks
-        return ApplicationError(CheckoutErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409)
+        return ApplicationError(MallErrorCode.OUT_OF_STOCK, "Not enough stock for some items.", status=409)
     raise exc
 
 
@@ -377,22 +390,20 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     guide = _share_guide(share_token)
     channel, store, session = Channel.MINI_PROGRAM, None, None
     if live_session_id is not None:
-        from livestream.models import LiveSession
-
-        session = LiveSession.objects.filter(pk=live_session_id, brand=brand).first()
+        session = hooks.call_one("order_live_session", live_session_id=live_session_id, brand=brand)
         if session is None:
-            raise ApplicationError(CheckoutErrorCode.LIVE_SESSION_INVALID, "No such live session for this brand.",
+            raise ApplicationError(MallErrorCode.LIVE_SESSION_INVALID, "No such live session for this brand.",
                                    fields={"live_session_id": ["Unknown live session."]})
-        channel = Channel.STORE_LIVE if session.kind == LiveSession.Kind.STORE else Channel.HQ_LIVE
-        store = session.host_store
+        channel, store = session.channel, session.store
     if store is None and guide is not None:
         store = guide.store
     if points < 0:
-        raise ApplicationError(CheckoutErrorCode.POINTS_INVALID, "Points cannot be negative.",
+        raise ApplicationError(MallErrorCode.POINTS_INVALID, "Points cannot be negative.",
                                fields={"points": ["Must be 0 or more."]})
 
     items = pricing.items_amount
-    order = Order(brand=brand, member=member, channel=channel, store=store, guide=guide, live_session=session,
+    order = Order(brand=brand, member=member, channel=channel, store=store, guide=guide,
+                  live_session_id=session.session_id if session is not None else None,
                   share_token=share_token, status=OrderStatus.PENDING_PAYMENT, ordered_at=at,
                   expires_at=at + dt.timedelta(minutes=settings_.payment_minutes), items_amount=items,
                   total_amount=items, member_price_applied=pricing.member_price_applied)
@@ -405,7 +416,7 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
         value = (points * settings_.yuan_per_point).quantize(CENT, rounding=ROUND_DOWN)
         cap = (after_coupon * settings_.points_max_share).quantize(CENT, rounding=ROUND_DOWN)
         if value > cap or value >= after_coupon:
-            raise ApplicationError(CheckoutErrorCode.POINTS_INVALID,
+            raise ApplicationError(MallErrorCode.POINTS_INVALID,
                                    f"Points can pay at most {cap} of this order.",
                                    fields={"points": [f"At most {int(cap / settings_.yuan_per_point)} points."]})
         order.points_used, order.points_discount = points, value
@@ -457,6 +468,36 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
     if from_cart:
         CartItem.objects.filter(member=member, sku_id__in=ordered).delete()
     return order
+
+
+@dataclass(frozen=True)
+class CartLines:
+    """A brand's cart items as order lines, and the share link the order is credited to by default."""
+
+    lines: list[LineRequest]
+    share_token: str  # the first one a cart item carries ('' when none does)
+
+
+def cart_lines(*, member: Member, brand_code: str) -> CartLines:
+    """The member's cart items of one brand as order lines; 400 ``empty_order`` when the cart has none."""
+    items = list(CartItem.objects.filter(member=member, sku__brand__code=brand_code))
+    if not items:
+        raise ApplicationError(MallErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
+                               fields={"from_cart_brand": ["The cart holds nothing of this brand."]})
+    return CartLines(lines=[LineRequest(sku_id=i.sku_id, quantity=i.quantity) for i in items],
+                     share_token=next((i.share_token for i in items if i.share_token), ""))
+
+
+def order_create_from_cart(*, member: Member, brand_code: str, coupon_code: str = "", points: int = 0,
+                           share_token: str = "", live_session_id: int | None = None) -> Order:
+    """Check out the cart's items of one brand (:func:`order_create`; the ordered items leave the cart).
+
+    The order is credited to ``share_token`` when given, else to the share link a cart item remembers.
+    """
+    cart = cart_lines(member=member, brand_code=brand_code)
+    return order_create(member=member, lines=cart.lines, coupon_code=coupon_code, points=points,
+                        share_token=share_token or cart.share_token, live_session_id=live_session_id,
+                        from_cart=True)
 
 
 # ---------------------------------------------------------------------------- unwinding unpaid orders
@@ -523,11 +564,11 @@ def orders_expire(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
 def stock_adjust(*, sku: Sku, delta: int, user, note: str = "") -> Stock:
     """Staff add or remove stock (a count, a delivery); never below zero (409)."""
     if delta == 0:
-        raise ApplicationError("invalid", "The change cannot be zero.", fields={"delta": ["Must not be 0."]})
+        raise ApplicationError(ErrorCode.INVALID, "The change cannot be zero.", fields={"delta": ["Must not be 0."]})
     stock, _ = Stock.objects.get_or_create(sku=sku)
     stock = Stock.objects.select_for_update().get(pk=stock.pk)
     if stock.quantity + delta < 0:
-        raise ApplicationError(CheckoutErrorCode.OUT_OF_STOCK,
+        raise ApplicationError(MallErrorCode.OUT_OF_STOCK,
                                f"Only {stock.quantity} in stock; cannot remove {-delta}.", status=409,
                                fields={"delta": [f"At most {stock.quantity} can be removed."]})
     Stock.objects.filter(pk=stock.pk).update(quantity=F("quantity") + delta)

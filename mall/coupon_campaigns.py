@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import Coupon, CouponStatus, CouponTemplate
 from members.models import Member
 from retail_crm.bulk_sql import insert_rows
@@ -33,14 +34,15 @@ def coupons_issue_to(*, template: CouponTemplate, members: QuerySet[Member], at:
     """
     at = at or timezone.now()
     if not template.is_active:
-        raise ApplicationError("coupon_template_inactive", f"Coupon {template.name!r} is no longer issued.",
+        raise ApplicationError(MallErrorCode.COUPON_TEMPLATE_INACTIVE, f"Coupon {template.name!r} is no longer issued.",
                                status=409)
     if template.valid_days:
         valid_from, valid_to = at, at + dt.timedelta(days=template.valid_days)
     else:
         valid_from, valid_to = template.valid_from, template.valid_to
         if valid_to <= at:
-            raise ApplicationError("coupon_template_expired", f"Coupon {template.name!r} has expired.", status=409)
+            raise ApplicationError(MallErrorCode.COUPON_TEMPLATE_EXPIRED, f"Coupon {template.name!r} has expired.",
+                                   status=409)
     member_ids = set(members.filter(group_id=template.brand.group_id).values_list("pk", flat=True))
     holding: set[int] = set()
     if once_per_member:

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from mall.models import Order, OrderStatus
-from mall.orders import OrderErrorCode, order_lock, order_transition
-from retail_crm.errors import ApplicationError
+from mall.orders import order_lock, order_transition
+from retail_crm.errors import ApplicationError, ErrorCode
 
 AUTO_RECEIPT_DAYS = 10  # WeChat mini-program malls commonly confirm receipt automatically after 7–15 days
 
@@ -35,7 +35,7 @@ def order_confirm_receipt(*, order: Order, by_member=None, by_system: str = "", 
     at = at or timezone.now()
     order = order_lock(order.pk)
     if order.status != OrderStatus.SHIPPED:
-        raise ApplicationError(OrderErrorCode.INVALID_TRANSITION,
+        raise ApplicationError(ErrorCode.INVALID_TRANSITION,
                                f"Order {order.order_no} is {order.status}; only a shipped order can be received.",
                                status=409, fields={"status": [order.status]})
     order.delivered_at = order.delivered_at or at

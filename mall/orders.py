@@ -10,19 +10,13 @@ and move, so two requests cannot move one order twice; an illegal move is a
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 
 from django.db import transaction
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import Order, OrderStatus, OrderTransition
-from retail_crm.errors import ApplicationError
-
-
-class OrderErrorCode(StrEnum):
-    INVALID_TRANSITION = "invalid_transition"
-    ORDER_NOT_FOUND = "order_not_found"
-
+from retail_crm.errors import ApplicationError, ErrorCode
 
 ALLOWED: dict[str, frozenset[str]] = {
     OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
@@ -42,7 +36,7 @@ def order_lock(order_id: int) -> Order:
     """The order, locked for update until the surrounding transaction ends (404 if there is none)."""
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
-        raise ApplicationError(OrderErrorCode.ORDER_NOT_FOUND, "No such order.", status=404)
+        raise ApplicationError(MallErrorCode.ORDER_NOT_FOUND, "No such order.", status=404)
     return order
 
 
@@ -57,7 +51,7 @@ def order_transition(*, order: Order, to_status: str, by_user=None, by_member=No
     at = at or timezone.now()
     if to_status not in ALLOWED.get(order.status, frozenset()):
         raise ApplicationError(
-            OrderErrorCode.INVALID_TRANSITION,
+            ErrorCode.INVALID_TRANSITION,
             f"Order {order.order_no} is {order.status} and cannot become {to_status}.", status=409,
             fields={"status": [order.status]})
     from_status = order.status
@@ -70,3 +64,8 @@ def order_transition(*, order: Order, to_status: str, by_user=None, by_member=No
     order.save(update_fields=sorted(set(fields)))
     return OrderTransition.objects.create(order=order, from_status=from_status, to_status=to_status, at=at,
                                           by_user=by_user, by_member=by_member, by_system=by_system, note=note)
+
+
+def orders_member_merge(*, survivor, absorbed) -> dict[str, int]:
+    """A member merge (``member_merge`` hook): the absorbed member's orders become the survivor's."""
+    return {"orders": Order.objects.filter(member=absorbed).update(member=survivor)}

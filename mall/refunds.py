@@ -19,12 +19,12 @@ import logging
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from enum import StrEnum
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import (
     PAID_STATUSES,
     Order,
@@ -39,7 +39,7 @@ from mall.models import (
 from mall.orders import order_lock
 from mall.payments.provider import PaymentProvider, ProviderError, RefundOrder, get_payment_provider, to_fen
 from mall.payments.services import STRAY_REFUND_PREFIX, order_money_event_record, order_payment
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.scoping import actor_for, in_scope
 
 logger = logging.getLogger(__name__)
@@ -47,16 +47,6 @@ logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 OPEN_STATUSES = (Refund.Status.REQUESTED, Refund.Status.APPROVED)
-
-
-class RefundErrorCode(StrEnum):
-    ORDER_NOT_REFUNDABLE = "order_not_refundable"
-    REFUND_EXCEEDS_PAID = "refund_exceeds_paid"
-    RETURN_WINDOW_CLOSED = "return_window_closed"
-    NOT_DELIVERED = "not_delivered"
-    INVALID_REFUND_STATE = "invalid_refund_state"
-    REFUND_FAILED = "refund_failed"
-    PROVIDER_UNAVAILABLE = "payment_provider_unavailable"
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ def is_stray(refund: Refund) -> bool:
 
 
 def _exceeds(message: str, fields: dict | None = None) -> ApplicationError:
-    return ApplicationError(RefundErrorCode.REFUND_EXCEEDS_PAID, message, status=409, fields=fields)
+    return ApplicationError(MallErrorCode.REFUND_EXCEEDS_PAID, message, status=409, fields=fields)
 
 
 def _line_room(order: Order, *, exclude_refund_id: int | None = None,
@@ -119,23 +109,24 @@ def refund_request(*, order: Order, member=None, user=None, lines: list[RefundLi
     """
     at = at or timezone.now()
     if member is not None and order.member_id != member.pk:
-        raise ApplicationError("order_not_found", "No such order.", status=404)
+        raise ApplicationError(MallErrorCode.ORDER_NOT_FOUND, "No such order.", status=404)
     if kind not in Refund.Kind.values:
-        raise ApplicationError("invalid", "Unknown refund kind.", fields={"kind": [f"One of {Refund.Kind.values}."]})
+        raise ApplicationError(ErrorCode.INVALID, "Unknown refund kind.",
+                               fields={"kind": [f"One of {Refund.Kind.values}."]})
     order = order_lock(order.pk)
     if order.status not in PAID_STATUSES:
-        raise ApplicationError(RefundErrorCode.ORDER_NOT_REFUNDABLE,
+        raise ApplicationError(MallErrorCode.ORDER_NOT_REFUNDABLE,
                                f"Order {order.order_no} is {order.status}: only paid orders can be refunded.",
                                status=409, fields={"status": [order.status]})
     if kind == Refund.Kind.RETURN:
         if order.delivered_at is None:
-            raise ApplicationError(RefundErrorCode.NOT_DELIVERED, "Goods can be returned once delivered.",
+            raise ApplicationError(MallErrorCode.NOT_DELIVERED, "Goods can be returned once delivered.",
                                    status=409)
         from mall.checkout import mall_settings_for
 
         days = mall_settings_for(order.brand_id).return_days
         if at > order.delivered_at + dt.timedelta(days=days):
-            raise ApplicationError(RefundErrorCode.RETURN_WINDOW_CLOSED,
+            raise ApplicationError(MallErrorCode.RETURN_WINDOW_CLOSED,
                                    f"No-reason returns are accepted for {days} days after delivery.", status=409)
     room = _line_room(order)
     # Units come back to stock for a return, and for a refund before shipping (they never left the warehouse).
@@ -166,7 +157,7 @@ def refund_request(*, order: Order, member=None, user=None, lines: list[RefundLi
                                fields={"lines": [f"Line {index}: at most {left.units_left} units."]})
             wanted.append((left.line, amount, item.quantity))
         if errors or not wanted:
-            raise ApplicationError("invalid", "Invalid refund lines.",
+            raise ApplicationError(ErrorCode.INVALID, "Invalid refund lines.",
                                    fields={"lines": errors or ["At least one line is required."]})
     total = sum((amount for _, amount, _ in wanted), ZERO)
     refund = Refund.objects.create(order=order, refund_no=_new_refund_no(at), kind=kind, amount=total,
@@ -180,9 +171,9 @@ def refund_request(*, order: Order, member=None, user=None, lines: list[RefundLi
 def _check_staff(refund: Refund, user) -> None:
     actor = actor_for(user)
     if actor.role == "guide":
-        raise ApplicationError("permission_denied", "Guides cannot decide refunds.", status=403)
+        raise ApplicationError(ErrorCode.PERMISSION_DENIED, "Guides cannot decide refunds.", status=403)
     if not in_scope(refund, actor):
-        raise ApplicationError("not_found", "No such refund.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such refund.", status=404)
 
 
 def _check_within_paid(order: Order, refund: Refund) -> None:
@@ -212,7 +203,7 @@ def refund_approve(*, refund: Refund, user, provider: PaymentProvider | None = N
         if refund.status == Refund.Status.REFUNDED:
             return refund
         if refund.status not in OPEN_STATUSES:
-            raise ApplicationError(RefundErrorCode.INVALID_REFUND_STATE, f"This refund is {refund.status}.",
+            raise ApplicationError(MallErrorCode.INVALID_REFUND_STATE, f"This refund is {refund.status}.",
                                    status=409, fields={"status": [refund.status]})
         if refund.status == Refund.Status.REQUESTED:
             _check_within_paid(order, refund)
@@ -228,7 +219,7 @@ def refund_reject(*, refund: Refund, user, note: str = "") -> Refund:
     order_lock(refund.order_id)
     refund = Refund.objects.select_for_update().get(pk=refund.pk)
     if refund.status != Refund.Status.REQUESTED:
-        raise ApplicationError(RefundErrorCode.INVALID_REFUND_STATE, f"This refund is {refund.status}.",
+        raise ApplicationError(MallErrorCode.INVALID_REFUND_STATE, f"This refund is {refund.status}.",
                                status=409, fields={"status": [refund.status]})
     refund.status, refund.decided_by, refund.decided_at = Refund.Status.REJECTED, user, timezone.now()
     refund.decision_note = note[:200]
@@ -259,11 +250,11 @@ def refund_execute(*, refund: Refund, provider: PaymentProvider | None = None) -
     if refund.status == Refund.Status.REFUNDED:
         return refund
     if refund.status != Refund.Status.APPROVED:
-        raise ApplicationError(RefundErrorCode.INVALID_REFUND_STATE, f"This refund is {refund.status}.", status=409)
+        raise ApplicationError(MallErrorCode.INVALID_REFUND_STATE, f"This refund is {refund.status}.", status=409)
     payment = _payment_of(refund)
     if payment is None:
         _fail(refund, "no paid payment to refund")
-        raise ApplicationError(RefundErrorCode.REFUND_FAILED, "The order has no payment to refund.", status=409)
+        raise ApplicationError(MallErrorCode.REFUND_FAILED, "The order has no payment to refund.", status=409)
     try:
         provider = provider or get_payment_provider()
         outcome = provider.refund(RefundOrder(out_refund_no=refund.refund_no, out_trade_no=payment.out_trade_no,
@@ -272,19 +263,19 @@ def refund_execute(*, refund: Refund, provider: PaymentProvider | None = None) -
                                               reason=refund.reason))
     except ProviderError as exc:
         if exc.retryable:
-            raise ApplicationError(RefundErrorCode.PROVIDER_UNAVAILABLE,
+            raise ApplicationError(MallErrorCode.PROVIDER_UNAVAILABLE,
                                    "The payment service is unavailable; the refund stays approved, try again.",
                                    status=503) from None
         _fail(refund, f"provider refused: {exc.code} {exc.message}")
-        raise ApplicationError(RefundErrorCode.REFUND_FAILED, f"The payment service refused: {exc.message}",
+        raise ApplicationError(MallErrorCode.REFUND_FAILED, f"The payment service refused: {exc.message}",
                                status=409) from None
     except Exception as exc:  # ImproperlyConfigured and the like: a deployment fault, the refund stays approved
         logger.error("refund %s: provider unavailable: %s", refund.refund_no, exc)
-        raise ApplicationError(RefundErrorCode.PROVIDER_UNAVAILABLE, "The payment service is unavailable.",
+        raise ApplicationError(MallErrorCode.PROVIDER_UNAVAILABLE, "The payment service is unavailable.",
                                status=503) from None
     if not outcome.accepted:
         _fail(refund, f"provider status {outcome.status}")
-        raise ApplicationError(RefundErrorCode.REFUND_FAILED, f"The payment service answered {outcome.status}.",
+        raise ApplicationError(MallErrorCode.REFUND_FAILED, f"The payment service answered {outcome.status}.",
                                status=409)
     return _refund_book(refund_id=refund.pk, provider_refund_id=outcome.refund_id)
 

@@ -33,8 +33,8 @@ def idempotency_purge() -> dict:
 @shared_task(name="mall.tasks.refund_execute", bind=True, max_retries=8)
 def refund_execute(self, refund_id: int) -> dict:
     """Pay an approved refund back (automatic refunds of stray payments); retried while the provider is down."""
+    from mall.errors import MallErrorCode
     from mall.models import Refund
-    from mall.refunds import RefundErrorCode
     from mall.refunds import refund_execute as execute
     from retail_crm.errors import ApplicationError
 
@@ -44,22 +44,10 @@ def refund_execute(self, refund_id: int) -> dict:
     try:
         refund = execute(refund=refund)
     except ApplicationError as exc:
-        if exc.code == RefundErrorCode.PROVIDER_UNAVAILABLE:
+        if exc.code == MallErrorCode.PROVIDER_UNAVAILABLE:
             raise self.retry(countdown=min(60 * 2 ** self.request.retries, 3600)) from None
         return {"refund_id": refund_id, "status": "error", "code": exc.code}
     return {"refund_id": refund_id, "status": refund.status}
-
-
-@shared_task(name="mall.tasks.order_commission_post")
-def order_commission_post(order_id: int) -> dict:
-    """After attribution: post the commission entries the order's sales credits call for (idempotent)."""
-    from guides.commission import commission_post_for_credits
-    from mall.models import Order
-
-    order = Order.objects.filter(pk=order_id).first()
-    if order is None:
-        return {"order_id": order_id, "posted": 0}
-    return {"order_id": order_id, "posted": len(commission_post_for_credits(order=order))}
 
 
 @shared_task(name="mall.tasks.orders_auto_receive")

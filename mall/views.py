@@ -21,13 +21,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from analytics.models import Segment
 from mall.coupon_campaigns import coupons_issue_to
 from mall.models import Coupon, CouponTemplate
 from members.models import Member, TagValue
 from members.selectors import member_search
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import Actor, actor_for, scoped
+from retail_crm.vocabulary import Segment
 
 ISSUER_ROLES = frozenset({"hq", "brand_operator", "region_manager"})
 WORKBENCH_ROLES = ("store_manager", "guide")

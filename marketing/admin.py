@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from marketing.models import Campaign, ChannelOptOut, Delivery, ReachRules, SubscribeConsent
+from marketing.models import Campaign, ChannelOptOut, Delivery, ReachRules, SubscribeConsent, WeComGroupSend
 from retail_crm.admin_scoping import READ_ONLY, ScopedModelAdmin
 
 
@@ -44,3 +44,12 @@ class CampaignAdmin(ScopedModelAdmin):
     list_filter = ("status", "schedule")
     search_fields = ("name",)
     readonly_fields = [f.name for f in Campaign._meta.fields]
+
+
+@admin.register(WeComGroupSend)
+class WeComGroupSendAdmin(ScopedModelAdmin):
+    write_roles = READ_ONLY
+    list_display = ("created_at", "source", "brand", "guide", "msgid", "checked_at", "closed_at")
+    list_filter = (("closed_at", admin.EmptyFieldListFilter),)
+    search_fields = ("source", "msgid", "sender")
+    readonly_fields = [f.name for f in WeComGroupSend._meta.fields]

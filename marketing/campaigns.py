@@ -1,7 +1,10 @@
 """Campaigns: create, launch, cancel, start their runs on schedule, and resolve each run set-based.
 
-Resolving a run turns its audience into one ``CampaignRecipient`` per member and one ``Delivery`` per
-member not held out, in a few statements per range of member ids: the restraint rules come from
+Resolving a run turns its audience (``marketing.audiences``, evaluated as at the run's start, validated
+again for every range: an audience that no longer validates fails the run rather than widening it) into one
+``CampaignRecipient`` per member and one ``Delivery`` per member not held out, in a few statements per range
+of member ids: the restraint rules and each member's channel (SMS, subscribe message, official account,
+WeCom through the bound guide, a task for the guide of an important member) come from
 ``marketing.rules.decisions_sql`` (the same SQL ``message_send`` runs for one member), the holdout and the
 A/B split from a hash of member and campaign, the message content is rendered in SQL, and every delivery's
 ``dedupe_key`` is ``campaign:<id>/run:<id>|<member id>``. A range is one transaction that also records how
@@ -24,10 +27,15 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from mall.models import CouponTemplate
+from marketing.audiences import (
+    AudienceDefinition,
+    audience_definition_clean,
+    audience_member_ids_sql,
+    audience_query_settings,
+)
 from marketing.errors import MarketingErrorCode
 from marketing.models import (
     Audience,
@@ -42,23 +50,11 @@ from marketing.models import (
 )
 from marketing.rules import MessagePlan, decisions_sql, fence, rules_for, send_after_sql, status_sql
 from members.models import GuideBinding, Member
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide
 from retail_crm.rawsql import qn, table
 
 logger = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------- STAND-IN: audience members
-# The audiences engineer is writing ``marketing.audiences.audience_members`` (same signature). Until it lands,
-# this stand-in returns every member of the brand. The integrator deletes this function and imports the
-# real one here: ``from marketing.audiences import audience_members``.
-
-def audience_members(*, brand: Brand, definition: dict) -> QuerySet[Member]:
-    """STAND-IN: the brand's members (a membership of the brand, not merged away); ``definition`` ignored."""
-    return Member.objects.filter(memberships__brand=brand, merged_into__isnull=True)
-
-# ---------------------------------------------------------------------------- end of the stand-in
 
 
 RESOLVE_SPAN = 100_000  # member ids per transaction while resolving a run
@@ -109,27 +105,98 @@ class VariantSpec:
     content: dict
 
 
-def _content_errors(content, channels: Sequence[str], *, has_link: bool, has_coupon: bool) -> list[str]:
-    if not isinstance(content, dict):
-        return ["Give an object: channel → {template, params}."]
-    errors = [f"{key}: not one of the campaign's channels." for key in content if key not in channels]
-    for channel in channels:
-        entry = content.get(channel)
+# What each channel's content holds (anything else given is not sent). Template messages: a provider template
+# id and its params (texts; an object of template fields for the official account, which may also open a page);
+# a WeCom group send: a text and/or a mini-program card and/or a link card; a guide task: what the guide is
+# asked to do and why.
+TEMPLATE_CHANNELS = (Channel.SMS, Channel.SUBSCRIBE, Channel.OFFICIAL_ACCOUNT)
+CONTENT_KEYS = {
+    Channel.SMS: ("template", "params"),
+    Channel.SUBSCRIBE: ("template", "params"),
+    Channel.OFFICIAL_ACCOUNT: ("template", "params", "url", "miniprogram"),
+    Channel.WECOM: ("text", "miniprogram", "link"),
+    Channel.GUIDE_TASK: ("reason", "action"),
+}
+CARD_KEYS = {  # (allowed, required)
+    "miniprogram": ({"title", "pic_media_id", "page", "appid"}, {"title", "pic_media_id", "page"}),
+    "link": ({"title", "url", "desc", "picurl"}, {"title", "url"}),
+}
+OA_PAGE_KEYS = ({"pagepath", "appid"}, {"pagepath"})
+
+
+def _texts(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    return []
+
+
+def _is_card(value, keys: tuple[set[str], set[str]]) -> bool:
+    allowed, required = keys
+    return (isinstance(value, dict) and set(value) <= allowed and required <= set(value)
+            and all(isinstance(text, str) and 0 < len(text) <= 500 for text in value.values()))
+
+
+def _shape_errors(channel: str, entry) -> list[str]:
+    """What is wrong with the form of one channel's content (its variables are checked after)."""
+    if channel in TEMPLATE_CHANNELS:
         if not isinstance(entry, dict) or not isinstance(entry.get("template"), str) \
                 or not entry["template"].strip() or len(entry["template"]) > 64:
-            errors.append(f"{channel}: give a template id (1–64 characters).")
-            continue
+            return [f"{channel}: give a template id (1–64 characters)."]
         params = entry.get("params", [])
         texts = params if isinstance(params, list) else list(params.values()) if isinstance(params, dict) else None
         if texts is None or not all(isinstance(text, str) and len(text) <= 500 for text in texts) \
                 or (isinstance(params, dict) and not all(isinstance(k, str) and k for k in params)):
-            errors.append(f"{channel}: params must be a list, or an object, of texts of at most 500 characters.")
+            return [f"{channel}: params must be a list, or an object, of texts of at most 500 characters."]
+        if channel != Channel.OFFICIAL_ACCOUNT:
+            return []
+        errors = []
+        if not isinstance(params, dict):
+            errors.append(f"{channel}: params must be an object (template field → text).")
+        if "url" in entry and not (isinstance(entry["url"], str) and 0 < len(entry["url"]) <= 500):
+            errors.append(f"{channel}: url must be a text of at most 500 characters.")
+        if "miniprogram" in entry and not _is_card(entry["miniprogram"], OA_PAGE_KEYS):
+            errors.append(f"{channel}: miniprogram must be {{pagepath[, appid]}}.")
+        return errors
+    if channel == Channel.WECOM:
+        if not isinstance(entry, dict) or not set(entry) & set(CONTENT_KEYS[channel]):
+            return [f"{channel}: give a text, a miniprogram card and/or a link card."]
+        errors = []
+        if "text" in entry and not (isinstance(entry["text"], str) and 0 < len(entry["text"]) <= 1000):
+            errors.append(f"{channel}: text must be 1–1000 characters.")
+        for key, keys in CARD_KEYS.items():
+            if key in entry and not _is_card(entry[key], keys):
+                errors.append(f"{channel}: {key} must be {{{', '.join(sorted(keys[0]))}}} with "
+                              f"{', '.join(sorted(keys[1]))} given (texts of at most 500 characters).")
+        return errors
+    # a guide task
+    if not isinstance(entry, dict) or not isinstance(entry.get("reason"), str) \
+            or not 0 < len(entry["reason"]) <= 200 \
+            or not isinstance(entry.get("action", ""), str) or len(entry.get("action", "")) > 200:
+        return [f"{channel}: give the reason (1–200 characters) and, if you like, the action (up to 200)."]
+    return []
+
+
+def _content_errors(content, channels: Sequence[str], *, has_link: bool, has_coupon: bool) -> list[str]:
+    if not isinstance(content, dict):
+        return ["Give an object: channel → its content (e.g. {template, params})."]
+    errors = [f"{key}: not one of the campaign's channels." for key in content if key not in channels]
+    for channel in channels:
+        entry = content.get(channel)
+        if shape_errors := _shape_errors(channel, entry):
+            errors += shape_errors
             continue
-        for text in texts:
+        for text in _texts({key: entry[key] for key in CONTENT_KEYS[channel] if key in entry}):
             for name in _VARIABLE.findall(text):
                 if name not in VARIABLES:
                     errors.append(f"{channel}: unknown variable {{{name}}}; use {{name}}, {{guide}}, {{link}} "
                                   "or {coupon}.")
+                elif name == "name" and channel == Channel.WECOM:
+                    errors.append(f"{channel}: {{name}} cannot be used: a WeCom group send carries one text to "
+                                  "all of a guide's members.")
                 elif name == "link" and not has_link:
                     errors.append(f"{channel}: {{link}} needs the campaign's link.")
                 elif name == "coupon" and not has_coupon:
@@ -214,7 +281,7 @@ def campaign_create(*, brand: Brand, audience: Audience, name: str, channels: Se
         elif content_errors := _content_errors(content, channels, **check):
             errors["content"] = content_errors
     if errors:
-        raise ApplicationError("invalid", "The campaign is not valid.", fields=errors)
+        raise ApplicationError(ErrorCode.INVALID, "The campaign is not valid.", fields=errors)
     campaign = Campaign.objects.create(
         group_id=brand.group_id, brand=brand, audience=audience, name=name, channels=channels,
         content={} if variants else content, link=link, link_code=_new_link_code() if link else None,
@@ -257,21 +324,63 @@ def _resolve_later(run_id: int) -> None:
     transaction.on_commit(lambda: campaign_run_resolve_task.delay(run_id))
 
 
+class AudienceNoLongerValid(Exception):
+    """The campaign's saved audience does not validate any more (e.g. a tag, guide or store it names is gone)."""
+
+
+def _audience_definition(campaign: Campaign) -> AudienceDefinition:
+    """The campaign's audience, validated now; ``AudienceNoLongerValid`` (with the reasons) when it is not."""
+    try:
+        return audience_definition_clean(brand=campaign.brand, definition=campaign.audience.definition)
+    except ApplicationError as exc:
+        if exc.code != ErrorCode.INVALID:
+            raise
+        details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.fields.items())
+        raise AudienceNoLongerValid(f"{exc.message} {details}".strip()) from exc
+
+
+def _audience_sql(campaign: Campaign, definition: AudienceDefinition, at: dt.datetime, lo: int | None = None,
+                  hi: int | None = None) -> tuple[str, list]:
+    """``SELECT member_id`` of the audience evaluated at ``at`` (with ids in (lo, hi] when given)."""
+    sql, params = audience_member_ids_sql(brand=campaign.brand, definition=definition, at=at)
+    if lo is None:
+        return sql, list(params)
+    return (f"SELECT a.member_id FROM ({sql}) a WHERE a.member_id > %s AND a.member_id <= %s",  # noqa: S608 - the audience's SQL, values bound
+            [*params, lo, hi])
+
+
 def _run_start(campaign: Campaign, *, scheduled_for: dt.datetime, now: dt.datetime) -> CampaignRun:
-    """A new run (the caller holds the campaign's lock); its audience is every member up to the highest id now."""
-    members = audience_members(brand=campaign.brand, definition=campaign.audience.definition)
-    upto = members.order_by().aggregate(upto=Max("pk"))["upto"] or 0
+    """A new run (the caller holds the campaign's lock); its audience is every member up to the highest id now.
+
+    An audience that no longer validates gives a failed run with the reason, never a wider audience.
+    """
+    try:
+        definition = _audience_definition(campaign)
+    except AudienceNoLongerValid as exc:
+        logger.error("campaign %s: the run at %s is not started: %s", campaign.pk, scheduled_for, exc)
+        return CampaignRun.objects.create(campaign=campaign, scheduled_for=scheduled_for, started_at=now,
+                                          status=CampaignRun.Status.FAILED, error=str(exc)[:200])
+    sql, params = _audience_sql(campaign, definition, now)
+    with audience_query_settings(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(a.member_id) FROM ({sql}) a", params)  # noqa: S608 - the audience's SQL, values bound
+        upto = cursor.fetchone()[0] or 0
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=scheduled_for, started_at=now,
                                      members_upto=upto)
     _resolve_later(run.pk)
     return run
 
 
+def _after_run(campaign: Campaign) -> str:
+    """The campaign's status once a run is over (queued, or failed): waiting for its next run, or done."""
+    return Campaign.Status.SCHEDULED if campaign.next_run_at else Campaign.Status.DONE
+
+
 def campaign_launch(*, campaign: Campaign, at: dt.datetime | None = None) -> Campaign:
     """Launch a draft: "now" starts its run at once, "at" and recurring campaigns wait for their time.
 
     Only a draft can be launched (409 otherwise); the campaign row is locked, so launches racing each
-    other start one run.
+    other start one run. A campaign whose audience no longer validates is refused (400 ``invalid`` under
+    ``audience``): correct the audience first. (A later run that finds it invalid is recorded as failed.)
     """
     now = at or timezone.now()
     with transaction.atomic():
@@ -282,11 +391,17 @@ def campaign_launch(*, campaign: Campaign, at: dt.datetime | None = None) -> Cam
                                    f"Campaign {campaign.name!r} is {campaign.status}; only a draft can be launched.",
                                    status=409, params={"status": campaign.status})
         _coupon_issuable(campaign, now)
+        try:
+            _audience_definition(campaign)
+        except AudienceNoLongerValid as exc:
+            raise ApplicationError(ErrorCode.INVALID, "The campaign's audience is no longer valid; correct it first.",
+                                   fields={"audience": [str(exc)]}) from exc
         campaign.launched_at = now
         if campaign.schedule == Campaign.Schedule.NOW or (
                 campaign.schedule == Campaign.Schedule.AT and campaign.send_at <= now):
-            _run_start(campaign, scheduled_for=now, now=now)
-            campaign.status = Campaign.Status.RUNNING
+            run = _run_start(campaign, scheduled_for=now, now=now)
+            campaign.status = _after_run(campaign) if run.status == CampaignRun.Status.FAILED \
+                else Campaign.Status.RUNNING
         else:
             campaign.next_run_at = (campaign.send_at if campaign.schedule == Campaign.Schedule.AT
                                     else next_occurrence(campaign, after=now))
@@ -320,12 +435,13 @@ def campaign_cancel(*, campaign: Campaign, at: dt.datetime | None = None) -> int
 class StartResult:
     started: int  # runs started
     resumed: int  # resolving runs whose task was lost, queued again
+    failed: int = 0  # runs not started: the audience no longer validates (recorded as failed runs)
 
 
 def campaigns_start_due(*, now: dt.datetime | None = None) -> StartResult:
     """Start the runs that are due (every minute from beat), and resume resolves that stopped."""
     now = now or timezone.now()
-    started = 0
+    started = failed = 0
     due = list(Campaign.objects.filter(status=Campaign.Status.SCHEDULED, next_run_at__lte=now)
                .values_list("pk", flat=True))
     for pk in due:
@@ -343,17 +459,21 @@ def campaigns_start_due(*, now: dt.datetime | None = None) -> StartResult:
                 _coupon_issuable(campaign, now)
             except ApplicationError:
                 logger.error("campaign %s: its coupon template is no longer issued; the run is skipped", pk)
-                campaign.status = Campaign.Status.SCHEDULED if campaign.next_run_at else Campaign.Status.DONE
+                campaign.status = _after_run(campaign)
             else:
-                _run_start(campaign, scheduled_for=slot, now=now)
-                campaign.status = Campaign.Status.RUNNING
-                started += 1
+                run = _run_start(campaign, scheduled_for=slot, now=now)
+                if run.status == CampaignRun.Status.FAILED:
+                    campaign.status = _after_run(campaign)
+                    failed += 1
+                else:
+                    campaign.status = Campaign.Status.RUNNING
+                    started += 1
             campaign.save(update_fields=["status", "next_run_at"])
     stale = list(CampaignRun.objects.filter(status=CampaignRun.Status.RESOLVING, updated_at__lt=now - STALE_RESOLVE)
                  .values_list("pk", flat=True))
     for run_id in stale:
         _resolve_later(run_id)
-    return StartResult(started=started, resumed=len(stale))
+    return StartResult(started=started, resumed=len(stale), failed=failed)
 
 
 # ---------------------------------------------------------------------------- resolving a run
@@ -381,30 +501,42 @@ def _text_sql(text: str, values: dict[str, tuple[str, list]]) -> tuple[str, list
     return sql, params
 
 
-def _entry_sql(entry: dict, values: dict[str, tuple[str, list]], coupon_template_id: int | None) -> tuple[str, list]:
-    """SQL building one delivery's content: ``{"template", "params"[, "coupon_template"]}``."""
+def _json_sql(value, values: dict[str, tuple[str, list]]) -> tuple[str, list]:
+    """SQL building ``value`` (objects, lists, integers, texts with their variables rendered) for each row."""
     build_object, build_array = _json_functions()
-    texts = entry.get("params", [])
-    parts, params = [], []
-    for key, text in (texts.items() if isinstance(texts, dict) else enumerate(texts)):
-        text_sql, text_params = _text_sql(text, values)
-        if isinstance(texts, dict):
-            parts.append(f"%s, {text_sql}")
-            params += [key, *text_params]
-        else:
-            parts.append(text_sql)
-            params += text_params
-    params_sql = f"{build_object if isinstance(texts, dict) else build_array}({', '.join(parts)})"
-    sql = f"{build_object}(%s, CAST(%s AS TEXT), %s, {params_sql}"
-    params = ["template", entry["template"], "params", *params]
+    if isinstance(value, dict):
+        parts, params = [], []
+        for key, item in value.items():
+            item_sql, item_params = _json_sql(item, values)
+            parts.append(f"%s, {item_sql}")
+            params += [key, *item_params]
+        return f"{build_object}({', '.join(parts)})", params
+    if isinstance(value, list):
+        items = [_json_sql(item, values) for item in value]
+        return f"{build_array}({', '.join(sql for sql, _ in items)})", [p for _, params in items for p in params]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "CAST(%s AS INTEGER)", [value]
+    return _text_sql(str(value), values)
+
+
+def _entry_sql(channel: str, entry: dict, values: dict[str, tuple[str, list]],
+               coupon_template_id: int | None) -> tuple[str, list]:
+    """SQL building one delivery's content: the channel's keys of ``entry`` rendered (a template message
+    always carries its params), and ``coupon_template`` when the campaign gives one (issued at the send)."""
+    content = {key: entry[key] for key in CONTENT_KEYS[channel] if key in entry}
+    if channel in TEMPLATE_CHANNELS:
+        content["params"] = entry.get("params", [])
     if coupon_template_id is not None:
-        sql += ", %s, CAST(%s AS INTEGER)"
-        params += ["coupon_template", coupon_template_id]
-    return sql + ")", params
+        content["coupon_template"] = coupon_template_id
+    return _json_sql(content, values)
 
 
 def _content_sql(campaign: Campaign, variants: Sequence[CampaignVariant]) -> tuple[str, list, bool]:
-    """``CASE`` over the row's variant and channel giving its rendered content; and whether {guide} is used."""
+    """``CASE`` over the row's variant and channel giving its rendered content; and whether {guide} is used.
+
+    A WeCom group send carries one content to all of a guide's members, so its {link} is the campaign's
+    link without a member (its ``link_code``) and {name} is refused when the campaign is created.
+    """
     member_name = qn(Member._meta.get_field("name").column)
     guide_name = qn(Guide._meta.get_field("name").column)
     values = {
@@ -413,14 +545,15 @@ def _content_sql(campaign: Campaign, variants: Sequence[CampaignVariant]) -> tup
         "link": ("%s || p.link_code", [settings.MARKETING_LINK_BASE_URL]),
         "coupon": ("%s", [campaign.coupon_template.name if campaign.coupon_template else ""]),
     }
+    group_values = {**values, "link": ("%s", [f"{settings.MARKETING_LINK_BASE_URL}{campaign.link_code or ''}"])}
     arms = [(v.pk, v.content) for v in variants] or [(None, campaign.content)]
     whens, params, uses_guide = [], [], False
     for variant_id, content in arms:
         for channel in campaign.channels:
             entry = content[channel]
-            texts = entry.get("params", [])
-            uses_guide |= any("{guide}" in t for t in (texts.values() if isinstance(texts, dict) else texts))
-            entry_sql, entry_params = _entry_sql(entry, values, campaign.coupon_template_id)
+            uses_guide |= any("{guide}" in text for text in _texts(entry))
+            entry_sql, entry_params = _entry_sql(channel, entry, group_values if channel == Channel.WECOM else values,
+                                                 campaign.coupon_template_id)
             if variant_id is None:
                 whens.append(f"WHEN p.channel = %s THEN {entry_sql}")
                 params += [channel, *entry_params]
@@ -430,33 +563,31 @@ def _content_sql(campaign: Campaign, variants: Sequence[CampaignVariant]) -> tup
     return f"CASE {' '.join(whens)} ELSE '{{}}' END", params, uses_guide
 
 
-def _audience_sql(campaign: Campaign, lo: int, hi: int) -> tuple[str, tuple]:
-    members = audience_members(brand=campaign.brand, definition=campaign.audience.definition)
-    return members.filter(pk__gt=lo, pk__lte=hi).order_by().values("pk").query.sql_with_params()
-
-
 def _subscribe_template(campaign: Campaign, variants: Sequence[CampaignVariant]) -> str:
     content = variants[0].content if variants else campaign.content
     return (content.get(Channel.SUBSCRIBE) or {}).get("template", "")
 
 
 def _resolve_range(run: CampaignRun, campaign: Campaign, variants: Sequence[CampaignVariant], lo: int,
-                   hi: int) -> None:
-    """Recipients and deliveries for the audience's members with ids in (lo, hi], in the caller's transaction."""
-    members_sql, members_params = _audience_sql(campaign, lo, hi)
+                   hi: int, definition: AudienceDefinition) -> None:
+    """Recipients and deliveries for the audience's members with ids in (lo, hi], in the caller's transaction.
+
+    The audience is evaluated as at the run's start. Every statement runs inside ``audience_query_settings``:
+    the audience's planner settings, and no JIT compilation (the fenced subqueries and their correlated
+    look-ups make the estimates large enough for it, and it cost about 0.8 s a statement, more than running it).
+    """
+    members_sql, members_params = _audience_sql(campaign, definition, run.started_at, lo, hi)
     member_table = table(Member)
     postgresql = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
+    with audience_query_settings(), connection.cursor() as cursor:
         if postgresql:
-            # The fenced subqueries and their correlated look-ups make the planner's estimate large enough for
-            # JIT compilation, which costs more (about 0.8 s a statement) than running these statements.
-            cursor.execute("SET LOCAL jit = off")
             # The lock message_send takes for one member, taken for the range in id order: the cap is counted
             # and the rows written while no other campaign or journey can message these members.
             cursor.execute(f"SELECT COUNT(*) FROM (SELECT m.id FROM {member_table} m WHERE m.id IN ({members_sql}) "  # noqa: S608 - names from the models, values bound
                            "ORDER BY m.id FOR UPDATE OF m) locked", members_params)
         plan = MessagePlan(kind=MessageKind.MARKETING, channels=tuple(campaign.channels), at=run.started_at,
-                           rules=rules_for(campaign.brand), subscribe_template=_subscribe_template(campaign, variants))
+                           rules=rules_for(campaign.brand), brand_id=campaign.brand_id,
+                           subscribe_template=_subscribe_template(campaign, variants))
         decisions, decision_params = decisions_sql(plan, members_sql=members_sql, members_params=members_params)
 
         bucket = f"((d.member_id %% {HASH_PRIME}) * {HASH_MULTIPLIER} + %s) %% {HASH_PRIME}"
@@ -529,18 +660,34 @@ def _resolve_range(run: CampaignRun, campaign: Campaign, variants: Sequence[Camp
                 [f"{source}|", *range_params])
 
 
+def _run_fail(run: CampaignRun, campaign: Campaign, *, reason: str) -> None:
+    """Stop a resolving run whose audience no longer validates (the caller holds both locks): the run is
+    recorded as failed with the reason, and the messages of earlier ranges that have not gone yet are held
+    back as for a cancel: nothing more of a run that cannot finish goes out."""
+    logger.error("campaign %s, run %s: stopped, the audience no longer validates: %s", campaign.pk, run.pk, reason)
+    run.status, run.error = CampaignRun.Status.FAILED, reason[:200]
+    run.save(update_fields=["status", "error", "updated_at"])
+    Delivery.objects.filter(source=run.source, status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING]).update(
+        status=Delivery.Status.HELD, hold_reason=HoldReason.CANCELLED)
+    if campaign.status == Campaign.Status.RUNNING:
+        campaign.status = _after_run(campaign)
+        campaign.save(update_fields=["status"])
+
+
 def campaign_run_resolve(*, run_id: int, span: int = RESOLVE_SPAN, now: dt.datetime | None = None) -> CampaignRun:
     """Resolve a run's audience range by range until done; safe to run twice or after a crash.
 
     Each range is one transaction under the campaign's and the run's locks (in that order, as a cancel
     takes them), and moves ``resolved_through`` with its rows: a second resolver waits, then carries on
-    from there. A cancelled campaign's run stops at the next range.
+    from there. A cancelled campaign's run stops at the next range. The audience is validated again for
+    each range: when it no longer validates the run fails with the reason (see :func:`_run_fail`), never
+    sending to a wider audience.
     """
     while True:
         with transaction.atomic():
             run = CampaignRun.objects.filter(pk=run_id).only("campaign_id").first()
             if run is None:
-                raise ApplicationError("not_found", "No such campaign run.", status=404)
+                raise ApplicationError(ErrorCode.NOT_FOUND, "No such campaign run.", status=404)
             campaign = (Campaign.objects.select_for_update(of=("self",))
                         .select_related("brand", "audience", "coupon_template").get(pk=run.campaign_id))
             run = CampaignRun.objects.select_for_update().get(pk=run_id)
@@ -554,8 +701,13 @@ def campaign_run_resolve(*, run_id: int, span: int = RESOLVE_SPAN, now: dt.datet
                 run.status, run.resolved_at = CampaignRun.Status.QUEUED, now or timezone.now()
                 run.save(update_fields=["status", "resolved_at", "updated_at"])
                 if campaign.status == Campaign.Status.RUNNING:
-                    campaign.status = Campaign.Status.SCHEDULED if campaign.next_run_at else Campaign.Status.DONE
+                    campaign.status = _after_run(campaign)
                     campaign.save(update_fields=["status"])
+                return run
+            try:
+                definition = _audience_definition(campaign)
+            except AudienceNoLongerValid as exc:
+                _run_fail(run, campaign, reason=str(exc))
                 return run
             variants = list(campaign.variants.order_by("pk"))
             hi = min(run.resolved_through + span, run.members_upto)
@@ -563,7 +715,7 @@ def campaign_run_resolve(*, run_id: int, span: int = RESOLVE_SPAN, now: dt.datet
             for attempt in range(3):
                 try:
                     with transaction.atomic():
-                        _resolve_range(run, campaign, variants, run.resolved_through, hi)
+                        _resolve_range(run, campaign, variants, run.resolved_through, hi, definition)
                     break
                 except IntegrityError:
                     # Two random tracking codes met (one in 2^66 per pair): draw them again.

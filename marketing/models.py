@@ -19,6 +19,8 @@ class Channel(models.TextChoices):
     SUBSCRIBE = "subscribe", _("Mini-program subscribe message")
     OFFICIAL_ACCOUNT = "official_account", _("Official-account template message")
     WECOM = "wecom", _("WeCom group send")
+    # Not a message: an important member's bound guide gets a personal task (a care-list item) instead.
+    GUIDE_TASK = "guide_task", _("Personal task for the guide")
 
 
 class MessageKind(models.TextChoices):
@@ -113,10 +115,12 @@ class Delivery(models.Model):
         WAITING = "waiting", _("Waiting (quiet hours)")
         QUEUED = "queued", _("Queued")
         SENDING = "sending", _("Handed to the provider")
+        CONFIRMING = "confirming", _("Waiting for the guide to confirm in WeCom")
         SENT = "sent", _("Sent")
         DELIVERED = "delivered", _("Delivered")
         FAILED = "failed", _("Failed")
         HELD = "held", _("Held back")
+        TO_GUIDE = "to_guide", _("Routed to the guide as a personal task")
 
     # No index of its own on member: the (member, kind, send_after) index below serves every look-up by member.
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="deliveries", db_index=False)
@@ -186,6 +190,36 @@ class Audience(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class WeComGroupSend(models.Model):
+    """One WeCom enterprise group send (``add_msg_template``): one guide's members for one campaign step.
+
+    WeCom asks the guide to confirm it; the members' deliveries wait as ``confirming`` until the results
+    are fetched (``marketing.group_sends.wecom_results_poll``). ``recipients`` maps each external user id
+    to its delivery, so every result lands on the right member. Closed when no delivery waits any more.
+    """
+
+    msgid = models.CharField(max_length=64, unique=True)
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="+")
+    guide = models.ForeignKey("retail_crm.Guide", on_delete=models.PROTECT, related_name="+")
+    sender = models.CharField(max_length=64)  # the guide's WeCom userid (their code) when it was created
+    source = models.CharField(max_length=80)
+    recipients = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    checked_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="guide__store__region",
+                             store="guide__store", guide="guide")
+
+    class Meta:
+        verbose_name = _("WeCom group send")
+        verbose_name_plural = _("WeCom group sends")
+        indexes = [models.Index(fields=["checked_at"], condition=Q(closed_at__isnull=True), name="wecom_send_open")]
+
+    def __str__(self) -> str:
+        return f"{self.source} · {self.sender} ({self.msgid})"
 
 
 # ---------------------------------------------------------------------------- campaigns
@@ -285,13 +319,15 @@ class CampaignRun(models.Model):
     """One sending of a campaign: its audience resolved at ``started_at``, each member once.
 
     Resolving goes through the audience in ranges of member ids, one transaction each, and records how far
-    it got (``resolved_through``), so a resolve that stopped half-way carries on where it stopped.
+    it got (``resolved_through``), so a resolve that stopped half-way carries on where it stopped. A run
+    whose audience no longer validates fails, with the reason in ``error``.
     """
 
     class Status(models.TextChoices):
         RESOLVING = "resolving", _("Resolving the audience")
         QUEUED = "queued", _("Messages queued")
         CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
     scheduled_for = models.DateTimeField(_("scheduled for"))
@@ -300,6 +336,7 @@ class CampaignRun(models.Model):
     members_upto = models.BigIntegerField(default=0, help_text=_("Highest member id in the audience at the start"))
     resolved_through = models.BigIntegerField(default=0, help_text=_("Member ids up to here are resolved"))
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     scope_paths = ScopePaths(group="campaign__group", brand="campaign__brand")

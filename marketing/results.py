@@ -137,8 +137,10 @@ class CampaignResults:
     variants: list[VariantResult]  # each variant over every run
 
 
-PENDING = {Delivery.Status.QUEUED, Delivery.Status.WAITING, Delivery.Status.SENDING}
-SENT = {Delivery.Status.SENT, Delivery.Status.DELIVERED}
+# A WeCom group send waits for the guide's confirmation (pending); a guide task counts as sent once it is on
+# the guide's care list (the member is reached through the guide).
+PENDING = {Delivery.Status.QUEUED, Delivery.Status.WAITING, Delivery.Status.SENDING, Delivery.Status.CONFIRMING}
+SENT = {Delivery.Status.SENT, Delivery.Status.DELIVERED, Delivery.Status.TO_GUIDE}
 
 
 def campaign_results(campaign: Campaign) -> CampaignResults:

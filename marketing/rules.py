@@ -2,7 +2,9 @@
 
 Every marketing or service message is decided here, whether for one member (``message_send``, a journey
 step, a service event) or for a million (a campaign run): opt-out per channel, the channel fallback
-(a subscribe message only with a consent left, SMS only with a phone), the care window after a purchase,
+(a subscribe message only with a consent left, SMS only with a phone, an official-account message only
+to a linked openid, a WeCom group send only to a contact of the member's bound guide, a guide task only
+for an important member with a bound guide), the care window after a purchase,
 the frequency cap across every channel and source, and quiet hours (the message waits for the morning).
 
 :func:`decisions_sql` is the one implementation: a ``SELECT member_id, channel, hold_reason`` over the
@@ -26,6 +28,7 @@ from django.utils import timezone
 
 from mall.models import Order
 from marketing.channels import channel_available
+from marketing.channels.addresses import reachable_sql
 from marketing.models import (
     Channel,
     ChannelOptOut,
@@ -82,14 +85,16 @@ def next_allowed(moment: dt.datetime, rules: Rules) -> dt.datetime:
 class MessagePlan:
     """One message planned at ``at`` for a set of members: everything the rules need to decide each.
 
-    ``channels`` is the fallback order; ``subscribe_template`` the subscribe-message template offered
-    (consents are counted per template; "" when none is).
+    ``channels`` is the fallback order; ``brand_id`` the brand it is sent for (WeCom and guide tasks go
+    through the member's bound guide for that brand); ``subscribe_template`` the subscribe-message template
+    offered (consents are counted per template; "" when none is).
     """
 
     kind: str
     channels: tuple[str, ...]
     at: dt.datetime
     rules: Rules
+    brand_id: int
     subscribe_template: str = ""
 
     @property
@@ -119,17 +124,22 @@ def fence() -> str:
 
 
 def _reachable(channel: str, plan: MessagePlan) -> tuple[str, list] | None:
-    """SQL on the alias ``o`` (member_id, phone, openid): whether ``channel`` can reach the member, or None
-    when it never can (no adapter configured, or a channel this gateway has no address for)."""
+    """SQL on the alias ``o`` (member_id, phone, openid, oa_openid): whether ``channel`` can reach the member,
+    or None when it never can (no adapter configured, or no subscribe template offered)."""
     if not channel_available(channel):
         return None
     if channel == Channel.SMS:
         return "o.phone <> ''", []
-    if channel == Channel.SUBSCRIBE and plan.subscribe_template:
+    if channel == Channel.SUBSCRIBE:
+        if not plan.subscribe_template:
+            return None
         return (f"o.openid <> '' AND EXISTS (SELECT 1 FROM {table(SubscribeConsent)} s "  # noqa: S608 - names from the models, values bound
                 "WHERE s.member_id = o.member_id AND s.template_id = %s AND s.remaining > 0)",
                 [plan.subscribe_template])
-    return None  # official-account and WeCom sends need their own adapters (not configured)
+    if channel == Channel.OFFICIAL_ACCOUNT:
+        return "o.oa_openid <> ''", []
+    # WeCom (a contact of the bound guide) and guide tasks (an important member with a bound guide)
+    return reachable_sql(channel, brand_id=plan.brand_id, member_id_sql="o.member_id")
 
 
 def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequence) -> tuple[str, list]:
@@ -143,11 +153,11 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     this one may go. "" when the message may go.
     """
     member = Member._meta
-    phone, openid = qn(member.get_field("phone").column), qn(member.get_field("openid").column)
+    phone, openid, oa_openid = (qn(member.get_field(name).column) for name in ("phone", "openid", "oa_openid"))
     opted = [f"EXISTS (SELECT 1 FROM {table(ChannelOptOut)} x WHERE x.member_id = m.id AND x.channel = %s) "  # noqa: S608 - names from the models, values bound
              f"AS opted_{i}" for i in range(len(plan.channels))]
-    level1 = (f"SELECT m.id AS member_id, m.{phone} AS phone, m.{openid} AS openid, {', '.join(opted)} "  # noqa: S608 - names from the models, values bound
-              f"FROM {table(Member)} m WHERE m.id IN ({members_sql}){fence()}")
+    level1 = (f"SELECT m.id AS member_id, m.{phone} AS phone, m.{openid} AS openid, m.{oa_openid} AS oa_openid, "  # noqa: S608 - names from the models, values bound
+              f"{', '.join(opted)} FROM {table(Member)} m WHERE m.id IN ({members_sql}){fence()}")
     level1_params = [*plan.channels, *members_params]
 
     whens, when_params = [], []

@@ -2,9 +2,11 @@
 
 ``message_send`` decides, under a lock on the member, whether a message may go, on which channel and
 when, and records the decision as a ``Delivery`` (queued, waiting for the morning, or held back with the
-reason). ``deliveries_dispatch`` later hands due deliveries to the channel adapters. A delivery is handed
-to a provider at most once: it is marked ``sending`` and committed before the call, and a delivery found
-still ``sending`` after a crash is recorded as failed with an unknown outcome, never sent again.
+reason); the decision is the rules core's (``marketing.rules``), the same SQL a campaign run applies to its
+whole audience. ``deliveries_dispatch`` later hands due deliveries to the channel adapters (WeCom's to
+``marketing.group_sends``, one group send per guide and step). A delivery is handed to a provider at most
+once: it is marked ``sending`` and committed before the call, and a delivery found still ``sending`` after
+a crash is recorded as failed with an unknown outcome, never sent again.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mall.coupon_campaigns import coupons_issue_to
-from mall.models import CouponTemplate
-from marketing.channels import OutgoingMessage, PermanentFailure, TemporaryFailure, get_channel
+from marketing.channels import GROUP_CHANNELS, OutgoingMessage, PermanentFailure, TemporaryFailure, get_channel
+from marketing.channels.addresses import dispatch_address
+from marketing.coupons import sent_coupons_issue
+from marketing.group_sends import group_sends_dispatch
 from marketing.models import Channel, ChannelOptOut, Delivery, HoldReason, MessageKind, SubscribeConsent
 from marketing.rules import MessagePlan, Rules, decide_one, next_allowed, rules_for
 from members.models import Member
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
 from retail_crm.rawsql import params_list, qn, table
 
@@ -47,10 +50,10 @@ def message_send(*, member: Member, brand: Brand, kind: str, channels: Sequence[
     when planned in quiet hours. A service message skips those three but not an opt-out.
     """
     if kind not in MessageKind.values:
-        raise ApplicationError("invalid", f"Unknown message kind {kind!r}.", fields={"kind": ["Unknown kind."]})
+        raise ApplicationError(ErrorCode.INVALID, f"Unknown message kind {kind!r}.", fields={"kind": ["Unknown kind."]})
     unknown = [c for c in channels if c not in Channel.values]
     if not channels or unknown:
-        raise ApplicationError("invalid", "Give known channels.", fields={"channels": [f"Unknown: {unknown}"]})
+        raise ApplicationError(ErrorCode.INVALID, "Give known channels.", fields={"channels": [f"Unknown: {unknown}"]})
     at = at or timezone.now()
     # One member at a time: the cap is counted and the new row written under this lock.
     Member.objects.select_for_update().filter(pk=member.pk).first()
@@ -59,7 +62,7 @@ def message_send(*, member: Member, brand: Brand, kind: str, channels: Sequence[
     if existing is not None:
         return existing
 
-    plan = MessagePlan(kind=kind, channels=tuple(channels), at=at, rules=rules_for(brand),
+    plan = MessagePlan(kind=kind, channels=tuple(channels), at=at, rules=rules_for(brand), brand_id=brand.pk,
                        subscribe_template=(content.get(Channel.SUBSCRIBE) or {}).get("template") or "")
     decision = decide_one(plan, member_id=member.pk)
     chosen = decision.channel
@@ -80,7 +83,7 @@ class DispatchResult:
 CLAIM_BATCH = 500  # deliveries claimed (and marked sending) per transaction
 # What sending needs (the member's whole profile, JSON preferences and all, is not loaded for a message).
 CLAIMED_FIELDS = ("member_id", "brand_id", "kind", "channel", "source", "content", "status", "send_after", "attempts",
-                  "member__phone", "member__openid", "brand__group_id")
+                  "member__phone", "member__openid", "member__oa_openid", "brand__group_id")
 
 
 def _claim(now: dt.datetime, channel: str, limit: int, rules: dict[int, Rules]) -> tuple[list[Delivery], int, int]:
@@ -118,37 +121,14 @@ def _consume_consent(row: Delivery) -> bool:
                                            remaining__gt=0).update(remaining=F("remaining") - 1) == 1
 
 
-def _coupons_issue(rows: list[Delivery], now: dt.datetime) -> None:
-    """A campaign's coupon to each member its message just reached (``content["coupon_template"]``).
-
-    Called once per delivery, when it turns from sending to sent, which happens once: a retried dispatch
-    never issues a second coupon. One issue per template and source (a campaign run reaches a member once).
-    """
-    wanted: dict[tuple[int, str], list[int]] = {}
-    for row in rows:
-        template_id = row.content.get("coupon_template")
-        if template_id:
-            wanted.setdefault((template_id, row.source), []).append(row.member_id)
-    for (template_id, source), member_ids in wanted.items():
-        template = CouponTemplate.objects.select_related("brand").filter(pk=template_id).first()
-        try:
-            if template is None:
-                raise ApplicationError("not_found", "No such coupon template.", status=404)
-            coupons_issue_to(template=template, members=Member.objects.filter(pk__in=member_ids), at=now,
-                             once_per_member=False)
-        except ApplicationError as exc:
-            logger.error("%s: coupon template %s not issued to %s members sent to: %s", source, template_id,
-                         len(member_ids), exc.message)
-
-
-def _record_sent(sent: list[tuple[Delivery, str]], now: dt.datetime) -> None:
-    """Mark a batch of handed-over deliveries sent (and issue their coupons), in one transaction and one
-    UPDATE (the provider's message id per row by a ``CASE``: building Django's bulk_update expressions for
-    a batch cost more than sending it)."""
+def _record_sent(sent: list[tuple[Delivery, str]], now: dt.datetime, *, status: str = Delivery.Status.SENT) -> None:
+    """Mark a batch of handed-over deliveries ``status`` (sent; routed to the guide for guide tasks) and issue
+    their coupons, in one transaction and one UPDATE (the provider's message id per row by a ``CASE``:
+    building Django's bulk_update expressions for a batch cost more than sending it)."""
     if not sent:
         return
     provider_ids = " ".join(["WHEN %s THEN %s"] * len(sent))
-    params: list = [Delivery.Status.SENT, connection.ops.adapt_datetimefield_value(now)]
+    params: list = [status, connection.ops.adapt_datetimefield_value(now)]
     for row, provider_id in sent:
         params += [row.pk, provider_id[:80]]
     params += [row.pk for row, _ in sent]
@@ -160,7 +140,7 @@ def _record_sent(sent: list[tuple[Delivery, str]], now: dt.datetime) -> None:
                 f"UPDATE {table(Delivery)} SET {column['status']} = %s, {column['sent_at']} = %s, "  # noqa: S608 - names from the model
                 f"{column['provider_message_id']} = CASE {column['id']} {provider_ids} END "
                 f"WHERE {column['id']} IN ({params_list(len(sent))})", params)
-        _coupons_issue([row for row, _ in sent], now)
+        sent_coupons_issue([row for row, _ in sent], at=now)
 
 
 def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int] | None = None) -> DispatchResult:
@@ -174,7 +154,20 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
     limits = limits or {}
     sent = failed = retried = deferred = 0
     rules: dict[int, Rules] = {}
+
+    def allowed_at(brand: Brand) -> dt.datetime:
+        if brand.pk not in rules:
+            rules[brand.pk] = rules_for(brand)
+        return next_allowed(now, rules[brand.pk])
+
     for channel in Channel.values:
+        if channel in GROUP_CHANNELS:  # WeCom: one request per guide and step, results later (group_sends)
+            group = group_sends_dispatch(channel=channel, now=now, requests=limits.get(channel, CLAIM_BATCH),
+                                         allowed_at=allowed_at, max_attempts=MAX_ATTEMPTS)
+            sent, failed, retried, deferred = (sent + group.handed, failed + group.failed,
+                                               retried + group.retried, deferred + group.deferred)
+            continue
+        done_status = Delivery.Status.TO_GUIDE if channel == Channel.GUIDE_TASK else Delivery.Status.SENT
         budget = limits.get(channel, CLAIM_BATCH)
         adapter = None
         while budget > 0:
@@ -192,10 +185,9 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
                                                                   hold_reason=HoldReason.NO_CONSENT)
                         failed += 1
                         continue
-                    address = row.member.openid if channel == Channel.SUBSCRIBE else row.member.phone
-                    message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=address,
+                    message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=dispatch_address(row),
                                               template=row.content.get("template", ""),
-                                              params=row.content.get("params", {}))
+                                              params=row.content.get("params", {}), options=row.content)
                     try:
                         provider_id = adapter.send(message)
                     except TemporaryFailure as exc:
@@ -214,7 +206,7 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
                     else:
                         done.append((row, provider_id))
             finally:
-                _record_sent(done, now)
+                _record_sent(done, now, status=done_status)
             sent += len(done)
             if due < batch:
                 break

@@ -6,12 +6,16 @@ from celery import shared_task
 from django.conf import settings
 
 from marketing.campaigns import campaign_run_resolve, campaigns_start_due
+from marketing.group_sends import wecom_results_poll
 from marketing.services import deliveries_dispatch
 
 
 @shared_task(name="marketing.tasks.deliveries_dispatch")
 def deliveries_dispatch_task() -> dict:
-    """Send due messages (every minute), each channel at most its provider's rate for that minute."""
+    """Send due messages (every minute), each channel at most its provider's rate for that minute.
+
+    For WeCom the rate counts group sends (one per guide and campaign step), not members.
+    """
     per_minute = {channel: int(rate * 60) for channel, rate in settings.MARKETING_SEND_RATES.items()}
     result = deliveries_dispatch(limits=per_minute)
     return {"sent": result.sent, "failed": result.failed, "retried": result.retried, "deferred": result.deferred}
@@ -28,4 +32,11 @@ def campaign_run_resolve_task(run_id: int) -> dict:
 def campaigns_start_due_task() -> dict:
     """Start campaign runs that are due (scheduled and recurring), resume resolves whose task was lost."""
     result = campaigns_start_due()
-    return {"started": result.started, "resumed": result.resumed}
+    return {"started": result.started, "resumed": result.resumed, "failed": result.failed}
+
+
+@shared_task(name="marketing.tasks.wecom_results_poll")
+def wecom_results_poll_task() -> dict:
+    """Record what became of open WeCom group sends (each member sent or failed, with the reason)."""
+    result = wecom_results_poll()
+    return {"sent": result.sent, "failed": result.failed, "closed": result.closed}

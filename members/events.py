@@ -1,10 +1,11 @@
 """Behaviour events: batch ingestion, daily per-member counters, retention, merging.
 
-The mini-program sends events in batches (up to 500). Each item is validated on
-its own in plain Python, without per-item queries: brands are loaded once per
-batch, share tokens are checked by signature first and then looked up with one
-``IN`` query, and all valid items go in with one bulk insert. A bad item is
-reported with its index and reasons; it never costs the rest of the batch.
+The mini-program sends events in batches (up to 500), taken in as every client
+event batch is (``retail_crm.ingestion``). Each item is validated on its own in
+plain Python, without per-item queries: brands are loaded once per batch, share
+tokens are checked by signature first and then looked up with one ``IN`` query,
+and all valid items go in with one bulk insert. A bad item is reported with its
+index and reasons; it never costs the rest of the batch.
 
 Raw events are summarised into :class:`MemberDailyActivity` (one row per member,
 brand and local day, group time zone ``settings.TIME_ZONE``), which segmentation
@@ -16,7 +17,7 @@ Decisions worth knowing:
 * **Revoked share tokens still attribute.** A link shared last month keeps
   circulating after the guide rotates or revokes the token; the event is history
   ("who brought this visit"), so the guide is credited. Revocation only stops new
-  *bindings* (``guides.services.guide_token_resolve``). Forged tokens (bad
+  *bindings* (``members.guide_tokens``, answered by ``guides``). Forged tokens (bad
   signature) and unknown ones are rejected per item.
 * **Cross-brand shares are kept.** A guide of brand A sharing a brand B product is
   the cross-brand guided selling the group wants (DOMAIN.md), so the token's guide
@@ -38,24 +39,30 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from members.guide_tokens import guide_tokens_guides
 from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
-from retail_crm.bulk_sql import insert_new_rows
+from retail_crm.ingestion import (
+    FUTURE_TOLERANCE,
+    BatchResult,
+    Errors,
+    batch_ingest,
+    check_batch_size,
+    occurred_at_field,
+    text_field,
+)
 from retail_crm.locks import job_lock
 from retail_crm.models import Brand
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 500
-FUTURE_TOLERANCE = dt.timedelta(minutes=5)  # phones' clocks drift; further ahead is a broken client
 MAX_AGE = dt.timedelta(days=30)  # offline-queued events older than this would rewrite settled counters
 DEFAULT_RETENTION_DAYS = 180
 # Purging must never reach days that can still receive events, or their counters would go stale.
@@ -79,23 +86,6 @@ _MAX_LEN = {f.name: f.max_length for f in BehaviourEvent._meta.concrete_fields i
 
 # ---------------------------------------------------------------------------- ingestion
 
-@dataclass(frozen=True)
-class RejectedItem:
-    """One refused item of a batch: its position and the reasons per field."""
-
-    index: int
-    errors: dict[str, list[str]]
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """What became of a batch: stored, skipped as already stored, and refused items."""
-
-    accepted: int
-    duplicates: int
-    rejected: list[RejectedItem] = field(default_factory=list)
-
-
 class EventRow(NamedTuple):
     """One validated event, in the column order of the insert (a tuple, so it is its own parameter list)."""
 
@@ -112,60 +102,20 @@ class EventRow(NamedTuple):
     client_event_id: str
 
 
-def _text(item: dict, name: str, errors: dict, *, required: bool = False) -> str:
-    """A string field of an item: '' when absent; an error when the wrong type, too long, or with NUL."""
-    value = item.get(name)
-    if value is None or value == "":
-        if required:
-            errors[name] = ["This field is required."]
-        return ""
-    if not isinstance(value, str):
-        errors[name] = ["Expected a string."]
-        return ""
-    value = value.strip()
-    if "\x00" in value:
-        # PostgreSQL refuses NUL in text; refuse it here rather than fail the whole insert.
-        errors[name] = ["Null characters are not allowed."]
-    elif len(value) > _MAX_LEN[name]:
-        errors[name] = [f"Ensure this field has no more than {_MAX_LEN[name]} characters."]
-    elif required and not value:
-        errors[name] = ["This field is required."]
-    return value
+def _text(item: dict, name: str, errors: Errors, *, required: bool = False) -> str:
+    return text_field(item, name, errors, max_length=_MAX_LEN[name], required=required)
 
 
-def _occurred_at(item: dict, errors: dict, now: dt.datetime) -> dt.datetime | None:
-    raw = item.get("occurred_at")
-    if raw is None or raw == "":
-        errors["occurred_at"] = ["This field is required."]
-        return None
-    if not isinstance(raw, str):
-        errors["occurred_at"] = ["Expected an ISO 8601 date-time string."]
-        return None
-    try:
-        value = parse_datetime(raw.strip())
-    except (ValueError, OverflowError):
-        value = None
-    if value is None:
-        errors["occurred_at"] = ["Not a valid ISO 8601 date-time."]
-        return None
-    if timezone.is_naive(value):
-        try:
-            value = timezone.make_aware(value, timezone.get_default_timezone())
-        except (ValueError, OverflowError):
-            errors["occurred_at"] = ["Not a valid ISO 8601 date-time."]
-            return None
-    if value > now + FUTURE_TOLERANCE:
-        errors["occurred_at"] = ["Lies in the future (more than 5 minutes ahead of the server clock)."]
-    elif value < now - MAX_AGE:
+def _occurred_at(item: dict, errors: Errors, now: dt.datetime) -> dt.datetime | None:
+    value = occurred_at_field(item, errors, now=now)
+    if value is not None and "occurred_at" not in errors and value < now - MAX_AGE:
         errors["occurred_at"] = ["Older than 30 days; such events are no longer accepted."]
     return value
 
 
 def share_token_guides(values: Iterable[str]) -> dict[str, int | None]:
     """Guide id per genuine share token (revoked ones included: see the module docstring)."""
-    from guides.services import guide_tokens_resolve_many
-
-    return guide_tokens_resolve_many(values)
+    return guide_tokens_guides(values)
 
 
 def _strings(items: list[dict], name: str) -> set[str]:
@@ -185,8 +135,7 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
     the first item's ``visitor_id``. Queries: brands (one), share tokens (at most one), known
     client ids (at most one), the insert (one).
     """
-    if len(items) > MAX_BATCH:
-        raise ValueError(f"a batch holds at most {MAX_BATCH} events")
+    check_batch_size(items)
     now = now or timezone.now()
     dicts = [item if isinstance(item, dict) else {} for item in items]
     # Only look up values that could be real: PostgreSQL refuses NUL characters in any query parameter.
@@ -199,14 +148,9 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
     tokens = {token for token in _strings(dicts, "share_token") if len(token) <= _MAX_LEN["share_token"]}
     guide_of_token = share_token_guides(tokens) if tokens else {}
 
-    rejected: list[RejectedItem] = []
-    valid: list[EventRow] = []
     batch_visitor = _batch_visitor(dicts) if one_visitor and member is None else ""
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            rejected.append(RejectedItem(index, {"non_field_errors": ["Expected an object."]}))
-            continue
-        errors: dict[str, list[str]] = {}
+
+    def validate(item: dict, errors: Errors) -> EventRow | None:
         kind = _text(item, "kind", errors, required=True)
         if kind and "kind" not in errors and kind not in _KINDS:
             errors["kind"] = [f'"{kind}" is not a valid choice.']
@@ -236,13 +180,12 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
             else:
                 guide_id = guide_of_token[share_token]
         if errors:
-            rejected.append(RejectedItem(index, errors))
-            continue
-        valid.append(EventRow(brand_id, member.pk if member else None, visitor_id, kind, occurred_at, now,
-                              object_type, object_id, share_token, guide_id, client_event_id))
+            return None
+        return EventRow(brand_id, member.pk if member else None, visitor_id, kind, occurred_at, now,
+                        object_type, object_id, share_token, guide_id, client_event_id)
 
-    accepted, duplicates = _store(valid)
-    return BatchResult(accepted=accepted, duplicates=duplicates, rejected=rejected)
+    return batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
+                        stored_keys=_stored_client_keys)
 
 
 def _batch_visitor(items: list[dict]) -> str:
@@ -251,32 +194,19 @@ def _batch_visitor(items: list[dict]) -> str:
     return next((value for value in ids if value), "")
 
 
-def _drop_known(valid: list[EventRow]) -> tuple[list[EventRow], int]:
-    """The events not stored yet: one query for the batch's client ids; repeats inside the batch dropped too."""
-    keyed = [(e.brand_id, e.client_event_id) for e in valid if e.client_event_id]
-    known: set[tuple[int, str]] = set()
-    if keyed:
-        brand_ids = {b for b, _c in keyed}
-        client_ids = {c for _b, c in keyed}
-        # The explicit exclude lets PostgreSQL use the partial unique index even for 500 ids
-        # (it stops proving "IN (…) implies <> ''" beyond 100 list items).
-        known = set(BehaviourEvent.objects.filter(brand_id__in=brand_ids, client_event_id__in=client_ids)
-                    .exclude(client_event_id="").values_list("brand_id", "client_event_id"))
-    fresh, duplicates = [], 0
-    for event in valid:
-        if event.client_event_id:
-            key = (event.brand_id, event.client_event_id)
-            if key in known:
-                duplicates += 1
-                continue
-            known.add(key)
-        fresh.append(event)
-    return fresh, duplicates
+def _client_key(event: EventRow) -> tuple[int, str] | None:
+    """Client ids are unique per brand."""
+    return (event.brand_id, event.client_event_id) if event.client_event_id else None
 
 
-def _store(valid: list[EventRow]) -> tuple[int, int]:
-    """One insert of the rows not stored before; returns (stored, duplicates)."""
-    return insert_new_rows(BehaviourEvent, valid, _drop_known)
+def _stored_client_keys(keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (brand, client id) pairs are stored already: one query for the batch."""
+    brand_ids = {b for b, _c in keys}
+    client_ids = {c for _b, c in keys}
+    # The explicit exclude lets PostgreSQL use the partial unique index even for 500 ids
+    # (it stops proving "IN (…) implies <> ''" beyond 100 list items).
+    return set(BehaviourEvent.objects.filter(brand_id__in=brand_ids, client_event_id__in=client_ids)
+               .exclude(client_event_id="").values_list("brand_id", "client_event_id"))
 
 
 # ---------------------------------------------------------------------------- daily counters

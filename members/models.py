@@ -55,6 +55,9 @@ class Member(models.Model):
     phone = models.CharField(_("phone"), max_length=20, blank=True, help_text=_("Stored as +86…; masked in lists"))
     unionid = models.CharField(max_length=64, blank=True)
     openid = models.CharField(max_length=64, blank=True)
+    # The member's openid in the group's official account (公众号), linked through the unionid when the
+    # member follows it; template messages need it. Cleared when WeChat says the member no longer follows.
+    oa_openid = models.CharField(max_length=64, blank=True)
     name = models.CharField(_("name"), max_length=50, blank=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
     birthday = models.DateField(_("birthday"), null=True, blank=True)
@@ -83,6 +86,8 @@ class Member(models.Model):
                                     name="member_unionid_unique_per_group"),
             models.UniqueConstraint(fields=["group", "openid"], condition=~Q(openid=""),
                                     name="member_openid_unique_per_group"),
+            models.UniqueConstraint(fields=["group", "oa_openid"], condition=~Q(oa_openid=""),
+                                    name="member_oa_openid_unique_per_group"),
         ]
         permissions = [
             # Granted to roles (auth groups) that may see whole phone numbers; the bound guide always may.
@@ -345,6 +350,8 @@ class BehaviourEvent(models.Model):
             models.Index(fields=["member", "occurred_at"]),
             models.Index(fields=["guide", "occurred_at"]),
             models.Index(fields=["share_token"], condition=~Q(share_token=""), name="event_share_token_idx"),
+            # Audiences: "viewed / favourited / carted these products N times in the last days".
+            models.Index(fields=["brand", "kind", "object_id", "occurred_at"], name="event_object_kind_time"),
         ]
 
     def __str__(self) -> str:

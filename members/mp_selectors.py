@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db.models import F, QuerySet, Sum, Window
 
 from members.models import BrandMembership, GuideBinding, Member, PointsEntry
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
 
 
@@ -53,7 +53,8 @@ def brand_for_member(*, member: Member, code: str) -> Brand:
     """A brand of the member's group by code; 404 for unknown codes and other groups' brands alike."""
     brand = Brand.objects.filter(group_id=member.group_id, code=code).first()
     if brand is None:
-        raise ApplicationError("not_found", f"No brand {code!r}.", status=404, fields={"brand": ["Unknown brand."]})
+        raise ApplicationError(ErrorCode.NOT_FOUND, f"No brand {code!r}.", status=404,
+                               fields={"brand": ["Unknown brand."]})
     return brand
 
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from guides.services import GuideTokenErrorCode, guide_token_resolve
 from members.auth import member_token_issue
+from members.errors import MembersErrorCode
+from members.guide_tokens import guide_token_guide
 from members.models import GuideBinding, JoinChannel, Member, MemberToken
 from members.services import (
-    MemberErrorCode,
     binding_bind,
     member_find,
     member_get_or_create,
@@ -28,25 +27,18 @@ from members.services import (
     membership_join,
 )
 from members.wechat import WeChatError, WeChatProvider, get_wechat_client
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, RetailGroup
 from retail_crm.phones import InvalidPhone, normalise_phone
 
 PHONE_MERGE_REASON = "phone bound in mini-program"
 
 
-class MiniProgramErrorCode(StrEnum):
-    WECHAT_CODE_INVALID = "wechat_code_invalid"
-    WECHAT_UNAVAILABLE = "wechat_unavailable"
-    PHONE_ALREADY_BOUND = "phone_already_bound"
-    BRAND_INACTIVE = "brand_inactive"
-
-
 def _wechat_failure(exc: WeChatError, *, field: str) -> ApplicationError:
     if exc.unavailable:
-        return ApplicationError(MiniProgramErrorCode.WECHAT_UNAVAILABLE,
+        return ApplicationError(MembersErrorCode.WECHAT_UNAVAILABLE,
                                 "WeChat could not be reached; please try again.", status=503)
-    return ApplicationError(MiniProgramErrorCode.WECHAT_CODE_INVALID,
+    return ApplicationError(MembersErrorCode.WECHAT_CODE_INVALID,
                             "WeChat did not accept this code; ask WeChat for a new one.",
                             fields={field: [f"Refused by WeChat: {exc.message}"]})
 
@@ -128,7 +120,7 @@ def mp_phone_bind(*, member: Member, phone_code: str, session_openid: str = "",
     try:
         phone = normalise_phone(raw_phone)
     except InvalidPhone as exc:
-        raise ApplicationError(MemberErrorCode.INVALID_PHONE, "WeChat returned a phone number we cannot store.",
+        raise ApplicationError(MembersErrorCode.INVALID_PHONE, "WeChat returned a phone number we cannot store.",
                                fields={"phone_code": [str(exc)]}) from None
     return _phone_bind(member=member, phone=phone, session_openid=session_openid)
 
@@ -139,7 +131,7 @@ def _phone_bind(*, member: Member, phone: str, session_openid: str) -> PhoneBind
     if member.phone == phone:
         return PhoneBindResult(member=member, merged=False)
     if member.phone:
-        raise ApplicationError(MiniProgramErrorCode.PHONE_ALREADY_BOUND,
+        raise ApplicationError(MembersErrorCode.PHONE_ALREADY_BOUND,
                                "Your membership already has another phone number; ask customer service to "
                                "change it.", status=409)
     owners = member_find(group=member.group, phone=phone)
@@ -151,7 +143,7 @@ def _phone_bind(*, member: Member, phone: str, session_openid: str) -> PhoneBind
                 member.save(update_fields=["phone"])
         except IntegrityError:
             # Another sign-up took the number between our look-up and the write.
-            raise ApplicationError("conflict", "This phone number was just registered; please try again.",
+            raise ApplicationError(ErrorCode.CONFLICT, "This phone number was just registered; please try again.",
                                    status=409) from None
         return PhoneBindResult(member=member, merged=False)
     if owner.pk == member.pk:
@@ -159,7 +151,7 @@ def _phone_bind(*, member: Member, phone: str, session_openid: str) -> PhoneBind
     openid = member.openid or session_openid
     if (owner.openid and openid and owner.openid != openid) or (
             owner.unionid and member.unionid and owner.unionid != member.unionid):
-        raise ApplicationError(MemberErrorCode.IDENTITY_CONFLICT,
+        raise ApplicationError(MembersErrorCode.IDENTITY_CONFLICT,
                                "This phone number belongs to a membership linked to another WeChat account.",
                                status=409)
     result = member_merge(survivor=owner, absorbed=member, reason=PHONE_MERGE_REASON)
@@ -176,7 +168,7 @@ def mp_profile_update(*, member: Member, changes: dict) -> Member:
     """The member edits their own profile; identifiers (code, phone, WeChat ids) are not editable here."""
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
-        raise ApplicationError("invalid", "These fields cannot be changed here.",
+        raise ApplicationError(ErrorCode.INVALID, "These fields cannot be changed here.",
                                fields={name: ["Not editable."] for name in sorted(unknown)})
     for field, value in changes.items():
         setattr(member, field, value)
@@ -198,19 +190,18 @@ class GuideScanResult:
 @transaction.atomic
 def mp_guide_scan(*, member: Member, token: str, at: dt.datetime | None = None) -> GuideScanResult:
     """The member scanned a guide's exclusive QR code: join the guide's brand, then bind by the brand's policy."""
-    resolved = guide_token_resolve(token)
-    guide = resolved.guide
+    guide = guide_token_guide(token)
     if guide is None or guide.store.brand.group_id != member.group_id:
         # Office staff tokens only carry share attribution; another group's codes mean nothing here.
-        raise ApplicationError(GuideTokenErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",
+        raise ApplicationError(MembersErrorCode.INVALID_TOKEN, "This QR code or link is not valid.",
                                fields={"token": ["Not a guide's QR code."]})
     brand = guide.store.brand
     if guide.left_at is not None:
-        raise ApplicationError(GuideTokenErrorCode.GUIDE_LEFT,
+        raise ApplicationError(MembersErrorCode.GUIDE_LEFT,
                                "This guide no longer works here; ask the store for another guide's code.",
                                status=409)
     if not brand.is_active:
-        raise ApplicationError(MiniProgramErrorCode.BRAND_INACTIVE, f"{brand.name} is not taking new members.",
+        raise ApplicationError(MembersErrorCode.BRAND_INACTIVE, f"{brand.name} is not taking new members.",
                                status=409)
     _membership, joined = membership_join(member=member, brand=brand, channel=JoinChannel.GUIDE_QR,
                                           store=guide.store, joined_at=at)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from members.errors import MembersErrorCode
 from members.models import (
     BindingPolicy,
     BrandMembership,
@@ -27,24 +27,11 @@ from members.models import (
     MemberToken,
     PointsEntry,
 )
-from retail_crm import events
-from retail_crm.errors import ApplicationError
+from retail_crm import events, hooks
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, RetailGroup
 from retail_crm.phones import InvalidPhone, normalise_phone
 from retail_crm.scoping import Actor, in_scope
-
-
-class MemberErrorCode(StrEnum):
-    INVALID_PHONE = "invalid_phone"
-    IDENTITY_CONFLICT = "identity_conflict"
-    NO_IDENTIFIER = "no_identifier"
-    MERGE_INVALID = "merge_invalid"
-    GUIDE_INACTIVE = "guide_inactive"
-    GUIDE_WRONG_BRAND = "guide_wrong_brand"
-    NOT_BOUND = "not_bound"
-    TRANSFER_FORBIDDEN = "transfer_forbidden"
-    INSUFFICIENT_POINTS = "insufficient_points"
-
 
 # ---------------------------------------------------------------------------- identity
 
@@ -54,7 +41,7 @@ def _phone_or_error(phone: str | None) -> str:
     try:
         return normalise_phone(phone)
     except InvalidPhone as exc:
-        raise ApplicationError(MemberErrorCode.INVALID_PHONE, str(exc), fields={"phone": [str(exc)]}) from None
+        raise ApplicationError(MembersErrorCode.INVALID_PHONE, str(exc), fields={"phone": [str(exc)]}) from None
 
 
 def _live(member: Member) -> Member:
@@ -102,11 +89,11 @@ def member_get_or_create(*, group: RetailGroup, phone: str | None = None, unioni
     """
     stored_phone = _phone_or_error(phone)
     if not (stored_phone or unionid or openid or code):
-        raise ApplicationError(MemberErrorCode.NO_IDENTIFIER, "A phone, unionid, openid or member code is required.")
+        raise ApplicationError(MembersErrorCode.NO_IDENTIFIER, "A phone, unionid, openid or member code is required.")
     matches = member_find(group=group, phone=stored_phone, unionid=unionid, openid=openid, code=code)
     if len(matches) > 1:
         raise ApplicationError(
-            MemberErrorCode.IDENTITY_CONFLICT,
+            MembersErrorCode.IDENTITY_CONFLICT,
             "These identifiers belong to different members; merge them first.",
             status=409, fields={"member_codes": sorted(m.code for m in matches)},
         )
@@ -138,10 +125,42 @@ def member_get_or_create(*, group: RetailGroup, phone: str | None = None, unioni
             if len(again) == 1:
                 return again[0], False
             if len(again) > 1 or code:
-                raise ApplicationError(MemberErrorCode.IDENTITY_CONFLICT,
+                raise ApplicationError(MembersErrorCode.IDENTITY_CONFLICT,
                                        "These identifiers were just registered to different members.",
                                        status=409) from None
-    raise ApplicationError("conflict", "Could not allocate a member code; try again.", status=409)
+    raise ApplicationError(ErrorCode.CONFLICT, "Could not allocate a member code; try again.", status=409)
+
+
+@transaction.atomic
+def member_official_account_link(*, group: RetailGroup, unionid: str, oa_openid: str) -> Member:
+    """Record that the person with ``unionid`` follows the group's official account as ``oa_openid``.
+
+    Called with what a follow event (or ``user/info``) gives: the openid in the official account and the
+    WeChat unionid shared with the mini-program. The member is found by unionid, created as an identity if
+    the unionid is new (as a WeCom contact is), and the openid moves to them from any other member of the
+    group that held it. Linking again changes nothing.
+    """
+    if not unionid or not oa_openid:
+        raise ApplicationError(MembersErrorCode.NO_IDENTIFIER, "Both the unionid and the openid are required.")
+    member, _created = member_get_or_create(group=group, unionid=unionid)
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.oa_openid == oa_openid:
+        return member
+    Member.objects.filter(group=group, oa_openid=oa_openid).exclude(pk=member.pk).update(oa_openid="")
+    member.oa_openid = oa_openid
+    member.save(update_fields=["oa_openid"])
+    return member
+
+
+def member_official_account_unfollow(*, oa_openid: str) -> int:
+    """The person behind ``oa_openid`` no longer follows the official account: forget the link.
+
+    Template messages cannot reach them (WeChat's 43004), so the gateway falls back to the next channel
+    until they follow again and are linked anew. Returns how many members were unlinked (0 or 1).
+    """
+    if not oa_openid:
+        return 0
+    return Member.objects.filter(oa_openid=oa_openid).update(oa_openid="")
 
 
 def membership_join(*, member: Member, brand: Brand, channel: str, store=None,
@@ -161,12 +180,30 @@ class MergeResult:
     audit: MemberMerge
 
 
+@dataclass(frozen=True)
+class MergeMoved:
+    """A ``member_merge`` provider's answer: rows moved per kind (for the audit) and the orders that moved."""
+
+    counts: dict[str, int]
+    order_ids: tuple[int, ...] = ()
+
+
+hooks.declare(
+    "member_merge",
+    "survivor: Member, absorbed: Member (both row-locked, inside the merge's transaction): move the providing "
+    "app's rows of the absorbed member to the survivor -> None, {kind: rows moved} for the merge's audit, or a "
+    "members.services.MergeMoved (those counts and the ids of the orders that moved to the survivor, which "
+    "member_merged carries). Every provider is called, in INSTALLED_APPS order.")
+
+
 def _snapshot(member: Member) -> dict:
     return {
         "id": member.pk, "code": member.code, "phone": member.phone, "unionid": member.unionid,
         "openid": member.openid, "name": member.name, "gender": member.gender,
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "created_at": member.created_at.isoformat(),
+        # Only when linked, so audits of members without an official-account link read as before.
+        **({"oa_openid": member.oa_openid} if member.oa_openid else {}),
     }
 
 
@@ -179,26 +216,25 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     first binding) stays open and the other is closed, history kept. Profile
     gaps on the survivor are filled from the absorbed record, whose identifiers
     are released. The absorbed row stays as a tombstone pointing at the
-    survivor, so old member codes (from POS systems) still resolve.
+    survivor, so old member codes (from POS systems) still resolve. The apps
+    above move their own rows (orders, cart, coupons, live viewers, RFML
+    history) in this transaction, answering the ``member_merge`` hook.
     """
-    from mall.models import Order
-
     if survivor.pk == absorbed.pk:
-        raise ApplicationError(MemberErrorCode.MERGE_INVALID, "A member cannot be merged into itself.", status=409)
+        raise ApplicationError(MembersErrorCode.MERGE_INVALID, "A member cannot be merged into itself.", status=409)
     # Lock both rows in primary-key order so two merges of the same pair cannot deadlock or interleave.
     locked = {m.pk: m for m in Member.objects.select_for_update().filter(pk__in=[survivor.pk, absorbed.pk])
               .order_by("pk")}
     survivor, absorbed = locked[survivor.pk], locked[absorbed.pk]
     if survivor.group_id != absorbed.group_id:
-        raise ApplicationError(MemberErrorCode.MERGE_INVALID, "Members of different groups cannot be merged.",
+        raise ApplicationError(MembersErrorCode.MERGE_INVALID, "Members of different groups cannot be merged.",
                                status=409)
     if survivor.merged_into_id or absorbed.merged_into_id:
-        raise ApplicationError(MemberErrorCode.MERGE_INVALID, "One of these members was already merged.",
+        raise ApplicationError(MembersErrorCode.MERGE_INVALID, "One of these members was already merged.",
                                status=409)
     snapshot = _snapshot(absorbed)
     moved: dict[str, int] = {}
 
-    moved["orders"] = Order.objects.filter(member=absorbed).update(member=survivor)
     moved["points_entries"] = PointsEntry.objects.filter(member=absorbed).update(member=survivor)
 
     kept_memberships = {m.brand_id: m for m in BrandMembership.objects.filter(member=survivor)}
@@ -239,7 +275,7 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     # Identifiers the survivor lacks move to it; the others stay on the tombstone, where
     # look-ups still find them and follow merged_into, so a later login with the absorbed
     # openid or phone reaches the survivor instead of creating a duplicate.
-    moving = {field: getattr(absorbed, field) for field in ("phone", "unionid", "openid")
+    moving = {field: getattr(absorbed, field) for field in ("phone", "unionid", "openid", "oa_openid")
               if getattr(absorbed, field) and not getattr(survivor, field)}
     for field in moving:
         setattr(absorbed, field, "")
@@ -266,12 +302,9 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
 def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
     """Rows of the other features that follow a merge, each moved by the feature's own service.
 
-    Imported here, not at module level: those modules import this one.
+    Members' own features are imported here, not at module level (those modules import this one); the apps
+    above answer the ``member_merge`` hook.
     """
-    from analytics.rfm import rfm_member_merge
-    from livestream.viewer_events import live_viewer_merge
-    from mall.coupons import coupons_move
-    from mall.models import CartItem
     from members.events import member_events_merge
     from members.tags import member_tags_merge
     from members.wecom import member_wecom_merge
@@ -280,23 +313,18 @@ def _merge_hooks(*, survivor: Member, absorbed: Member) -> dict[str, int]:
         "tags": member_tags_merge(survivor=survivor, absorbed=absorbed),
         "events": member_events_merge(survivor=survivor, absorbed=absorbed),
         "wecom_friendships": member_wecom_merge(survivor=survivor, absorbed=absorbed),
-        "coupons": coupons_move(survivor=survivor, absorbed=absorbed),
         "tokens": MemberToken.objects.filter(member=absorbed).update(member=survivor),
-        "live_viewer_events": live_viewer_merge(survivor=survivor, absorbed=absorbed),
     }
-    # Carts: the survivor's quantity wins where both hold the same SKU.
-    mine = set(CartItem.objects.filter(member=survivor).values_list("sku_id", flat=True))
-    CartItem.objects.filter(member=absorbed, sku_id__in=mine).delete()
-    moved["cart_items"] = CartItem.objects.filter(member=absorbed).update(member=survivor)
-    # The member's RFML path and care history follow; current RFML rows are rebuilt by the next run.
-    moved.update(rfm_member_merge(survivor=survivor, absorbed=absorbed))
+    order_ids: list[int] = []
+    for answer in hooks.call_all("member_merge", survivor=survivor, absorbed=absorbed):
+        if isinstance(answer, MergeMoved):
+            moved.update(answer.counts)
+            order_ids.extend(answer.order_ids)
+        elif answer:
+            moved.update(answer)
     # Sales credits are append-only history and keep naming the buyer they were booked for (the tombstone
     # resolves to the survivor); the moved orders are re-attributed after commit (subscribers of the event).
-    from mall.models import Order
-
-    order_ids = sorted(Order.objects.filter(member=survivor, credits__member=absorbed)
-                       .values_list("pk", flat=True).distinct())
-    events.record("member_merged", survivor_id=survivor.pk, absorbed_id=absorbed.pk, order_ids=order_ids)
+    events.record("member_merged", survivor_id=survivor.pk, absorbed_id=absorbed.pk, order_ids=sorted(order_ids))
     return moved
 
 
@@ -326,9 +354,9 @@ def _start_binding(*, member, brand, guide, reason, at) -> GuideBinding:
 
 def _check_guide(guide: Guide, brand: Brand) -> None:
     if guide.left_at is not None:
-        raise ApplicationError(MemberErrorCode.GUIDE_INACTIVE, f"Guide {guide.code} has left.", status=409)
+        raise ApplicationError(MembersErrorCode.GUIDE_INACTIVE, f"Guide {guide.code} has left.", status=409)
     if guide.store.brand_id != brand.pk:
-        raise ApplicationError(MemberErrorCode.GUIDE_WRONG_BRAND,
+        raise ApplicationError(MembersErrorCode.GUIDE_WRONG_BRAND,
                                f"Guide {guide.code} does not work for brand {brand.code}.")
 
 
@@ -367,17 +395,17 @@ def binding_transfer(*, member: Member, brand: Brand, to_guide: Guide, actor: Ac
                      at: dt.datetime | None = None) -> GuideBinding:
     """A store manager (or anyone above, within scope) moves a member to another guide."""
     if actor.role not in ("store_manager", "region_manager", "brand_operator", "hq") and not actor.is_superuser:
-        raise ApplicationError(MemberErrorCode.TRANSFER_FORBIDDEN, "Only managers can transfer members.",
+        raise ApplicationError(MembersErrorCode.TRANSFER_FORBIDDEN, "Only managers can transfer members.",
                                status=403)
     if not in_scope(to_guide, actor):
-        raise ApplicationError("not_found", "No such guide.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such guide.", status=404)
     _check_guide(to_guide, brand)
     Member.objects.select_for_update().filter(pk=member.pk).first()
     at = at or timezone.now()  # read after the lock, so serialised transfers get ordered times
     current = _open_binding_locked(member, brand)
     if current is not None:
         if not in_scope(current, actor):
-            raise ApplicationError("not_found", "No such member binding in your scope.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such member binding in your scope.", status=404)
         if current.guide_id == to_guide.pk:
             return current
         current.ended_at = at
@@ -446,7 +474,8 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
     refund takes back, which the member may already have spent.
     """
     if delta == 0:
-        raise ApplicationError("invalid", "A points entry cannot be zero.", fields={"delta": ["Must not be 0."]})
+        raise ApplicationError(ErrorCode.INVALID, "A points entry cannot be zero.",
+                               fields={"delta": ["Must not be 0."]})
     once = {"refund": refund} if refund is not None else {"order": order, "refund": None} if order is not None \
         else None
     if once is not None:
@@ -458,7 +487,7 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
         Member.objects.select_for_update().filter(pk=member.pk).first()
         balance = points_balance(member=member, brand=brand)
         if balance + delta < 0:
-            raise ApplicationError(MemberErrorCode.INSUFFICIENT_POINTS,
+            raise ApplicationError(MembersErrorCode.INSUFFICIENT_POINTS,
                                    f"Not enough points: balance {balance}, needed {-delta}.", status=409)
     try:
         with transaction.atomic():

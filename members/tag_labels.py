@@ -15,6 +15,8 @@ from __future__ import annotations
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from retail_crm.vocabulary import Channel, Segment
+
 RFML_GROUP_CODE = "rfml"
 
 # The standard tag groups (members.tags.DEFAULT_RULES and the RFML group), by code.
@@ -60,12 +62,8 @@ def tag_value_label(*, group_code: str, code: str, name: str, group_brand_id: in
     if group_brand_id is None:
         return name
     if group_code == RFML_GROUP_CODE:
-        from analytics.models import Segment
-
         return str(Segment(code).label) if code in Segment.values else name
     if group_code == "preferred-channel":
-        from mall.models import Channel
-
         return str(Channel(code).label) if code in Channel.values else name
     standard = STANDARD_VALUE_NAMES.get((group_code, code))
     return str(standard) if standard is not None else name

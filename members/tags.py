@@ -1,9 +1,10 @@
 """Member tags (标签): tag groups and values, manual/import assignment, and the rule engine.
 
-Rule tags are derived from a member's *purchases* (``mall.selectors.purchases``)
-of one brand: the order lines whose brand is that brand, net of line refunds
-(a fully refunded line counts for nothing; a partly refunded one counts its net
-amount and, proportionally, its quantity). An admin defines a rule as
+Rule tags are derived from a member's *purchases* (``mall.selectors.purchases``,
+read through the ``member_purchase_lines`` hook mall answers) of one brand: the
+order lines whose brand is that brand, net of line refunds (a fully refunded
+line counts for nothing; a partly refunded one counts its net amount and,
+proportionally, its quantity). An admin defines a rule as
 (tag group, order-line field, aggregation, threshold, optional lookback window,
 optional category filter); see :class:`members.models.TagRule`.
 
@@ -43,7 +44,6 @@ import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -51,8 +51,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mall.models import Channel, OrderLine
-from mall.selectors import purchases
+from members.errors import MembersErrorCode
 from members.models import (
     NUMERIC_TAG_RULE_FIELDS,
     Member,
@@ -65,21 +64,15 @@ from members.models import (
     TagValue,
 )
 from members.tag_labels import TagReason
+from retail_crm import hooks
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Brand, RetailGroup, Store
+from retail_crm.vocabulary import Channel
 
 logger = logging.getLogger(__name__)
 
 HAND_SOURCES = frozenset({TagSource.MANUAL, TagSource.IMPORT})
 _LOCK_CLASS = 7301  # advisory-lock namespace for tag recomputes (PostgreSQL)
-
-
-class TagErrorCode(StrEnum):
-    TAG_OTHER_GROUP = "tag_other_group"
-    TAG_BRAND_NOT_JOINED = "tag_brand_not_joined"
-    TAG_SOURCE_INVALID = "tag_source_invalid"
-    TAG_NOT_HELD = "tag_not_held"
-    TAG_COMPUTED = "tag_computed"
 
 
 # ---------------------------------------------------------------------------- groups, values, hand tags
@@ -111,11 +104,11 @@ def tag_value_get_or_create(*, tag_group: TagGroup, code: str, name: str | None 
 def _check_tag_fits_member(member: Member, tag_value: TagValue) -> None:
     tag_group = tag_value.tag_group
     if tag_group.group_id != member.group_id:
-        raise ApplicationError(TagErrorCode.TAG_OTHER_GROUP, "This tag belongs to another group.",
+        raise ApplicationError(MembersErrorCode.TAG_OTHER_GROUP, "This tag belongs to another group.",
                                fields={"tag_value": ["This tag belongs to another group."]})
     if tag_group.brand_id is not None and not member.memberships.filter(brand_id=tag_group.brand_id).exists():
         message = "This tag belongs to a brand the member has not joined."
-        raise ApplicationError(TagErrorCode.TAG_BRAND_NOT_JOINED, message, fields={"tag_value": [message]})
+        raise ApplicationError(MembersErrorCode.TAG_BRAND_NOT_JOINED, message, fields={"tag_value": [message]})
 
 
 @transaction.atomic
@@ -129,7 +122,7 @@ def member_tag_assign(*, member: Member, tag_value: TagValue, reason: str, sourc
     whatever its source: the operator's word wins over a computed value.
     """
     if source not in HAND_SOURCES:
-        raise ApplicationError(TagErrorCode.TAG_SOURCE_INVALID, "Only manual or import tags are assigned by hand.",
+        raise ApplicationError(MembersErrorCode.TAG_SOURCE_INVALID, "Only manual or import tags are assigned by hand.",
                                fields={"source": ["Only manual or import tags are assigned by hand."]})
     _check_tag_fits_member(member, tag_value)
     # Lock the member row: two operators tagging one member at once cannot both keep a single-valued slot.
@@ -155,9 +148,9 @@ def member_tag_remove(*, member: Member, tag_value: TagValue, reason: str = "", 
     """
     row = MemberTag.objects.select_for_update().filter(member=member, tag_value=tag_value).first()
     if row is None:
-        raise ApplicationError(TagErrorCode.TAG_NOT_HELD, "The member does not hold this tag.", status=404)
+        raise ApplicationError(MembersErrorCode.TAG_NOT_HELD, "The member does not hold this tag.", status=404)
     if row.source not in HAND_SOURCES:
-        raise ApplicationError(TagErrorCode.TAG_COMPUTED,
+        raise ApplicationError(MembersErrorCode.TAG_COMPUTED,
                                f"This tag comes from {row.source} and is recomputed; it cannot be removed by hand.",
                                status=409)
     row.delete()
@@ -280,10 +273,15 @@ class TagRecomputeResult:
 
 LINE_COLUMNS = ("member_id", "ordered_at", "quantity", "amount", "refunded", "unit_price", "line_list_price",
                 "sku_list_price", "colour", "size", "material", "category", "season", "channel", "store_id")
-_LINE_LOOKUPS = ("order__member_id", "order__ordered_at", "quantity", "amount", "refunded_amount", "unit_price",
-                 "list_price", "sku__list_price", "sku__colour", "sku__size", "sku__material",
-                 "sku__product__category", "sku__product__season", "order__channel", "order__store_id")
-_TEXT_COLUMNS = ("colour", "size", "material", "category", "season", "channel")
+
+hooks.declare(
+    "member_purchase_lines",
+    "brand: Brand, member_ids: list[int] | None (None: every buyer) -> a pandas DataFrame, one row per order "
+    "line of the brand's purchases (mall.selectors.purchases) with a member, columns members.tags.LINE_COLUMNS: "
+    "member_id, quantity int64; ordered_at datetime64 UTC; amount, refunded, unit_price, line_list_price, "
+    "sku_list_price int64 cents (sku_list_price 0 without a SKU price); colour, size, material, category, "
+    "season, channel pandas category (no value: NaN); store_id Int64. One query. Exactly one provider.")
+
 _RESULT_COLUMNS = ["member_id", "code", "name", "sort", "evidence", "reason_code", "params"]
 
 
@@ -299,45 +297,9 @@ def _has_copy() -> bool:
         return hasattr(cursor.cursor, "copy_expert")
 
 
-def _copy_frame(queryset, columns: tuple[str, ...], dtypes: dict) -> pd.DataFrame:
-    """Stream ``queryset``'s rows through PostgreSQL COPY into a frame (one query, no Python row objects)."""
-    sql, params = queryset.query.sql_with_params()
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        raw.copy_expert(f"COPY ({raw.mogrify(sql, params).decode()}) TO STDOUT WITH (FORMAT csv)", buffer)
-    buffer.seek(0)
-    # keep_default_na off: an empty size is "no value", while the text "NA" is a real value.
-    return pd.read_csv(buffer, header=None, names=list(columns), dtype=dtypes, keep_default_na=False,
-                       na_values={c: [""] for c in columns})
-
-
-def _cents(values: pd.Series) -> pd.Series:
-    # Money arrives as text (COPY) or Decimal (ORM): exact to the cent through float for amounts < 10^13.
-    return np.rint(pd.to_numeric(values.astype("float64")) * 100).astype("int64")
-
-
 def _load_lines(brand: Brand, member_ids: list[int] | None) -> pd.DataFrame:
-    """The brand's purchased order lines with a member, one row per line, money in integer cents."""
-    queryset = OrderLine.objects.filter(brand=brand, order__member__isnull=False,
-                                        order_id__in=purchases().values("pk"))
-    if member_ids is not None:
-        queryset = queryset.filter(order__member_id__in=member_ids)
-    queryset = queryset.values_list(*_LINE_LOOKUPS)
-    if _has_copy():
-        frame = _copy_frame(queryset, LINE_COLUMNS,
-                            {**{c: "category" for c in _TEXT_COLUMNS}, "ordered_at": "string"})
-    else:
-        frame = pd.DataFrame.from_records(list(queryset), columns=list(LINE_COLUMNS))
-        for column in _TEXT_COLUMNS:
-            frame[column] = frame[column].replace("", None).astype("category")
-    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True, format="ISO8601")
-    frame["member_id"] = frame["member_id"].astype("int64")
-    frame["quantity"] = frame["quantity"].astype("int64")
-    frame["store_id"] = pd.to_numeric(frame["store_id"]).astype("Int64")
-    for column in ("amount", "refunded", "unit_price", "line_list_price"):
-        frame[column] = _cents(frame[column])
-    frame["sku_list_price"] = _cents(frame["sku_list_price"].fillna(0))
+    """The brand's purchased order lines with a member, net of line refunds, money in integer cents."""
+    frame = hooks.call_one("member_purchase_lines", brand=brand, member_ids=member_ids)
     frame["net"] = frame["amount"] - frame["refunded"]
     frame = frame[frame["net"] > 0].copy()
     frame["qty"] = frame["quantity"] * frame["net"] / frame["amount"]

@@ -33,29 +33,22 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from members.models import Member, WeComFriendship
+from members.errors import MembersErrorCode
+from members.models import GuideBinding, Member, WeComFriendship
 from members.services import member_get_or_create
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
-
-
-class WeComErrorCode(StrEnum):
-    BAD_SIGNATURE = "wecom_bad_signature"
-    BAD_MESSAGE = "wecom_bad_message"
-    NOT_CONFIGURED = "wecom_not_configured"
-    API_ERROR = "wecom_api_error"
-    INVALID_TIME = "invalid_time"
-
 
 # ---------------------------------------------------------------------------- services
 
@@ -133,6 +126,40 @@ def member_wecom_merge(*, survivor: Member, absorbed: Member) -> int:
     return WeComFriendship.objects.filter(member=absorbed).update(member=survivor)
 
 
+@dataclass(frozen=True)
+class GuideContact:
+    """A member as a WeCom contact of their bound guide: who sends (the guide's WeCom userid) and to whom."""
+
+    guide_id: int
+    sender: str  # the guide's WeCom userid, i.e. the guide's code
+    external_userid: str
+
+
+def bound_guide_contact_rows(*, brand_id: int) -> QuerySet[WeComFriendship]:
+    """The open WeCom contacts between members and the guide currently bound to them for the brand.
+
+    The one definition of "the member's bound guide can reach them through WeCom": the contact is not
+    removed, has an external user id, and its guide is the member's open binding for the brand. Lazy; a
+    caller narrows it to its members (:func:`bound_guide_contacts`, or marketing's set-based rules, which
+    embed it as SQL).
+    """
+    bound = GuideBinding.objects.filter(member_id=OuterRef("member_id"), guide_id=OuterRef("guide_id"),
+                                        brand_id=brand_id, ended_at__isnull=True)
+    return WeComFriendship.objects.filter(Exists(bound), removed_at__isnull=True).exclude(external_userid="")
+
+
+def bound_guide_contacts(*, brand_id: int, member_ids: Iterable[int]) -> dict[int, GuideContact]:
+    """Per member, their WeCom contact with the guide currently bound to them for the brand (one query).
+
+    Members without a bound guide, or who are not (or no longer) that guide's WeCom contact, or whose
+    contact has no external user id yet, are absent: the guide cannot reach them through WeCom.
+    """
+    rows = (bound_guide_contact_rows(brand_id=brand_id).filter(member_id__in=list(member_ids))
+            .values_list("member_id", "guide_id", "guide__code", "external_userid"))
+    return {member_id: GuideContact(guide_id=guide_id, sender=code, external_userid=external)
+            for member_id, guide_id, code, external in rows}
+
+
 # ---------------------------------------------------------------------------- WeCom API client
 
 @dataclass(frozen=True)
@@ -185,7 +212,7 @@ class WeComApiClient:
 
     def __init__(self, *, corp_id: str, corp_secret: str, timeout: float = 5.0):
         if not corp_id or not corp_secret:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED, "WECOM_CORP_ID and WECOM_CORP_SECRET must be set.",
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED, "WECOM_CORP_ID and WECOM_CORP_SECRET must be set.",
                                    status=503)
         self.corp_id, self.corp_secret, self.timeout = corp_id, corp_secret, timeout
         # The secret is part of the key so rotating it never reuses a token issued for the old one.
@@ -240,7 +267,7 @@ def wecom_client() -> WeComClient:
 class CallbackRejected(Exception):
     """The callback failed its signature or could not be decrypted or parsed."""
 
-    def __init__(self, code: WeComErrorCode, message: str):
+    def __init__(self, code: MembersErrorCode, message: str):
         super().__init__(message)
         self.code = code
 
@@ -250,11 +277,11 @@ def _parse_xml(text: str | bytes) -> ET.Element:
     # denial-of-service vector; WeCom never sends a DTD, so anything with one is refused.
     raw = text.encode() if isinstance(text, str) else text
     if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
-        raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "XML with a DTD is not accepted.")
+        raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "XML with a DTD is not accepted.")
     try:
         return ET.fromstring(raw)  # noqa: S314 (DTDs refused above; expat fetches no external entities)
     except ET.ParseError as exc:
-        raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, f"Malformed XML: {exc}") from None
+        raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, f"Malformed XML: {exc}") from None
 
 
 def _child(root: ET.Element, tag: str) -> str:
@@ -279,16 +306,16 @@ class WeComCallbackCodec:
 
     def __init__(self, *, token: str, encoding_aes_key: str, receive_id: str):
         if not token or not receive_id or len(encoding_aes_key or "") != 43:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED,
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED,
                                    "WeCom callback needs a token, a 43-character EncodingAESKey and the corp id.",
                                    status=503)
         try:
             self.key = base64.b64decode(encoding_aes_key + "=", validate=True)
         except ValueError:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED, "EncodingAESKey is not base64.",
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED, "EncodingAESKey is not base64.",
                                    status=503) from None
         if len(self.key) != 32:
-            raise ApplicationError(WeComErrorCode.NOT_CONFIGURED, "EncodingAESKey must decode to 32 bytes.",
+            raise ApplicationError(MembersErrorCode.NOT_CONFIGURED, "EncodingAESKey must decode to 32 bytes.",
                                    status=503)
         self.token = token
         self.receive_id = receive_id
@@ -309,7 +336,7 @@ class WeComCallbackCodec:
         expected = self.signature(timestamp, nonce, encrypted)
         # Compared as bytes: compare_digest refuses non-ASCII str, and a forged signature may be anything.
         if not hmac.compare_digest(expected.encode(), (msg_signature or "").lower().encode()):
-            raise CallbackRejected(WeComErrorCode.BAD_SIGNATURE, "The message signature does not match.")
+            raise CallbackRejected(MembersErrorCode.BAD_SIGNATURE, "The message signature does not match.")
 
     # -- AES
 
@@ -329,25 +356,25 @@ class WeComCallbackCodec:
         try:
             data = base64.b64decode(encrypted, validate=True)
         except ValueError:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The encrypted text is not base64.") from None
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The encrypted text is not base64.") from None
         if not data or len(data) % 16:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The encrypted text has a wrong length.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The encrypted text has a wrong length.")
         decryptor = self._cipher().decryptor()
         plain = decryptor.update(data) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= self.BLOCK_SIZE or len(plain) < 20 + pad:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "Bad padding in the decrypted text.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "Bad padding in the decrypted text.")
         content = plain[16:-pad]
         (length,) = struct.unpack(">I", content[:4])
         message, receive_id = content[4:4 + length], content[4 + length:]
         if len(message) != length:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The decrypted length is wrong.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The decrypted length is wrong.")
         if receive_id.decode(errors="replace") != self.receive_id:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The message is for another corp id.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The message is for another corp id.")
         try:
             return message.decode()
         except UnicodeDecodeError:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The decrypted text is not UTF-8.") from None
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The decrypted text is not UTF-8.") from None
 
     # -- the two requests WeCom makes
 
@@ -361,7 +388,7 @@ class WeComCallbackCodec:
         envelope = _parse_xml(body)
         encrypted = _child(envelope, "Encrypt")
         if not encrypted:
-            raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, "The XML has no Encrypt element.")
+            raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, "The XML has no Encrypt element.")
         self.verify(msg_signature, timestamp, nonce, encrypted)
         return _parse_xml(self.decrypt(encrypted))
 
@@ -382,7 +409,7 @@ def contact_change_from_xml(root: ET.Element) -> ContactChange | None:
     try:
         created_at = dt.datetime.fromtimestamp(int(created), tz=dt.UTC) if created else timezone.now()
     except (ValueError, OverflowError, OSError):
-        raise CallbackRejected(WeComErrorCode.BAD_MESSAGE, f"CreateTime {created!r} is not a timestamp.") from None
+        raise CallbackRejected(MembersErrorCode.BAD_MESSAGE, f"CreateTime {created!r} is not a timestamp.") from None
     return ContactChange(change_type=_child(root, "ChangeType"), user_id=_child(root, "UserID"),
                          external_userid=_child(root, "ExternalUserID"), created_at=created_at)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import checks
 
-PROVIDER_SETTINGS = ("WECHAT_PROVIDER", "WECOM_CLIENT", "PAYMENT_PROVIDER", "SMS_PROVIDER")
+PROVIDER_SETTINGS = ("WECHAT_PROVIDER", "WECOM_CLIENT", "PAYMENT_PROVIDER", "SMS_PROVIDER", "OFFICIAL_ACCOUNT_PROVIDER")
 
 
 def fake_providers() -> list[str]:

@@ -8,7 +8,7 @@ of upward imports"):
 writes one ``OutboxEvent`` row inside the caller's transaction. Upper apps subscribe in their
 ``AppConfig.ready``:
 
-    events.subscribe("order_paid", "analytics.handlers.order_attribute", keys=("order_id",))
+    events.subscribe("order_paid", "attribution.handlers.order_attribute", keys=("order_id",))
 
 The **relay** (``relay``; the task ``retail_crm.events.relay``) hands each committed row to one
 ``retail_crm.events.deliver`` task per subscriber. It runs right after the recording transaction commits

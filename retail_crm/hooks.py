@@ -6,8 +6,8 @@ merge's own transaction, and a member joining through a guide's share code needs
 the answer goes back. The lower app names the hook and calls it; the upper app provides the answer in its
 ``AppConfig.ready`` by dotted path, so no module of a lower app imports an upper one:
 
-    hooks.provide("member_merge", "livestream.services.live_viewer_merge")   # livestream/apps.py
-    hooks.call_all("member_merge", survivor=survivor, absorbed=absorbed)      # members/services.py
+    hooks.provide("member_merge", "livestream.viewer_events.live_viewer_merge")   # livestream/apps.py
+    hooks.call_all("member_merge", survivor=survivor, absorbed=absorbed)          # members/services.py
 
 Every hook a lower app may call is declared in ``HOOKS`` with what it takes and returns.
 """

@@ -23,7 +23,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from retail_crm import rawsql
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -72,7 +72,7 @@ def idempotent(scope: str):
             if not key:
                 return method(view, request, *args, **kwargs)
             if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-                raise ApplicationError("invalid", f"{HEADER} must be printable and at most {MAX_KEY_LENGTH} "
+                raise ApplicationError(ErrorCode.INVALID, f"{HEADER} must be printable and at most {MAX_KEY_LENGTH} "
                                        "characters.", fields={HEADER: ["Invalid key."]})
             owner, fingerprint = _owner(request), _fingerprint(request, kwargs)
             # One transaction for the record and the operation: the record commits with the operation's
@@ -131,13 +131,13 @@ def _claim(*, owner: str, scope: str, key: str, fingerprint: str):
             continue
         record = IdempotencyRecord.objects.get(owner=owner, scope=scope, key=key)
         if record.request_hash != fingerprint:
-            raise ApplicationError("idempotency_key_reused", f"This {HEADER} was used for a different request.",
+            raise ApplicationError(ErrorCode.IDEMPOTENCY_KEY_REUSED, f"This {HEADER} was used for a different request.",
                                    status=422, fields={HEADER: ["Used with another body."]})
         if record.status_code is None:  # only visible if a record was committed without its response
-            raise ApplicationError("idempotency_in_progress",
+            raise ApplicationError(ErrorCode.IDEMPOTENCY_IN_PROGRESS,
                                    f"A request with this {HEADER} is still being processed.", status=409)
         return record
-    raise ApplicationError("conflict", "Could not claim the Idempotency-Key; try again.", status=409)
+    raise ApplicationError(ErrorCode.CONFLICT, "Could not claim the Idempotency-Key; try again.", status=409)
 
 
 def idempotency_purge(*, now: dt.datetime | None = None) -> int:

@@ -91,7 +91,7 @@ def _brand_id(brand_code: str | None) -> int | None:
 
 
 def _attribution(brand_code: str | None) -> str:
-    from analytics.attribution import attribute_all
+    from attribution.services import attribute_all
 
     result = attribute_all(brand_id=_brand_id(brand_code))
     return f"{_n(result.orders)} orders, {_n(result.rows_written)} credit rows written"
@@ -104,7 +104,7 @@ def _live_stats(brand_code: str | None) -> str:
 
 
 def _rfm(brand_code: str | None) -> str:
-    from analytics.rfm import rfm_recompute
+    from segments.rfm import rfm_recompute
 
     out = []
     for brand in _brands(brand_code):
@@ -115,7 +115,7 @@ def _rfm(brand_code: str | None) -> str:
 
 
 def _care_lists(brand_code: str | None) -> str:
-    from analytics.care import care_list_build
+    from segments.care import care_list_build
 
     today = timezone.localdate()
     total = sum(care_list_build(brand=brand, day=today) for brand in _brands(brand_code))
@@ -141,7 +141,7 @@ JOBS: list[Job] = [
     Job("livestream.stats", _live_stats),
     Job("guides.commission", _commission),  # after attribution: commission is posted from its credits
     Job("members.tags", _tags),
-    Job("analytics.rfm", _rfm),
+    Job("analytics.rfm", _rfm),  # segments.rfm and .care: the names operators know from before the move
     Job("analytics.care_lists", _care_lists),
     Job("analytics.facts", _facts),  # last: its facts read credits, care lists and activity
 ]

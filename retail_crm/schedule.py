@@ -20,6 +20,11 @@ BEAT_SCHEDULE = {
         "task": "marketing.tasks.campaigns_start_due",
         "schedule": crontab(),
     },
+    # WeCom group sends wait for the guide's confirmation; their results per member are fetched every 10 minutes.
+    "marketing-wecom-results-poll": {
+        "task": "marketing.tasks.wecom_results_poll",
+        "schedule": crontab(minute="*/10"),
+    },
     # Handled domain events are kept a week for inspection, then removed at 04:50.
     "events-purge": {
         "task": "retail_crm.events.purge",

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "guides",
     "mall",
     "livestream",
+    "segments",
+    "attribution",
     "marketing",
     "analytics",
 ]
@@ -225,14 +227,23 @@ CELERY_TIMEZONE = TIME_ZONE
 # Messages to members: the adapter per channel ("fake" records instead of sending) and each provider's rate.
 # SMS: "fake" (the default with DEBUG) or "tencent" (Tencent Cloud SMS). Subscribe messages have no real
 # adapter yet: without DEBUG that channel is unavailable and the gateway falls back to the next channel.
+# Official-account template messages: "fake" (the default with DEBUG) or "wechat". WeCom group sends use the
+# WeCom app of WECOM_CLIENT (below). Guide tasks (important members to their guide) are internal: "guides".
 SMS_PROVIDER = env_str("SMS_PROVIDER", "fake" if DEBUG else "tencent")
-MARKETING_CHANNELS = {"sms": SMS_PROVIDER, "subscribe": "fake" if DEBUG else None}
+OFFICIAL_ACCOUNT_PROVIDER = env_str("OFFICIAL_ACCOUNT_PROVIDER", "fake" if DEBUG else "wechat")
+OFFICIAL_ACCOUNT_APPID = env_str("OFFICIAL_ACCOUNT_APPID", "")
+OFFICIAL_ACCOUNT_SECRET = env_str("OFFICIAL_ACCOUNT_SECRET", "")
+MARKETING_CHANNELS = {"sms": SMS_PROVIDER, "subscribe": "fake" if DEBUG else None,
+                      "official_account": OFFICIAL_ACCOUNT_PROVIDER, "guide_task": "guides"}
+# Hours a guide has to send a WeCom group send; after that its unsent members are failed and the send cancelled.
+MARKETING_WECOM_CONFIRM_HOURS = env_int("MARKETING_WECOM_CONFIRM_HOURS", 72)
 TENCENT_SMS_SECRET_ID = env_str("TENCENT_SMS_SECRET_ID", "")
 TENCENT_SMS_SECRET_KEY = env_str("TENCENT_SMS_SECRET_KEY", "")
 TENCENT_SMS_SDK_APP_ID = env_str("TENCENT_SMS_SDK_APP_ID", "")
 TENCENT_SMS_SIGN_NAME = env_str("TENCENT_SMS_SIGN_NAME", "")
 TENCENT_SMS_CALLBACK_TOKEN = env_str("TENCENT_SMS_CALLBACK_TOKEN", "")
-MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10}  # messages a second
+# Messages a second; for WeCom, group sends a second (each carries one guide's members for a step).
+MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10, "guide_task": 50}
 # Campaign tracking links: a message carries MARKETING_LINK_BASE_URL + a short code (served at /t/<code>, which
 # records the click and redirects); a campaign's link may only point to MARKETING_LINK_HOSTS (https).
 MARKETING_LINK_BASE_URL = env_str("MARKETING_LINK_BASE_URL", "https://crm.example.com/t/")
@@ -292,7 +303,8 @@ THROTTLE_RATES = {
         "mp_login": "30/min",  # mini-program logins (wx.login code exchange) per IP
         "mp_phone_bind": "10/hour",  # phone bindings per member
         "auth_token": "10/min",  # staff API token requests per IP
-        "export": "30/hour",  # dashboard exports (CSV/XLSX) per staff user
+        "export": "30/hour",  # dashboard exports (CSV/XLSX) and audience exports per staff user
+        "audience_preview": "60/min",  # live audience size previews per staff user (one COUNT each)
     }.items()
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = THROTTLE_RATES
@@ -338,10 +350,10 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "mall.models.Channel",
         "RefundKindEnum": "mall.models.Refund.Kind",
         "RefundStatusEnum": "mall.models.Refund.Status",
-        "SalesCreditKindEnum": "analytics.models.SalesCredit.Kind",
-        "SegmentEnum": "analytics.models.Segment",
-        "LifecycleStageEnum": "analytics.models.LifecycleStage",
-        "CareItemKindEnum": "analytics.models.CareItem.Kind",
+        "SalesCreditKindEnum": "attribution.models.SalesCredit.Kind",
+        "SegmentEnum": "retail_crm.vocabulary.Segment",
+        "LifecycleStageEnum": "retail_crm.vocabulary.LifecycleStage",
+        "CareItemKindEnum": "segments.models.CareItem.Kind",
         "EventKindEnum": "members.models.EventKind",
         "JoinChannelEnum": "members.models.JoinChannel",
         "TagSourceEnum": "members.models.TagSource",
@@ -352,6 +364,8 @@ SPECTACULAR_SETTINGS = {
         "LiveMeasureEnum": "livestream.phases.MEASURE_CHOICES",
         "CampaignStatusEnum": "marketing.models.Campaign.Status",
         "CampaignScheduleEnum": "marketing.models.Campaign.Schedule",
+        # The message channels (a delivery's channel, a campaign's channels): one name, not one per field.
+        "MessageChannelEnum": "marketing.models.Channel",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -443,6 +457,7 @@ WECOM_CORP_SECRET = env_str("WECOM_CORP_SECRET", "")  # the customer-contact (хо
 WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
 WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
 WECOM_CLIENT = env_str("WECOM_CLIENT", "fake" if DEBUG else "api")  # "fake": no network (development)
+MARKETING_CHANNELS["wecom"] = WECOM_CLIENT  # group sends through the guides' WeCom (marketing.channels)
 WECOM_TIMEOUT_SECONDS = env_int("WECOM_TIMEOUT_SECONDS", 5)
 
 # Payments: "fake" (deterministic, no network; the default with DEBUG) or "wechat" (WeChat Pay API v3).
@@ -465,6 +480,7 @@ _PROVIDER_CHOICES = {
     "WECOM_CLIENT": (WECOM_CLIENT, ("fake", "api")),
     "PAYMENT_PROVIDER": (PAYMENT_PROVIDER, ("fake", "wechat")),
     "SMS_PROVIDER": (SMS_PROVIDER, ("fake", "tencent")),
+    "OFFICIAL_ACCOUNT_PROVIDER": (OFFICIAL_ACCOUNT_PROVIDER, ("fake", "wechat")),
 }
 for _name, (_value, _choices) in _PROVIDER_CHOICES.items():
     if _value not in _choices:

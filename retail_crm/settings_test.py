@@ -21,7 +21,8 @@ WECHAT_PROVIDER = "fake"
 WECOM_CLIENT = "fake"
 PAYMENT_PROVIDER = "fake"
 SMS_PROVIDER = "fake"
-MARKETING_CHANNELS = {"sms": "fake", "subscribe": "fake"}
+MARKETING_CHANNELS = {"sms": "fake", "subscribe": "fake", "official_account": "fake", "wecom": "fake",
+                      "guide_task": "guides"}
 # django-axes stays on in the tests (every login page and the token endpoint are guarded as in production);
 # only the test client's login(), which passes no request, skips it (see tests/axes_backend.py).
 AUTHENTICATION_BACKENDS = [

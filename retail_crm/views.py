@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.template import loader
 from django.utils.translation import gettext as _
 
+from retail_crm.errors import ErrorCode
 from retail_crm.scoping import actor_for
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _api_error(code: str, message: str, status: int) -> JsonResponse:
 def not_found(request, exception=None):
     """404: JSON under /api/ (clients parse it), the site's page elsewhere."""
     if request.path.startswith("/api/"):
-        return _api_error("not_found", "No such endpoint.", 404)
+        return _api_error(ErrorCode.NOT_FOUND, "No such endpoint.", 404)
     return _error_page(404, _("Page not found"),
                        _("The page you asked for does not exist, or it has moved."))
 
@@ -71,7 +72,7 @@ def not_found(request, exception=None):
 def permission_denied(request, exception=None):
     """403: the viewer's role or scope does not cover the page."""
     if request.path.startswith("/api/"):
-        return _api_error("permission_denied", "You do not have permission to perform this action.", 403)
+        return _api_error(ErrorCode.PERMISSION_DENIED, "You do not have permission to perform this action.", 403)
     return _error_page(403, _("No access"),
                        _("Your account may not open this page. Ask your manager if you need it."))
 
@@ -80,7 +81,7 @@ def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: a form sent from a stale page or without cookies; the reason goes to the log only."""
     logger.warning("CSRF failure on %s: %s", request.path, reason)
     if request.path.startswith("/api/"):
-        return _api_error("permission_denied", "CSRF check failed.", 403)
+        return _api_error(ErrorCode.PERMISSION_DENIED, "CSRF check failed.", 403)
     return _error_page(403, _("The form could not be sent"),
                        _("The page was open too long or your browser blocks cookies. "
                          "Go back, reload the page and try again."))
@@ -89,6 +90,6 @@ def csrf_failure(request, reason=""):
 def server_error(request):
     """500: JSON under /api/; elsewhere a page that needs neither the database nor a context processor."""
     if request.path.startswith("/api/"):
-        return _api_error("server_error", "Something went wrong on our side.", 500)
+        return _api_error(ErrorCode.SERVER_ERROR, "Something went wrong on our side.", 500)
     return _error_page(500, _("Something went wrong"),
                        _("An error occurred on our side and has been logged. Please try again in a moment."))

@@ -2,7 +2,7 @@
 
 They are codes with labels, not data; apps at every layer store and show them (tag rules in ``members``,
 coupon targeting in ``mall``, the RFML engine in ``segments``), so they live at the bottom layer. The
-apps that own the data re-export them (``mall.models.Channel``, ``analytics.models.Segment``).
+apps that own the data re-export them (``mall.models.Channel``, ``segments.models.Segment``).
 """
 
 from __future__ import annotations

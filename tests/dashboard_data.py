@@ -137,10 +137,10 @@ def build_dashboard_world() -> SimpleNamespace:
 def build_facts() -> None:
     """Attribute the orders, classify brand WA's members twice (RFML runs as of 15 and 31 March 2026), then
     build every fact table the dashboard reads, for both years of the data set."""
-    from analytics.attribution import attribute_all
     from analytics.facts import facts_rebuild
-    from analytics.rfm import rfm_recompute
+    from attribution.services import attribute_all
     from retail_crm.models import Brand
+    from segments.rfm import rfm_recompute
 
     attribute_all()
     wa = Brand.objects.get(code="WA")

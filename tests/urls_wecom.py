@@ -7,8 +7,8 @@ Only these, not the whole project's url tree, so these tests do not depend on ot
 from django.contrib import admin
 from django.urls import include, path
 
-from members.admin import MemberAdmin
-from members.admin_import import member_import_urls
+from members.admin.importing import member_import_urls
+from members.admin.members import MemberAdmin
 from members.models import Member
 
 

@@ -1,4 +1,4 @@
-"""The mini-program's mall API (``/api/v1/mp/``): catalogue, cart, orders. One view per operation."""
+"""The mini-program's mall API (``/api/v1/mp/``): catalogue, cart, orders, coupons. One view per operation."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from mall import catalogue, checkout
+from mall.coupons import coupons_for_member
 from mall.fulfilment import order_confirm_receipt
-from mall.models import CartItem, Order, OrderStatus, Sku
-from members.api.mp_views import MemberApi
+from mall.models import CartItem, CouponStatus, CouponTemplate, Order, OrderStatus, Sku
+from members.api.mp_views import BrandRefSerializer, MemberApi
 from members.auth import MemberPrincipal, MemberTokenAuthentication
 from retail_crm.api.pagination import StandardPagination
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import idempotent
 
 
 def _not_found(what: str) -> ApplicationError:
-    return ApplicationError("not_found", f"No such {what}.", status=404)
+    return ApplicationError(ErrorCode.NOT_FOUND, f"No such {what}.", status=404)
 
 
 # ---------------------------------------------------------------------------- catalogue
@@ -191,7 +192,7 @@ class CartItemSetApi(MemberApi):
         sku = Sku.objects.select_related("product", "brand").filter(
             pk=data.validated_data["sku_id"], brand__group_id=self.member.group_id).first()
         if sku is None:
-            raise ApplicationError("invalid", "No such item.", fields={"sku_id": ["Unknown SKU."]})
+            raise ApplicationError(ErrorCode.INVALID, "No such item.", fields={"sku_id": ["Unknown SKU."]})
         checkout.cart_set(member=self.member, sku=sku, quantity=data.validated_data["quantity"],
                           share_token=data.validated_data["share_token"])
         return _cart(self.member)
@@ -318,21 +319,12 @@ class OrderCreateApi(MemberApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        member = self.member
-        share_token = values["share_token"]
+        common = {"member": self.member, "coupon_code": values["coupon_code"], "points": values["points"],
+                  "share_token": values["share_token"], "live_session_id": values["live_session_id"]}
         if values.get("from_cart_brand"):
-            items = list(CartItem.objects.filter(member=member, sku__brand__code=values["from_cart_brand"]))
-            if not items:
-                raise ApplicationError(checkout.CheckoutErrorCode.EMPTY_ORDER, "No items of this brand in the cart.",
-                                       fields={"from_cart_brand": ["The cart holds nothing of this brand."]})
-            lines = [checkout.LineRequest(sku_id=i.sku_id, quantity=i.quantity) for i in items]
-            share_token = share_token or next((i.share_token for i in items if i.share_token), "")
+            order = checkout.order_create_from_cart(brand_code=values["from_cart_brand"], **common)
         else:
-            lines = [checkout.LineRequest(**line) for line in values["lines"]]
-        order = checkout.order_create(member=member, lines=lines, coupon_code=values["coupon_code"],
-                                      points=values["points"], share_token=share_token,
-                                      live_session_id=values["live_session_id"],
-                                      from_cart=bool(values.get("from_cart_brand")))
+            order = checkout.order_create(lines=[checkout.LineRequest(**line) for line in values["lines"]], **common)
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
@@ -349,7 +341,7 @@ class OrderListApi(MemberApi, generics.ListAPIView):
     def get_queryset(self):
         status_ = self.request.query_params.get("status", "")
         if status_ and status_ not in OrderStatus.values:
-            raise ApplicationError("invalid", "Unknown status.",
+            raise ApplicationError(ErrorCode.INVALID, "Unknown status.",
                                    fields={"status": [f"One of: {', '.join(OrderStatus.values)}."]})
         return catalogue.orders_for_member(member=self.member, status=status_)
 
@@ -389,3 +381,45 @@ class OrderConfirmReceiptApi(MemberApi):
         order_confirm_receipt(order=order, by_member=self.member)
         return Response(OrderOutputSerializer(catalogue.order_for_member(member=self.member,
                                                                          order_no=order_no)).data)
+
+
+# ---------------------------------------------------------------------------- coupons
+
+class CouponListApi(MemberApi, generics.ListAPIView):
+    """My coupons, newest first; ``status`` filters (a coupon past its end date counts as expired)."""
+
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MpCouponFilter"
+
+        status = serializers.ChoiceField(choices=CouponStatus.choices, required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MpCoupon"
+
+        code = serializers.CharField()
+        name = serializers.CharField(source="template.name")
+        brand = BrandRefSerializer(source="template.brand")
+        kind = serializers.ChoiceField(source="template.kind", choices=CouponTemplate.Kind.choices)
+        threshold_amount = serializers.DecimalField(source="template.threshold_amount", max_digits=14,
+                                                    decimal_places=2)
+        discount_amount = serializers.DecimalField(source="template.discount_amount", max_digits=14,
+                                                   decimal_places=2, allow_null=True)
+        discount_rate = serializers.DecimalField(source="template.discount_rate", max_digits=4, decimal_places=3,
+                                                 allow_null=True)
+        valid_from = serializers.DateTimeField()
+        valid_to = serializers.DateTimeField()
+        status = serializers.ChoiceField(source="effective_status", choices=CouponStatus.choices)
+        used_at = serializers.DateTimeField(allow_null=True)
+
+    serializer_class = OutputSerializer
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.FilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return coupons_for_member(member=self.member, status=params.validated_data.get("status"))

@@ -10,6 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mall.errors import MallErrorCode
 from mall.models import Order
 from mall.payments import services
 from mall.payments.provider import get_payment_provider
@@ -48,7 +49,7 @@ class OrderPayApi(MemberApi):
     def post(self, request, order_no: str):
         order = Order.objects.filter(member=self.member, order_no=order_no).first()
         if order is None:
-            raise ApplicationError("order_not_found", "No such order.", status=404)
+            raise ApplicationError(MallErrorCode.ORDER_NOT_FOUND, "No such order.", status=404)
         result = services.payment_prepare(order=order, member=self.member)
         return Response(self.OutputSerializer({
             "order_no": order.order_no, "out_trade_no": result.payment.out_trade_no,

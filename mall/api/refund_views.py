@@ -14,11 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall import refunds
+from mall.errors import MallErrorCode
 from mall.models import Order, Refund
 from members.api.mp_views import MemberApi
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import idempotent
 from retail_crm.scoping import actor_for, scoped
 
@@ -92,7 +93,7 @@ class OrderRefundRequestApi(MemberApi):
         data.is_valid(raise_exception=True)
         order = Order.objects.filter(member=self.member, order_no=order_no).first()
         if order is None:
-            raise ApplicationError("order_not_found", "No such order.", status=404)
+            raise ApplicationError(MallErrorCode.ORDER_NOT_FOUND, "No such order.", status=404)
         lines = data.validated_data.get("lines")
         refund = refunds.refund_request(
             order=order, member=self.member, kind=data.validated_data["kind"], reason=data.validated_data["reason"],
@@ -157,7 +158,7 @@ class _RefundDecisionApi(ScopedMixin, APIView):
     def _refund(self, pk: int) -> Refund:
         refund = scoped(Refund.objects.all(), self.actor).filter(pk=pk).first()
         if refund is None:
-            raise ApplicationError("not_found", "No such refund.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such refund.", status=404)
         return refund
 
     def _answer(self, refund: Refund) -> Response:

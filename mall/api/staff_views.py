@@ -12,26 +12,26 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.models import Segment
 from mall.checkout import stock_adjust
 from mall.coupon_campaigns import coupons_issue_to
+from mall.coupons import coupon_template_create
 from mall.fulfilment import order_ship
 from mall.models import Channel, CouponTemplate, Order, OrderLine, OrderStatus, Sku
 from members.models import Member
 from members.selectors import PhoneVisibility, member_search
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import idempotent
-from retail_crm.models import Brand
 from retail_crm.scoping import scoped
+from retail_crm.vocabulary import Segment
 
 CATALOGUE_ROLES = frozenset({"hq", "brand_operator"})
 
 
 def _require_role(actor, roles: frozenset[str], what: str) -> None:
     if not actor.is_superuser and actor.role not in roles:
-        raise ApplicationError("permission_denied", f"Your role may not {what}.", status=403)
+        raise ApplicationError(ErrorCode.PERMISSION_DENIED, f"Your role may not {what}.", status=403)
 
 
 # ---------------------------------------------------------------------------- orders
@@ -172,7 +172,7 @@ class StaffOrderDetailApi(ScopedMixin, APIView):
                  .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.select_related("sku")),
                                    "transitions__by_user").filter(pk=pk).first())
         if order is None:
-            raise ApplicationError("not_found", "No such order.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such order.", status=404)
         phones = PhoneVisibility(actor=self.actor, user=request.user,
                                  members=[order.member] if order.member else [])
         return Response(self.OutputSerializer(order, context={"phones": phones}).data)
@@ -191,7 +191,7 @@ class StaffOrderShipApi(ScopedMixin, APIView):
     def post(self, request, pk: int):
         order = scoped(Order.objects.all(), self.actor).filter(pk=pk).first()
         if order is None:
-            raise ApplicationError("not_found", "No such order.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such order.", status=404)
         _require_role(self.actor, CATALOGUE_ROLES, "ship orders")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -224,7 +224,7 @@ class StockAdjustApi(ScopedMixin, APIView):
     def post(self, request, sku_id: int):
         sku = scoped(Sku.objects.all(), self.actor).filter(pk=sku_id).first()
         if sku is None:
-            raise ApplicationError("not_found", "No such SKU.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such SKU.", status=404)
         _require_role(self.actor, CATALOGUE_ROLES, "adjust stock")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -254,28 +254,6 @@ class CouponTemplateSerializer(serializers.Serializer):
     valid_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     is_active = serializers.BooleanField(default=True)
 
-    def validate(self, attrs):
-        errors = {}
-        if attrs["kind"] == CouponTemplate.Kind.THRESHOLD:
-            if not attrs.get("discount_amount"):
-                errors["discount_amount"] = ["Required for a threshold coupon."]
-            if attrs.get("discount_rate") is not None:
-                errors["discount_rate"] = ["Only for a discount coupon."]
-        else:
-            if not attrs.get("discount_rate"):
-                errors["discount_rate"] = ["Required for a discount coupon."]
-            if attrs.get("discount_amount") is not None:
-                errors["discount_amount"] = ["Only for a threshold coupon."]
-        window = attrs.get("valid_from") is not None or attrs.get("valid_to") is not None
-        if bool(attrs.get("valid_days")) == window:
-            errors["valid_days"] = ["Give either valid_days or valid_from and valid_to."]
-        elif window and not (attrs.get("valid_from") and attrs.get("valid_to")
-                             and attrs["valid_to"] > attrs["valid_from"]):
-            errors["valid_to"] = ["Give valid_from and a later valid_to."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
 
 class CouponTemplateListCreateApi(ScopedMixin, APIView):
     """Coupon templates of the brands in scope; HQ and brand operators create them."""
@@ -291,10 +269,7 @@ class CouponTemplateListCreateApi(ScopedMixin, APIView):
         data = CouponTemplateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        brand = scoped(Brand.objects.all(), self.actor).filter(code=values.pop("brand")["code"]).first()
-        if brand is None:
-            raise ApplicationError("invalid", "No such brand.", fields={"brand": ["No such brand in your scope."]})
-        template = CouponTemplate.objects.create(brand=brand, **values)
+        template = coupon_template_create(actor=self.actor, brand_code=values.pop("brand")["code"], **values)
         return Response(CouponTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
 
@@ -328,7 +303,7 @@ class CouponIssueApi(ScopedMixin, APIView):
     def post(self, request, pk: int):
         template = scoped(CouponTemplate.objects.select_related("brand"), self.actor).filter(pk=pk).first()
         if template is None:
-            raise ApplicationError("not_found", "No such coupon template.", status=404)
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No such coupon template.", status=404)
         _require_role(self.actor, CATALOGUE_ROLES | {"region_manager", "store_manager"}, "issue coupons")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -341,7 +316,7 @@ class CouponIssueApi(ScopedMixin, APIView):
             if tag is not None:
                 tag = int(tag) if tag.isdigit() else tuple(tag.split(":", 1)) if ":" in tag else None
                 if tag is None:
-                    raise ApplicationError("invalid", "Tag must be an id or group:value.",
+                    raise ApplicationError(ErrorCode.INVALID, "Tag must be an id or group:value.",
                                            fields={"tag": ["Use an id or group:value."]})
             members = member_search(actor=self.actor, tag=tag, segment=values.get("segment"),
                                     brand=template.brand.code)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("mp/orders/<str:order_no>/cancel/", mp_views.OrderCancelApi.as_view(), name="mp-order-cancel"),
     path("mp/orders/<str:order_no>/confirm-receipt/", mp_views.OrderConfirmReceiptApi.as_view(),
          name="mp-order-confirm-receipt"),
+    path("mp/me/coupons/", mp_views.CouponListApi.as_view(), name="mp-coupons"),
     path("mall/orders/", staff_views.StaffOrderListApi.as_view(), name="staff-order-list"),
     path("mall/orders/<int:pk>/", staff_views.StaffOrderDetailApi.as_view(), name="staff-order-detail"),
     path("mall/orders/<int:pk>/ship/", staff_views.StaffOrderShipApi.as_view(), name="staff-order-ship"),

@@ -23,6 +23,7 @@ from enum import StrEnum
 from django.db import transaction
 from django.utils import timezone
 
+from mall.errors import MallErrorCode
 from mall.models import Coupon, CouponStatus, Order, OrderStatus, Payment, PaymentNotification, Refund
 from mall.orders import order_lock, order_transition
 from mall.payments.provider import (
@@ -43,13 +44,6 @@ logger = logging.getLogger(__name__)
 # Refunds of money the order never counted (paid after close, paid twice) are numbered after the payment,
 # which makes them once-only per payment through Refund.refund_no's unique key.
 STRAY_REFUND_PREFIX = "RP"
-
-
-class PaymentErrorCode(StrEnum):
-    ORDER_NOT_PAYABLE = "order_not_payable"
-    ORDER_EXPIRED = "order_expired"
-    PAYER_UNKNOWN = "payer_unknown"
-    PROVIDER_UNAVAILABLE = "payment_provider_unavailable"
 
 
 class NotifyOutcome(StrEnum):
@@ -100,7 +94,7 @@ def _new_out_trade_no(order: Order) -> str:
 
 
 def _provider_unavailable() -> ApplicationError:
-    return ApplicationError(PaymentErrorCode.PROVIDER_UNAVAILABLE,
+    return ApplicationError(MallErrorCode.PROVIDER_UNAVAILABLE,
                             "The payment service is unavailable; try again in a moment.", status=503)
 
 
@@ -115,9 +109,9 @@ def payment_prepare(*, order: Order, member, provider: PaymentProvider | None = 
     """
     now = timezone.now()
     if order.member_id != member.pk:
-        raise ApplicationError("order_not_found", "No such order.", status=404)
+        raise ApplicationError(MallErrorCode.ORDER_NOT_FOUND, "No such order.", status=404)
     if not member.openid:
-        raise ApplicationError(PaymentErrorCode.PAYER_UNKNOWN,
+        raise ApplicationError(MallErrorCode.PAYER_UNKNOWN,
                                "Log in through the mini-program before paying.", status=409)
     try:
         provider = provider or get_payment_provider()
@@ -127,14 +121,14 @@ def payment_prepare(*, order: Order, member, provider: PaymentProvider | None = 
     with transaction.atomic():
         order = order_lock(order.pk)
         if order.status != OrderStatus.PENDING_PAYMENT:
-            raise ApplicationError(PaymentErrorCode.ORDER_NOT_PAYABLE,
+            raise ApplicationError(MallErrorCode.ORDER_NOT_PAYABLE,
                                    f"Order {order.order_no} is {order.status} and cannot be paid.", status=409,
                                    fields={"status": [order.status]})
         if order.expires_at is not None and order.expires_at <= now:
-            raise ApplicationError(PaymentErrorCode.ORDER_EXPIRED,
+            raise ApplicationError(MallErrorCode.ORDER_EXPIRED,
                                    f"Order {order.order_no} was due by {order.expires_at.isoformat()}.", status=409)
         if order.total_amount <= 0:
-            raise ApplicationError(PaymentErrorCode.ORDER_NOT_PAYABLE, "Nothing to pay.", status=409)
+            raise ApplicationError(MallErrorCode.ORDER_NOT_PAYABLE, "Nothing to pay.", status=409)
         payment = (Payment.objects.filter(order=order, status=Payment.Status.CREATED, amount=order.total_amount,
                                           provider=provider.name).order_by("pk").first())
         if payment is None:
@@ -361,5 +355,5 @@ def order_payment(order: Order) -> Payment | None:
     return None
 
 
-__all__ = ["NotifyOutcome", "NotifyResult", "PaymentErrorCode", "PrepareResult", "ReconcileResult",
+__all__ = ["NotifyOutcome", "NotifyResult", "PrepareResult", "ReconcileResult",
            "order_payment", "payment_notify", "payment_prepare", "payments_reconcile", "stray_refund_no"]

@@ -17,25 +17,28 @@ from marketing.results import campaign_results
 from marketing.selectors import campaign_list
 from retail_crm.api.pagination import StandardPagination
 from retail_crm.api.views import ScopedMixin
-from retail_crm.errors import ApplicationError
+from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
 from retail_crm.scoping import scoped
 
 WRITE_ROLES = frozenset({"hq", "brand_operator"})
 
-CONTENT_HELP = ('Channel → {"template": provider template id, "params": list or object of texts}; texts may hold '
-                "{name}, {guide}, {link} and {coupon}.")
+CONTENT_HELP = ('Channel → its content. sms, subscribe: {"template": provider template id, "params": list or object '
+                'of texts}; official_account: {"template", "params": object, "url"?, "miniprogram"?: {"pagepath"}}; '
+                'wecom: {"text"?, "miniprogram"?: {"title", "pic_media_id", "page"}, "link"?: {"title", "url", '
+                '"desc"}}; guide_task: {"reason", "action"?}. Texts may hold {name} (not in wecom), {guide}, {link} '
+                "and {coupon}.")
 
 
 def _require_writer(actor) -> None:
     if not actor.is_superuser and actor.role not in WRITE_ROLES:
-        raise ApplicationError("permission_denied", "Your role may not manage campaigns.", status=403)
+        raise ApplicationError(ErrorCode.PERMISSION_DENIED, "Your role may not manage campaigns.", status=403)
 
 
 def _campaign_in_scope(actor, pk: int) -> Campaign:
     campaign = campaign_list(actor=actor).filter(pk=pk).first()
     if campaign is None:
-        raise ApplicationError("not_found", "No such campaign.", status=404)
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such campaign.", status=404)
     return campaign
 
 
@@ -56,8 +59,9 @@ class RunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     scheduled_for = serializers.DateTimeField()
     started_at = serializers.DateTimeField()
-    status = serializers.CharField()
+    status = serializers.CharField(help_text="resolving, queued, cancelled or failed")
     resolved_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(help_text="Why the run failed (its audience no longer validates); else empty")
 
 
 class CampaignOutputSerializer(serializers.Serializer):
@@ -157,17 +161,18 @@ class CampaignListCreateApi(ScopedMixin, generics.ListAPIView):
         values = data.validated_data
         brand = scoped(Brand.objects.all(), self.actor).filter(code=values["brand"]).first()
         if brand is None:
-            raise ApplicationError("invalid", "No such brand.", fields={"brand": ["No such brand in your scope."]})
+            raise ApplicationError(ErrorCode.INVALID, "No such brand.",
+                                   fields={"brand": ["No such brand in your scope."]})
         audience = scoped(Audience.objects.all(), self.actor).filter(pk=values["audience"]).first()
         if audience is None:
-            raise ApplicationError("invalid", "No such audience.",
+            raise ApplicationError(ErrorCode.INVALID, "No such audience.",
                                    fields={"audience": ["No such audience in your scope."]})
         coupon_template = None
         if values["coupon_template"] is not None:
             coupon_template = scoped(CouponTemplate.objects.all(), self.actor).filter(
                 pk=values["coupon_template"]).first()
             if coupon_template is None:
-                raise ApplicationError("invalid", "No such coupon template.",
+                raise ApplicationError(ErrorCode.INVALID, "No such coupon template.",
                                        fields={"coupon_template": ["No such coupon template in your scope."]})
         campaign = campaign_create(
             brand=brand, audience=audience, name=values["name"], channels=values["channels"],
@@ -238,8 +243,8 @@ class FiguresSerializer(serializers.Serializer):
     holdout = serializers.IntegerField()
     held = serializers.DictField(child=serializers.IntegerField(),
                                  help_text=f"Reason ({', '.join(HoldReason.values)}) → members held back")
-    pending = serializers.IntegerField(help_text="Queued or waiting for the morning")
-    sent = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Queued, waiting for the morning or for the guide to confirm (WeCom)")
+    sent = serializers.IntegerField(help_text="Handed to the provider, or to the guide as a personal task")
     delivered = serializers.IntegerField()
     failed = serializers.IntegerField()
     clicks = serializers.IntegerField()
@@ -267,6 +272,7 @@ class RunResultSerializer(serializers.Serializer):
     scheduled_for = serializers.DateTimeField(source="run.scheduled_for")
     started_at = serializers.DateTimeField(source="run.started_at")
     status = serializers.CharField(source="run.status")
+    error = serializers.CharField(source="run.error")
     figures = FiguresSerializer()
     variants = VariantResultSerializer(many=True)
 

@@ -2,9 +2,14 @@
 
 from django.urls import path
 
-from marketing.api import campaigns, views
+from marketing.api import audiences, campaigns, views
 
 urlpatterns = [
+    path("marketing/audiences/", audiences.AudienceListCreateApi.as_view(), name="marketing-audiences"),
+    path("marketing/audiences/preview/", audiences.AudiencePreviewApi.as_view(), name="marketing-audience-preview"),
+    path("marketing/audiences/<int:pk>/", audiences.AudienceDetailApi.as_view(), name="marketing-audience"),
+    path("marketing/audiences/<int:pk>/export/", audiences.AudienceExportApi.as_view(),
+         name="marketing-audience-export"),
     path("marketing/deliveries/", views.DeliveryListApi.as_view(), name="marketing-deliveries"),
     path("marketing/campaigns/", campaigns.CampaignListCreateApi.as_view(), name="marketing-campaigns"),
     path("marketing/campaigns/<int:pk>/", campaigns.CampaignDetailApi.as_view(), name="marketing-campaign"),

@@ -6,13 +6,13 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.auth import MemberPrincipal, MemberTokenAuthentication
-from members.events import MAX_BATCH, event_batch_ingest
+from members.events import event_batch_ingest
 from members.models import EventKind
-from retail_crm.throttling import anonymous_ip_throttle, client_throttle
+from retail_crm.api.ingestion import BatchInputSerializer, batch_response, batch_throttles
+from retail_crm.ingestion import MAX_BATCH
 
 
 @extend_schema_field({"type": "string", "enum": list(EventKind.values)})
@@ -59,15 +59,8 @@ class EventBatchIngestApi(APIView):
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [anonymous_ip_throttle("events_ip"),  # first: it counts even a body that does not parse
-                        client_throttle("events_burst", anonymous_id_field="visitor_id"),
-                        client_throttle("events_sustained", anonymous_id_field="visitor_id")]
+    throttle_classes = batch_throttles("events", anonymous_id_field="visitor_id")
     parser_classes = [JSONParser]  # the batch is JSON; a form post gets 415, not a half-read batch
-
-    class InputSerializer(serializers.Serializer):
-        # No child field: items are validated one by one in the service, so one bad item
-        # is reported with its index instead of failing the whole request.
-        events = serializers.ListField(allow_empty=False, max_length=MAX_BATCH)
 
     class OutputSerializer(serializers.Serializer):
         class RejectedSerializer(serializers.Serializer):
@@ -87,11 +80,9 @@ class EventBatchIngestApi(APIView):
     @extend_schema(request=EventBatchDocSerializer, responses={200: OutputSerializer},
                    operation_id="mp_events_ingest")
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = BatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         principal = request.user
         member = principal.member if isinstance(principal, MemberPrincipal) else None
         result = event_batch_ingest(items=serializer.validated_data["events"], member=member, one_visitor=True)
-        # Built by hand: the output serializer would cost more than the insert for a 500-item batch.
-        return Response({"accepted": result.accepted, "duplicates": result.duplicates,
-                         "rejected": [{"index": r.index, "errors": r.errors} for r in result.rejected]})
+        return batch_response(result)

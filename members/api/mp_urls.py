@@ -11,6 +11,5 @@ urlpatterns = [
     path("me/phone/", mp_views.PhoneBindApi.as_view(), name="mp-phone-bind"),
     path("me/memberships/", mp_views.MembershipListApi.as_view(), name="mp-memberships"),
     path("me/points/", mp_views.PointsLedgerApi.as_view(), name="mp-points"),
-    path("me/coupons/", mp_views.CouponListApi.as_view(), name="mp-coupons"),
     path("guide-scan/", mp_views.GuideScanApi.as_view(), name="mp-guide-scan"),
 ]

@@ -17,8 +17,6 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mall.coupons import coupons_for_member
-from mall.models import CouponStatus, CouponTemplate
 from members import mp_selectors, mp_services
 from members.auth import MemberPrincipal, MemberTokenAuthentication, member_of
 from members.models import Member
@@ -322,46 +320,6 @@ class PointsLedgerApi(MemberApi, generics.ListAPIView):
         brand = mp_selectors.brand_for_member(member=self.member, code=params.validated_data["brand"])
         self.paginator.balance = mp_selectors.points_total_for_member(member=self.member, brand=brand)
         return mp_selectors.points_ledger_for_member(member=self.member, brand=brand)
-
-
-class CouponListApi(MemberApi, generics.ListAPIView):
-    """My coupons, newest first; ``status`` filters (a coupon past its end date counts as expired)."""
-
-    class FilterSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "MpCouponFilter"
-
-        status = serializers.ChoiceField(choices=CouponStatus.choices, required=False)
-
-    class OutputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "MpCoupon"
-
-        code = serializers.CharField()
-        name = serializers.CharField(source="template.name")
-        brand = BrandRefSerializer(source="template.brand")
-        kind = serializers.ChoiceField(source="template.kind", choices=CouponTemplate.Kind.choices)
-        threshold_amount = serializers.DecimalField(source="template.threshold_amount", max_digits=14,
-                                                    decimal_places=2)
-        discount_amount = serializers.DecimalField(source="template.discount_amount", max_digits=14,
-                                                   decimal_places=2, allow_null=True)
-        discount_rate = serializers.DecimalField(source="template.discount_rate", max_digits=4, decimal_places=3,
-                                                 allow_null=True)
-        valid_from = serializers.DateTimeField()
-        valid_to = serializers.DateTimeField()
-        status = serializers.ChoiceField(source="effective_status", choices=CouponStatus.choices)
-        used_at = serializers.DateTimeField(allow_null=True)
-
-    serializer_class = OutputSerializer
-
-    @extend_schema(parameters=[FilterSerializer])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        params = self.FilterSerializer(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return coupons_for_member(member=self.member, status=params.validated_data.get("status"))
 
 
 # ---------------------------------------------------------------------------- guide QR

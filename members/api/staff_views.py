@@ -14,7 +14,6 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.models import Segment
 from members import selectors
 from members.models import GuideBinding
 from members.services import binding_transfer
@@ -22,6 +21,7 @@ from retail_crm.api.views import ScopedMixin
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide
 from retail_crm.phones import InvalidPhone, normalise_phone
+from retail_crm.vocabulary import Segment
 
 _TAG_PAIR = re.compile(r"^([-a-zA-Z0-9_]{1,40}):(\S{1,60})$")
 

@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members import wecom
+from members.errors import MembersErrorCode
 from members.models import Member, WeComFriendship
-from members.services import MemberErrorCode
 from retail_crm.api.permissions import IsStaffMember
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Guide
@@ -57,7 +57,7 @@ class WeComCallbackApi(APIView):
 
     @staticmethod
     def _rejected(exc: wecom.CallbackRejected) -> ApplicationError:
-        http_status = 403 if exc.code == wecom.WeComErrorCode.BAD_SIGNATURE else 400
+        http_status = 403 if exc.code == MembersErrorCode.BAD_SIGNATURE else 400
         return ApplicationError(exc.code, str(exc), status=http_status)
 
     @extend_schema(parameters=[*_SIGNED_QUERY, OpenApiParameter("echostr", str, required=True)],
@@ -87,7 +87,7 @@ class WeComCallbackApi(APIView):
             except wecom.WeComApiError as exc:
                 # Not "success": WeCom redelivers the event later, when its API may answer again.
                 logger.warning("WeCom callback: contact look-up failed: %s", exc)
-                raise ApplicationError(wecom.WeComErrorCode.API_ERROR, "WeCom API unavailable.",
+                raise ApplicationError(MembersErrorCode.API_ERROR, "WeCom API unavailable.",
                                        status=503) from None
             if outcome.result == "ignored":
                 logger.info("WeCom callback %s ignored: %s", change.change_type, outcome.detail)
@@ -159,7 +159,7 @@ class FriendshipAddApi(APIView):
         added_at = _not_future(values["added_at"], "added_at")
         guide, member = _guide_and_member(request, values["guide_code"], values["member_code"])
         if guide.left_at is not None:
-            raise ApplicationError(MemberErrorCode.GUIDE_INACTIVE, f"Guide {guide.code} has left.", status=409)
+            raise ApplicationError(MembersErrorCode.GUIDE_INACTIVE, f"Guide {guide.code} has left.", status=409)
         row, created = wecom.wecom_friend_add(member=member, guide=guide, external_userid=values["external_userid"],
                                               at=added_at, source=WeComFriendship.Source.API)
         if not created and row.removed_at is not None:

@@ -27,6 +27,9 @@ _CODE_BY_EXCEPTION = (
     (exceptions.AuthenticationFailed, ErrorCode.NOT_AUTHENTICATED),
     (exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
     (exceptions.NotFound, ErrorCode.NOT_FOUND),
+    (exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+    (exceptions.NotAcceptable, ErrorCode.NOT_ACCEPTABLE),
+    (exceptions.UnsupportedMediaType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
     (exceptions.Throttled, ErrorCode.THROTTLED),
 )
 
@@ -89,6 +92,6 @@ def exception_handler(exc, context):
         # DRF's own text is English-only in parts; ours names the wait in the reader's language.
         message = throttled_message(exc.wait)
     if response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
-        code = "method_not_allowed"
+        code = ErrorCode.METHOD_NOT_ALLOWED
     response.data = error_body(code.value if isinstance(code, ErrorCode) else str(code), message, fields)
     return response

@@ -4,11 +4,16 @@ Clients (and the schema fuzz test) can then rely on the schema for errors as
 much as for successes: 400 with field messages, 401, 403, 404 (also outside
 the caller's scope), 409 conflicts and 422 for a reused Idempotency-Key; 429 with
 ``Retry-After`` on the rate-limited operations (views with throttle classes).
+The ``Error`` component's ``code`` is an enum of every app's error codes
+(``retail_crm.errors.error_codes``), so a generated client can branch on them.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+
+from retail_crm.errors import app_error_enums, error_codes
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -61,9 +66,23 @@ def _throttled_operations(generator) -> set[tuple[str, str]]:
     return found
 
 
+def error_schema() -> dict:
+    """The Error component: ``ERROR_SCHEMA`` with ``code`` an enum of every code, listed by app."""
+    lines = [f"- {app}: " + ", ".join(f"`{code}`" for code in sorted(enum)) for app, enum in app_error_enums().items()
+             if len(enum)]
+    schema = copy.deepcopy(ERROR_SCHEMA)
+    schema["properties"]["error"]["properties"]["code"] = {
+        "type": "string",
+        "enum": list(error_codes()),
+        "description": "Stable code to branch on, e.g. out_of_stock. The app each code belongs to (retail_crm's "
+                       "are shared by every app):\n\n" + "\n".join(lines),
+    }
+    return schema
+
+
 def add_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = error_schema()
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     throttled = _throttled_operations(generator)
     for path, operations in result.get("paths", {}).items():
@@ -107,8 +126,9 @@ TAGS = [
     {"name": "analytics", "description": "The HQ dashboard's metrics, sales credits (attribution), RFML classes "
                                          "and runs, and the guides' care lists."},
     {"name": "org", "description": "The organisation: brands, regions, stores and guides in the caller's scope."},
-    {"name": "marketing", "description": "Reaching members: every message sent or held back (deliveries), and the "
-                                         "SMS provider's receipt and reply callbacks."},
+    {"name": "marketing", "description": "Reaching members: saved audiences (their live size and CSV export), "
+                                         "every message sent or held back (deliveries), and the SMS provider's "
+                                         "receipt and reply callbacks."},
 ]
 
 

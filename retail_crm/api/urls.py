@@ -17,9 +17,10 @@ urlpatterns = [
          name="api-guide-password-reset"),
     path("", include("members.api.urls")),
     path("", include("mall.api.urls")),
+    path("analytics/", include("attribution.api.urls")),  # sales credits keep their /analytics/ paths
+    path("", include("segments.api.urls")),
     path("", include("analytics.api.urls")),
-    path("", include("livestream.urls")),
-    path("", include("guides.api_urls")),
-    path("", include("guides.api_commission_urls")),
+    path("", include("livestream.api.urls")),
+    path("", include("guides.api.urls")),
     path("", include("marketing.api.urls")),
 ]

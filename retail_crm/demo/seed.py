@@ -446,7 +446,7 @@ class DemoSeeder:
 
     def build_rfm_history(self) -> None:
         """A year of month-end RFML runs per brand (class trend and transitions); run_jobs adds today's."""
-        from analytics.rfm import rfm_backfill_monthly
+        from segments.rfm import rfm_backfill_monthly
 
         started = time.monotonic()
         runs = sum(len(rfm_backfill_monthly(brand=brand, months=12, today=self.end_date))
@@ -472,7 +472,8 @@ def demo_delete() -> None:
     group = RetailGroup.objects.filter(code=DEMO_GROUP_CODE).first()
     if group is None:
         return
-    from analytics.models import CareItem, MemberRfm, RfmClassChange, RfmRun, SalesFact
+    from analytics.models import SalesFact
+    from segments.models import CareItem, MemberRfm, RfmClassChange, RfmRun
 
     brands = Brand.objects.filter(group=group)
     SalesFact.objects.filter(brand__in=brands).delete()

@@ -1,1 +1,0 @@
-"""Admin for admin_wecom."""
