@@ -1041,17 +1041,25 @@ def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> l
     model = {"brand": Brand, "region": Region, "store": Store}[level]
     top = _rank_sums(actor, filters, level, limit=limit)
     ids = [r["k"] for r in top]
-    last = {r["k"]: r for r in _rank_sums(actor, filters.last_year(), level, limit=None, keys=ids)} if ids else {}
-    names = {o.pk: o for o in model.objects.filter(pk__in=ids).select_related(
-        *(() if level == "brand" else ("brand",)))}
+    # An all-rows table (limit None, thousands of stores, twice with its 环比) is read without id lists: last year
+    # for the whole scope, names as plain values of the scope's rows rather than model instances.
+    whole = limit is None or len(ids) > 1000
+    last = ({r["k"]: r for r in _rank_sums(actor, filters.last_year(), level, limit=None,
+                                           keys=None if whole else ids)} if ids else {})
+    brand_code = "code" if level == "brand" else "brand__code"
+    rows = scoped(model.objects.all(), actor) if whole else model.objects.filter(pk__in=ids)
+    names = {pk: (code, name, brand) for pk, code, name, brand in
+             rows.values_list("pk", "code", "name", brand_code)}
+    if missing := [pk for pk in ids if pk not in names]:  # credited, yet outside today's scope rows
+        names.update((pk, (code, name, brand)) for pk, code, name, brand in model.objects.filter(
+            pk__in=missing).values_list("pk", "code", "name", brand_code))
     out = []
     for sums in top:
-        pk, obj = sums["k"], names[sums["k"]]
+        pk, (code, name, brand) = sums["k"], names[sums["k"]]
         flow, last_flow = money(sums["sales_flow"]), money(last.get(pk, {}).get("sales_flow"))
         private, paid = money(sums["private"]), int(sums["paid_orders"] or 0)
         out.append(RankRow(
-            level=level, id=pk, code=obj.code, name=obj.name,
-            brand_code=obj.code if level == "brand" else obj.brand.code,
+            level=level, id=pk, code=code, name=name, brand_code=brand,
             gmv=money(sums["gmv"]), sales_flow=flow, paid_orders=paid, average_order_value=_per(flow, paid),
             private_domain_sales=private, private_domain_share=_ratio(private, flow),
             refund_ratio=_ratio(money(sums["refunded_amount"]), money(sums["paid_amount"])),
