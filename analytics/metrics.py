@@ -1332,9 +1332,16 @@ def member_growth(*, actor: Actor, filters: Filters) -> MemberGrowth:
         return scoped(MemberGrowthFact.objects.all(), actor).filter(
             q, day__gte=f.date_from, day__lte=f.date_to).order_by()
 
-    def new_per_period(f: Filters) -> dict[dt.date, int]:
-        return {_as_date(r["period"]): int(r["n"] or 0) for r in
-                growth(f).annotate(period=_period_expr(grain)).values("period").annotate(n=Sum("new_members"))}
+    def new_members(f: Filters) -> tuple[dict[dt.date, int], dict[str, int]]:
+        """New memberships per trend period and per join channel, from one pass over the facts."""
+        per_period: dict[dt.date, int] = {}
+        per_channel: dict[str, int] = {}
+        for period, channel, n in (growth(f).annotate(period=_period_expr(grain)).values("period", "join_channel")
+                                   .annotate(n=Sum("new_members")).values_list("period", "join_channel", "n")):
+            period, n = _as_date(period), int(n or 0)
+            per_period[period] = per_period.get(period, 0) + n
+            per_channel[channel] = per_channel.get(channel, 0) + n
+        return per_period, per_channel
 
     def new(f: Filters, per_period: dict, last: Metric | None) -> Metric:
         trend = tuple(Point(period=p, value=per_period.get(p, 0)) for p in _periods(f, grain))
@@ -1355,13 +1362,8 @@ def member_growth(*, actor: Actor, filters: Filters) -> MemberGrowth:
         trend = tuple(Point(period=p, value=v) for p, v in zip(periods, values, strict=True))
         return Metric(key="members", unit="count", value=values[-1] if values else 0, trend=trend, last_year=last)
 
-    def by_channel(f: Filters) -> dict[str, int]:
-        return {c: int(n or 0) for c, n in growth(f).values("join_channel").annotate(n=Sum("new_members"))
-                .values_list("join_channel", "n")}
-
     last_filters = filters.last_year()
-    now_new, last_new = new_per_period(filters), new_per_period(last_filters)
-    now, before = by_channel(filters), by_channel(last_filters)
+    (now_new, now), (last_new, before) = new_members(filters), new_members(last_filters)
     channels = [c for c in JoinChannel.values if c in now or c in before]
     return MemberGrowth(
         members=total(filters, now_new, total(last_filters, last_new, None)),

@@ -562,12 +562,15 @@ def backfill_period_facts(last_day: dt.date) -> None:
     """The facts of issue 24 for the measured 30-day period and the same days last year, when missing (a database
     generated before them, or by this generator, which writes the history's day facts in SQL): GuidedOrderFact
     of those days (the real builder, from the credits) and the MemberWindowFact of those two windows (built
-    nightly for the last 7 and 30 days)."""
+    nightly for the last 7 and 30 days), and those of the period before (环比)."""
     from analytics.facts import _year_earlier, facts_rebuild_guided_orders, facts_rebuild_windows
+    from analytics.metrics import Filters
     from analytics.models import GuidedOrderFact, MemberWindowFact
 
     first_day = last_day - dt.timedelta(days=29)
-    periods = [(first_day, last_day), (_year_earlier(first_day), _year_earlier(last_day))]
+    before = Filters(date_from=first_day, date_to=last_day).previous()  # the 环比 the pages show beside it
+    periods = [(first_day, last_day), (_year_earlier(first_day), _year_earlier(last_day)),
+               (before.date_from, before.date_to)]
     step = Step()
     for first, last in periods:
         if not GuidedOrderFact.objects.filter(day=first).exists() or \
@@ -581,7 +584,7 @@ def backfill_period_facts(last_day: dt.date) -> None:
             rows = facts_rebuild_windows(ends=[], periods=[(first, last)])
             print(f"    member window facts {first}..{last}: {time.monotonic() - started:.1f} s, {rows:,} rows",
                   flush=True)
-    step.done("issue-24 facts of the measured period and last year's (the real builders)")
+    step.done("issue-24 facts of the measured period, last year's and the previous period's (the real builders)")
 
 
 def _page_functions():
