@@ -32,6 +32,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("hq/live-schedule/", livestream_views.schedule, name="live-schedule"),
     path("hq/coupons/", mall_views.coupons, name="hq-coupons"),
+    path("hq/marketing/", include("marketing.urls")),
     path("hq/", include("analytics.urls")),
     path("workbench/", include("guides.urls")),
     path("api/v1/", include("retail_crm.api.urls")),

@@ -1,0 +1,266 @@
+"""The audience editor's form: the common conditions of an audience definition as form fields.
+
+One table, :data:`CONDITIONS`, says which form field writes which key of the definition
+(``marketing.audiences``' format) and how its value is read. The form builds the definition from it on the
+server, and each field's widget carries the same path and kind as ``data-def`` / ``data-kind`` attributes,
+from which ``static/js/audience_preview.js`` builds the very same definition in the browser for the live
+size preview. Conditions the form has no field for (purchase categories, several behaviour clauses, bound
+guides, cycles …) stay in the "other conditions" JSON box, so editing an audience never drops one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from django import forms
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from mall.models import CouponTemplate
+from members.models import EventKind, JoinChannel, TagValue
+from retail_crm.models import Brand, Region, Store
+from retail_crm.scoping import Actor, scoped
+from retail_crm.vocabulary import LifecycleStage, Segment
+
+OTHER = "other_conditions"
+_CODE_SPLIT = re.compile(r"[\s,，、]+")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A form field writing the definition's value at ``path`` (dotted; a number is a list index).
+
+    ``kind``: ``ids`` (a list of ids), ``strs`` (a list of codes from choices), ``codes`` (typed codes, split on
+    commas and spaces), ``str`` (one code), ``int``, ``date`` (YYYY-MM-DD) or ``bool``.
+    """
+
+    field: str
+    path: str
+    kind: str
+
+
+CONDITIONS = (
+    Condition("tags_any", "tags.any", "ids"),
+    Condition("tags_all", "tags.all", "ids"),
+    Condition("tags_none", "tags.none", "ids"),
+    Condition("rfml_classes", "rfml_classes", "strs"),
+    Condition("lifecycle_stages", "lifecycle_stages", "strs"),
+    Condition("care_stages", "care_stages", "strs"),
+    Condition("recency_min", "last_purchase.min_days", "int"),
+    Condition("recency_max", "last_purchase.max_days", "int"),
+    Condition("behaviour_event", "behaviour.0.event", "str"),
+    Condition("behaviour_products", "behaviour.0.products", "codes"),
+    Condition("behaviour_days", "behaviour.0.days", "int"),
+    Condition("behaviour_min", "behaviour.0.min", "int"),
+    Condition("behaviour_max", "behaviour.0.max", "int"),
+    Condition("purchase_bought", "purchase.0.bought", "bool"),
+    Condition("purchase_days", "purchase.0.days", "int"),
+    Condition("wecom_friend", "wecom_friend", "bool"),
+    Condition("stores", "stores", "ids"),
+    Condition("regions", "regions", "ids"),
+    Condition("join_channels", "join_channels", "strs"),
+    Condition("joined_from", "joined.from", "date"),
+    Condition("joined_to", "joined.to", "date"),
+    Condition("points_min", "points.min", "int"),
+    Condition("points_max", "points.max", "int"),
+    Condition("coupons_held", "coupons.held", "bool"),
+    Condition("coupon_templates", "coupons.templates", "ids"),
+)
+BY_FIELD = {c.field: c for c in CONDITIONS}
+BY_PATH = {c.path: c for c in CONDITIONS}
+FORM_KEYS = frozenset(c.path.split(".")[0] for c in CONDITIONS)
+
+CARE_STAGE_CHOICES = (("care", gettext_lazy("Care (just bought)")), ("market", gettext_lazy("Time to market")),
+                      ("winback", gettext_lazy("Win back")))
+BEHAVIOUR_CHOICES = (("", gettext_lazy("— none —")),
+                     *((kind.value, kind.label) for kind in (EventKind.PRODUCT_VIEW, EventKind.FAVOURITE,
+                                                              EventKind.ADD_TO_CART, EventKind.SHARE)))
+ANY_YES_NO = (("", gettext_lazy("Any")), ("true", gettext_lazy("Yes")), ("false", gettext_lazy("No")))
+BOUGHT_CHOICES = (("", gettext_lazy("Any")), ("true", gettext_lazy("Bought")), ("false", gettext_lazy("Did not buy")))
+
+
+def _put(target: dict, path: str, value) -> None:
+    """Write ``value`` at the dotted ``path``, creating objects and (for number segments) lists on the way."""
+    parts = path.split(".")
+    node = target
+    for part, following in zip(parts, parts[1:], strict=False):
+        key = int(part) if part.isdigit() else part
+        if isinstance(node, list):
+            while len(node) <= key:
+                node.append({})
+            node = node[key]
+        else:
+            node = node.setdefault(key, [] if following.isdigit() else {})
+    last = parts[-1]
+    node[last] = value
+
+
+def _flatten(key: str, value) -> dict[str, object] | None:
+    """``{path: leaf}`` of one top-level condition when the form has a field for every leaf, else None."""
+    out: dict[str, object] = {}
+
+    def walk(path: str, node) -> bool:
+        if path in BY_PATH:
+            out[path] = node
+            return True
+        if isinstance(node, dict):
+            return all(walk(f"{path}.{k}", v) for k, v in node.items())
+        if isinstance(node, list) and len(node) == 1 and isinstance(node[0], dict):
+            return walk(f"{path}.0", node[0])
+        return False
+
+    return out if walk(key, value) else None
+
+
+class AudienceForm(forms.Form):
+    """Name and common conditions of one brand's audience; ``definition()`` is what the services take."""
+
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=80)
+    tags_any = forms.TypedMultipleChoiceField(label=gettext_lazy("Has any of these tags"), coerce=int,
+                                              required=False)
+    tags_all = forms.TypedMultipleChoiceField(label=gettext_lazy("Has all of these tags"), coerce=int,
+                                              required=False)
+    tags_none = forms.TypedMultipleChoiceField(label=gettext_lazy("Has none of these tags"), coerce=int,
+                                               required=False)
+    rfml_classes = forms.MultipleChoiceField(label=gettext_lazy("RFML class"), choices=Segment.choices,
+                                             required=False, widget=forms.CheckboxSelectMultiple)
+    lifecycle_stages = forms.MultipleChoiceField(label=gettext_lazy("Lifecycle stage"),
+                                                 choices=LifecycleStage.choices, required=False,
+                                                 widget=forms.CheckboxSelectMultiple)
+    care_stages = forms.MultipleChoiceField(label=gettext_lazy("Care stage"), choices=CARE_STAGE_CHOICES,
+                                            required=False, widget=forms.CheckboxSelectMultiple)
+    recency_min = forms.IntegerField(label=gettext_lazy("Days since last purchase, at least"), required=False)
+    recency_max = forms.IntegerField(label=gettext_lazy("Days since last purchase, at most"), required=False)
+    behaviour_event = forms.ChoiceField(label=gettext_lazy("Behaviour"), choices=BEHAVIOUR_CHOICES, required=False)
+    behaviour_products = forms.CharField(label=gettext_lazy("Of products (codes)"), required=False, max_length=2000,
+                                         help_text=gettext_lazy("Empty: any product."))
+    behaviour_days = forms.IntegerField(label=gettext_lazy("In the last days (1–30)"), required=False)
+    behaviour_min = forms.IntegerField(label=gettext_lazy("Times, at least"), required=False)
+    behaviour_max = forms.IntegerField(label=gettext_lazy("Times, at most"), required=False)
+    purchase_bought = forms.ChoiceField(label=gettext_lazy("Purchase"), choices=BOUGHT_CHOICES, required=False)
+    purchase_days = forms.IntegerField(label=gettext_lazy("In the last days"), required=False)
+    wecom_friend = forms.ChoiceField(label=gettext_lazy("WeCom friend of a guide"), choices=ANY_YES_NO,
+                                     required=False)
+    stores = forms.TypedMultipleChoiceField(label=gettext_lazy("Bound to a guide of these stores"), coerce=int,
+                                            required=False)
+    regions = forms.TypedMultipleChoiceField(label=gettext_lazy("Bound to a store of these regions"), coerce=int,
+                                             required=False)
+    join_channels = forms.MultipleChoiceField(label=gettext_lazy("Join channel"), choices=JoinChannel.choices,
+                                              required=False, widget=forms.CheckboxSelectMultiple)
+    joined_from = forms.DateField(label=gettext_lazy("Joined from"), required=False,
+                                  widget=forms.DateInput(attrs={"type": "date"}))
+    joined_to = forms.DateField(label=gettext_lazy("Joined until"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    points_min = forms.IntegerField(label=gettext_lazy("Points, at least"), required=False)
+    points_max = forms.IntegerField(label=gettext_lazy("Points, at most"), required=False)
+    coupons_held = forms.ChoiceField(label=gettext_lazy("Holds an unused coupon"), choices=ANY_YES_NO,
+                                     required=False)
+    coupon_templates = forms.TypedMultipleChoiceField(label=gettext_lazy("Of these coupons"), coerce=int,
+                                                      required=False, help_text=gettext_lazy("Empty: any coupon."))
+    other_conditions = forms.CharField(
+        label=gettext_lazy("Other conditions (JSON)"), required=False, max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=gettext_lazy("Conditions without a field above, in the definition format of the API, e.g. "
+                               "{\"purchase\": [{\"days\": 365, \"categories\": [\"连衣裙\"]}]}."))
+
+    def __init__(self, *args, brand: Brand, actor: Actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.brand = brand
+        tags = scoped(TagValue.objects.filter(Q(tag_group__brand=brand) | Q(tag_group__brand__isnull=True,
+                                                                            tag_group__group_id=brand.group_id)),
+                      actor).select_related("tag_group").order_by("tag_group__code", "sort", "code")
+        tag_choices = [(t.pk, str(t)) for t in tags]
+        for name in ("tags_any", "tags_all", "tags_none"):
+            self.fields[name].choices = tag_choices
+        self.fields["stores"].choices = [
+            (s.pk, f"{s.name} ({s.code})")
+            for s in scoped(Store.objects.filter(brand=brand), actor).order_by("code")[:1000]]
+        self.fields["regions"].choices = [
+            (r.pk, f"{r.name} ({r.code})") for r in scoped(Region.objects.filter(brand=brand), actor).order_by("code")]
+        self.fields["coupon_templates"].choices = [
+            (t.pk, t.name) for t in scoped(CouponTemplate.objects.filter(brand=brand), actor).order_by("-created_at")]
+        for condition in CONDITIONS:
+            field = self.fields[condition.field]
+            if isinstance(field.widget, forms.SelectMultiple) and not isinstance(field.widget,
+                                                                                 forms.CheckboxSelectMultiple):
+                field.widget.attrs["size"] = min(6, max(2, len(field.choices)))
+            field.widget.attrs.update({"data-def": condition.path, "data-kind": condition.kind})
+        self.fields[OTHER].widget.attrs.update({"data-def": "", "data-kind": "json"})
+
+    @classmethod
+    def initial_for(cls, *, name: str, definition: dict) -> dict:
+        """The form's initial values for a saved definition; what no field shows goes to "other conditions"."""
+        initial: dict = {"name": name}
+        other = {}
+        for key, value in (definition or {}).items():
+            leaves = _flatten(key, value) if key in FORM_KEYS else None
+            if leaves is None:
+                other[key] = value
+                continue
+            for path, leaf in leaves.items():
+                condition = BY_PATH[path]
+                if condition.kind == "bool":
+                    initial[condition.field] = "true" if leaf is True else "false" if leaf is False else leaf
+                elif condition.kind == "codes" and isinstance(leaf, list):
+                    initial[condition.field] = ", ".join(str(code) for code in leaf)
+                else:
+                    initial[condition.field] = leaf
+        if other:
+            initial[OTHER] = json.dumps(other, ensure_ascii=False, indent=1)
+        return initial
+
+    def clean_other_conditions(self):
+        text = self.cleaned_data.get(OTHER, "").strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise forms.ValidationError(_("Not valid JSON.")) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("Give a JSON object: {\"condition\": …}."))
+        return value
+
+    def definition(self) -> dict:
+        """The definition the cleaned form says: the other conditions, then every filled field over them."""
+        data = self.cleaned_data
+        definition = dict(data.get(OTHER) or {})
+        taken = self.keys_from_fields = set()
+        for condition in CONDITIONS:
+            value = data.get(condition.field)
+            if value in (None, "", [], ()):
+                continue
+            if condition.kind == "codes":
+                value = [code for code in _CODE_SPLIT.split(value) if code]
+                if not value:
+                    continue
+            elif condition.kind == "bool":
+                value = value == "true"
+            elif condition.kind == "date":
+                value = value.isoformat()
+            elif condition.kind in ("ids", "strs"):
+                value = list(value)
+            key = condition.path.split(".")[0]
+            if key not in taken:  # a field's condition replaces the same condition in the JSON box
+                definition.pop(key, None)
+                taken.add(key)
+            _put(definition, condition.path, value)
+        return definition
+
+    def field_for(self, path: str) -> str | None:
+        """The form field showing errors of the definition's ``path`` (e.g. ``behaviour.0.days`` or
+        ``tags.any.1``); None when no field has it (then it belongs to the other conditions)."""
+        prefix = path.split(".")[0]
+        if prefix not in getattr(self, "keys_from_fields", ()):
+            return None
+        parts = path.split(".")
+        while parts:
+            joined = ".".join(parts)
+            if joined in BY_PATH:
+                return BY_PATH[joined].field
+            parts.pop()
+        # An error on a whole condition (a range, a missing part): its first field shows it.
+        return next(c.field for c in CONDITIONS if c.path.split(".")[0] == prefix)

@@ -1,0 +1,13 @@
+"""HQ marketing pages under ``/hq/marketing/``: audiences (and issuing a coupon to one)."""
+
+from django.urls import path
+
+from marketing.views import audiences
+
+app_name = "marketing"
+urlpatterns = [
+    path("", audiences.audience_list_page, name="audiences"),
+    path("audiences/new/", audiences.audience_new, name="audience-new"),
+    path("audiences/<int:pk>/", audiences.audience_edit, name="audience"),
+    path("audiences/<int:pk>/coupon/", audiences.audience_coupon, name="audience-coupon"),
+]
