@@ -33,12 +33,16 @@ class AudienceCouponPreview:
         return self.members - self.holding
 
 
+def coupon_templates_issuable(*, actor: Actor) -> QuerySet[CouponTemplate]:
+    """The coupon templates in the actor's scope that can be issued now (active, not expired), newest first."""
+    audience_access_check(actor)
+    return (scoped(CouponTemplate.objects.filter(is_active=True), actor).select_related("brand")
+            .exclude(valid_days__isnull=True, valid_to__lte=timezone.now()).order_by("-created_at", "pk"))
+
+
 def audience_coupon_templates(*, actor: Actor, audience: Audience) -> QuerySet[CouponTemplate]:
     """The audience's brand's coupon templates the actor sees that can be issued now (active, not expired)."""
-    audience_access_check(actor)
-    now = timezone.now()
-    return (scoped(CouponTemplate.objects.filter(brand_id=audience.brand_id, is_active=True), actor)
-            .exclude(valid_days__isnull=True, valid_to__lte=now).order_by("-created_at", "pk"))
+    return coupon_templates_issuable(actor=actor).filter(brand_id=audience.brand_id)
 
 
 def audience_coupon_template(*, actor: Actor, audience: Audience, pk) -> CouponTemplate:

@@ -264,3 +264,123 @@ class AudienceForm(forms.Form):
             parts.pop()
         # An error on a whole condition (a range, a missing part): its first field shows it.
         return next(c.field for c in CONDITIONS if c.path.split(".")[0] == prefix)
+
+
+# ---------------------------------------------------------------------------- the campaign wizard
+
+_PARAM_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\s*[:=]\s*(.*)$")
+MAX_CHANNELS = 3
+WEEKDAYS = ((0, gettext_lazy("Monday")), (1, gettext_lazy("Tuesday")), (2, gettext_lazy("Wednesday")),
+            (3, gettext_lazy("Thursday")), (4, gettext_lazy("Friday")), (5, gettext_lazy("Saturday")),
+            (6, gettext_lazy("Sunday")))
+
+
+def message_params(text: str) -> list[str] | dict[str, str]:
+    """A channel's template parameters from the wizard's box, one per line: ``key: text`` lines make an object
+    (a subscribe or official-account message's named fields), plain lines a list (an SMS's numbered ones)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    keyed = [_PARAM_KEY.match(line) for line in lines]
+    if lines and all(keyed):
+        return {match[1]: match[2].strip() for match in keyed}
+    return lines
+
+
+class CampaignForm(forms.Form):
+    """Every step of the campaign wizard: audience, channels in fallback order, content, schedule, holdout, A/B.
+
+    The rules (which channels, variables, links, schedules and shares are allowed) are the campaign service's;
+    the form only reads the inputs into its arguments (``campaign_arguments``).
+    """
+
+    audience = forms.TypedChoiceField(label=gettext_lazy("Audience"), coerce=int)
+    name = forms.CharField(label=gettext_lazy("Campaign name"), max_length=80)
+    link = forms.CharField(label=gettext_lazy("Link (https page of the mall or mini-program)"), required=False,
+                           max_length=500, widget=forms.TextInput(attrs={"placeholder": "https://"}))
+    coupon_template = forms.TypedChoiceField(label=gettext_lazy("Coupon for each member sent to"), coerce=int,
+                                             required=False, empty_value=None)
+    schedule = forms.ChoiceField(label=gettext_lazy("When"), widget=forms.RadioSelect)
+    send_at = forms.DateTimeField(label=gettext_lazy("Send at"), required=False,
+                                  input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+                                  widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                             format="%Y-%m-%dT%H:%M"))
+    recur_time = forms.TimeField(label=gettext_lazy("Each run at"), required=False,
+                                 widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    recur_weekday = forms.TypedChoiceField(label=gettext_lazy("On (weekly)"), coerce=int, required=False,
+                                           empty_value=None, choices=(("", "—"), *WEEKDAYS))
+    ends_at = forms.DateTimeField(label=gettext_lazy("No runs after"), required=False,
+                                  input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+                                  widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                             format="%Y-%m-%dT%H:%M"))
+    holdout_percent = forms.DecimalField(label=gettext_lazy("Holdout (% of the audience who get nothing)"),
+                                         max_digits=4, decimal_places=2, initial=10)
+    attribution_days = forms.IntegerField(label=gettext_lazy("Attribution window (days)"), initial=7)
+    ab_test = forms.BooleanField(label=gettext_lazy("Test a variant B"), required=False)
+    a_weight = forms.IntegerField(label=gettext_lazy("Share of variant A (%)"), initial=50, required=False)
+
+    def __init__(self, *args, audiences, coupon_templates, channels, schedules, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.audiences = {a.pk: a for a in audiences}
+        self.coupon_templates = {t.pk: t for t in coupon_templates}
+        self.channels = list(channels)  # (value, label)
+        self.fields["audience"].choices = [("", _("— choose —"))] + [
+            (a.pk, f"{a.name} · {a.brand.name}") for a in audiences]
+        self.fields["coupon_template"].choices = [("", _("No coupon"))] + [
+            (t.pk, f"{t.name} · {t.brand.name}") for t in coupon_templates]
+        self.fields["schedule"].choices = schedules
+        self.fields["schedule"].initial = schedules[0][0]
+        none = [("", _("— none —"))]
+        for position in range(1, MAX_CHANNELS + 1):
+            self.fields[f"channel_{position}"] = forms.ChoiceField(
+                label=_("First") if position == 1 else _("Else"), required=position == 1,
+                choices=(none if position > 1 else [("", _("— choose —"))]) + self.channels)
+        for value, label in self.channels:
+            self.fields[f"{value}_template"] = forms.CharField(
+                label=_("%(channel)s: template id") % {"channel": label}, required=False, max_length=64)
+            self.fields[f"{value}_params"] = forms.CharField(
+                label=_("%(channel)s: message") % {"channel": label}, required=False, max_length=4000,
+                widget=forms.Textarea(attrs={"rows": 3}))
+            self.fields[f"b_{value}_params"] = forms.CharField(
+                label=_("%(channel)s: message of variant B") % {"channel": label}, required=False,
+                max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def content_fields(self):
+        """Per channel: (value, label, template field, message field, variant B's message field)."""
+        return [(value, label, self[f"{value}_template"], self[f"{value}_params"], self[f"b_{value}_params"])
+                for value, label in self.channels]
+
+    def channel_fields(self):
+        return [self[f"channel_{position}"] for position in range(1, MAX_CHANNELS + 1)]
+
+    def clean(self):
+        data = super().clean()
+        data["channels"] = [data[f"channel_{p}"] for p in range(1, MAX_CHANNELS + 1) if data.get(f"channel_{p}")]
+        return data
+
+    def chosen_audience(self):
+        return self.audiences.get(self.cleaned_data.get("audience"))
+
+    def campaign_arguments(self) -> dict:
+        """The keyword arguments of ``campaign_create`` (less ``brand`` and ``created_by``) the form says."""
+        from marketing.campaigns import VariantSpec
+
+        data = self.cleaned_data
+        channels = data["channels"]
+        content = {c: {"template": data.get(f"{c}_template", "").strip(),
+                       "params": message_params(data.get(f"{c}_params"))} for c in channels}
+        arguments = {
+            "audience": self.chosen_audience(), "name": data["name"], "channels": channels, "content": content,
+            "variants": (), "link": data.get("link", "").strip(),
+            "coupon_template": self.coupon_templates.get(data.get("coupon_template")),
+            "schedule": data["schedule"], "send_at": data.get("send_at"), "recur_time": data.get("recur_time"),
+            "recur_weekday": data.get("recur_weekday"), "ends_at": data.get("ends_at"),
+            "holdout_percent": data["holdout_percent"], "attribution_days": data["attribution_days"],
+        }
+        if data.get("ab_test"):
+            weight = data.get("a_weight") if data.get("a_weight") is not None else 50
+            content_b = {c: {"template": entry["template"],
+                             "params": message_params(data.get(f"b_{c}_params")) or entry["params"]}
+                         for c, entry in content.items()}
+            arguments["variants"] = (VariantSpec(name="A", weight=weight, content=content),
+                                     VariantSpec(name="B", weight=100 - weight, content=content_b))
+            arguments["content"] = {}
+        return arguments
