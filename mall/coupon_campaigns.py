@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from mall.errors import MallErrorCode
-from mall.models import Coupon, CouponTemplate
+from mall.models import Coupon, CouponStatus, CouponTemplate
 from members.models import Member
+from retail_crm.bulk_sql import insert_rows
 from retail_crm.errors import ApplicationError
 
 
@@ -47,7 +49,20 @@ def coupons_issue_to(*, template: CouponTemplate, members: QuerySet[Member], at:
         holding = set(Coupon.objects.filter(template=template, member_id__in=member_ids, status="available",
                                             valid_to__gt=at).values_list("member_id", flat=True))
     targets = sorted(member_ids - holding)
-    Coupon.objects.bulk_create(
-        [Coupon(template=template, member_id=pk, code="C" + secrets.token_hex(6).upper(), issued_at=at,
-                valid_from=valid_from, valid_to=valid_to) for pk in targets], batch_size=2000)
+    # Rows as tuples in multi-row INSERTs: a campaign's dispatcher issues a coupon with every message it sends,
+    # and building model instances for them cost more than storing them.
+    rows = [_CouponRow(template.pk, pk, "C" + secrets.token_hex(6).upper(), at, valid_from, valid_to,
+                       CouponStatus.AVAILABLE) for pk in targets]
+    for start in range(0, len(rows), 1000):
+        insert_rows(Coupon, rows[start:start + 1000])
     return CampaignResult(issued=len(targets), skipped_holding=len(holding))
+
+
+class _CouponRow(NamedTuple):
+    template_id: int
+    member_id: int
+    code: str
+    issued_at: dt.datetime
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    status: str

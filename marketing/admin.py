@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from marketing.models import ChannelOptOut, Delivery, ReachRules, SubscribeConsent, WeComGroupSend
+from marketing.models import Campaign, ChannelOptOut, Delivery, ReachRules, SubscribeConsent, WeComGroupSend
 from retail_crm.admin_scoping import READ_ONLY, ScopedModelAdmin
 
 
@@ -33,6 +33,17 @@ class SubscribeConsentAdmin(ScopedModelAdmin):
     write_roles = READ_ONLY
     list_display = ("member", "template_id", "remaining", "updated_at")
     readonly_fields = ("member", "template_id", "remaining", "updated_at")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ScopedModelAdmin):
+    """Campaigns are created, launched and cancelled through the API (and its pages); here they are read."""
+
+    write_roles = READ_ONLY
+    list_display = ("name", "brand", "schedule", "status", "holdout_percent", "launched_at", "next_run_at")
+    list_filter = ("status", "schedule")
+    search_fields = ("name",)
+    readonly_fields = [f.name for f in Campaign._meta.fields]
 
 
 @admin.register(WeComGroupSend)

@@ -5,9 +5,10 @@ addressable on WeCom only as a contact of their bound guide. ``group_sends_dispa
 dispatcher each minute) then takes a campaign step's due WeCom deliveries whole, groups them by brand,
 guide and content, and creates one group send per group (``add_msg_template``): the deliveries wait as
 ``confirming`` while WeCom asks the guide to send it. ``wecom_results_poll`` (a task every ten minutes)
-asks WeCom what became of each open send and records each member's outcome: ``sent`` with WeCom's time,
-or ``failed`` with the reason (not the guide's contact; WeCom's group-message limit for the member; the
-guide did not send it in time, after which the send is cancelled in WeCom).
+asks WeCom what became of each open send and records each member's outcome: ``sent`` with WeCom's time
+(a campaign's coupon is issued then), or ``failed`` with the reason (not the guide's contact; WeCom's
+group-message limit for the member; the guide did not send it in time, after which the send is cancelled
+in WeCom).
 
 Never twice: rows are marked ``sending`` and committed before the request; a temporary refusal (WeCom
 said so) puts them back with back-off, anything else fails them, and an unanswered request is failed as
@@ -29,6 +30,7 @@ from django.db.models import F, Min
 from django.utils import timezone
 
 from marketing.channels import GroupMessage, PermanentFailure, TemporaryFailure, get_channel
+from marketing.coupons import sent_coupons_issue
 from marketing.models import Channel, Delivery, MessageKind, WeComGroupSend
 from members.wecom import bound_guide_contacts
 from retail_crm.models import Brand
@@ -199,8 +201,12 @@ def _record_results(send: WeComGroupSend, results, *, fallback_at: dt.datetime) 
         elif result.status in RESULT_ERRORS:
             failed[result.status].append(pk)
     waiting = Delivery.objects.filter(channel=Channel.WECOM, status=Delivery.Status.CONFIRMING)
-    sent = sum(waiting.filter(pk__in=ids).update(status=Delivery.Status.SENT, sent_at=when)
-               for when, ids in sent_at.items())
+    sent = 0
+    for when, ids in sent_at.items():
+        # The rows that turn sent now, locked, so a campaign's coupon goes to each of them once (at the send).
+        reached = list(waiting.filter(pk__in=ids).select_for_update().only("pk", "member_id", "content", "source"))
+        sent += waiting.filter(pk__in=[row.pk for row in reached]).update(status=Delivery.Status.SENT, sent_at=when)
+        sent_coupons_issue(reached, at=when)
     lost = sum(waiting.filter(pk__in=ids).update(status=Delivery.Status.FAILED, error=RESULT_ERRORS[status])
                for status, ids in failed.items())
     return sent, lost

@@ -100,6 +100,7 @@ class HoldReason(models.TextChoices):
     NO_CONSENT = "no_consent", _("No channel with a consent or an address")
     FREQUENCY_CAP = "frequency_cap", _("Frequency cap reached")
     CARE_WINDOW = "care_window", _("Within the care window after a purchase")
+    CANCELLED = "cancelled", _("Its campaign was cancelled before it went")
 
 
 class Delivery(models.Model):
@@ -121,12 +122,13 @@ class Delivery(models.Model):
         HELD = "held", _("Held back")
         TO_GUIDE = "to_guide", _("Routed to the guide as a personal task")
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="deliveries")
+    # No index of its own on member: the (member, kind, send_after) index below serves every look-up by member.
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="deliveries")
     kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, blank=True)
     source = models.CharField(_("source"), max_length=80, help_text=_("e.g. campaign:12/step:1 or order_shipped"))
-    dedupe_key = models.CharField(max_length=160, unique=True)
+    dedupe_key = models.CharField(max_length=160)  # unique: see Meta (a constraint, so no LIKE index as well)
     content = models.JSONField(_("content"), default=dict)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     hold_reason = models.CharField(_("held back because"), max_length=20, choices=HoldReason.choices, blank=True)
@@ -150,9 +152,12 @@ class Delivery(models.Model):
     class Meta:
         verbose_name = _("message delivery")
         verbose_name_plural = _("message deliveries")
+        constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="delivery_dedupe_key_once")]
         indexes = [
             models.Index(fields=["member", "kind", "send_after"]),
-            models.Index(fields=["send_after"], condition=Q(status__in=["waiting", "queued"]), name="delivery_due"),
+            # The dispatcher's claim: one channel's due rows in (send_after, id) order, read straight off the index.
+            models.Index(fields=["channel", "send_after", "id"], condition=Q(status__in=["waiting", "queued"]),
+                         name="delivery_due"),
             models.Index(fields=["source"]),
         ]
 
@@ -215,3 +220,219 @@ class WeComGroupSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} · {self.sender} ({self.msgid})"
+
+
+# ---------------------------------------------------------------------------- campaigns
+
+class Campaign(models.Model):
+    """A message to an audience: channels in fallback order, content with variables, a schedule, a holdout.
+
+    ``channels`` is the fallback order (e.g. ``["subscribe", "sms"]``: the subscribe message while the member
+    has a consent left, else SMS). ``content`` maps each channel to ``{"template": …, "params": …}`` whose
+    strings may hold ``{name}``, ``{guide}``, ``{link}`` and ``{coupon}``; with A/B variants each variant
+    carries its own content instead. Each run (one for "now" and "at", one per day or week when recurring)
+    reaches every member of the audience at most once. ``holdout_percent`` of the members, chosen by a hash
+    of member and campaign (so the same members every run), get nothing and are recorded as the control
+    group. ``coupon_template``: one coupon to every member actually sent to, issued when the message goes.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Schedule(models.TextChoices):
+        NOW = "now", _("Now")
+        AT = "at", _("At a time")
+        DAILY = "daily", _("Daily")
+        WEEKLY = "weekly", _("Weekly")
+
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.CASCADE, related_name="campaigns")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="campaigns")
+    audience = models.ForeignKey(Audience, on_delete=models.PROTECT, related_name="campaigns")
+    name = models.CharField(_("name"), max_length=80)
+    channels = models.JSONField(_("channels"), default=list, help_text=_("In fallback order"))
+    content = models.JSONField(_("content"), default=dict, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True,
+                           help_text=_("Storefront or mini-program page the tracking link opens"))
+    link_code = models.CharField(max_length=16, unique=True, null=True, blank=True,
+                                 help_text=_("Tracking code of the link without a member (e.g. a group post)"))
+    coupon_template = models.ForeignKey("mall.CouponTemplate", on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="+")
+    schedule = models.CharField(_("schedule"), max_length=10, choices=Schedule.choices, default=Schedule.NOW)
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    recur_time = models.TimeField(_("local time of each run"), null=True, blank=True)
+    recur_weekday = models.PositiveSmallIntegerField(_("weekday (0 = Monday)"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("no runs after"), null=True, blank=True)
+    next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
+    holdout_percent = models.DecimalField(_("holdout share (percent)"), max_digits=4, decimal_places=2, default=0)
+    attribution_days = models.PositiveSmallIntegerField(_("attribution window (days)"), default=7)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    scope_paths = ScopePaths(group="group", brand="brand")
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        constraints = [
+            models.CheckConstraint(condition=Q(holdout_percent__gte=0, holdout_percent__lte=50),
+                                   name="campaign_holdout_at_most_half"),
+            models.CheckConstraint(condition=Q(attribution_days__gte=1, attribution_days__lte=30),
+                                   name="campaign_attribution_window_days"),
+        ]
+        indexes = [models.Index(fields=["status", "next_run_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignVariant(models.Model):
+    """One arm of an A/B test: its own content, sent to ``weight`` % of the members who are not held out."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(_("name"), max_length=20)
+    weight = models.PositiveSmallIntegerField(_("share (percent)"))
+    content = models.JSONField(_("content"), default=dict)
+
+    scope_paths = ScopePaths(group="campaign__group", brand="campaign__brand")
+
+    class Meta:
+        verbose_name = _("campaign variant")
+        verbose_name_plural = _("campaign variants")
+        ordering = ["campaign", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "name"], name="campaign_variant_name_once"),
+            models.CheckConstraint(condition=Q(weight__gte=1, weight__lte=99), name="campaign_variant_weight"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.name}"
+
+
+class CampaignRun(models.Model):
+    """One sending of a campaign: its audience resolved at ``started_at``, each member once.
+
+    Resolving goes through the audience in ranges of member ids, one transaction each, and records how far
+    it got (``resolved_through``), so a resolve that stopped half-way carries on where it stopped. A run
+    whose audience no longer validates fails, with the reason in ``error``.
+    """
+
+    class Status(models.TextChoices):
+        RESOLVING = "resolving", _("Resolving the audience")
+        QUEUED = "queued", _("Messages queued")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    started_at = models.DateTimeField(_("started at"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RESOLVING)
+    members_upto = models.BigIntegerField(default=0, help_text=_("Highest member id in the audience at the start"))
+    resolved_through = models.BigIntegerField(default=0, help_text=_("Member ids up to here are resolved"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    scope_paths = ScopePaths(group="campaign__group", brand="campaign__brand")
+
+    class Meta:
+        verbose_name = _("campaign run")
+        verbose_name_plural = _("campaign runs")
+        ordering = ["campaign", "scheduled_for"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "scheduled_for"], name="campaign_run_once")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}@{self.scheduled_for:%Y-%m-%d %H:%M}"
+
+    @property
+    def source(self) -> str:
+        """What the run's deliveries carry as their source; their dedupe key is ``source|member id``."""
+        return f"campaign:{self.campaign_id}/run:{self.pk}"
+
+
+class CampaignRecipient(models.Model):
+    """What one run did for one member: held out (control), held back by a rule, or sent.
+
+    A held-out member also carries the rule outcome they would have had (``hold_reason``, ``channel``), so
+    the holdout is compared with the members the rules let through. ``link_code`` is the member's own
+    tracking link (``/t/<code>``) in the message.
+    """
+
+    class Outcome(models.TextChoices):
+        HOLDOUT = "holdout", _("Holdout (gets nothing)")
+        HELD = "held", _("Held back")
+        SENT = "sent", _("Sent")
+
+    # A run writes up to a million of these in one statement per range of members: only the indexes the reads
+    # need (the unique run + member, the link code), and no database foreign-key checks on rows the resolve has
+    # just read under lock (each would be one more lookup per row at commit). The run's key is checked.
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="recipients", db_index=False)
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False,
+                               db_constraint=False)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    variant = models.ForeignKey(CampaignVariant, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                                db_index=False, db_constraint=False)
+    hold_reason = models.CharField(_("held back because"), max_length=20, choices=HoldReason.choices, blank=True)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, blank=True)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                                 db_index=False, db_constraint=False)
+    link_code = models.CharField(max_length=16, null=True, blank=True)  # unique: see Meta
+
+    scope_paths = ScopePaths(group="run__campaign__group", brand="run__campaign__brand")
+
+    class Meta:
+        verbose_name = _("campaign recipient")
+        verbose_name_plural = _("campaign recipients")
+        constraints = [models.UniqueConstraint(fields=["run", "member"], name="campaign_recipient_once_per_run"),
+                       models.UniqueConstraint(fields=["link_code"], name="campaign_recipient_link_code_once")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.member_id}: {self.outcome}"
+
+
+class LinkClick(models.Model):
+    """One click on a campaign's tracking link; ``member`` is known when the link was the member's own."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="clicks")
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    variant = models.ForeignKey(CampaignVariant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    clicked_at = models.DateTimeField(_("clicked at"))
+
+    scope_paths = ScopePaths(group="campaign__group", brand="campaign__brand")
+
+    class Meta:
+        verbose_name = _("link click")
+        verbose_name_plural = _("link clicks")
+        indexes = [models.Index(fields=["member", "clicked_at"]), models.Index(fields=["campaign", "run"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} ← {self.member_id or '?'}"
+
+
+class CampaignConversion(models.Model):
+    """A paid order carried to a campaign: its buyer clicked the campaign's link within the window before
+    paying (the last click wins). Reported beside store and guide sales credit, never instead of it."""
+
+    order = models.OneToOneField("mall.Order", on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conversions")
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    variant = models.ForeignKey(CampaignVariant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    click = models.ForeignKey(LinkClick, on_delete=models.CASCADE, related_name="+")
+    paid_at = models.DateTimeField(_("paid at"))
+
+    scope_paths = ScopePaths(group="campaign__group", brand="campaign__brand")
+
+    class Meta:
+        verbose_name = _("campaign conversion")
+        verbose_name_plural = _("campaign conversions")
+
+    def __str__(self) -> str:
+        return f"{self.order_id} → {self.campaign_id}"

@@ -7,7 +7,7 @@ import datetime as dt
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from marketing.models import Delivery
+from marketing.models import Campaign, Delivery
 from retail_crm.scoping import Actor, scoped
 
 
@@ -35,3 +35,14 @@ def delivery_list(*, actor: Actor, source: str | None = None, member_code: str |
         end = timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
         rows = rows.filter(planned_at__lt=end)
     return scoped(rows, actor).select_related("member", "brand").order_by("-planned_at", "-pk")
+
+
+def campaign_list(*, actor: Actor, status: str | None = None, brand_code: str | None = None) -> QuerySet[Campaign]:
+    """Campaigns in the actor's scope (HQ: the group's; a brand operator: the brand's), newest first."""
+    rows = Campaign.objects.all()
+    if status:
+        rows = rows.filter(status=status)
+    if brand_code:
+        rows = rows.filter(brand__code=brand_code)
+    return (scoped(rows, actor).select_related("brand", "audience", "coupon_template")
+            .prefetch_related("variants").order_by("-created_at", "-pk"))

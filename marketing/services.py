@@ -2,9 +2,11 @@
 
 ``message_send`` decides, under a lock on the member, whether a message may go, on which channel and
 when, and records the decision as a ``Delivery`` (queued, waiting for the morning, or held back with the
-reason). ``deliveries_dispatch`` later hands due deliveries to the channel adapters. A delivery is handed
-to a provider at most once: it is marked ``sending`` and committed before the call, and a delivery found
-still ``sending`` after a crash is recorded as failed with an unknown outcome, never sent again.
+reason); the decision is the rules core's (``marketing.rules``), the same SQL a campaign run applies to its
+whole audience. ``deliveries_dispatch`` later hands due deliveries to the channel adapters (WeCom's to
+``marketing.group_sends``, one group send per guide and step). A delivery is handed to a provider at most
+once: it is marked ``sending`` and committed before the call, and a delivery found still ``sending`` after
+a crash is recorded as failed with an unknown outcome, never sent again.
 """
 
 from __future__ import annotations
@@ -14,96 +16,26 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from mall.models import Order
-from marketing.channels import (
-    GROUP_CHANNELS,
-    OutgoingMessage,
-    PermanentFailure,
-    TemporaryFailure,
-    channel_available,
-    get_channel,
-)
-from marketing.channels.addresses import channel_address, dispatch_address
+from marketing.channels import GROUP_CHANNELS, OutgoingMessage, PermanentFailure, TemporaryFailure, get_channel
+from marketing.channels.addresses import dispatch_address
+from marketing.coupons import sent_coupons_issue
 from marketing.group_sends import group_sends_dispatch
-from marketing.models import (
-    Channel,
-    ChannelOptOut,
-    Delivery,
-    HoldReason,
-    MessageKind,
-    ReachRules,
-    SubscribeConsent,
-)
+from marketing.models import Channel, ChannelOptOut, Delivery, HoldReason, MessageKind, SubscribeConsent
+from marketing.rules import MessagePlan, Rules, decide_one, next_allowed, rules_for
 from members.models import Member
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
+from retail_crm.rawsql import params_list, qn, table
 
 logger = logging.getLogger(__name__)
 
 OPT_OUT_WORDS = {"TD", "T", "N", "退订", "退", "取消"}
 MAX_ATTEMPTS = 5
 SENDING_STALE_AFTER = dt.timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The restraint in force for one brand (its own row, else the group's, else the defaults)."""
-
-    quiet_start: dt.time = dt.time(21, 0)
-    quiet_end: dt.time = dt.time(9, 0)
-    cap_messages: int = 2
-    cap_days: int = 7
-    care_days: int = 15
-
-
-def rules_for(brand: Brand) -> Rules:
-    row = (ReachRules.objects.filter(Q(brand=brand) | Q(group_id=brand.group_id, brand__isnull=True))
-           .order_by(F("brand_id").asc(nulls_last=True)).first())
-    if row is None:
-        return Rules()
-    return Rules(quiet_start=row.quiet_start, quiet_end=row.quiet_end, cap_messages=row.cap_messages,
-                 cap_days=row.cap_days, care_days=row.care_days)
-
-
-def _in_quiet_hours(moment: dt.datetime, rules: Rules) -> bool:
-    local = timezone.localtime(moment).time()
-    if rules.quiet_start > rules.quiet_end:  # spans midnight, e.g. 21:00–09:00
-        return local >= rules.quiet_start or local < rules.quiet_end
-    return rules.quiet_start <= local < rules.quiet_end
-
-
-def next_allowed(moment: dt.datetime, rules: Rules) -> dt.datetime:
-    """``moment`` itself, or the end of the quiet hours it falls in (local time)."""
-    if not _in_quiet_hours(moment, rules):
-        return moment
-    local = timezone.localtime(moment)
-    end = local.replace(hour=rules.quiet_end.hour, minute=rules.quiet_end.minute, second=0, microsecond=0)
-    if end <= local:
-        end += dt.timedelta(days=1)
-    return end
-
-
-def _address(member: Member, channel: str, content: dict, brand: Brand) -> str | None:
-    """Where ``channel`` reaches the member, or None when it cannot (no adapter, phone, openid or consent)."""
-    if not channel_available(channel):
-        return None
-    if channel == Channel.SMS:
-        return member.phone or None
-    if channel == Channel.SUBSCRIBE:
-        template = (content.get(channel) or {}).get("template")
-        if not member.openid or not template:
-            return None
-        has_consent = SubscribeConsent.objects.filter(member=member, template_id=template, remaining__gt=0).exists()
-        return member.openid if has_consent else None
-    return channel_address(member=member, brand=brand, channel=channel)  # official account, WeCom, guide task
-
-
-def _last_purchase(member: Member) -> dt.datetime | None:
-    return Order.objects.filter(member=member, paid_at__isnull=False).aggregate(last=Max("paid_at"))["last"]
 
 
 @transaction.atomic
@@ -130,43 +62,14 @@ def message_send(*, member: Member, brand: Brand, kind: str, channels: Sequence[
     if existing is not None:
         return existing
 
-    rules = rules_for(brand)
-    opted_out = set(ChannelOptOut.objects.filter(member=member, channel__in=channels)
-                    .values_list("channel", flat=True))
-    chosen, address = "", None
-    for channel in channels:
-        if channel in opted_out:
-            continue
-        address = _address(member, channel, content, brand)
-        if address:
-            chosen = channel
-            break
-    hold = ""
-    if not chosen:
-        hold = HoldReason.OPTED_OUT if opted_out >= set(channels) else HoldReason.NO_CONSENT
-    send_after = at
-    if not hold and kind == MessageKind.MARKETING:
-        last = _last_purchase(member)
-        if last is not None and last > at - dt.timedelta(days=rules.care_days):
-            hold = HoldReason.CARE_WINDOW
-        else:
-            send_after = next_allowed(at, rules)
-            window = dt.timedelta(days=rules.cap_days)
-            counted = (Delivery.objects.filter(member=member, kind=MessageKind.MARKETING,
-                                               send_after__gt=send_after - window, send_after__lt=send_after + window)
-                       .exclude(status__in=[Delivery.Status.HELD, Delivery.Status.FAILED]).count())
-            if counted >= rules.cap_messages:
-                hold = HoldReason.FREQUENCY_CAP
-    if hold:
-        status = Delivery.Status.HELD
-    elif send_after > at:
-        status = Delivery.Status.WAITING
-    else:
-        status = Delivery.Status.QUEUED
+    plan = MessagePlan(kind=kind, channels=tuple(channels), at=at, rules=rules_for(brand), brand_id=brand.pk,
+                       subscribe_template=(content.get(Channel.SUBSCRIBE) or {}).get("template") or "")
+    decision = decide_one(plan, member_id=member.pk)
+    chosen = decision.channel
     return Delivery.objects.create(
         member=member, brand=brand, kind=kind, channel=chosen, source=source[:80], dedupe_key=dedupe_key,
-        content=content.get(chosen, {}) if chosen else {}, status=status, hold_reason=hold, planned_at=at,
-        send_after=send_after)
+        content=content.get(chosen, {}) if chosen else {}, status=decision.status,
+        hold_reason=decision.hold_reason, planned_at=at, send_after=decision.send_after)
 
 
 @dataclass(frozen=True)
@@ -177,27 +80,39 @@ class DispatchResult:
     deferred: int  # due marketing messages that reached quiet hours before going out
 
 
-def _claim(now: dt.datetime, channel: str, limit: int) -> tuple[list[Delivery], int]:
+CLAIM_BATCH = 500  # deliveries claimed (and marked sending) per transaction
+# What sending needs (the member's whole profile, JSON preferences and all, is not loaded for a message).
+CLAIMED_FIELDS = ("member_id", "brand_id", "kind", "channel", "source", "content", "status", "send_after", "attempts",
+                  "member__phone", "member__openid", "member__oa_openid", "brand__group_id")
+
+
+def _claim(now: dt.datetime, channel: str, limit: int, rules: dict[int, Rules]) -> tuple[list[Delivery], int, int]:
+    """Mark up to ``limit`` due deliveries of ``channel`` as sending; defer marketing ones that reached quiet
+    hours. Returns the claimed rows, how many were deferred and how many were due in all."""
     with transaction.atomic():
         rows = list(Delivery.objects.select_for_update(skip_locked=True)
                     .filter(channel=channel, status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING],
                             send_after__lte=now)
-                    .select_related("member", "brand").order_by("send_after", "pk")[:limit])
+                    .select_related("member", "brand").order_by("send_after", "pk")
+                    .only(*CLAIMED_FIELDS)[:limit])
         deferred = []
         for row in rows:
             if row.kind == MessageKind.MARKETING:
-                allowed = next_allowed(now, rules_for(row.brand))
+                if row.brand_id not in rules:
+                    rules[row.brand_id] = rules_for(row.brand)
+                allowed = next_allowed(now, rules[row.brand_id])
                 if allowed > now:  # a late run must not send into the night
                     row.send_after, row.status = allowed, Delivery.Status.WAITING
                     deferred.append(row)
         if deferred:
             Delivery.objects.bulk_update(deferred, ["send_after", "status"])
-        claimed = [r for r in rows if r not in deferred]
+        deferred_ids = {row.pk for row in deferred}
+        claimed = [r for r in rows if r.pk not in deferred_ids]
         Delivery.objects.filter(pk__in=[r.pk for r in claimed]).update(status=Delivery.Status.SENDING,
                                                                         attempts=F("attempts") + 1)
     for row in claimed:
         row.attempts += 1
-    return claimed, len(deferred)
+    return claimed, len(deferred), len(rows)
 
 
 def _consume_consent(row: Delivery) -> bool:
@@ -206,52 +121,95 @@ def _consume_consent(row: Delivery) -> bool:
                                            remaining__gt=0).update(remaining=F("remaining") - 1) == 1
 
 
+def _record_sent(sent: list[tuple[Delivery, str]], now: dt.datetime, *, status: str = Delivery.Status.SENT) -> None:
+    """Mark a batch of handed-over deliveries ``status`` (sent; routed to the guide for guide tasks) and issue
+    their coupons, in one transaction and one UPDATE (the provider's message id per row by a ``CASE``:
+    building Django's bulk_update expressions for a batch cost more than sending it)."""
+    if not sent:
+        return
+    provider_ids = " ".join(["WHEN %s THEN %s"] * len(sent))
+    params: list = [status, connection.ops.adapt_datetimefield_value(now)]
+    for row, provider_id in sent:
+        params += [row.pk, provider_id[:80]]
+    params += [row.pk for row, _ in sent]
+    column = {name: qn(Delivery._meta.get_field(name).column) for name in ("id", "status", "sent_at",
+                                                                          "provider_message_id")}
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table(Delivery)} SET {column['status']} = %s, {column['sent_at']} = %s, "  # noqa: S608 - names from the model
+                f"{column['provider_message_id']} = CASE {column['id']} {provider_ids} END "
+                f"WHERE {column['id']} IN ({params_list(len(sent))})", params)
+        sent_coupons_issue([row for row, _ in sent], at=now)
+
+
 def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int] | None = None) -> DispatchResult:
-    """Send due deliveries, at most ``limits[channel]`` per channel this run (the provider's rate)."""
+    """Send due deliveries, at most ``limits[channel]`` per channel this run (the provider's rate).
+
+    Claimed in batches of ``CLAIM_BATCH``; each batch's successful sends are recorded together once the
+    batch has been handed over (a crash before that leaves them ``sending``: failed with an unknown outcome,
+    never sent again).
+    """
     now = now or timezone.now()
     limits = limits or {}
     sent = failed = retried = deferred = 0
+    rules: dict[int, Rules] = {}
+
+    def allowed_at(brand: Brand) -> dt.datetime:
+        if brand.pk not in rules:
+            rules[brand.pk] = rules_for(brand)
+        return next_allowed(now, rules[brand.pk])
+
     for channel in Channel.values:
         if channel in GROUP_CHANNELS:  # WeCom: one request per guide and step, results later (group_sends)
-            group = group_sends_dispatch(channel=channel, now=now, requests=limits.get(channel, 500),
-                                         allowed_at=lambda brand: next_allowed(now, rules_for(brand)),
-                                         max_attempts=MAX_ATTEMPTS)
+            group = group_sends_dispatch(channel=channel, now=now, requests=limits.get(channel, CLAIM_BATCH),
+                                         allowed_at=allowed_at, max_attempts=MAX_ATTEMPTS)
             sent, failed, retried, deferred = (sent + group.handed, failed + group.failed,
                                                retried + group.retried, deferred + group.deferred)
             continue
-        claimed, late = _claim(now, channel, limits.get(channel, 500))
-        deferred += late
-        if not claimed:
-            continue
-        adapter = get_channel(channel)
-        for row in claimed:
-            if channel == Channel.SUBSCRIBE and not _consume_consent(row):
-                Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.HELD,
-                                                          hold_reason=HoldReason.NO_CONSENT)
-                failed += 1
-                continue
-            message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=dispatch_address(row),
-                                      template=row.content.get("template", ""), params=row.content.get("params", {}),
-                                      options=row.content)
+        done_status = Delivery.Status.TO_GUIDE if channel == Channel.GUIDE_TASK else Delivery.Status.SENT
+        budget = limits.get(channel, CLAIM_BATCH)
+        adapter = None
+        while budget > 0:
+            batch = min(budget, CLAIM_BATCH)
+            claimed, late, due = _claim(now, channel, batch, rules)
+            deferred += late
+            budget -= len(claimed)
+            if claimed and adapter is None:
+                adapter = get_channel(channel)
+            done: list[tuple[Delivery, str]] = []
             try:
-                provider_id = adapter.send(message)
-            except TemporaryFailure as exc:
-                if row.attempts >= MAX_ATTEMPTS:
-                    Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
-                    failed += 1
-                else:
-                    backoff = dt.timedelta(minutes=2 ** row.attempts)
-                    Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.QUEUED, error=str(exc)[:200],
-                                                              send_after=now + backoff)
-                    retried += 1
-            except PermanentFailure as exc:
-                Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
-                failed += 1
-            else:
-                done = Delivery.Status.TO_GUIDE if channel == Channel.GUIDE_TASK else Delivery.Status.SENT
-                Delivery.objects.filter(pk=row.pk).update(status=done, sent_at=now,
-                                                          provider_message_id=provider_id[:80])
-                sent += 1
+                for row in claimed:
+                    if channel == Channel.SUBSCRIBE and not _consume_consent(row):
+                        Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.HELD,
+                                                                  hold_reason=HoldReason.NO_CONSENT)
+                        failed += 1
+                        continue
+                    message = OutgoingMessage(delivery_id=row.pk, channel=channel, address=dispatch_address(row),
+                                              template=row.content.get("template", ""),
+                                              params=row.content.get("params", {}), options=row.content)
+                    try:
+                        provider_id = adapter.send(message)
+                    except TemporaryFailure as exc:
+                        if row.attempts >= MAX_ATTEMPTS:
+                            Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED,
+                                                                      error=str(exc)[:200])
+                            failed += 1
+                        else:
+                            backoff = dt.timedelta(minutes=2 ** row.attempts)
+                            Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.QUEUED,
+                                                                      error=str(exc)[:200], send_after=now + backoff)
+                            retried += 1
+                    except PermanentFailure as exc:
+                        Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:200])
+                        failed += 1
+                    else:
+                        done.append((row, provider_id))
+            finally:
+                _record_sent(done, now, status=done_status)
+            sent += len(done)
+            if due < batch:
+                break
     stale = Delivery.objects.filter(status=Delivery.Status.SENDING, send_after__lt=now - SENDING_STALE_AFTER)
     failed += stale.update(status=Delivery.Status.FAILED, error="outcome unknown: the sender stopped mid-send")
     return DispatchResult(sent=sent, failed=failed, retried=retried, deferred=deferred)

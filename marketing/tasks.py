@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from marketing.campaigns import campaign_run_resolve, campaigns_start_due
 from marketing.group_sends import wecom_results_poll
 from marketing.services import deliveries_dispatch
 
@@ -18,6 +19,20 @@ def deliveries_dispatch_task() -> dict:
     per_minute = {channel: int(rate * 60) for channel, rate in settings.MARKETING_SEND_RATES.items()}
     result = deliveries_dispatch(limits=per_minute)
     return {"sent": result.sent, "failed": result.failed, "retried": result.retried, "deferred": result.deferred}
+
+
+@shared_task(name="marketing.tasks.campaign_run_resolve")
+def campaign_run_resolve_task(run_id: int) -> dict:
+    """Resolve one campaign run: recipients recorded, messages queued (safe to run twice)."""
+    run = campaign_run_resolve(run_id=run_id)
+    return {"run": run.pk, "status": run.status}
+
+
+@shared_task(name="marketing.tasks.campaigns_start_due")
+def campaigns_start_due_task() -> dict:
+    """Start campaign runs that are due (scheduled and recurring), resume resolves whose task was lost."""
+    result = campaigns_start_due()
+    return {"started": result.started, "resumed": result.resumed, "failed": result.failed}
 
 
 @shared_task(name="marketing.tasks.wecom_results_poll")

@@ -41,11 +41,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from members.errors import MembersErrorCode
-from members.models import Member, WeComFriendship
+from members.models import GuideBinding, Member, WeComFriendship
 from members.services import member_get_or_create
 from retail_crm.errors import ApplicationError
 from retail_crm.models import Guide
@@ -135,17 +135,26 @@ class GuideContact:
     external_userid: str
 
 
+def bound_guide_contact_rows(*, brand_id: int) -> QuerySet[WeComFriendship]:
+    """The open WeCom contacts between members and the guide currently bound to them for the brand.
+
+    The one definition of "the member's bound guide can reach them through WeCom": the contact is not
+    removed, has an external user id, and its guide is the member's open binding for the brand. Lazy; a
+    caller narrows it to its members (:func:`bound_guide_contacts`, or marketing's set-based rules, which
+    embed it as SQL).
+    """
+    bound = GuideBinding.objects.filter(member_id=OuterRef("member_id"), guide_id=OuterRef("guide_id"),
+                                        brand_id=brand_id, ended_at__isnull=True)
+    return WeComFriendship.objects.filter(Exists(bound), removed_at__isnull=True).exclude(external_userid="")
+
+
 def bound_guide_contacts(*, brand_id: int, member_ids: Iterable[int]) -> dict[int, GuideContact]:
     """Per member, their WeCom contact with the guide currently bound to them for the brand (one query).
 
     Members without a bound guide, or who are not (or no longer) that guide's WeCom contact, or whose
     contact has no external user id yet, are absent: the guide cannot reach them through WeCom.
     """
-    rows = (WeComFriendship.objects
-            .filter(member_id__in=list(member_ids), removed_at__isnull=True,
-                    member__bindings__brand_id=brand_id, member__bindings__ended_at__isnull=True,
-                    member__bindings__guide_id=F("guide_id"))
-            .exclude(external_userid="")
+    rows = (bound_guide_contact_rows(brand_id=brand_id).filter(member_id__in=list(member_ids))
             .values_list("member_id", "guide_id", "guide__code", "external_userid"))
     return {member_id: GuideContact(guide_id=guide_id, sender=code, external_userid=external)
             for member_id, guide_id, code, external in rows}

@@ -15,6 +15,11 @@ BEAT_SCHEDULE = {
         "task": "marketing.tasks.deliveries_dispatch",
         "schedule": crontab(),
     },
+    # Campaign runs due now (at a time, daily, weekly) start; a resolve whose task was lost is queued again.
+    "marketing-campaigns-start-due": {
+        "task": "marketing.tasks.campaigns_start_due",
+        "schedule": crontab(),
+    },
     # WeCom group sends wait for the guide's confirmation; their results per member are fetched every 10 minutes.
     "marketing-wecom-results-poll": {
         "task": "marketing.tasks.wecom_results_poll",

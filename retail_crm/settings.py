@@ -244,6 +244,10 @@ TENCENT_SMS_SIGN_NAME = env_str("TENCENT_SMS_SIGN_NAME", "")
 TENCENT_SMS_CALLBACK_TOKEN = env_str("TENCENT_SMS_CALLBACK_TOKEN", "")
 # Messages a second; for WeCom, group sends a second (each carries one guide's members for a step).
 MARKETING_SEND_RATES = {"sms": 100, "subscribe": 100, "official_account": 50, "wecom": 10, "guide_task": 50}
+# Campaign tracking links: a message carries MARKETING_LINK_BASE_URL + a short code (served at /t/<code>, which
+# records the click and redirects); a campaign's link may only point to MARKETING_LINK_HOSTS (https).
+MARKETING_LINK_BASE_URL = env_str("MARKETING_LINK_BASE_URL", "https://crm.example.com/t/")
+MARKETING_LINK_HOSTS = env_list("MARKETING_LINK_HOSTS", ["mall.example.com"])
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Crashes. A task is acknowledged only after it ran (acks_late). When one pool process dies mid-task
 # (reject_on_worker_lost) the message goes back to the queue at once. When the whole worker dies (SIGKILL,
@@ -358,6 +362,10 @@ SPECTACULAR_SETTINGS = {
         "LivePhaseEnum": "livestream.models.LivePhase",
         "CoachingAspectEnum": "livestream.models.CoachingNote.Aspect",
         "LiveMeasureEnum": "livestream.phases.MEASURE_CHOICES",
+        "CampaignStatusEnum": "marketing.models.Campaign.Status",
+        "CampaignScheduleEnum": "marketing.models.Campaign.Schedule",
+        # The message channels (a delivery's channel, a campaign's channels): one name, not one per field.
+        "MessageChannelEnum": "marketing.models.Channel",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

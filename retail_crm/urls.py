@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from livestream import views as livestream_views
 from mall import views as mall_views
+from marketing.views import links as marketing_links
 from retail_crm import account_views, views
 
 # Rendered in the viewer's language (zh-hans: 零售私域运营平台).
@@ -30,6 +31,7 @@ urlpatterns = [
     path("accounts/password-reset/done/", account_views.EmailPasswordResetCompleteView.as_view(),
          name="password_reset_complete"),
     path("i18n/", include("django.conf.urls.i18n")),
+    re_path(r"^t/(?P<code>[A-Za-z0-9_-]{8,16})$", marketing_links.link_redirect, name="marketing-link"),
     path("hq/live-schedule/", livestream_views.schedule, name="live-schedule"),
     path("hq/coupons/", mall_views.coupons, name="hq-coupons"),
     path("hq/marketing/", include("marketing.urls")),

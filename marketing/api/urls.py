@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketing.api import audiences, views
+from marketing.api import audiences, campaigns, views
 
 urlpatterns = [
     path("marketing/audiences/", audiences.AudienceListCreateApi.as_view(), name="marketing-audiences"),
@@ -11,6 +11,14 @@ urlpatterns = [
     path("marketing/audiences/<int:pk>/export/", audiences.AudienceExportApi.as_view(),
          name="marketing-audience-export"),
     path("marketing/deliveries/", views.DeliveryListApi.as_view(), name="marketing-deliveries"),
+    path("marketing/campaigns/", campaigns.CampaignListCreateApi.as_view(), name="marketing-campaigns"),
+    path("marketing/campaigns/<int:pk>/", campaigns.CampaignDetailApi.as_view(), name="marketing-campaign"),
+    path("marketing/campaigns/<int:pk>/launch/", campaigns.CampaignLaunchApi.as_view(),
+         name="marketing-campaign-launch"),
+    path("marketing/campaigns/<int:pk>/cancel/", campaigns.CampaignCancelApi.as_view(),
+         name="marketing-campaign-cancel"),
+    path("marketing/campaigns/<int:pk>/results/", campaigns.CampaignResultsApi.as_view(),
+         name="marketing-campaign-results"),
     path("mp/subscribe-results/", views.SubscribeResultsApi.as_view(), name="mp-subscribe-results"),
     path("marketing/sms/tencent/status/<str:token>/", views.TencentSmsCallbackApi.as_view(kind="status"),
          name="marketing-sms-status"),

@@ -1,35 +1,48 @@
 """Where each channel reaches a member, or that it cannot (so the gateway falls back to the next channel).
 
-SMS and subscribe messages are answered in the gateway itself (a phone; an openid with a consent left).
-The channels added since answer here:
+Whether a channel can reach a member is decided in SQL by the one rules core (``marketing.rules``), for one
+member (``message_send``) and for a campaign's whole audience alike. SMS (a phone), subscribe messages (an
+openid with a consent left) and the official account read the member's own row there. The channels that
+reach a member through other tables answer here, as SQL conditions the rules embed:
 
 - official account: the member's openid in the official account (``Member.oa_openid``, linked through
   the unionid by ``members.services.member_official_account_link``); unlinked members are not reachable;
 - WeCom group send: the member's external user id as a WeCom contact of the guide bound to them for
-  the brand; members without a bound guide, or not that guide's contact, are not reachable;
-- guide task: the bound guide of a member of an important RFML class in the brand; other members are
-  not reachable (they are left to the system's messages).
+  the brand (``members.wecom.bound_guide_contact_rows``); members without a bound guide, or not that
+  guide's contact, are not reachable;
+- guide task: a member of an important RFML class in the brand (``segments``' current row) with a bound
+  guide; other members are not reachable (they are left to the system's messages).
+
+:func:`dispatch_address` is where a claimed delivery is sent.
 """
 
 from __future__ import annotations
 
-from marketing.channels.guide_task import important_member_guide
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from marketing.channels.guide_task import important_members
 from marketing.models import Channel, Delivery
-from members.models import Member
-from members.wecom import bound_guide_contacts
-from retail_crm.models import Brand
+from members.models import GuideBinding
+from members.wecom import bound_guide_contact_rows
 
 
-def channel_address(*, member: Member, brand: Brand, channel: str) -> str | None:
-    """The official-account, WeCom or guide-task address of ``member`` in ``brand``; None: not addressable."""
-    if channel == Channel.OFFICIAL_ACCOUNT:
-        return member.oa_openid or None
+def _exists(rows: QuerySet) -> tuple[str, list]:
+    sql, params = rows.order_by().values("pk").query.sql_with_params()
+    return f"EXISTS ({sql})", list(params)
+
+
+def reachable_sql(channel: str, *, brand_id: int, member_id_sql: str) -> tuple[str, list] | None:
+    """SQL that is true when ``channel`` reaches the member whose id is the SQL expression ``member_id_sql``
+    (a column of the caller's query) in brand ``brand_id``; None for the channels answered elsewhere."""
+    member_id = RawSQL(member_id_sql, ())  # noqa: S611 - a column name of the rules' own query, no input
     if channel == Channel.WECOM:
-        contact = bound_guide_contacts(brand_id=brand.pk, member_ids=[member.pk]).get(member.pk)
-        return contact.external_userid if contact else None
+        return _exists(bound_guide_contact_rows(brand_id=brand_id).filter(member_id=member_id))
     if channel == Channel.GUIDE_TASK:
-        guide_id = important_member_guide(member=member, brand=brand)
-        return f"guide:{guide_id}" if guide_id else None
+        important_sql, important_params = _exists(important_members(brand_id=brand_id).filter(member_id=member_id))
+        bound_sql, bound_params = _exists(GuideBinding.objects.filter(member_id=member_id, brand_id=brand_id,
+                                                                      ended_at__isnull=True))
+        return f"{important_sql} AND {bound_sql}", [*important_params, *bound_params]
     return None
 
 

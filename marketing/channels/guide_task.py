@@ -7,18 +7,19 @@ the same service credit on the binding), flagged for a personal call and carryin
 words; every other member is not addressable here and falls through to the next channel. The
 delivery is recorded ``to_guide`` with the care item's id.
 
-The only module of the marketing app that reads the RFML and care tables (``analytics.models`` today,
-``segments`` once they move): change the import below and nothing else.
+Whether a member is addressable here is decided with every other channel in ``marketing.rules`` (from
+:func:`important_members` and the open binding, through ``marketing.channels.addresses``); the channel
+itself looks the bound guide up again when the task is handed over.
 """
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from marketing.channels import OutgoingMessage, PermanentFailure
 from marketing.models import Delivery
-from members.models import GuideBinding, Member
-from retail_crm.models import Brand
+from members.models import GuideBinding
 from retail_crm.vocabulary import Segment
 from segments.care_text import CareReason
 from segments.models import CareItem, MemberRfm
@@ -27,12 +28,9 @@ IMPORTANT = [segment for segment in Segment.values if segment.startswith("import
 REASON_CODE = CareReason.CAMPAIGN  # the care-list rebuild keeps these items
 
 
-def important_member_guide(*, member: Member, brand: Brand) -> int | None:
-    """The id of the member's bound guide for ``brand`` when the member is of an important class there."""
-    if not MemberRfm.objects.filter(member=member, brand=brand, segment__in=IMPORTANT).exists():
-        return None
-    return (GuideBinding.objects.filter(member=member, brand=brand, ended_at__isnull=True)
-            .values_list("guide_id", flat=True).first())
+def important_members(*, brand_id: int) -> QuerySet[MemberRfm]:
+    """The brand's members of an important RFML class now (their current RFML row); narrowed by the caller."""
+    return MemberRfm.objects.filter(brand_id=brand_id, segment__in=IMPORTANT)
 
 
 class GuideTaskChannel:

@@ -14,8 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from segments.models import RfmClassChange, RfmRun
-from tests.factories import UserFactory
 from tests.analytics.test_metrics import build_world
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

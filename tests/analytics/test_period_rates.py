@@ -41,6 +41,7 @@ from analytics.metrics import Filters
 from analytics.models import MemberWindowFact
 from mall.models import Channel
 from retail_crm.scoping import actor_for
+from tests.analytics.test_dashboard_consistency import check_overview
 from tests.dashboard_data import PASSWORD, local
 from tests.factories import (
     BrandFactory,
@@ -53,7 +54,6 @@ from tests.factories import (
     StoreFactory,
     staff_user,
 )
-from tests.analytics.test_dashboard_consistency import check_overview
 
 pytestmark = pytest.mark.django_db
 

@@ -35,8 +35,8 @@ from attribution.services import attribute_orders
 from mall.models import Channel, Order
 from retail_crm.errors import ApplicationError
 from retail_crm.scoping import actor_for
-from tests.factories import MemberFactory, UserFactory, staff_user
 from tests.attribution.test_attribution import Org, bind, order
+from tests.factories import MemberFactory, UserFactory, staff_user
 
 pytestmark = pytest.mark.django_db
 

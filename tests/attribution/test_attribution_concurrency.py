@@ -20,8 +20,8 @@ from attribution import services as attribution
 from attribution.models import SalesCredit
 from attribution.services import attribute_orders, attribute_range
 from mall.models import Channel
-from tests.factories import MemberFactory
 from tests.attribution.test_attribution import Org, bind, order
+from tests.factories import MemberFactory
 
 pytestmark = [
     pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),

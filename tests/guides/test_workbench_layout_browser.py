@@ -4,8 +4,8 @@ link, button, field, select, summary and [role=button] is at least 44×44 px. Fo
 members filter panel, the rest of the care list, the reject box) are opened first so what they hold is measured
 too. A screenshot of each page lands in $SCREENSHOT_DIR (tests/browser.py).
 
-The dataset is tests.guides.test_workbench_browser.build_world (a guide 林小雨 with 4 members, a care list, a task) plus:
-a store manager of the same store (with a guide row, so they have a ledger), a withdrawal the guide asked for, a
+The dataset is tests.guides.test_workbench_browser.build_world (a guide 林小雨 with 4 members, a care list, a task)
+plus: a store manager of the same store (with a guide row, so they have a ledger), a withdrawal the guide asked for, a
 session of the store's live schedule hosted by the colleague 陈晓, and the guide's task executed (a share).
 """
 

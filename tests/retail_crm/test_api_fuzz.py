@@ -42,8 +42,8 @@ def credentials(db, settings):
     settings.WECOM_CALLBACK_TOKEN = "QDG6eK"
     settings.WECOM_ENCODING_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
     settings.WECOM_CORP_ID = "wx5823bf96d3bd56c7"
-    # Generated requests must reach the views, not stop at a rate limit (the limits have tests/retail_crm/test_throttling.py;
-    # a 429 is still documented and would still be checked against the schema).
+    # Generated requests must reach the views, not stop at a rate limit (the limits have
+    # tests/retail_crm/test_throttling.py; a 429 is still documented and would still be checked against the schema).
     settings.THROTTLE_RATES = {scope: "100000/min" for scope in settings.THROTTLE_RATES}
     group = RetailGroupFactory()
     brand = BrandFactory(group=group, code="WOM")
