@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from mall.models import CouponTemplate
+from marketing.campaigns import VariantSpec
 from members.models import EventKind, JoinChannel, TagValue
 from retail_crm.models import Brand, Region, Store
 from retail_crm.scoping import Actor, scoped
@@ -270,6 +271,30 @@ class AudienceForm(forms.Form):
 
 _PARAM_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\s*[:=]\s*(.*)$")
 MAX_CHANNELS = 3
+# The wizard's inputs per channel: (content key, kind); "id" a template id, "lines" the template's fields one
+# per line, "text" a longer text, "line" one line. The shapes are marketing.campaigns.CONTENT_KEYS' (the
+# official account's page and WeCom's cards are left to the API).
+CHANNEL_INPUTS = {
+    "sms": (("template", "id"), ("params", "lines")),
+    "subscribe": (("template", "id"), ("params", "lines")),
+    "official_account": (("template", "id"), ("params", "lines")),
+    "wecom": (("text", "text"),),
+    "guide_task": (("reason", "line"), ("action", "line")),
+}
+INPUT_LABELS = {"template": gettext_lazy("template id"), "params": gettext_lazy("template fields, one per line"),
+                "text": gettext_lazy("text"), "reason": gettext_lazy("why the guide should reach out"),
+                "action": gettext_lazy("what to do")}
+# Which input a service message about a channel's content concerns, by how the message starts.
+_MESSAGE_KEYS = (("template", "give a template id"), ("params", "params "), ("text", "text "),
+                 ("text", "give a text"), ("reason", "give the reason"))
+
+
+def _content_field(kind: str, label: str) -> forms.CharField:
+    if kind == "id":
+        return forms.CharField(label=label, required=False, max_length=64)
+    if kind == "line":
+        return forms.CharField(label=label, required=False, max_length=200)
+    return forms.CharField(label=label, required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
 WEEKDAYS = ((0, gettext_lazy("Monday")), (1, gettext_lazy("Tuesday")), (2, gettext_lazy("Wednesday")),
             (3, gettext_lazy("Thursday")), (4, gettext_lazy("Friday")), (5, gettext_lazy("Saturday")),
             (6, gettext_lazy("Sunday")))
@@ -311,7 +336,7 @@ class CampaignForm(forms.Form):
                                   input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
                                   widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
                                                              format="%Y-%m-%dT%H:%M"))
-    holdout_percent = forms.DecimalField(label=gettext_lazy("Holdout (% of the audience who get nothing)"),
+    holdout_percent = forms.DecimalField(label=gettext_lazy("Holdout: percent of the audience who get nothing"),
                                          max_digits=4, decimal_places=2, initial=10)
     attribution_days = forms.IntegerField(label=gettext_lazy("Attribution window (days)"), initial=7)
     ab_test = forms.BooleanField(label=gettext_lazy("Test a variant B"), required=False)
@@ -321,32 +346,43 @@ class CampaignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.audiences = {a.pk: a for a in audiences}
         self.coupon_templates = {t.pk: t for t in coupon_templates}
-        self.channels = list(channels)  # (value, label)
+        self.channels = [(value, label) for value, label in channels if value in CHANNEL_INPUTS]
         self.fields["audience"].choices = [("", _("— choose —"))] + [
             (a.pk, f"{a.name} · {a.brand.name}") for a in audiences]
         self.fields["coupon_template"].choices = [("", _("No coupon"))] + [
             (t.pk, f"{t.name} · {t.brand.name}") for t in coupon_templates]
         self.fields["schedule"].choices = schedules
         self.fields["schedule"].initial = schedules[0][0]
-        none = [("", _("— none —"))]
         for position in range(1, MAX_CHANNELS + 1):
             self.fields[f"channel_{position}"] = forms.ChoiceField(
                 label=_("First") if position == 1 else _("Else"), required=position == 1,
-                choices=(none if position > 1 else [("", _("— choose —"))]) + self.channels)
+                choices=[("", _("— choose —") if position == 1 else _("— none —"))] + self.channels)
         for value, label in self.channels:
-            self.fields[f"{value}_template"] = forms.CharField(
-                label=_("%(channel)s: template id") % {"channel": label}, required=False, max_length=64)
-            self.fields[f"{value}_params"] = forms.CharField(
-                label=_("%(channel)s: message") % {"channel": label}, required=False, max_length=4000,
-                widget=forms.Textarea(attrs={"rows": 3}))
-            self.fields[f"b_{value}_params"] = forms.CharField(
-                label=_("%(channel)s: message of variant B") % {"channel": label}, required=False,
-                max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+            for key, kind in CHANNEL_INPUTS[value]:
+                what = str(INPUT_LABELS[key])
+                self.fields[f"{value}_{key}"] = _content_field(kind, _("%(channel)s: %(what)s") % {
+                    "channel": label, "what": what})
+                if kind != "id":
+                    self.fields[f"b_{value}_{key}"] = _content_field(kind, _("%(channel)s: %(what)s, variant B") % {
+                        "channel": label, "what": what})
 
     def content_fields(self):
-        """Per channel: (value, label, template field, message field, variant B's message field)."""
-        return [(value, label, self[f"{value}_template"], self[f"{value}_params"], self[f"b_{value}_params"])
+        """Per channel: (value, label, its fields, variant B's fields)."""
+        return [(value, label, [self[f"{value}_{key}"] for key, _kind in CHANNEL_INPUTS[value]],
+                 [self[f"b_{value}_{key}"] for key, kind in CHANNEL_INPUTS[value] if kind != "id"])
                 for value, label in self.channels]
+
+    def field_for_content(self, channel: str, message: str, *, variant_b: bool = False) -> str | None:
+        """The field a service message about ``channel``'s content concerns (``message`` without the channel)."""
+        if channel not in CHANNEL_INPUTS or channel not in dict(self.channels):
+            return None
+        keys = [key for key, _kind in CHANNEL_INPUTS[channel]]
+        key = next((k for k, starts in _MESSAGE_KEYS if k in keys and message.startswith(starts)), None)
+        if key is None:  # about a variable: the first text the channel has
+            key = next(k for k, kind in CHANNEL_INPUTS[channel] if kind != "id")
+        if variant_b and dict(CHANNEL_INPUTS[channel])[key] != "id":
+            return f"b_{channel}_{key}"
+        return f"{channel}_{key}"
 
     def channel_fields(self):
         return [self[f"channel_{position}"] for position in range(1, MAX_CHANNELS + 1)]
@@ -356,17 +392,27 @@ class CampaignForm(forms.Form):
         data["channels"] = [data[f"channel_{p}"] for p in range(1, MAX_CHANNELS + 1) if data.get(f"channel_{p}")]
         return data
 
+    def _entry(self, channel: str, *, prefix: str = "", given_only: bool = False) -> dict:
+        """One channel's content from its fields (``prefix`` "b_": variant B's, only the fields filled in)."""
+        entry = {}
+        for key, kind in CHANNEL_INPUTS.get(channel, ()):
+            if prefix and kind == "id":
+                continue
+            value = (self.cleaned_data.get(f"{prefix}{channel}_{key}") or "").strip()
+            if kind == "lines":
+                value = message_params(value)
+            if value or not given_only and kind == "id":
+                entry[key] = value
+        return entry
+
     def chosen_audience(self):
         return self.audiences.get(self.cleaned_data.get("audience"))
 
     def campaign_arguments(self) -> dict:
         """The keyword arguments of ``campaign_create`` (less ``brand`` and ``created_by``) the form says."""
-        from marketing.campaigns import VariantSpec
-
         data = self.cleaned_data
         channels = data["channels"]
-        content = {c: {"template": data.get(f"{c}_template", "").strip(),
-                       "params": message_params(data.get(f"{c}_params"))} for c in channels}
+        content = {c: self._entry(c) for c in channels}
         arguments = {
             "audience": self.chosen_audience(), "name": data["name"], "channels": channels, "content": content,
             "variants": (), "link": data.get("link", "").strip(),
@@ -377,9 +423,7 @@ class CampaignForm(forms.Form):
         }
         if data.get("ab_test"):
             weight = data.get("a_weight") if data.get("a_weight") is not None else 50
-            content_b = {c: {"template": entry["template"],
-                             "params": message_params(data.get(f"b_{c}_params")) or entry["params"]}
-                         for c, entry in content.items()}
+            content_b = {c: {**entry, **self._entry(c, prefix="b_", given_only=True)} for c, entry in content.items()}
             arguments["variants"] = (VariantSpec(name="A", weight=weight, content=content),
                                      VariantSpec(name="B", weight=100 - weight, content=content_b))
             arguments["content"] = {}

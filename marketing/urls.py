@@ -1,8 +1,8 @@
-"""HQ marketing pages under ``/hq/marketing/``: audiences (and issuing a coupon to one)."""
+"""HQ marketing pages under ``/hq/marketing/``: audiences (and issuing a coupon to one) and campaigns."""
 
 from django.urls import path
 
-from marketing.views import audiences
+from marketing.views import audiences, campaigns
 
 app_name = "marketing"
 urlpatterns = [
@@ -10,4 +10,7 @@ urlpatterns = [
     path("audiences/new/", audiences.audience_new, name="audience-new"),
     path("audiences/<int:pk>/", audiences.audience_edit, name="audience"),
     path("audiences/<int:pk>/coupon/", audiences.audience_coupon, name="audience-coupon"),
+    path("campaigns/", campaigns.campaign_list_page, name="campaigns"),
+    path("campaigns/new/", campaigns.campaign_new, name="campaign-new"),
+    path("campaigns/<int:pk>/", campaigns.campaign_page, name="campaign"),
 ]

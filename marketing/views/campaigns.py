@@ -26,7 +26,7 @@ from marketing.audiences import audience_count, audience_list
 from marketing.campaign_overview import campaign_overviews
 from marketing.campaigns import campaign_cancel, campaign_create, campaign_launch
 from marketing.errors import MarketingErrorCode
-from marketing.forms import WEEKDAYS, CampaignForm
+from marketing.forms import INPUT_LABELS, WEEKDAYS, CampaignForm
 from marketing.models import Campaign, Channel, HoldReason
 from marketing.results import campaign_results
 from marketing.selectors import campaign_list
@@ -89,14 +89,13 @@ def _field_for(form: CampaignForm, key: str, text: str) -> tuple[str | None, str
     if key in CAMPAIGN_FIELDS:
         return key, text
     if key in ("content", "variants"):
-        prefix = ""
+        variant_b = False
         if key == "variants" and text[:3] in ("A: ", "B: "):
-            prefix, text = text[0], text[3:]
+            variant_b, text = text[0] == "B", text[3:]
         channel, sep, rest = text.partition(": ")
-        if sep and f"{channel}_params" in form.fields:
-            if rest.startswith("give a template id"):
-                return f"{channel}_template", rest
-            return (f"b_{channel}_params" if prefix == "B" else f"{channel}_params"), rest
+        field = form.field_for_content(channel, rest, variant_b=variant_b) if sep else None
+        if field is not None:
+            return field, rest
         return ("ab_test" if key == "variants" else None), text
     return None, text
 
@@ -121,6 +120,18 @@ def _refusal_sentence(refused: ApplicationError) -> str:
     return refusal_text(refused.message)
 
 
+def _entry_lines(entry: dict) -> list[tuple[str, str]]:
+    """One channel's content as (what, text) lines for the review."""
+    lines = []
+    for key, value in entry.items():
+        if isinstance(value, dict):
+            value = "; ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = " / ".join(value)
+        lines.append((str(INPUT_LABELS.get(key, key)), value))
+    return lines
+
+
 def _review(form: CampaignForm, arguments: dict) -> dict:
     """What the review step shows: the campaign as it will go, with its audience counted now."""
     audience = arguments["audience"]
@@ -137,8 +148,8 @@ def _review(form: CampaignForm, arguments: dict) -> dict:
         "ends_at": arguments["ends_at"], "link": arguments["link"], "coupon": arguments["coupon_template"],
         "attribution_days": arguments["attribution_days"],
         "variants": [{"name": name, "weight": weight,
-                      "messages": [(labels.get(c, c), entry["template"], entry["params"]) for c, entry in
-                                   content.items()]} for name, weight, content in contents],
+                      "messages": [(labels.get(c, c), _entry_lines(entry)) for c, entry in content.items()]}
+                     for name, weight, content in contents],
     }
 
 
@@ -228,7 +239,8 @@ def _charts(results) -> list[dict]:
         x.append(_("Holdout"))
         data.append(f.lift.holdout_rate if f.lift else None)
         charts.append({"id": "campaign-conversion", "title": _("Conversion rate: sent to against the holdout"),
-                       "kind": "bar", "unit": "ratio", "x": x, "series": [{"name": _("Conversion rate"), "data": data}]})
+                       "kind": "bar", "unit": "ratio", "x": x,
+                       "series": [{"name": _("Conversion rate"), "data": data}]})
     return charts
 
 

@@ -47,6 +47,12 @@ _SHAPES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"Unknown value (?P<value>.+); one of: .*$"),
      lambda m: _("Unknown value %(value)s.") % {"value": m["value"]}),
     (re.compile(r"One of: product_view, .*$"), lambda m: _("Choose a behaviour.")),
+    # campaigns (marketing.campaigns.campaign_create)
+    (re.compile(r"Give distinct channels from .*$"), lambda m: _("Choose different channels.")),
+    (re.compile(r"Use an https link to one of: (?P<hosts>.*)\.$"),
+     lambda m: _("Give an https link on one of: %(hosts)s.") % {"hosts": m["hosts"]}),
+    (re.compile(r"unknown variable (?P<name>\{[^}]*\}); use .*$"),
+     lambda m: _("Unknown variable %(name)s; use {name}, {guide}, {link} or {coupon}.") % {"name": m["name"]}),
 ]
 
 _EXACT = {
@@ -71,6 +77,34 @@ _EXACT = {
     "A name of 1–80 characters is required.": gettext_lazy("Give a name of 1 to 80 characters."),
     "The brand already has an audience of that name.": gettext_lazy("This brand already has an audience of that name."),
     "No such brand in your scope.": gettext_lazy("Not found in your scope."),
+    # campaigns (marketing.campaigns.campaign_create); content messages come without their channel
+    "The audience belongs to another brand.": gettext_lazy("The audience belongs to another brand."),
+    "The coupon template belongs to another brand.": gettext_lazy(
+        "This coupon belongs to another brand than the audience."),
+    "Give 0 to 50.": gettext_lazy("Give 0 to 50."),
+    "Give 1 to 30 days.": gettext_lazy("Give 1 to 30 days."),
+    "Required for a campaign at a time.": gettext_lazy("Give the time to send at."),
+    "Required for a recurring campaign.": gettext_lazy("Give the time of each run."),
+    "Give 0 (Monday) to 6 (Sunday).": gettext_lazy("Choose the weekday."),
+    "Only for a weekly campaign.": gettext_lazy("Only for a weekly campaign."),
+    "Only for a recurring campaign.": gettext_lazy("Only for a daily or weekly campaign."),
+    "give a template id (1–64 characters).": gettext_lazy("Give the template id (1 to 64 characters)."),
+    "params must be a list, or an object, of texts of at most 500 characters.": gettext_lazy(
+        "Each field has at most 500 characters."),
+    "params must be an object (template field → text).": gettext_lazy(
+        "Write each line as “field: text”."),
+    "give a text, a miniprogram card and/or a link card.": gettext_lazy("Give the text."),
+    "text must be 1–1000 characters.": gettext_lazy("The text has 1 to 1000 characters."),
+    "give the reason (1–200 characters) and, if you like, the action (up to 200).": gettext_lazy(
+        "Give the reason (1 to 200 characters) and, if you like, what to do (up to 200)."),
+    "{name} cannot be used: a WeCom group send carries one text to all of a guide's members.": gettext_lazy(
+        "{name} cannot be used: a WeCom group send is one text to all of a guide's members."),
+    "{link} needs the campaign's link.": gettext_lazy("{link} needs the campaign's link."),
+    "{coupon} needs a coupon template.": gettext_lazy("{coupon} needs a coupon."),
+    "Give two or more variants with distinct names and weights adding up to 100.": gettext_lazy(
+        "The two variants' shares are each 1 to 99 and add up to 100."),
+    "Every variant must offer the same subscribe-message template.": gettext_lazy(
+        "Both variants must use the same subscribe-message template."),
 }
 
 

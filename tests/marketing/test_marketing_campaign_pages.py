@@ -72,8 +72,9 @@ def test_review_checks_and_shows_the_campaign_without_saving_it(w, zh):
     assert response.status_code == 200
     review = response.context["review"]
     assert (review["size"], review["holdout"], review["channels"]) == (3, 0, ["短信"])
-    assert review["variants"] == [{"name": "", "weight": 100,
-                                   "messages": [("短信", "1110", ["{name}您好，新品到店 {link}", "{coupon}"])]}]
+    assert review["variants"] == [{"name": "", "weight": 100, "messages": [
+        ("短信", [("模板 ID", "1110"), ("模板字段（每行一个）", "{name}您好，新品到店 {link} / {coupon}")])]}]
+    assert review["coupon"] == w.template
     html = response.content.decode()
     assert "核对" in html and "启动活动" in html and 'id="review-size">3<' in html
     assert not Campaign.objects.exists()
@@ -85,11 +86,14 @@ def test_launch_from_the_wizard_then_dispatch_and_read_the_results(w, zh, django
 
     campaign = Campaign.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/hq/marketing/campaigns/{campaign.pk}/"
+    # Resolved on commit: a campaign sent "now" has done its one run once its messages are queued.
     assert (campaign.brand, campaign.audience, campaign.status, campaign.channels, campaign.created_by) == (
-        w.wa, w.audience, "running", ["sms"], w.operator)
+        w.wa, w.audience, "done", ["sms"], w.operator)
     assert campaign.content == {"sms": {"template": "1110", "params": ["{name}", "{link}"]}}
     assert deliveries_dispatch().sent == 2
-    assert sorted(m.address for m in fake.sent) == sorted([w.m1.phone, w.m2.phone])
+    sent = {m.address: m for m in fake.sent_messages()}
+    assert set(sent) == {w.m1.phone, w.m2.phone}
+    assert sent[w.m1.phone].template == "1110" and list(sent[w.m1.phone].params)[0] == "王一"
 
     page = zh.get(response["Location"])
     assert page.status_code == 200
@@ -143,6 +147,7 @@ def test_a_b_variants_and_a_weekly_schedule_saved_as_a_draft(w, zh):
         ("B", 70, {"sms": {"template": "1110", "params": ["{name}，专属折扣 {link}"]}})]
     page = zh.get(f"/hq/marketing/campaigns/{campaign.pk}/")
     assert page.context["can_launch"] is True and page.context["schedule"] == "每周一 10:00"
+    assert [v["name"] for v in page.context["variants"]] == ["A", "B"]
 
 
 def test_launch_and_cancel_a_draft_from_its_page(w, zh, django_capture_on_commit_callbacks):
@@ -153,10 +158,10 @@ def test_launch_and_cancel_a_draft_from_its_page(w, zh, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         assert zh.post(url, {"action": "launch"}).status_code == 302
     campaign.refresh_from_db()
-    assert campaign.status == "running"
+    assert campaign.status == "done"
     again = zh.post(url, {"action": "launch"})
     assert again.status_code == 409
-    assert again.context["error"] == "只有草稿可以启动；该活动当前为“进行中”。"
+    assert again.context["error"] == "只有草稿可以启动；该活动当前为“已完成”。"
 
     assert zh.post(url, {"action": "cancel"}).status_code == 302
     campaign.refresh_from_db()
