@@ -8,17 +8,19 @@ the test runs; resolving runs on commit (captured and run here), sending is ``de
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from marketing.campaigns import campaign_create
+from marketing.campaigns import campaign_create, is_held_out
 from marketing.channels import fake
 from marketing.models import Audience, Campaign, CampaignVariant, ChannelOptOut, Delivery, ReachRules
+from marketing.results import newcombe_interval
 from marketing.services import deliveries_dispatch
-from tests.factories import staff_user
+from tests.factories import BrandMembershipFactory, MemberFactory, OrderFactory, staff_user
 from tests.marketing.pages_world import build_world
 
 pytestmark = pytest.mark.django_db
@@ -197,3 +199,45 @@ def test_a_guide_is_sent_to_the_workbench_and_a_regional_manager_refused(w):
     manager.force_login(staff_user("region_manager", region=w.sa1.region))
     assert manager.get(LIST).status_code == 403
     assert manager.post(NEW, {}).status_code == 403
+
+
+def test_the_results_show_the_lift_against_the_holdout_with_its_interval(w, zh, django_capture_on_commit_callbacks):
+    """24 members (the world's 4 and 20 more), half held out by the campaign's hash; every third member pays an
+    order of the brand an hour after the launch. The page shows the rates and Newcombe's interval of them."""
+    ChannelOptOut.objects.all().delete()
+    extra = [MemberFactory(group=w.group, code=f"x{i:02d}") for i in range(20)]
+    for member in extra:
+        BrandMembershipFactory(member=member, brand=w.wa, store=w.sa1)
+    everyone = Audience.objects.create(group=w.group, brand=w.wa, name="全部", definition={})
+    with django_capture_on_commit_callbacks(execute=True):
+        zh.post(NEW, wizard(w, action="launch", audience=str(everyone.pk), holdout_percent="50"))
+    campaign = Campaign.objects.get()
+    members = [w.m1, w.m2, w.m3, w.m4, *extra]
+    buyers = members[::3]
+    for member in buyers:
+        OrderFactory(brand=w.wa, member=member, ordered_at=timezone.now() + dt.timedelta(hours=1))
+    held_out = {m.pk for m in members if is_held_out(m.pk, campaign)}
+    treated = [m for m in members if m.pk not in held_out]
+    control = [m for m in members if m.pk in held_out]
+    assert treated and control  # 2^-23 odds otherwise
+    k1, k2 = sum(m in buyers for m in treated), sum(m in buyers for m in control)
+    difference, low, high = newcombe_interval(k1, len(treated), k2, len(control))
+
+    page = zh.get(f"/hq/marketing/campaigns/{campaign.pk}/")
+
+    lift = page.context["total"]["lift"]
+    assert (lift["treated"], lift["treated_converted"], lift["holdout"], lift["holdout_converted"]) == (
+        len(treated), k1, len(control), k2)
+    html = page.content.decode()
+    assert f"{difference * 100:+.1f} 个百分点" in html
+    assert f"95% 置信区间 {low * 100:+.1f} 至 {high * 100:+.1f}" in html
+    assert f"发送组：{len(treated)} 人中 {k1} 人购买（{k1 / len(treated) * 100:.1f}%）" in html
+    assert f"对照组：{len(control)} 人中 {k2} 人购买（{k2 / len(control) * 100:.1f}%）" in html
+    assert 'data-chart="campaign-conversion-data"' in html
+
+
+def test_the_wizard_in_english(w):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(w.operator)
+    html = client.get(NEW).content.decode()
+    assert "Channels, in fallback order" in html and "Check and review" in html and "渠道" not in html
