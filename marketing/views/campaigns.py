@@ -100,7 +100,13 @@ def _field_for(form: CampaignForm, key: str, text: str) -> tuple[str | None, str
     return None, text
 
 
+AUDIENCE_INVALID = "The campaign's audience is no longer valid; correct it first."
+
+
 def _show_refusal(form: CampaignForm, refused: ApplicationError) -> None:
+    if refused.message == AUDIENCE_INVALID:  # its fields hold the audience's own (English) reasons
+        form.add_error("audience", _refusal_sentence(refused))
+        return
     if not refused.fields:
         form.add_error(None, _refusal_sentence(refused))
     for key, texts in refused.fields.items():
@@ -117,6 +123,8 @@ def _refusal_sentence(refused: ApplicationError) -> str:
         return _("This campaign is cancelled already.")
     if refused.code == MarketingErrorCode.COUPON_NOT_ISSUABLE:
         return _("The campaign's coupon is no longer issued.")
+    if refused.message == AUDIENCE_INVALID:
+        return _("The audience's conditions no longer fit its brand; edit the audience first.")
     return refusal_text(refused.message)
 
 
@@ -135,8 +143,11 @@ def _entry_lines(entry: dict) -> list[tuple[str, str]]:
 def _review(form: CampaignForm, arguments: dict) -> dict:
     """What the review step shows: the campaign as it will go, with its audience counted now."""
     audience = arguments["audience"]
-    size = audience_count(brand=audience.brand, definition=audience.definition)
-    holdout = (Decimal(size) * arguments["holdout_percent"] / 100).quantize(Decimal(1), ROUND_HALF_UP)
+    try:
+        size = audience_count(brand=audience.brand, definition=audience.definition)
+    except ApplicationError:  # the saved conditions no longer fit; launching says so on the audience field
+        size = None
+    holdout = (Decimal(size or 0) * arguments["holdout_percent"] / 100).quantize(Decimal(1), ROUND_HALF_UP)
     labels = _channel_labels()
     variants = arguments["variants"]
     contents = [(v.name, v.weight, v.content) for v in variants] or [("", 100, arguments["content"])]

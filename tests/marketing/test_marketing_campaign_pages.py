@@ -241,3 +241,17 @@ def test_the_wizard_in_english(w):
     client.force_login(w.operator)
     html = client.get(NEW).content.decode()
     assert "Channels, in fallback order" in html and "Check and review" in html and "渠道" not in html
+
+
+def test_an_audience_that_no_longer_fits_is_named_in_the_review_and_refused_at_launch(w, zh):
+    w.audience.definition = {"tags": {"any": [999_999]}}  # a tag value deleted since
+    w.audience.save()
+
+    review = zh.post(NEW, wizard(w, action="review"))
+    assert review.status_code == 200 and review.context["review"]["size"] is None
+    assert "条件已失效" in review.content.decode()
+
+    launch = zh.post(NEW, wizard(w, action="launch"))
+    assert launch.status_code == 400
+    assert errors(launch) == {"audience": ["该人群的条件已不适用于其品牌，请先编辑人群。"]}
+    assert not Campaign.objects.exists()
