@@ -42,6 +42,7 @@ NAV = [
     ("hq:core", pgettext_lazy("dashboard section", "Core indicators")),
     ("live-schedule", pgettext_lazy("dashboard section", "Live schedule")),
     ("hq-coupons", pgettext_lazy("dashboard section", "Coupons")),
+    ("marketing:audiences", pgettext_lazy("dashboard section", "Marketing")),
 ]
 
 

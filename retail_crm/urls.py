@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from livestream import views as livestream_views
 from mall import views as mall_views
-from marketing import views as marketing_views
+from marketing.views import links as marketing_links
 from retail_crm import account_views, views
 
 # Rendered in the viewer's language (zh-hans: 零售私域运营平台).
@@ -31,9 +31,10 @@ urlpatterns = [
     path("accounts/password-reset/done/", account_views.EmailPasswordResetCompleteView.as_view(),
          name="password_reset_complete"),
     path("i18n/", include("django.conf.urls.i18n")),
-    re_path(r"^t/(?P<code>[A-Za-z0-9_-]{8,16})$", marketing_views.link_redirect, name="marketing-link"),
+    re_path(r"^t/(?P<code>[A-Za-z0-9_-]{8,16})$", marketing_links.link_redirect, name="marketing-link"),
     path("hq/live-schedule/", livestream_views.schedule, name="live-schedule"),
     path("hq/coupons/", mall_views.coupons, name="hq-coupons"),
+    path("hq/marketing/", include("marketing.urls")),
     path("hq/", include("analytics.urls")),
     path("workbench/", include("guides.urls")),
     path("api/v1/", include("retail_crm.api.urls")),

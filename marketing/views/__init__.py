@@ -1,0 +1,1 @@
+"""Server-rendered marketing pages under ``/hq/marketing/`` (routes in ``marketing/urls.py``)."""
