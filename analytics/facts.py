@@ -869,15 +869,17 @@ def _year_earlier(day: dt.date) -> dt.date:
 
 
 def window_periods(ends: list[dt.date], lengths: tuple[int, ...] = WINDOW_LENGTHS) -> list[tuple[dt.date, dt.date]]:
-    """The windows [end − (length − 1), end] of ``ends``, the same dates a year earlier (同比) and the window of
-    the same length just before (环比), so a preset's page reads all three from facts."""
+    """The windows [end − (length − 1), end] of ``ends``, the same dates a year earlier (同比), the window of the
+    same length just before (环比) and its year-earlier dates, so a preset's page reads them all from facts."""
     periods = set()
     for end in ends:
         for length in lengths:
             first = end - dt.timedelta(days=length - 1)
             periods.add((first, end))
             periods.add((_year_earlier(first), _year_earlier(end)))
-            periods.add((first - dt.timedelta(days=length), first - dt.timedelta(days=1)))
+            before = (first - dt.timedelta(days=length), first - dt.timedelta(days=1))
+            periods.add(before)
+            periods.add((_year_earlier(before[0]), _year_earlier(before[1])))  # the 环比 bundle carries its 同比
     return sorted(periods)
 
 

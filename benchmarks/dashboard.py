@@ -570,7 +570,7 @@ def backfill_period_facts(last_day: dt.date) -> None:
     first_day = last_day - dt.timedelta(days=29)
     before = Filters(date_from=first_day, date_to=last_day).previous()  # the 环比 the pages show beside it
     periods = [(first_day, last_day), (_year_earlier(first_day), _year_earlier(last_day)),
-               (before.date_from, before.date_to)]
+               (before.date_from, before.date_to), (_year_earlier(before.date_from), _year_earlier(before.date_to))]
     step = Step()
     for first, last in periods:
         if not GuidedOrderFact.objects.filter(day=first).exists() or \
