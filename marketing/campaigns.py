@@ -362,10 +362,13 @@ def _run_start(campaign: Campaign, *, scheduled_for: dt.datetime, now: dt.dateti
                                           status=CampaignRun.Status.FAILED, error=str(exc)[:200])
     sql, params = _audience_sql(campaign, definition, now)
     with audience_query_settings(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT MAX(a.member_id) FROM ({sql}) a", params)  # noqa: S608 - the audience's SQL, values bound
-        upto = cursor.fetchone()[0] or 0
+        # The ranges run from just below the audience's lowest member id (ids are shared by a group's brands, so a
+        # brand's members can start far above 0) up to its highest.
+        cursor.execute(f"SELECT MIN(a.member_id), MAX(a.member_id) FROM ({sql}) a", params)  # noqa: S608 - the audience's SQL, values bound
+        lowest, upto = cursor.fetchone()
+        upto = upto or 0
     run = CampaignRun.objects.create(campaign=campaign, scheduled_for=scheduled_for, started_at=now,
-                                     members_upto=upto)
+                                     members_upto=upto, resolved_through=max((lowest or 1) - 1, 0))
     _resolve_later(run.pk)
     return run
 
