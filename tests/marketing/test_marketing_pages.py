@@ -158,7 +158,7 @@ def test_the_services_refusals_are_shown_on_their_fields_in_chinese(w, zh):
 def test_form_errors_come_first_in_chinese_and_a_name_taken_is_a_409_on_the_name(w, zh):
     response = zh.post(NEW, {"name": "", "points_min": "很多", "other_conditions": "{not json"})
     assert response.status_code == 400
-    assert errors(response) == {"name": ["该字段是必填项。"], "points_min": ["请输入整数。"],
+    assert errors(response) == {"name": ["该字段是必填项。"], "points_min": ["输入整数。"],
                                 "other_conditions": ["不是有效的 JSON。"]}
 
     saved(w, "M 码", {})
