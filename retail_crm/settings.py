@@ -233,6 +233,10 @@ SMS_PROVIDER = env_str("SMS_PROVIDER", "fake" if DEBUG else "tencent")
 OFFICIAL_ACCOUNT_PROVIDER = env_str("OFFICIAL_ACCOUNT_PROVIDER", "fake" if DEBUG else "wechat")
 OFFICIAL_ACCOUNT_APPID = env_str("OFFICIAL_ACCOUNT_APPID", "")
 OFFICIAL_ACCOUNT_SECRET = env_str("OFFICIAL_ACCOUNT_SECRET", "")
+# The token (令牌) of the official account's server configuration, which signs WeChat's follow and unfollow pushes
+# to /api/v1/marketing/official-account/callback/ (plaintext mode); unset, the callback answers 503. The follower
+# look-up (user/info) it needs is the fake or the real one as OFFICIAL_ACCOUNT_PROVIDER says.
+OFFICIAL_ACCOUNT_CALLBACK_TOKEN = env_str("OFFICIAL_ACCOUNT_CALLBACK_TOKEN", "")
 MARKETING_CHANNELS = {"sms": SMS_PROVIDER, "subscribe": "fake" if DEBUG else None,
                       "official_account": OFFICIAL_ACCOUNT_PROVIDER, "guide_task": "guides"}
 # Hours a guide has to send a WeCom group send; after that its unsent members are failed and the send cancelled.

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketing.api import audiences, campaigns, views
+from marketing.api import audiences, campaigns, official_account, views
 
 urlpatterns = [
     path("marketing/audiences/", audiences.AudienceListCreateApi.as_view(), name="marketing-audiences"),
@@ -24,4 +24,6 @@ urlpatterns = [
          name="marketing-sms-status"),
     path("marketing/sms/tencent/reply/<str:token>/", views.TencentSmsCallbackApi.as_view(kind="reply"),
          name="marketing-sms-reply"),
+    path("marketing/official-account/callback/", official_account.OfficialAccountCallbackApi.as_view(),
+         name="marketing-official-account-callback"),
 ]

@@ -8,6 +8,10 @@ WeCom's enterprise group send is the one channel that is not a request per messa
 carries a guide's members for a campaign step and WeCom answers later, once the guide confirmed it.
 Its adapters (``GROUP_ADAPTERS``) have ``send_group``, ``task_status``, ``send_results`` and ``cancel``
 instead of ``send``; ``marketing.group_sends`` drives them.
+
+Beside the channels, ``get_follower_lookup`` gives the official account's follower look-up (``user/info``, who
+an openid is), chosen by ``OFFICIAL_ACCOUNT_PROVIDER`` like the official-account channel; ``marketing.followers``
+uses it to link the people who follow the account.
 """
 
 from __future__ import annotations
@@ -71,6 +75,15 @@ class RecipientResult:
     sent_at: dt.datetime | None
 
 
+@dataclass(frozen=True)
+class Follower:
+    """What the official account's ``user/info`` says about one of its openids."""
+
+    openid: str
+    following: bool  # ``subscribe``: 0 when the person does not (or no longer) follow the account
+    unionid: str  # empty unless the account is bound to a WeChat Open Platform account
+
+
 ADAPTERS = {
     "fake": "marketing.channels.fake.FakeChannel",
     "tencent": "marketing.channels.tencent_sms.TencentSms",
@@ -82,6 +95,14 @@ GROUP_CHANNELS = frozenset({"wecom"})
 GROUP_ADAPTERS = {
     "fake": "marketing.channels.fake.FakeWeComGroupSend",
     "api": "marketing.channels.wecom_group_send.WeComGroupSendClient",
+}
+
+
+# The follower look-up, keyed by OFFICIAL_ACCOUNT_PROVIDER's values (the start-up and deploy checks refuse "fake"
+# with DEBUG off, as they do for the channel).
+FOLLOWER_ADAPTERS = {
+    "fake": "marketing.channels.fake.FakeFollowerLookup",
+    "wechat": "marketing.channels.official_account.OfficialAccountFollowers",
 }
 
 
@@ -99,3 +120,11 @@ def get_channel(channel: str):
     if name not in registry:
         raise ImproperlyConfigured(f"Unknown adapter {name!r} for the {channel} channel")
     return import_string(registry[name])(channel=channel)
+
+
+def get_follower_lookup():
+    """The official account's follower look-up that ``OFFICIAL_ACCOUNT_PROVIDER`` names (``follower(openid)``)."""
+    name = getattr(settings, "OFFICIAL_ACCOUNT_PROVIDER", "")
+    if name not in FOLLOWER_ADAPTERS:
+        raise ImproperlyConfigured(f"Unknown follower look-up {name!r} (OFFICIAL_ACCOUNT_PROVIDER)")
+    return import_string(FOLLOWER_ADAPTERS[name])()

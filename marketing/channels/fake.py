@@ -1,7 +1,8 @@
 """The deterministic fake channel: records what it would send, in memory, and answers like a provider.
 
 An address starting with ``fail:`` fails for good and one starting with ``busy:`` fails temporarily,
-so the dispatcher's paths can be driven from data. WeCom group sends have their own fake below.
+so the dispatcher's paths can be driven from data. WeCom group sends and the official account's follower
+look-up have their own fakes below.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from marketing.channels import (
+    Follower,
     GroupMessage,
     GroupSendAccepted,
     OutgoingMessage,
@@ -126,3 +128,24 @@ def confirm(*, at: dt.datetime, msgid: str | None = None) -> int:
 def group_sends() -> list[FakeGroupSend]:
     with _lock:
         return list(GROUP_SENDS)
+
+
+# ---------------------------------------------------------------------------- official-account followers
+
+class FakeFollowerLookup:
+    """The deterministic fake of the official account's ``user/info``: no network, nothing stored.
+
+    Every openid follows and has the unionid ``"u-" + openid``, so a development member whose unionid is
+    ``u-<openid>`` is the follower. Openids starting with ``nounion:`` have no unionid (an account not bound
+    to an Open Platform), ``gone:`` do not follow (``subscribe: 0``), ``busy:`` fail temporarily and
+    ``fail:`` for good.
+    """
+
+    def follower(self, openid: str) -> Follower:
+        if openid.startswith("busy:"):
+            raise TemporaryFailure("fake official account: busy")
+        if openid.startswith("fail:"):
+            raise PermanentFailure("fake official account 40003: invalid openid")
+        if openid.startswith("gone:"):
+            return Follower(openid=openid, following=False, unionid="")
+        return Follower(openid=openid, following=True, unionid="" if openid.startswith("nounion:") else f"u-{openid}")

@@ -20,11 +20,12 @@ JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 TIMEOUT_SECONDS = 10
 
 
-def urllib_transport(method: str, url: str, headers: dict, body: bytes | None) -> tuple[int, bytes]:
+def urllib_transport(method: str, url: str, headers: dict, body: bytes | None, *,
+                     timeout: float = TIMEOUT_SECONDS) -> tuple[int, bytes]:
     """One request with the standard library; every URL is a fixed https:// API host of the caller."""
     request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - fixed https
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - fixed https
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - fixed https
             return response.status, response.read()
     except urllib.error.HTTPError as exc:  # an answer, if not a happy one
         return exc.code, exc.read() or b""

@@ -127,8 +127,9 @@ TAGS = [
                                          "and runs, and the guides' care lists."},
     {"name": "org", "description": "The organisation: brands, regions, stores and guides in the caller's scope."},
     {"name": "marketing", "description": "Reaching members: saved audiences (their live size and CSV export), "
-                                         "every message sent or held back (deliveries), and the SMS provider's "
-                                         "receipt and reply callbacks."},
+                                         "every message sent or held back (deliveries), the SMS provider's "
+                                         "receipt and reply callbacks, and the official account's follow "
+                                         "callback."},
 ]
 
 

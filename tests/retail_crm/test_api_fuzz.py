@@ -42,6 +42,8 @@ def credentials(db, settings):
     settings.WECOM_CALLBACK_TOKEN = "QDG6eK"
     settings.WECOM_ENCODING_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
     settings.WECOM_CORP_ID = "wx5823bf96d3bd56c7"
+    # The official account's callback likewise, so its signature check (not "unconfigured") answers.
+    settings.OFFICIAL_ACCOUNT_CALLBACK_TOKEN = "oa-callback-token"
     # Generated requests must reach the views, not stop at a rate limit (the limits have
     # tests/retail_crm/test_throttling.py; a 429 is still documented and would still be checked against the schema).
     settings.THROTTLE_RATES = {scope: "100000/min" for scope in settings.THROTTLE_RATES}
@@ -73,7 +75,8 @@ def test_api_conforms_to_its_schema_and_never_fails_on_bad_input(case, credentia
     path = case.operation.path
     if path.startswith("/api/v1/mp/") and not path.startswith("/api/v1/mp/auth/login/"):
         header = credentials["member"]
-    elif path.startswith("/api/v1/wecom/callback/") or path.startswith("/api/v1/pay/notify/"):
+    elif path.startswith(("/api/v1/wecom/callback/", "/api/v1/pay/notify/",
+                          "/api/v1/marketing/official-account/callback/")):
         header = None
     else:
         header = credentials["staff"]
