@@ -148,9 +148,10 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     ``channel`` is the first channel in the fallback order the member has not opted out of and can be
     reached on ("" when none). ``hold_reason``, first that applies: opted out of every channel offered;
     no channel left (no consent, no phone); for marketing, a paid order within the care window before
-    ``at``; the frequency cap, counting the member's marketing messages not held back or failed, on any
-    channel and from any source, whose ``send_after`` lies within ``cap_days`` either side of the moment
-    this one may go. "" when the message may go.
+    ``at`` (paid in ``(at - care_days, at]``: one paid after ``at`` does not count); the frequency cap,
+    counting the member's marketing messages not held back or failed, on any channel and from any source,
+    whose ``send_after`` lies within ``cap_days`` either side of the moment this one may go. "" when the
+    message may go.
     """
     member = Member._meta
     phone, openid, oa_openid = (qn(member.get_field(name).column) for name in ("phone", "openid", "oa_openid"))
@@ -177,9 +178,12 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     if plan.kind == MessageKind.MARKETING:
         rules, morning = plan.rules, plan.morning
         window = dt.timedelta(days=rules.cap_days)
+        # Bounded above by ``at`` too: a plan decided for a past moment (a campaign launched ``at=`` an earlier
+        # time, the demo's replays) must not be held by an order paid after that moment.
+        paid_at = qn(Order._meta.get_field("paid_at").column)
         holds.append(f"WHEN EXISTS (SELECT 1 FROM {table(Order)} b WHERE b.member_id = c.member_id "  # noqa: S608 - names from the models, values bound
-                     f"AND b.{qn(Order._meta.get_field('paid_at').column)} > %s) THEN %s")
-        hold_params += [_adapt(plan.at - dt.timedelta(days=rules.care_days)), HoldReason.CARE_WINDOW]
+                     f"AND b.{paid_at} > %s AND b.{paid_at} <= %s) THEN %s")
+        hold_params += [_adapt(plan.at - dt.timedelta(days=rules.care_days)), _adapt(plan.at), HoldReason.CARE_WINDOW]
         holds.append(f"WHEN (SELECT COUNT(*) FROM {table(Delivery)} d WHERE d.member_id = c.member_id "  # noqa: S608 - names from the models, values bound
                      "AND d.kind = %s AND d.send_after > %s AND d.send_after < %s AND d.status NOT IN (%s, %s)) "
                      ">= %s THEN %s")
