@@ -32,6 +32,7 @@ from django.utils import timezone
 from marketing.channels import GroupMessage, PermanentFailure, TemporaryFailure, get_channel
 from marketing.coupons import sent_coupons_issue
 from marketing.models import Channel, Delivery, MessageKind, WeComGroupSend
+from marketing.rules import Rules, send_time_holds
 from members.wecom import bound_guide_contacts
 from retail_crm.models import Brand
 
@@ -53,6 +54,7 @@ class GroupDispatchResult:
     retried: int
     deferred: int  # due marketing deliveries that reached quiet hours before going out
     requests: int  # group sends created
+    held: int = 0  # due deliveries held back at send time (opted out since, or a purchase in the care window)
 
 
 @dataclass
@@ -76,11 +78,20 @@ def _defer_quiet_hours(due, now: dt.datetime, allowed_at: Callable[[Brand], dt.d
     return deferred
 
 
-def _claim_groups(rows_of_source, *, budget: int) -> tuple[list[_Group], int]:
-    """Lock one source's due rows, fail those no guide can reach, claim up to ``budget`` whole groups."""
+def _claim_groups(rows_of_source, *, budget: int, now: dt.datetime,
+                  rules: dict[int, Rules]) -> tuple[list[_Group], int, int]:
+    """Lock one source's due rows, hold back those the rules no longer let go (``send_time_holds``), fail those
+    no guide can reach, claim up to ``budget`` whole groups. Returns the groups, how many failed and held."""
     with transaction.atomic():
         rows = list(rows_of_source.select_for_update(skip_locked=True)
-                    .only("pk", "member_id", "brand_id", "content", "attempts", "source").order_by("pk"))
+                    .only("pk", "member_id", "brand_id", "kind", "channel", "content", "attempts", "source")
+                    .order_by("pk"))
+        holds = send_time_holds(rows, now=now, rules=rules)
+        held = 0
+        for reason in sorted(set(holds.values())):
+            held += Delivery.objects.filter(pk__in=[pk for pk, why in holds.items() if why == reason]).update(
+                status=Delivery.Status.HELD, hold_reason=reason)
+        rows = [row for row in rows if row.pk not in holds]
         groups: dict[tuple, _Group] = {}
         unreachable = []
         by_brand = defaultdict(list)
@@ -108,7 +119,7 @@ def _claim_groups(rows_of_source, *, budget: int) -> tuple[list[_Group], int]:
                 chosen.append(_Group(**{**group.__dict__, "rows": group.rows[start:start + MAX_RECIPIENTS]}))
         Delivery.objects.filter(pk__in=[pk for group in chosen for pk, _, _ in group.rows]).update(
             status=Delivery.Status.SENDING, attempts=F("attempts") + 1)
-    return chosen, failed
+    return chosen, failed, held
 
 
 def _retry_or_fail(group: _Group, *, error: str, now: dt.datetime, max_attempts: int) -> tuple[int, int]:
@@ -154,30 +165,36 @@ def _send(adapter, group: _Group, *, now: dt.datetime, max_attempts: int) -> tup
 
 
 def group_sends_dispatch(*, channel: str, now: dt.datetime, requests: int,
-                         allowed_at: Callable[[Brand], dt.datetime], max_attempts: int) -> GroupDispatchResult:
+                         allowed_at: Callable[[Brand], dt.datetime], max_attempts: int,
+                         rules: dict[int, Rules] | None = None) -> GroupDispatchResult:
     """Create at most ``requests`` group sends from due deliveries of ``channel``, whole groups at a time.
 
-    ``allowed_at(brand)`` is when marketing may go out for the brand (now, or the end of quiet hours).
+    ``allowed_at(brand)`` is when marketing may go out for the brand (now, or the end of quiet hours);
+    ``rules`` the dispatcher's cache of each brand's rules (due rows whose member opted out or bought since
+    are held back, as for every channel).
     A campaign step's due rows are taken together so each guide gets one send for the step, not one per
     dispatch run; steps are served in the order they fell due.
     """
     due = Delivery.objects.filter(channel=channel, status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING],
                                   send_after__lte=now)
     deferred = _defer_quiet_hours(due, now, allowed_at)
-    handed = failed = retried = created = 0
+    handed = failed = retried = created = held = 0
+    rules = {} if rules is None else rules
     adapter = None
     sources = (due.values("source").annotate(first=Min("send_after")).order_by("first", "source")
                .values_list("source", flat=True))
     for source in list(sources[:requests]):
         if created >= requests:
             break
-        groups, unreachable = _claim_groups(due.filter(source=source), budget=requests - created)
-        failed += unreachable
+        groups, unreachable, stopped = _claim_groups(due.filter(source=source), budget=requests - created, now=now,
+                                                     rules=rules)
+        failed, held = failed + unreachable, held + stopped
         for group in groups:
             adapter = adapter or get_channel(channel)
             sent, lost, again = _send(adapter, group, now=now, max_attempts=max_attempts)
             handed, failed, retried, created = handed + sent, failed + lost, retried + again, created + 1
-    return GroupDispatchResult(handed=handed, failed=failed, retried=retried, deferred=deferred, requests=created)
+    return GroupDispatchResult(handed=handed, failed=failed, retried=retried, deferred=deferred, requests=created,
+                               held=held)
 
 
 # ---------------------------------------------------------------------------- results

@@ -5,7 +5,9 @@ carried to the campaign by a click (``CampaignConversion``: last click within th
 of refunds. These sit beside the store and guide sales credit, never in place of it.
 
 **Lift** compares the conversion rate of the members sent to (the rules let their message through and
-queued it, whatever the provider later did with it) with the holdout's, both counted the same way: a
+queued it, whatever the provider later did with it, and even when the dispatcher held it back at send time
+for an opt-out or a purchase since: taking those out would take buyers out of this group only; the
+figures count them as held, by reason) with the holdout's, both counted the same way: a
 member converts when they pay any order of the campaign's brand within the run's window (``started_at``
 to ``started_at + attribution_days``), clicked or not, since the holdout has nothing to click. The
 holdout is restricted to the members the rules would have let through (their would-be hold reason is

@@ -40,7 +40,7 @@ from marketing.models import (
 )
 from members.models import Member
 from retail_crm.models import Brand
-from retail_crm.rawsql import qn, table
+from retail_crm.rawsql import convert, params_list, qn, table
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,10 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     ``channel`` is the first channel in the fallback order the member has not opted out of and can be
     reached on ("" when none). ``hold_reason``, first that applies: opted out of every channel offered;
     no channel left (no consent, no phone); for marketing, a paid order within the care window before
-    ``at``; the frequency cap, counting the member's marketing messages not held back or failed, on any
-    channel and from any source, whose ``send_after`` lies within ``cap_days`` either side of the moment
-    this one may go. "" when the message may go.
+    ``at`` (paid in ``(at - care_days, at]``: one paid after ``at`` does not count); the frequency cap,
+    counting the member's marketing messages not held back or failed, on any channel and from any source,
+    whose ``send_after`` lies within ``cap_days`` either side of the moment this one may go. "" when the
+    message may go.
     """
     member = Member._meta
     phone, openid, oa_openid = (qn(member.get_field(name).column) for name in ("phone", "openid", "oa_openid"))
@@ -177,9 +178,12 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     if plan.kind == MessageKind.MARKETING:
         rules, morning = plan.rules, plan.morning
         window = dt.timedelta(days=rules.cap_days)
+        # Bounded above by ``at`` too: a plan decided for a past moment (a campaign launched ``at=`` an earlier
+        # time, the demo's replays) must not be held by an order paid after that moment.
+        paid_at = qn(Order._meta.get_field("paid_at").column)
         holds.append(f"WHEN EXISTS (SELECT 1 FROM {table(Order)} b WHERE b.member_id = c.member_id "  # noqa: S608 - names from the models, values bound
-                     f"AND b.{qn(Order._meta.get_field('paid_at').column)} > %s) THEN %s")
-        hold_params += [_adapt(plan.at - dt.timedelta(days=rules.care_days)), HoldReason.CARE_WINDOW]
+                     f"AND b.{paid_at} > %s AND b.{paid_at} <= %s) THEN %s")
+        hold_params += [_adapt(plan.at - dt.timedelta(days=rules.care_days)), _adapt(plan.at), HoldReason.CARE_WINDOW]
         holds.append(f"WHEN (SELECT COUNT(*) FROM {table(Delivery)} d WHERE d.member_id = c.member_id "  # noqa: S608 - names from the models, values bound
                      "AND d.kind = %s AND d.send_after > %s AND d.send_after < %s AND d.status NOT IN (%s, %s)) "
                      ">= %s THEN %s")
@@ -222,3 +226,59 @@ def decide_one(plan: MessagePlan, *, member_id: int) -> Decision:
         _, channel, hold = cursor.fetchone()
     return Decision(channel=channel, hold_reason=hold, status=plan.status_for(hold),
                     send_after=plan.send_after_for(hold))
+
+
+HOLD_CHECK_CHUNK = 1000  # deliveries checked per query (a dispatcher's batch is 500: one query)
+
+
+def send_time_holds(rows: Sequence[Delivery], *, now: dt.datetime, rules: dict[int, Rules]) -> dict[int, str]:
+    """The rules that can turn between the decision and the send, checked again for ``rows`` about to go at
+    ``now``: delivery id → hold reason for the rows that may not go any more.
+
+    A message planned at 22:00 waits for 09:00, a retried one for its back-off; in between the member may
+    have opted out of the channel (any kind of message: ``opted_out``) or paid an order (marketing only: an
+    order paid in ``(now - care_days, now]``, ``care_days`` of the row's brand: ``care_window``). Quiet hours
+    are the caller's (it defers, not holds), and the cap was counted when the message was decided.
+
+    One query per ``HOLD_CHECK_CHUNK`` rows, looking the members up on the opt-outs' and the orders' member
+    indexes (an ``EXISTS`` per delivery was planned as a hashed subplan reading the whole opt-out table, and
+    joining the deliveries again read their wide rows back). ``rules`` caches each brand's rules across calls
+    (a brand not in it yet costs one query, once). Rows need ``pk``, ``member_id``, ``brand_id``, ``kind``
+    and ``channel``.
+    """
+    marketing = [row for row in rows if row.kind == MessageKind.MARKETING]
+    missing = {row.brand_id for row in marketing} - set(rules)
+    for brand in Brand.objects.filter(pk__in=missing) if missing else ():
+        rules[brand.pk] = rules_for(brand)
+    longest = max((rules[row.brand_id].care_days for row in marketing), default=0)
+    paid_at = qn(Order._meta.get_field("paid_at").column)
+    opted: set[tuple[int, str]] = set()
+    last_paid: dict[int, dt.datetime] = {}
+    for start in range(0, len(rows), HOLD_CHECK_CHUNK):
+        chunk = rows[start:start + HOLD_CHECK_CHUNK]
+        members = sorted({row.member_id for row in chunk})
+        channels = sorted({row.channel for row in chunk})
+        buyers = sorted({row.member_id for row in chunk if row.kind == MessageKind.MARKETING})
+        sql = (f"SELECT x.member_id, x.channel, NULL FROM {table(ChannelOptOut)} x "  # noqa: S608 - names from the models, values bound
+               f"WHERE x.member_id IN ({params_list(len(members))}) AND x.channel IN ({params_list(len(channels))})")
+        params: list = [*members, *channels]
+        if buyers:
+            sql += (f" UNION ALL SELECT b.member_id, '', MAX(b.{paid_at}) FROM {table(Order)} b "  # noqa: S608 - names from the models, values bound
+                    f"WHERE b.member_id IN ({params_list(len(buyers))}) AND b.{paid_at} > %s AND b.{paid_at} <= %s "
+                    "GROUP BY b.member_id")
+            params += [*buyers, _adapt(now - dt.timedelta(days=longest)), _adapt(now)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for member_id, channel, paid in cursor.fetchall():
+                if channel:
+                    opted.add((member_id, channel))
+                else:
+                    last_paid[member_id] = convert(Order, ("paid_at",), [paid])[0]
+    holds = {}
+    for row in rows:
+        if (row.member_id, row.channel) in opted:
+            holds[row.pk] = HoldReason.OPTED_OUT
+        elif (row.kind == MessageKind.MARKETING and row.member_id in last_paid
+              and last_paid[row.member_id] > now - dt.timedelta(days=rules[row.brand_id].care_days)):
+            holds[row.pk] = HoldReason.CARE_WINDOW
+    return holds

@@ -1,13 +1,18 @@
-"""Reads of the marketing app, always through the one scoping helper."""
+"""Reads of the marketing app: a staff member's always through the one scoping helper; the operators' audit
+(:func:`deliveries_rule_breaches`, a management command's) by retail group."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from marketing.models import Campaign, Delivery
+from mall.models import Order
+from marketing.models import Campaign, ChannelOptOut, Delivery, MessageKind
+from marketing.rules import Rules, rules_for
+from retail_crm.models import Brand
 from retail_crm.scoping import Actor, scoped
 
 
@@ -46,3 +51,116 @@ def campaign_list(*, actor: Actor, status: str | None = None, brand_code: str | 
         rows = rows.filter(brand__code=brand_code)
     return (scoped(rows, actor).select_related("brand", "audience", "coupon_template")
             .prefetch_related("variants").order_by("-created_at", "-pk"))
+
+
+# A delivery the provider took (or the guide got as a task): what the audit checks. A failed receipt is not one.
+AUDITED_STATUSES = (Delivery.Status.SENT, Delivery.Status.DELIVERED, Delivery.Status.TO_GUIDE)
+BREACHES = ("frequency_cap", "quiet_hours", "care_window", "opted_out")
+
+
+def _since_moment(since: dt.date | dt.datetime | None) -> dt.datetime | None:
+    if since is None or isinstance(since, dt.datetime):
+        return since
+    return timezone.make_aware(dt.datetime.combine(since, dt.time.min))  # a local day from its midnight
+
+
+def _of_day(moment: dt.time) -> pd.Timedelta:
+    return pd.Timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+
+
+def _frame(rows: list[tuple], columns: dict[str, str]) -> pd.DataFrame:
+    """A frame of ``rows`` with the columns' dtypes ("when": an aware datetime in UTC, to the microsecond as
+    the databases keep it), the same whether empty or not (``merge_asof`` wants keys of one dtype)."""
+    frame = pd.DataFrame.from_records(rows, columns=list(columns))
+    for name, kind in columns.items():
+        frame[name] = (pd.to_datetime(frame[name], utc=True).dt.as_unit("us") if kind == "when"
+                       else frame[name].astype(kind))
+    return frame
+
+
+def deliveries_rule_breaches(*, group_id: int | None = None, since: dt.date | dt.datetime | None = None) -> dict:
+    """What was actually sent, checked against the reach rules: how many times each rule was broken.
+
+    Reads the deliveries a provider took (``sent``, ``delivered``, ``to_guide``, with a ``sent_at``) of
+    ``group_id``'s brands (every group when None) sent at or after ``since`` (a local date from its midnight,
+    or a moment), under the rules now in force for each delivery's brand (``rules_for``):
+
+    - ``frequency_cap``: members with more than ``cap_messages`` marketing messages sent within ``cap_days``
+      (a sliding window: ``cap_messages + 1`` of them less than ``cap_days`` apart, the last one's brand
+      giving the rule; messages before ``since`` count towards a window that ends after it), each member once;
+    - ``quiet_hours``: marketing messages sent in the brand's quiet hours, local time (the start included,
+      the end not: 09:00 sharp and 20:59 are allowed);
+    - ``care_window``: marketing messages sent within ``care_days`` after a paid order of the member (an
+      order paid in ``(sent_at - care_days, sent_at]``);
+    - ``opted_out``: messages of any kind sent on a channel the member had opted out of before ``sent_at``.
+
+    Also ``messages`` and ``members`` (the messages checked and their distinct members) and ``rules`` (brand
+    code → the :class:`~marketing.rules.Rules` applied, for the brands with messages checked). A few queries
+    (the brands and their rules, the deliveries, the members' paid orders, their opt-outs) and pandas over
+    the rows; no query per member.
+    """
+    start = _since_moment(since)
+    sent = Delivery.objects.filter(status__in=AUDITED_STATUSES, sent_at__isnull=False)
+    if group_id is not None:
+        sent = sent.filter(brand__group_id=group_id)
+    in_range = sent.filter(sent_at__gte=start) if start else sent
+    brands = list(Brand.objects.filter(pk__in=in_range.values("brand_id")).order_by("code"))
+    rules: dict[int, Rules] = {brand.pk: rules_for(brand) for brand in brands}
+    counts = {"messages": 0, "members": 0, **dict.fromkeys(BREACHES, 0),
+              "rules": {brand.code: rules[brand.pk] for brand in brands}}
+    if not brands:
+        return counts
+
+    def per_brand(frame: pd.DataFrame, value) -> pd.Series:
+        return frame["brand_id"].map({pk: value(rule) for pk, rule in rules.items()})
+
+    # The messages checked, and before them the marketing ones that can share a frequency window with them.
+    context = sent
+    if start:
+        earliest = start - dt.timedelta(days=max(rule.cap_days for rule in rules.values()))
+        context = sent.filter(sent_at__gte=start) | sent.filter(kind=MessageKind.MARKETING, sent_at__gt=earliest)
+    rows = _frame(list(context.values_list("member_id", "brand_id", "kind", "channel", "sent_at")),
+                  {"member_id": "int64", "brand_id": "int64", "kind": "object", "channel": "object", "sent_at": "when"})
+    rows["checked"] = rows["sent_at"] >= pd.Timestamp(start) if start else True
+    checked = rows[rows["checked"]]
+    counts["messages"], counts["members"] = len(checked), int(checked["member_id"].nunique())
+
+    marketing = rows[rows["kind"] == MessageKind.MARKETING].sort_values(["member_id", "sent_at"], kind="stable")
+    # Frequency cap: the message ``cap_messages`` places back in the member's sequence is less than cap_days earlier
+    # (an earlier message of a brand with nothing since ``since`` counts in the sequence; it has no rule of its own).
+    caps = per_brand(marketing, lambda rule: rule.cap_messages)
+    window = per_brand(marketing, lambda rule: pd.Timedelta(days=rule.cap_days))
+    over = pd.Series(False, index=marketing.index)
+    for cap in caps.dropna().unique():
+        earlier = marketing.groupby("member_id")["sent_at"].shift(int(cap))
+        over |= (caps == cap) & (marketing["sent_at"] - earlier < window)
+    counts["frequency_cap"] = int(marketing.loc[over & marketing["checked"], "member_id"].nunique())
+
+    marketing = marketing[marketing["checked"]]
+    local = marketing["sent_at"].dt.tz_convert(timezone.get_current_timezone())
+    clock = local - local.dt.normalize()
+    starts = per_brand(marketing, lambda rule: _of_day(rule.quiet_start))
+    ends = per_brand(marketing, lambda rule: _of_day(rule.quiet_end))
+    overnight = starts > ends  # e.g. 21:00–09:00
+    quiet = (overnight & ((clock >= starts) | (clock < ends))) | (~overnight & (clock >= starts) & (clock < ends))
+    counts["quiet_hours"] = int(quiet.sum())
+
+    if not marketing.empty:
+        longest = dt.timedelta(days=max(rule.care_days for rule in rules.values()))
+        orders = _frame(list(Order.objects.filter(
+            member_id__in=context.filter(kind=MessageKind.MARKETING).values("member_id"),
+            paid_at__gt=marketing["sent_at"].min().to_pydatetime() - longest,
+            paid_at__lte=marketing["sent_at"].max().to_pydatetime()).values_list("member_id", "paid_at")),
+            {"member_id": "int64", "paid_at": "when"})
+        # Each message with the member's latest order paid at or before it.
+        latest = pd.merge_asof(marketing.sort_values("sent_at"), orders.sort_values("paid_at"), by="member_id",
+                               left_on="sent_at", right_on="paid_at", direction="backward")
+        care = per_brand(latest, lambda rule: pd.Timedelta(days=rule.care_days))
+        counts["care_window"] = int((latest["sent_at"] - latest["paid_at"] < care).sum())
+
+    opt_outs = _frame(list(ChannelOptOut.objects.filter(member_id__in=context.values("member_id"))
+                           .values_list("member_id", "channel", "opted_out_at")),
+                      {"member_id": "int64", "channel": "object", "opted_out_at": "when"})
+    after = checked.merge(opt_outs, on=["member_id", "channel"])
+    counts["opted_out"] = int((after["opted_out_at"] < after["sent_at"]).sum())
+    return counts

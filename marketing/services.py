@@ -4,9 +4,10 @@
 when, and records the decision as a ``Delivery`` (queued, waiting for the morning, or held back with the
 reason); the decision is the rules core's (``marketing.rules``), the same SQL a campaign run applies to its
 whole audience. ``deliveries_dispatch`` later hands due deliveries to the channel adapters (WeCom's to
-``marketing.group_sends``, one group send per guide and step). A delivery is handed to a provider at most
-once: it is marked ``sending`` and committed before the call, and a delivery found still ``sending`` after
-a crash is recorded as failed with an unknown outcome, never sent again.
+``marketing.group_sends``, one group send per guide and step), checking again what may have changed since
+the decision (an opt-out, a purchase: ``marketing.rules.send_time_holds``). A delivery is handed to a
+provider at most once: it is marked ``sending`` and committed before the call, and a delivery found still
+``sending`` after a crash is recorded as failed with an unknown outcome, never sent again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from marketing.channels.addresses import dispatch_address
 from marketing.coupons import sent_coupons_issue
 from marketing.group_sends import group_sends_dispatch
 from marketing.models import Channel, ChannelOptOut, Delivery, HoldReason, MessageKind, SubscribeConsent
-from marketing.rules import MessagePlan, Rules, decide_one, next_allowed, rules_for
+from marketing.rules import MessagePlan, Rules, decide_one, next_allowed, rules_for, send_time_holds
 from members.models import Member
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
@@ -78,6 +79,7 @@ class DispatchResult:
     failed: int
     retried: int
     deferred: int  # due marketing messages that reached quiet hours before going out
+    held: int = 0  # due messages held back at send time (opted out since, or a purchase within the care window)
 
 
 CLAIM_BATCH = 500  # deliveries claimed (and marked sending) per transaction
@@ -86,9 +88,21 @@ CLAIMED_FIELDS = ("member_id", "brand_id", "kind", "channel", "source", "content
                   "member__phone", "member__openid", "member__oa_openid", "brand__group_id")
 
 
-def _claim(now: dt.datetime, channel: str, limit: int, rules: dict[int, Rules]) -> tuple[list[Delivery], int, int]:
+def _hold(holds: dict[int, str]) -> int:
+    """Record ``holds`` (delivery id → hold reason), one UPDATE per reason; returns how many."""
+    held = 0
+    for reason in sorted(set(holds.values())):
+        held += Delivery.objects.filter(pk__in=[pk for pk, why in holds.items() if why == reason]).update(
+            status=Delivery.Status.HELD, hold_reason=reason)
+    return held
+
+
+def _claim(now: dt.datetime, channel: str, limit: int,
+           rules: dict[int, Rules]) -> tuple[list[Delivery], int, int, int]:
     """Mark up to ``limit`` due deliveries of ``channel`` as sending; defer marketing ones that reached quiet
-    hours. Returns the claimed rows, how many were deferred and how many were due in all."""
+    hours, hold back those the rules no longer let go (``send_time_holds``: one more query, on the locked rows
+    just before they are marked sending). Returns the claimed rows, how many were deferred, how many held
+    and how many were due in all."""
     with transaction.atomic():
         rows = list(Delivery.objects.select_for_update(skip_locked=True)
                     .filter(channel=channel, status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING],
@@ -107,12 +121,15 @@ def _claim(now: dt.datetime, channel: str, limit: int, rules: dict[int, Rules]) 
         if deferred:
             Delivery.objects.bulk_update(deferred, ["send_after", "status"])
         deferred_ids = {row.pk for row in deferred}
-        claimed = [r for r in rows if r.pk not in deferred_ids]
+        going = [r for r in rows if r.pk not in deferred_ids]
+        holds = send_time_holds(going, now=now, rules=rules)
+        held = _hold(holds)
+        claimed = [r for r in going if r.pk not in holds]
         Delivery.objects.filter(pk__in=[r.pk for r in claimed]).update(status=Delivery.Status.SENDING,
                                                                         attempts=F("attempts") + 1)
     for row in claimed:
         row.attempts += 1
-    return claimed, len(deferred), len(rows)
+    return claimed, len(deferred), held, len(rows)
 
 
 def _consume_consent(row: Delivery) -> bool:
@@ -148,11 +165,13 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
 
     Claimed in batches of ``CLAIM_BATCH``; each batch's successful sends are recorded together once the
     batch has been handed over (a crash before that leaves them ``sending``: failed with an unknown outcome,
-    never sent again).
+    never sent again). A due message whose member opted out of its channel since, or (marketing) paid an
+    order within the care window before ``now``, is held back instead, with the reason; it takes nothing of
+    the channel's limit.
     """
     now = now or timezone.now()
     limits = limits or {}
-    sent = failed = retried = deferred = 0
+    sent = failed = retried = deferred = held = 0
     rules: dict[int, Rules] = {}
 
     def allowed_at(brand: Brand) -> dt.datetime:
@@ -163,17 +182,18 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
     for channel in Channel.values:
         if channel in GROUP_CHANNELS:  # WeCom: one request per guide and step, results later (group_sends)
             group = group_sends_dispatch(channel=channel, now=now, requests=limits.get(channel, CLAIM_BATCH),
-                                         allowed_at=allowed_at, max_attempts=MAX_ATTEMPTS)
-            sent, failed, retried, deferred = (sent + group.handed, failed + group.failed,
-                                               retried + group.retried, deferred + group.deferred)
+                                         allowed_at=allowed_at, max_attempts=MAX_ATTEMPTS, rules=rules)
+            sent, failed, retried, deferred, held = (sent + group.handed, failed + group.failed,
+                                                     retried + group.retried, deferred + group.deferred,
+                                                     held + group.held)
             continue
         done_status = Delivery.Status.TO_GUIDE if channel == Channel.GUIDE_TASK else Delivery.Status.SENT
         budget = limits.get(channel, CLAIM_BATCH)
         adapter = None
         while budget > 0:
             batch = min(budget, CLAIM_BATCH)
-            claimed, late, due = _claim(now, channel, batch, rules)
-            deferred += late
+            claimed, late, stopped, due = _claim(now, channel, batch, rules)
+            deferred, held = deferred + late, held + stopped
             budget -= len(claimed)
             if claimed and adapter is None:
                 adapter = get_channel(channel)
@@ -212,7 +232,7 @@ def deliveries_dispatch(*, now: dt.datetime | None = None, limits: dict[str, int
                 break
     stale = Delivery.objects.filter(status=Delivery.Status.SENDING, send_after__lt=now - SENDING_STALE_AFTER)
     failed += stale.update(status=Delivery.Status.FAILED, error="outcome unknown: the sender stopped mid-send")
-    return DispatchResult(sent=sent, failed=failed, retried=retried, deferred=deferred)
+    return DispatchResult(sent=sent, failed=failed, retried=retried, deferred=deferred, held=held)
 
 
 def delivery_receipt_record(*, provider_message_id: str, delivered: bool, at: dt.datetime,

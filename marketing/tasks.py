@@ -18,7 +18,8 @@ def deliveries_dispatch_task() -> dict:
     """
     per_minute = {channel: int(rate * 60) for channel, rate in settings.MARKETING_SEND_RATES.items()}
     result = deliveries_dispatch(limits=per_minute)
-    return {"sent": result.sent, "failed": result.failed, "retried": result.retried, "deferred": result.deferred}
+    return {"sent": result.sent, "failed": result.failed, "retried": result.retried, "deferred": result.deferred,
+            "held": result.held}
 
 
 @shared_task(name="marketing.tasks.campaign_run_resolve")
