@@ -586,12 +586,15 @@ def _resolve_range(run: CampaignRun, campaign: Campaign, variants: Sequence[Camp
         if postgresql:
             # The lock message_send takes for one member, taken for the range in id order: the cap is counted
             # and the rows written while no other campaign or journey can message these members.
-            cursor.execute(f"SELECT COUNT(*) FROM (SELECT m.id FROM {member_table} m WHERE m.id IN ({members_sql}) "  # noqa: S608 - names from the models, values bound
-                           "ORDER BY m.id FOR UPDATE OF m) locked", members_params)
+            # The id range stated on the member table too, or the planner reads all of it for every range.
+            cursor.execute(f"SELECT COUNT(*) FROM (SELECT m.id FROM {member_table} m WHERE m.id > %s AND m.id <= %s "  # noqa: S608 - names from the models, values bound
+                           f"AND m.id IN ({members_sql}) ORDER BY m.id FOR UPDATE OF m) locked",
+                           [lo, hi, *members_params])
         plan = MessagePlan(kind=MessageKind.MARKETING, channels=tuple(campaign.channels), at=run.started_at,
                            rules=rules_for(campaign.brand), brand_id=campaign.brand_id,
                            subscribe_template=_subscribe_template(campaign, variants))
-        decisions, decision_params = decisions_sql(plan, members_sql=members_sql, members_params=members_params)
+        decisions, decision_params = decisions_sql(plan, members_sql=members_sql, members_params=members_params,
+                                                   id_range=(lo, hi))
 
         bucket = f"((d.member_id %% {HASH_PRIME}) * {HASH_MULTIPLIER} + %s) %% {HASH_PRIME}"
         offset, basis_points = _campaign_offset(campaign.pk), int(campaign.holdout_percent * 100)
