@@ -413,15 +413,31 @@ def campaign_launch(*, campaign: Campaign, at: dt.datetime | None = None) -> Cam
     return campaign
 
 
+def _unsent(campaign: Campaign):
+    return Delivery.objects.filter(source__in=[run.source for run in campaign.runs.only("pk", "campaign_id")],
+                                   status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING])
+
+
+def campaign_cancellable(campaign: Campaign) -> bool:
+    """Whether cancelling would still change something: not cancelled, and not done with every message gone."""
+    if campaign.status == Campaign.Status.CANCELLED:
+        return False
+    return campaign.status != Campaign.Status.DONE or _unsent(campaign).exists()
+
+
 def campaign_cancel(*, campaign: Campaign, at: dt.datetime | None = None) -> int:
     """Cancel a campaign: no further runs, a resolving run stops, and its messages not yet gone are held
-    back ("cancelled"). Returns how many messages were held back. 409 when it is cancelled already."""
+    back ("cancelled"). Returns how many messages were held back. 409 when it is cancelled already, or done
+    with every message gone (its results stay those of a finished campaign)."""
     now = at or timezone.now()
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status == Campaign.Status.CANCELLED:
             raise ApplicationError(MarketingErrorCode.CAMPAIGN_NOT_CANCELLABLE,
                                    f"Campaign {campaign.name!r} is cancelled already.", status=409)
+        if campaign.status == Campaign.Status.DONE and not _unsent(campaign).exists():
+            raise ApplicationError(MarketingErrorCode.CAMPAIGN_NOT_CANCELLABLE,
+                                   f"Campaign {campaign.name!r} has finished: every message has gone.", status=409)
         # Waits for a resolving range to commit, so every message it queued is held below.
         runs = list(CampaignRun.objects.select_for_update().filter(campaign=campaign).order_by("pk"))
         CampaignRun.objects.filter(campaign=campaign, status=CampaignRun.Status.RESOLVING).update(
