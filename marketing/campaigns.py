@@ -413,15 +413,31 @@ def campaign_launch(*, campaign: Campaign, at: dt.datetime | None = None) -> Cam
     return campaign
 
 
+def _unsent(campaign: Campaign):
+    return Delivery.objects.filter(source__in=[run.source for run in campaign.runs.only("pk", "campaign_id")],
+                                   status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING])
+
+
+def campaign_cancellable(campaign: Campaign) -> bool:
+    """Whether cancelling would still change something: not cancelled, and not done with every message gone."""
+    if campaign.status == Campaign.Status.CANCELLED:
+        return False
+    return campaign.status != Campaign.Status.DONE or _unsent(campaign).exists()
+
+
 def campaign_cancel(*, campaign: Campaign, at: dt.datetime | None = None) -> int:
     """Cancel a campaign: no further runs, a resolving run stops, and its messages not yet gone are held
-    back ("cancelled"). Returns how many messages were held back. 409 when it is cancelled already."""
+    back ("cancelled"). Returns how many messages were held back. 409 when it is cancelled already, or done
+    with every message gone (its results stay those of a finished campaign)."""
     now = at or timezone.now()
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status == Campaign.Status.CANCELLED:
             raise ApplicationError(MarketingErrorCode.CAMPAIGN_NOT_CANCELLABLE,
                                    f"Campaign {campaign.name!r} is cancelled already.", status=409)
+        if campaign.status == Campaign.Status.DONE and not _unsent(campaign).exists():
+            raise ApplicationError(MarketingErrorCode.CAMPAIGN_NOT_CANCELLABLE,
+                                   f"Campaign {campaign.name!r} has finished: every message has gone.", status=409)
         # Waits for a resolving range to commit, so every message it queued is held below.
         runs = list(CampaignRun.objects.select_for_update().filter(campaign=campaign).order_by("pk"))
         CampaignRun.objects.filter(campaign=campaign, status=CampaignRun.Status.RESOLVING).update(
@@ -586,12 +602,15 @@ def _resolve_range(run: CampaignRun, campaign: Campaign, variants: Sequence[Camp
         if postgresql:
             # The lock message_send takes for one member, taken for the range in id order: the cap is counted
             # and the rows written while no other campaign or journey can message these members.
-            cursor.execute(f"SELECT COUNT(*) FROM (SELECT m.id FROM {member_table} m WHERE m.id IN ({members_sql}) "  # noqa: S608 - names from the models, values bound
-                           "ORDER BY m.id FOR UPDATE OF m) locked", members_params)
+            # The id range stated on the member table too, or the planner reads all of it for every range.
+            cursor.execute(f"SELECT COUNT(*) FROM (SELECT m.id FROM {member_table} m WHERE m.id > %s AND m.id <= %s "  # noqa: S608 - names from the models, values bound
+                           f"AND m.id IN ({members_sql}) ORDER BY m.id FOR UPDATE OF m) locked",
+                           [lo, hi, *members_params])
         plan = MessagePlan(kind=MessageKind.MARKETING, channels=tuple(campaign.channels), at=run.started_at,
                            rules=rules_for(campaign.brand), brand_id=campaign.brand_id,
                            subscribe_template=_subscribe_template(campaign, variants))
-        decisions, decision_params = decisions_sql(plan, members_sql=members_sql, members_params=members_params)
+        decisions, decision_params = decisions_sql(plan, members_sql=members_sql, members_params=members_params,
+                                                   id_range=(lo, hi))
 
         bucket = f"((d.member_id %% {HASH_PRIME}) * {HASH_MULTIPLIER} + %s) %% {HASH_PRIME}"
         offset, basis_points = _campaign_offset(campaign.pk), int(campaign.holdout_percent * 100)

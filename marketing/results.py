@@ -182,7 +182,9 @@ def campaign_results(campaign: Campaign) -> CampaignResults:
     for row in (conversions.values("run_id", "variant_id")
                 .annotate(n=Count("pk"), members=Count("member", distinct=True), sales=Sum(net))):
         cell = cells[(row["run_id"], row["variant_id"])]
-        cell.orders, cell.converted, cell.sales = row["n"], row["members"], row["sales"] or ZERO
+        # In cents: SQLite sums decimals as floats (9083.950000000000 for 9083.95).
+        cell.orders, cell.converted = row["n"], row["members"]
+        cell.sales = Decimal(row["sales"] or 0).quantize(ZERO)
 
     treated_or_control = Q(outcome=CampaignRecipient.Outcome.SENT) | Q(outcome=CampaignRecipient.Outcome.HOLDOUT,
                                                                          hold_reason="")

@@ -142,8 +142,12 @@ def _reachable(channel: str, plan: MessagePlan) -> tuple[str, list] | None:
     return reachable_sql(channel, brand_id=plan.brand_id, member_id_sql="o.member_id")
 
 
-def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequence) -> tuple[str, list]:
+def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequence,
+                  id_range: tuple[int, int] | None = None) -> tuple[str, list]:
     """``SELECT member_id, channel, hold_reason`` for every member id ``members_sql`` selects.
+
+    ``id_range`` (lo, hi]: the member ids ``members_sql`` keeps lie in it, which lets the database read only
+    that slice of the member table (a campaign resolves its audience one id range at a time).
 
     ``channel`` is the first channel in the fallback order the member has not opted out of and can be
     reached on ("" when none). ``hold_reason``, first that applies: opted out of every channel offered;
@@ -158,8 +162,9 @@ def decisions_sql(plan: MessagePlan, *, members_sql: str, members_params: Sequen
     opted = [f"EXISTS (SELECT 1 FROM {table(ChannelOptOut)} x WHERE x.member_id = m.id AND x.channel = %s) "  # noqa: S608 - names from the models, values bound
              f"AS opted_{i}" for i in range(len(plan.channels))]
     level1 = (f"SELECT m.id AS member_id, m.{phone} AS phone, m.{openid} AS openid, m.{oa_openid} AS oa_openid, "  # noqa: S608 - names from the models, values bound
-              f"{', '.join(opted)} FROM {table(Member)} m WHERE m.id IN ({members_sql}){fence()}")
-    level1_params = [*plan.channels, *members_params]
+              f"{', '.join(opted)} FROM {table(Member)} m WHERE {'m.id > %s AND m.id <= %s AND ' if id_range else ''}"
+              f"m.id IN ({members_sql}){fence()}")
+    level1_params = [*plan.channels, *(id_range or ()), *members_params]
 
     whens, when_params = [], []
     for i, channel in enumerate(plan.channels):

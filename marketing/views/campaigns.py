@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from marketing.audience_coupons import coupon_templates_issuable
 from marketing.audiences import audience_count, audience_list
 from marketing.campaign_overview import campaign_overviews
-from marketing.campaigns import campaign_cancel, campaign_create, campaign_launch
+from marketing.campaigns import campaign_cancel, campaign_cancellable, campaign_create, campaign_launch
 from marketing.errors import MarketingErrorCode
 from marketing.forms import INPUT_LABELS, WEEKDAYS, CampaignForm
 from marketing.models import Campaign, Channel, HoldReason
@@ -295,5 +295,5 @@ def campaign_page(request, actor, pk: int):
         "variants": [_figures_row(v.name, v.figures) for v in results.variants],
         "runs": runs if len(runs) > 1 else [], "charts": _charts(results),
         "can_launch": campaign.status == Campaign.Status.DRAFT,
-        "can_cancel": campaign.status != Campaign.Status.CANCELLED,
+        "can_cancel": campaign_cancellable(campaign),
     }, status=status)

@@ -30,6 +30,7 @@ from mall.models import Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member
 from retail_crm.demo.live_life import seed_live_life
 from retail_crm.demo.mall_life import seed_mall_life
+from retail_crm.demo.marketing_life import seed_marketing_life
 from retail_crm.demo.member_life import seed_member_life
 from retail_crm.demo.workbench_life import seed_workbench_life
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, StaffRole, Store
@@ -442,6 +443,8 @@ class DemoSeeder:
                                        | seed_workbench_life(self))
             self.log("  member life: " + ", ".join(f"{k} {v}" for k, v in self.result.member_life.items()))
             self.build_rfm_history()
+            # Last: campaigns are decided on everything above (RFML classes, orders, bindings, coupons).
+            self.result.member_life |= seed_marketing_life(self)
         return self.result
 
     def build_rfm_history(self) -> None:
@@ -476,6 +479,13 @@ def demo_delete() -> None:
     from segments.models import CareItem, MemberRfm, RfmClassChange, RfmRun
 
     brands = Brand.objects.filter(group=group)
+    from marketing.models import Audience, Campaign, Delivery, ReachRules
+
+    # Campaigns (runs, recipients, clicks, conversions go with them), then deliveries, which protect members.
+    Campaign.objects.filter(group=group).delete()
+    Audience.objects.filter(group=group).delete()
+    Delivery.objects.filter(brand__in=brands).delete()
+    ReachRules.objects.filter(group=group).delete()
     SalesFact.objects.filter(brand__in=brands).delete()
     CareItem.objects.filter(brand__in=brands).delete()
     RfmClassChange.objects.filter(brand__in=brands).delete()  # the RFML history (build_rfm_history, run_jobs)

@@ -20,6 +20,7 @@ from marketing import campaigns as campaigns_module
 from marketing.campaigns import (
     VariantSpec,
     campaign_cancel,
+    campaign_cancellable,
     campaign_create,
     campaign_launch,
     campaign_run_resolve,
@@ -454,6 +455,7 @@ def test_results_count_reach_restraint_delivery_and_the_lift_against_the_holdout
     assert (figures.sent, figures.delivered, figures.failed) == (7, 1, 1)
     assert (figures.clicks, figures.clicked, figures.converted, figures.orders, figures.sales) == (
         2, 2, 2, 2, Decimal("400.00"))
+    assert str(figures.sales) == "400.00"  # in cents on SQLite too, which sums decimals as floats
     lift = figures.lift
     assert (lift.treated, lift.treated_converted, lift.holdout, lift.holdout_converted) == (8, 4, 9, 1)
     # 4/8 − 1/9 = 0.3889; Wilson 4/8 = 0.5 ± 0.2848 = (0.2152, 0.7848), 1/9 = 0.2274 ± 0.2076 = (0.0199, 0.4350);
@@ -480,6 +482,21 @@ def test_cancelling_holds_what_has_not_gone_and_stops_the_schedule(shop):
     with pytest.raises(Exception) as again:
         campaign_cancel(campaign=recurring)
     assert (again.value.code, again.value.status) == ("campaign_not_cancellable", 409)
+
+
+def test_a_finished_campaign_whose_messages_have_all_gone_cannot_be_cancelled(shop):
+    [shop.member() for _ in range(2)]
+    run = launch(shop.campaign(name="已发完"), at(4, 10))
+    assert (run.campaign.status, campaign_cancellable(run.campaign)) == ("done", True)  # two still queued
+
+    assert deliveries_dispatch(now=at(4, 10, 1)).sent == 2
+    run.campaign.refresh_from_db()
+    assert campaign_cancellable(run.campaign) is False
+    with pytest.raises(Exception) as refused:
+        campaign_cancel(campaign=run.campaign)
+    assert (refused.value.code, refused.value.status) == ("campaign_not_cancellable", 409)
+    run.campaign.refresh_from_db()
+    assert (run.campaign.status, run.campaign.cancelled_at) == ("done", None)
 
 
 def test_schedules_at_a_time_daily_and_weekly(shop):

@@ -63,12 +63,20 @@ def seeded(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
+# The orders of the demo campaigns (order numbers BRAND + "K" + …) follow who the campaign engine sent to,
+# and its holdout is drawn by a hash of the member's and the campaign's database ids, which a rebuild does
+# not keep: they are left out of the comparisons of a rebuild and checked under "reach" below.
+CAMPAIGN_ORDER = r"^[A-Z]{3}K[0-9]"
+
+
 def fingerprint() -> dict:
     return {
-        "orders": list(Order.objects.filter(brand__group__code=DEMO_GROUP_CODE).order_by("order_no").values_list(
+        "orders": list(Order.objects.filter(brand__group__code=DEMO_GROUP_CODE).exclude(order_no__regex=CAMPAIGN_ORDER)
+                       .order_by("order_no").values_list(
             "order_no", "total_amount", "paid_amount", "refunded_amount", "channel", "status", "ordered_at",
             "member__code", "store__code", "guide__code")),
         "lines": list(OrderLine.objects.filter(order__brand__group__code=DEMO_GROUP_CODE)
+                      .exclude(order__order_no__regex=CAMPAIGN_ORDER)
                       .order_by("order__order_no", "sku__code", "amount", "refunded_amount")
                       .values_list("order__order_no", "sku__code", "quantity", "amount", "refunded_amount")),
         "members": list(Member.objects.filter(group__code=DEMO_GROUP_CODE).order_by("code").values_list(
@@ -87,9 +95,11 @@ def fingerprint() -> dict:
 
 
 def counts() -> dict:
-    return {model.__name__: model.objects.count()
-            for model in (RetailGroup, Brand, Region, Store, Guide, get_user_model(), StaffProfile, Member,
-                          BrandMembership, GuideBinding, Product, Sku, Order, OrderLine, SalesFact)}
+    return {**{model.__name__: model.objects.count()
+               for model in (RetailGroup, Brand, Region, Store, Guide, get_user_model(), StaffProfile, Member,
+                             BrandMembership, GuideBinding, Product, Sku, SalesFact)},
+            "Order": Order.objects.exclude(order_no__regex=CAMPAIGN_ORDER).count(),
+            "OrderLine": OrderLine.objects.exclude(order__order_no__regex=CAMPAIGN_ORDER).count()}
 
 
 # ---------------------------------------------------------------- command output
@@ -485,3 +495,76 @@ def test_the_demo_mall_has_stock_coupon_templates_and_coupons_held(seeded):
     members_of = set(BrandMembership.objects.values_list("member_id", "brand_id"))
     assert all((c.member_id, c.template.brand_id) in members_of for c in coupons)
     assert all((c.status == "available") == (c.valid_to > END) for c in coupons)
+
+
+# ---------------------------------------------------------------- reach (marketing_life): six finished campaigns
+
+CAMPAIGN_NAMES = ["春夏新品上市", "沉睡会员唤醒券", "重要会员专属回访", "周末穿搭推荐", "开学季焕新", "会员日双倍积分"]
+
+
+def test_six_finished_campaigns_with_holdouts_and_results(seeded):
+    from marketing.models import Campaign
+    from marketing.results import campaign_results
+
+    campaigns = list(Campaign.objects.filter(group__code=DEMO_GROUP_CODE).order_by("launched_at"))
+
+    assert [c.name for c in campaigns] == CAMPAIGN_NAMES
+    assert [(c.brand.code, c.status) for c in campaigns] == [
+        ("WOM", "done"), ("MEN", "done"), ("WOM", "done"), ("WOM", "done"), ("KID", "done"), ("SPT", "done")]
+    # Each launched at 10:00 local, 56 … 21 days before the demo's last day, so each window has closed.
+    assert [timezone.localtime(c.launched_at, SH).replace(tzinfo=None) for c in campaigns] == [
+        dt.datetime(2026, 6, 30 - 0, 10) - dt.timedelta(days=days) for days in (56, 42, 40, 38, 28, 21)]
+    for campaign in campaigns:
+        figures = campaign_results(campaign).figures
+        assert figures.holdout > 0 and figures.sent > 0 and figures.pending == 0, campaign.name
+        assert figures.audience == (figures.holdout + sum(figures.held.values()) + figures.sent + figures.failed)
+        assert figures.lift is not None and figures.lift.ci_low < figures.lift.difference < figures.lift.ci_high
+    spring = campaign_results(campaigns[0])
+    assert [v.name for v in spring.variants] == ["A", "B"]
+
+
+def test_demo_deliveries_keep_the_default_rules(seeded):
+    """No member got more than 2 marketing messages in any 7 days, none between 21:00 and 09:00, none within
+    15 days after a purchase, none on a channel they had opted out of."""
+    from marketing.models import Delivery
+    from marketing.selectors import deliveries_rule_breaches
+
+    group = RetailGroup.objects.get(code=DEMO_GROUP_CODE)
+    audit = deliveries_rule_breaches(group_id=group.pk)
+
+    assert audit["messages"] == Delivery.objects.filter(brand__group=group, sent_at__isnull=False).count() > 0
+    assert {rule: audit[rule] for rule in ("frequency_cap", "quiet_hours", "care_window", "opted_out")} == {
+        "frequency_cap": 0, "quiet_hours": 0, "care_window": 0, "opted_out": 0}
+    held = set(Delivery.objects.filter(brand__group=group, status="held").values_list("hold_reason", flat=True))
+    assert {"care_window", "no_consent"} <= held  # the rules held members back, with their reasons
+
+
+def test_the_holdout_gets_nothing_and_coupons_go_only_to_those_sent_to(seeded):
+    from mall.models import Coupon
+    from marketing.models import Campaign, CampaignRecipient, Delivery
+
+    for campaign in Campaign.objects.filter(group__code=DEMO_GROUP_CODE):
+        run = campaign.runs.get()
+        holdout = CampaignRecipient.objects.filter(run=run, outcome="holdout").values("member_id")
+        assert not Delivery.objects.filter(source=run.source, member_id__in=holdout).exists(), campaign.name
+    winback = Campaign.objects.get(group__code=DEMO_GROUP_CODE, name="沉睡会员唤醒券")
+    sent = set(Delivery.objects.filter(source=winback.runs.get().source, status__in=["sent", "delivered"])
+               .values_list("member_id", flat=True))
+    issued = list(Coupon.objects.filter(template=winback.coupon_template, issued_at=winback.launched_at
+                                        + dt.timedelta(minutes=1)).values_list("member_id", flat=True))
+    assert sent and sorted(issued) == sorted(sent)
+
+
+def test_campaign_orders_follow_a_click_and_are_carried_to_its_campaign(seeded):
+    from marketing.models import CampaignConversion
+
+    orders = list(Order.objects.filter(order_no__regex=CAMPAIGN_ORDER).select_related("brand"))
+    conversions = {c.order_id: c for c in CampaignConversion.objects.select_related("click", "campaign")}
+
+    assert orders and all(o.channel == Channel.MINI_PROGRAM and o.paid_at is not None for o in orders)
+    assert [o.order_no for o in orders if o.pk not in conversions] == []
+    for conversion in conversions.values():
+        order = Order.objects.get(pk=conversion.order_id)
+        assert conversion.campaign.brand_id == order.brand_id
+        assert dt.timedelta(0) <= order.paid_at - conversion.click.clicked_at <= dt.timedelta(days=7)
+    assert "campaigns: 6 finished, " in seeded
