@@ -6,6 +6,7 @@ stays the truth. The concurrency test runs on PostgreSQL only (SQLite serialises
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from decimal import Decimal
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from mall.refunds import refund_approve, refund_request
+from marketing.audiences import audience_count, audience_members
 from members.models import PointsBalance, PointsEntry
 from members.services import member_merge, points_balance, points_balances_rebuild, points_post
 from retail_crm.errors import ApplicationError
@@ -31,6 +33,7 @@ from tests.factories import (
 from tests.factories_payments import fake_trade_for_paid, paid_ready_order
 from tests.members.test_member_concurrency import run_at_once
 
+NOW = dt.datetime(2030, 3, 20, 12, 0, tzinfo=dt.UTC)
 on_postgresql = pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
                                    reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
 
@@ -210,6 +213,44 @@ def test_the_data_migration_builds_a_row_per_member_and_brand_with_entries(hand_
 
     assert balance_rows() == {(h.m1.pk, h.a.pk): 180, (h.m1.pk, h.b.pk): 5, (h.m2.pk, h.a.pk): 0,
                               (h.m3.pk, h.b.pk): -60}
+
+
+# ---------------------------------------------------------------------------- audiences
+
+def test_points_audiences_match_the_ledger_sums(db):
+    """Members of the brand by points, from the balance rows, against the same question asked of the ledger."""
+    group = RetailGroupFactory()
+    brand, other = BrandFactory(group=group), BrandFactory(group=group)
+    # Balances: none 0, zero 0, minus −20, hundred 100, hundred_one 101, five_hundred 500, rich 499, elsewhere 0.
+    deltas = {"none": [], "zero": [50, -50], "minus": [-20], "hundred": [100], "hundred_one": [60, 41],
+              "five_hundred": [500], "rich": [2000, -1501], "elsewhere": []}
+    for code, entries in deltas.items():
+        person = MemberFactory(group=group, code=code)
+        BrandMembershipFactory(member=person, brand=brand)
+        for delta in entries:
+            points_post(member=person, brand=brand, delta=delta, reason="adjust", allow_overdraw=True)
+        if code == "elsewhere":
+            points_post(member=person, brand=other, delta=900, reason="adjust")  # another brand's points
+    outsider = MemberFactory(group=group, code="outsider")  # points in the brand, but not a member of it
+    points_post(member=outsider, brand=brand, delta=700, reason="adjust")
+    sums = {code: sum(entries) for code, entries in deltas.items()}
+
+    def from_ledger(low, high):
+        return {code for code, total in sums.items()
+                if (low is None or total >= low) and (high is None or total <= high)}
+
+    cases = {(None, 100): {"none", "zero", "minus", "hundred", "elsewhere"},
+             (500, None): {"five_hundred"},
+             (0, 0): {"none", "zero", "elsewhere"},
+             (-100, 99): {"none", "zero", "minus", "elsewhere"},
+             (101, 499): {"hundred_one", "rich"},
+             (None, -1): {"minus"},
+             (1, None): {"hundred", "hundred_one", "five_hundred", "rich"}}
+    for (low, high), expected in cases.items():
+        points = {key: value for key, value in (("min", low), ("max", high)) if value is not None}
+        members = audience_members(brand=brand, definition={"points": points}, at=NOW)
+        assert set(members.values_list("code", flat=True)) == expected == from_ledger(low, high), points
+        assert audience_count(brand=brand, definition={"points": points}, at=NOW) == len(expected)
 
 
 # ---------------------------------------------------------------------------- concurrency (PostgreSQL)
