@@ -14,7 +14,7 @@ tables' secondary indexes rebuilt afterwards. Per member of the brand, about:
 * a size tag (80 %, group-wide values) and 0–2 brand style tags;
 * 3 orders over two years with one line each (400 products in 20 categories, skewed; 3 % fully refunded),
   the RFML row built from them (two thirds of the members buy) with a class and a lifecycle stage, and a
-  points ledger (earned on purchases, 30 % of buyers spent some);
+  points ledger (earned on purchases, 30 % of buyers spent some) with its balance rows;
 * a coupon for 30 % (available, void or expired);
 * 3 behaviour events in the last 30 days (on a quarter of the members, the most active ones most; views
   70 %, favourites 15 %, adds to cart 15 %; products skewed), and the daily counters built from them.
@@ -116,11 +116,13 @@ def generate(members: int) -> None:
         Member,
         MemberDailyActivity,
         MemberTag,
+        PointsBalance,
         PointsEntry,
         TagGroup,
         TagValue,
         WeComFriendship,
     )
+    from members.services import points_balances_rebuild
     from retail_crm.models import Brand, Guide, Region, RetailGroup, Store
     from segments.models import MemberRfm, SegmentationSettings
 
@@ -170,7 +172,7 @@ def generate(members: int) -> None:
         cursor.execute("SET maintenance_work_mem = '512MB'")
         cursor.execute("SELECT setseed(0.17)")
         big = [Member, BrandMembership, GuideBinding, WeComFriendship, MemberTag, Order, OrderLine, MemberRfm,
-               PointsEntry, Coupon, BehaviourEvent, MemberDailyActivity]
+               PointsEntry, PointsBalance, Coupon, BehaviourEvent, MemberDailyActivity]
         rebuild = [statement for model in big for statement in without_indexes(cursor, model._meta.db_table)]
 
         insert_select(cursor, Member, {
@@ -253,7 +255,8 @@ def generate(members: int) -> None:
             "member_id": "r.member_id", "brand_id": "%s", "delta": "-greatest(floor(r.monetary * 0.5)::int, 1)",
             "reason": "'spend'", "created_at": "%s", "note": "''",
         }, "analytics_memberrfm r WHERE r.brand_id = %s AND random() < 0.3", ([brand.pk, end], [brand.pk]))
-        step("RFML rows and points")
+        points_balances_rebuild(brand_id=brand.pk)  # the entries bypassed points_post: one INSERT … SELECT
+        step("RFML rows, points and their balances")
         insert_select(cursor, Coupon, {
             "template_id": "(%s::bigint[])[1 + floor(random() * 3)::int]", "member_id": "x.member_id",
             "code": "'AC' || x.member_id", "issued_at": "%s - interval '20 days'",

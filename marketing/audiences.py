@@ -69,7 +69,8 @@ What each condition reads:
   bound guide match none of them.
 * ``join_stores``, ``join_channels``, ``joined``: the brand membership's store, join channel and local
   join day.
-* ``points``: the sum of the member's points entries in the brand (0 without any).
+* ``points``: the sum of the member's points entries in the brand (0 without any), read from their
+  maintained balance row (``members.PointsBalance``).
 * ``coupons``: ``held`` true (default): holds an unused coupon (available, not yet expired) of one of
   ``templates`` (ids of the brand's coupon templates), or of any template of the brand without the list;
   false: holds none.
@@ -121,7 +122,7 @@ from members.models import (
     Member,
     MemberDailyActivity,
     MemberTag,
-    PointsEntry,
+    PointsBalance,
     TagValue,
     WeComFriendship,
 )
@@ -650,19 +651,23 @@ def _rfm_q(d: AudienceDefinition, brand: Brand, today: dt.date) -> Q | None:
 
 
 def _points_q(low: int | None, high: int | None, brand_id: int) -> Q:
-    balances = _counted(PointsEntry.objects.filter(brand_id=brand_id), Sum("delta"))
+    # The balance rows, kept with every points entry: one row per member and brand to compare, instead of
+    # summing the brand's whole ledger per member on every count.
+    balances = PointsBalance.objects.filter(brand_id=brand_id)
     if (low is None or low <= 0) and (high is None or high >= 0):
-        # 0 is in the range, so members without entries belong: leave out the balances outside it.
+        # 0 is in the range, so members without a balance row belong: leave out the balances outside it.
+        # NOT EXISTS (an anti-join) rather than NOT IN: PostgreSQL shares one parallel hash of those rows
+        # between its workers, where NOT IN's hashed subplan is built again by every worker.
         outside = Q()
         if low is not None:
-            outside |= Q(n__lt=low)
+            outside |= Q(balance__lt=low)
         if high is not None:
-            outside |= Q(n__gt=high)
-        return ~Q(member_id__in=balances.filter(outside).values("member_id"))
+            outside |= Q(balance__gt=high)
+        return ~Q(Exists(balances.filter(outside, member_id=OuterRef("member_id"))))
     if low is not None:
-        balances = balances.filter(n__gte=low)
+        balances = balances.filter(balance__gte=low)
     if high is not None:
-        balances = balances.filter(n__lte=high)
+        balances = balances.filter(balance__lte=high)
     return Q(member_id__in=balances.values("member_id"))
 
 

@@ -239,6 +239,42 @@ class PointsEntry(models.Model):
         return f"{self.member_id}@{self.brand_id}: {self.delta:+d}"
 
 
+class PointsBalance(models.Model):
+    """A member's points balance in one brand: the sum of their ledger entries there, kept with every entry.
+
+    A projection, not a second truth: ``points_post`` adds each entry's delta in the entry's transaction, and
+    ``points_balances_rebuild`` recomputes it from the ledger after writes around it (merges, seeds, bulk loads).
+    It exists so that "members with at least / at most N points" reads one row per member (an index range on
+    (brand, balance) when few qualify) instead of summing the whole ledger. There is a row for every (member,
+    brand) with entries, even when they sum to 0; a member without a row has 0 points. It may be negative: a
+    refund takes back points already spent.
+    """
+
+    # The row only mirrors entries, which protect their member and brand: it goes with them. No index of
+    # their own: the unique (member, brand) serves look-ups by member, the range index those by brand.
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="points_balances", db_index=False)
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    balance = models.IntegerField(_("points balance"))
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand",
+                             region=lambda a: Q(member__memberships__store__region_id=a.region_id),
+                             store=lambda a: Q(member__memberships__store_id=a.store_id),
+                             guide=lambda a: Q(member__bindings__guide_id=a.guide_id,
+                                               member__bindings__ended_at__isnull=True), multi=True)
+
+    class Meta:
+        verbose_name = _("points balance")
+        verbose_name_plural = _("points balances")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "brand"], name="one_points_balance_per_member_brand"),
+        ]
+        # Audiences: WHERE brand_id = ? AND balance > ? (or < ?), member ids read from the index alone.
+        indexes = [models.Index(fields=["brand", "balance", "member"], name="points_balance_brand_range")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}@{self.brand_id}: {self.balance}"
+
+
 class MemberMerge(models.Model):
     """Audit of one merge: who was absorbed into whom, what moved, who did it."""
 

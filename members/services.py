@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from members.models import (
     Member,
     MemberMerge,
     MemberToken,
+    PointsBalance,
     PointsEntry,
 )
 from retail_crm import events, hooks
@@ -236,6 +238,8 @@ def member_merge(*, survivor: Member, absorbed: Member, reason: str, merged_by=N
     moved: dict[str, int] = {}
 
     moved["points_entries"] = PointsEntry.objects.filter(member=absorbed).update(member=survivor)
+    # Both members' balances follow their ledgers again (the survivor's now holds the absorbed entries).
+    points_balances_rebuild(member_ids=[survivor.pk, absorbed.pk])
 
     kept_memberships = {m.brand_id: m for m in BrandMembership.objects.filter(member=survivor)}
     moved["memberships"] = 0
@@ -460,18 +464,30 @@ def binding_record_service(*, member: Member, brand: Brand, guide: Guide, at: dt
 # ---------------------------------------------------------------------------- points
 
 def points_balance(*, member: Member, brand: Brand) -> int:
-    return PointsEntry.objects.filter(member=member, brand=brand).aggregate(total=Sum("delta"))["total"] or 0
+    """The member's points in the brand: their balance row, kept with every entry (0 without one)."""
+    return PointsBalance.objects.filter(member=member, brand=brand).values_list("balance", flat=True).first() or 0
+
+
+def _balance_add(*, member_id: int, brand_id: int, delta: int) -> None:
+    # One statement, so concurrent posts for one member and brand queue on the row and none is lost; the
+    # first post creates the row (on PostgreSQL a concurrent first post waits for it, then adds).
+    table = connection.ops.quote_name(PointsBalance._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (member_id, brand_id, balance) VALUES (%s, %s, %s) "  # noqa: S608
+                       f"ON CONFLICT (member_id, brand_id) DO UPDATE SET balance = {table}.balance + excluded.balance",
+                       [member_id, brand_id, delta])
 
 
 @transaction.atomic
 def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=None, refund=None, note: str = "",
                 allow_overdraw: bool = False) -> PointsEntry:
-    """Post one ledger entry. Spending locks the member row and refuses to overdraw.
+    """Post one ledger entry and add it to the balance row. Spending locks the member row and refuses to overdraw.
 
     An entry tied to an order is posted once per (order, reason), one tied to a
     refund once per (refund, reason): a second call returns the existing entry
-    instead of crediting again. ``allow_overdraw`` is for reversing points a
-    refund takes back, which the member may already have spent.
+    instead of crediting again (and leaves the balance alone). ``allow_overdraw``
+    is for reversing points a refund takes back, which the member may already
+    have spent.
     """
     if delta == 0:
         raise ApplicationError(ErrorCode.INVALID, "A points entry cannot be zero.",
@@ -491,9 +507,38 @@ def points_post(*, member: Member, brand: Brand, delta: int, reason: str, order=
                                    f"Not enough points: balance {balance}, needed {-delta}.", status=409)
     try:
         with transaction.atomic():
-            return PointsEntry.objects.create(member=member, brand=brand, delta=delta, reason=reason, order=order,
-                                              refund=refund, note=note)
+            entry = PointsEntry.objects.create(member=member, brand=brand, delta=delta, reason=reason, order=order,
+                                               refund=refund, note=note)
+            _balance_add(member_id=member.pk, brand_id=brand.pk, delta=delta)
+            return entry
     except IntegrityError:
         if once is None:
             raise
         return PointsEntry.objects.get(member=member, brand=brand, reason=reason, **once)
+
+
+@transaction.atomic
+def points_balances_rebuild(*, brand_id: int | None = None, member_ids: Iterable[int] | None = None) -> int:
+    """Recompute balance rows from the ledger: every one, or those of a brand and/or of some members.
+
+    For writes that bypass ``points_post`` (bulk loads, seeds, a merge moving entries between members). Set-based:
+    one DELETE and one INSERT … SELECT … GROUP BY, a row for every (member, brand) with entries, even when they
+    sum to 0. Returns the number of balance rows written.
+
+    Meant for rows nobody posts to meanwhile (a merge holds both members' locks, which every new entry's
+    foreign key waits for; seeds and loads run alone): a concurrent first post for one of the pairs would make
+    the INSERT fail on the unique constraint, never count an entry twice.
+    """
+    entries, balances = PointsEntry.objects.all(), PointsBalance.objects.all()
+    if brand_id is not None:
+        entries, balances = entries.filter(brand_id=brand_id), balances.filter(brand_id=brand_id)
+    if member_ids is not None:
+        member_ids = list(member_ids)
+        entries, balances = entries.filter(member_id__in=member_ids), balances.filter(member_id__in=member_ids)
+    balances.delete()
+    sums = entries.order_by().values("member_id", "brand_id").annotate(total=Sum("delta"))
+    select, params = sums.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {connection.ops.quote_name(PointsBalance._meta.db_table)} "  # noqa: S608
+                       f"(member_id, brand_id, balance) {select}", params)
+        return cursor.rowcount

@@ -29,6 +29,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from members.models import MemberDailyActivity, MemberTag, PointsEntry, TagGroup, TagSource, TagValue, WeComFriendship
+from members.services import points_post
 from tests.factories import (
     BrandFactory,
     BrandMembershipFactory,
@@ -171,10 +172,10 @@ def build_member_world() -> SimpleNamespace:
 def add_history(world) -> None:
     """Points, WeCom friendships and daily activity for m1 (brand A) and m3 (brands A and B)."""
     m1, m3 = world.members["m1"], world.members["m3"]
-    PointsEntry.objects.create(member=m1, brand=world.brand_a, delta=100, reason=PointsEntry.Reason.EARN)
-    PointsEntry.objects.create(member=m1, brand=world.brand_a, delta=-30, reason=PointsEntry.Reason.SPEND)
-    PointsEntry.objects.create(member=m3, brand=world.brand_a, delta=50, reason=PointsEntry.Reason.EARN)
-    PointsEntry.objects.create(member=m3, brand=world.brand_b, delta=20, reason=PointsEntry.Reason.EARN)
+    points_post(member=m1, brand=world.brand_a, delta=100, reason=PointsEntry.Reason.EARN)
+    points_post(member=m1, brand=world.brand_a, delta=-30, reason=PointsEntry.Reason.SPEND)
+    points_post(member=m3, brand=world.brand_a, delta=50, reason=PointsEntry.Reason.EARN)
+    points_post(member=m3, brand=world.brand_b, delta=20, reason=PointsEntry.Reason.EARN)
     WeComFriendship.objects.create(member=m1, guide=world.guides["g-e1-2"], added_at=T0 + dt.timedelta(days=2),
                                    removed_at=T0 + dt.timedelta(days=3), source=WeComFriendship.Source.API)
     WeComFriendship.objects.create(member=m1, guide=world.guides["g-e1-1"], added_at=T0 + dt.timedelta(days=4),

@@ -30,6 +30,7 @@ from mall.models import (
     Stock,
 )
 from members.models import PointsEntry
+from members.services import points_post
 from tests.factories import BrandFactory, BrandMembershipFactory, MemberFactory, OrderFactory
 
 
@@ -75,8 +76,7 @@ def paid_ready_order(*, brand=None, member=None, status: str = OrderStatus.PENDI
     if member is None:
         member = MemberFactory(group=brand.group, openid=f"o-{brand.code}-{timezone.now().timestamp()}")
         BrandMembershipFactory(member=member, brand=brand)
-    PointsEntry.objects.create(member=member, brand=brand, delta=2000, reason=PointsEntry.Reason.ADJUST,
-                               note="opening balance")
+    points_post(member=member, brand=brand, delta=2000, reason=PointsEntry.Reason.ADJUST, note="opening balance")
     sku_a = SkuFactory(product=ProductFactory(brand=brand, category="dress"), member_price=Decimal("199.00"))
     sku_b = SkuFactory(product=ProductFactory(brand=brand, category="scarf"), member_price=Decimal("99.00"),
                        list_price=Decimal("109.00"))
@@ -104,14 +104,14 @@ def paid_ready_order(*, brand=None, member=None, status: str = OrderStatus.PENDI
         valid_from=at - dt.timedelta(days=1), valid_to=at + dt.timedelta(days=29),
         status=CouponStatus.USED if paid else CouponStatus.LOCKED, used_order=order, locked_at=at,
         used_at=at if paid else None)
-    PointsEntry.objects.create(member=member, brand=brand, delta=-1000, reason=PointsEntry.Reason.SPEND, order=order,
-                               note=order.order_no)
+    points_post(member=member, brand=brand, delta=-1000, reason=PointsEntry.Reason.SPEND, order=order,
+                note=order.order_no)
     if paid:
         Payment.objects.create(order=order, provider="fake", out_trade_no=f"P{order.pk:010d}paid",
                                amount=Decimal("437.00"), status=Payment.Status.PAID,
                                transaction_id=f"4200{order.pk:010d}", paid_at=at)
-        PointsEntry.objects.create(member=member, brand=brand, delta=437, reason=PointsEntry.Reason.EARN,
-                                   order=order, note=order.order_no)
+        points_post(member=member, brand=brand, delta=437, reason=PointsEntry.Reason.EARN, order=order,
+                    note=order.order_no)
     return ExampleOrder(order=order, member=member, brand=brand, line_a=line_a, line_b=line_b, coupon=coupon)
 
 

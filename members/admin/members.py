@@ -1,6 +1,8 @@
 """Admin for members (memberships inline), guide bindings, binding policies, points, merges, and guides' phones."""
 
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +15,7 @@ from members.models import (
     Member,
     MemberMerge,
     MemberTag,
+    PointsBalance,
     PointsEntry,
     TagSource,
     TagValue,
@@ -27,11 +30,21 @@ from retail_crm.scoping import actor_for, scoped
 class BrandMembershipInline(admin.TabularInline):
     model = BrandMembership
     extra = 0
-    readonly_fields = ("brand", "joined_at", "join_channel", "store", "tier")
+    readonly_fields = ("brand", "joined_at", "join_channel", "store", "tier", "points")
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def get_queryset(self, request):
+        # Each membership's points balance in the same query (its balance row; 0 without one).
+        balance = PointsBalance.objects.filter(member=OuterRef("member_id"), brand=OuterRef("brand_id"))
+        return super().get_queryset(request).annotate(
+            points_balance=Coalesce(Subquery(balance.values("balance")[:1]), 0))
+
+    @admin.display(description=_("points"))
+    def points(self, obj) -> int:
+        return obj.points_balance
 
 
 class MemberBrandFilter(admin.SimpleListFilter):

@@ -50,6 +50,7 @@ from marketing.models import (
 from marketing.services import deliveries_dispatch
 from marketing.tracking import orders_conversions_record
 from members.models import GuideBinding, Member, PointsEntry
+from members.services import points_balances_rebuild
 
 LINK = "https://mall.example.com/mp/campaign?id={code}"
 SUBSCRIBE_TEMPLATE = "TPL_NEW_ARRIVAL"
@@ -255,6 +256,7 @@ class _MarketingLife:
         for start in range(0, len(ids), CHUNK):  # earned when the order was paid, not at seeding time
             PointsEntry.objects.filter(pk__in=ids[start:start + CHUNK]).update(
                 created_at=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("paid_at")[:1]))
+        points_balances_rebuild(brand_id=brand.pk, member_ids=sorted({o.member_id for o in orders}))
         self.counts["campaign_orders"] += len(orders)
         self.counts["campaign_order_lines"] += len(all_lines)
         seeder.result.orders += len(orders)

@@ -443,7 +443,8 @@ class DemoSeeder:
                                        | seed_workbench_life(self))
             self.log("  member life: " + ", ".join(f"{k} {v}" for k, v in self.result.member_life.items()))
             self.build_rfm_history()
-            # Last: campaigns are decided on everything above (RFML classes, orders, bindings, coupons).
+            self.build_points_balances()  # every step above may have bulk-written points entries
+            # Last: campaigns are decided on everything above (RFML classes, orders, bindings, coupons, points).
             self.result.member_life |= seed_marketing_life(self)
         return self.result
 
@@ -456,6 +457,13 @@ class DemoSeeder:
                    for brand in self.brands.values())
         self.result.member_life["rfm_monthly_runs"] = runs
         self.log(f"  RFML history: {runs} month-end runs in {time.monotonic() - started:.1f} s")
+
+    def build_points_balances(self) -> None:
+        """The balance rows from the points ledger, which the life seeds write in bulk (bypassing points_post)."""
+        from members.services import points_balances_rebuild
+
+        self.result.member_life["points_balances"] = sum(points_balances_rebuild(brand_id=brand.pk)
+                                                         for brand in self.brands.values())
 
 
 def demo_exists() -> bool:
@@ -506,6 +514,9 @@ def demo_delete() -> None:
     TagGroup.objects.filter(group=group).delete()
     WeComFriendship.objects.filter(member__group=group).delete()
     PointsEntry.objects.filter(brand__in=brands).delete()
+    from members.models import PointsBalance
+
+    PointsBalance.objects.filter(brand__in=brands).delete()
     from guides.models import CommissionEntry, CommissionRule, WithdrawalRequest
 
     CommissionEntry.objects.filter(brand__in=brands).delete()  # ledger rows protect orders, credits, requests

@@ -22,7 +22,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from mall.models import CouponTemplate
-from members.models import MemberTag, PointsEntry
+from members.models import MemberTag
+from members.services import points_post
 from members.tags import tag_group_get_or_create, tag_value_get_or_create
 from tests.factories import (
     BrandFactory,
@@ -65,7 +66,7 @@ def build_world() -> SimpleNamespace:
         if guide is not None:
             GuideBindingFactory(member=person, guide=guide)
         if points:
-            PointsEntry.objects.create(member=person, brand=brand, delta=points, reason="adjust")
+            points_post(member=person, brand=brand, delta=points, reason="adjust")
         return person
 
     w.m1 = member("m1", "王一", w.wa, w.sa1, tags=(w.tag_m, w.tag_vip), guide=w.ga1, points=500)

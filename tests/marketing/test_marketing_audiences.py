@@ -44,7 +44,8 @@ from marketing.audiences import (
 )
 from marketing.models import Audience
 from members.events import activity_summarise
-from members.models import BehaviourEvent, JoinChannel, MemberTag, PointsEntry, WeComFriendship
+from members.models import BehaviourEvent, JoinChannel, MemberTag, WeComFriendship
+from members.services import points_post
 from members.tags import tag_group_get_or_create, tag_value_get_or_create
 from retail_crm.errors import ApplicationError
 from segments.models import MemberRfm, SegmentationSettings
@@ -157,7 +158,7 @@ def w():
     for person, brand, deltas in ((w.alice, w.a, [500]), (w.carol, w.a, [100, -30]), (w.carol, w.b, [1000]),
                                   (w.dan, w.b, [2000]), (w.erin, w.a, [-20])):
         for delta in deltas:
-            PointsEntry.objects.create(member=person, brand=brand, delta=delta, reason="adjust")
+            points_post(member=person, brand=brand, delta=delta, reason="adjust", allow_overdraw=True)
 
     def coupon(person, template, code, *, status=CouponStatus.AVAILABLE, valid_to=local(2030, 4, 30)):
         Coupon.objects.create(template=template, member=person, code=code, issued_at=local(2030, 3, 1),

@@ -459,6 +459,17 @@ def test_points_are_one_per_yuan_of_each_member_purchase(seeded):
     assert all(e.created_at == paid_at[e.order_id] for e in entries)
 
 
+def test_points_balances_are_the_ledger_sums(seeded):
+    from members.models import PointsBalance, PointsEntry
+
+    ledger = {(m, b): n for m, b, n in PointsEntry.objects.filter(brand__group__code=DEMO_GROUP_CODE).order_by()
+              .values("member_id", "brand_id").annotate(n=Sum("delta")).values_list("member_id", "brand_id", "n")}
+    balances = PointsBalance.objects.filter(brand__group__code=DEMO_GROUP_CODE)
+
+    assert len(ledger) > 100
+    assert {(m, b): n for m, b, n in balances.values_list("member_id", "brand_id", "balance")} == ledger
+
+
 def test_behaviour_events_cover_the_last_thirty_days_from_members_and_visitors(seeded):
     from guides.services import guide_token_resolve
     from members.models import BehaviourEvent
