@@ -882,6 +882,25 @@ def audience_delete(*, actor: Actor, audience: Audience) -> None:
                                status=409) from None
 
 
+@dataclass(frozen=True)
+class AudienceSize:
+    """How many members a saved audience held at the moment it was counted."""
+
+    count: int
+    counted_at: dt.datetime
+
+
+def audience_size(*, audience: Audience, at: dt.datetime | None = None) -> AudienceSize:
+    """Count the saved audience now (or at ``at``): one COUNT query, never cached.
+
+    400 (the ApplicationError of ``audience_definition_clean``, a message per field) when the saved definition
+    no longer fits its brand, e.g. a tag value or guide it names was deleted since.
+    """
+    at = at or timezone.now()
+    return AudienceSize(count=audience_count(brand=audience.brand, definition=audience.definition, at=at),
+                        counted_at=at)
+
+
 # ---------------------------------------------------------------------------- export
 
 EXPORT_COLUMNS = ("member_code", "name", "phone", "brand", "store", "guide", "rfml_class", "last_purchase_on")

@@ -1,5 +1,5 @@
-"""Staff API for audiences: saved definitions (list, create, read, change, delete), a live size preview while
-editing, and the CSV export for ad platforms.
+"""Staff API for audiences: saved definitions (list, create, read, change, delete), a saved audience's size
+now, a live size preview while editing, and the CSV export for ad platforms.
 
 HQ and brand operators only (403 for every other role); an audience of a brand outside the caller's scope
 is a 404. The definition format is in ``marketing.audiences``.
@@ -28,6 +28,7 @@ from marketing.audiences import (
     audience_export_rows,
     audience_get,
     audience_list,
+    audience_size,
     audience_update,
 )
 from retail_crm.api.pagination import StandardPagination
@@ -121,6 +122,29 @@ class AudienceDetailApi(ScopedMixin, APIView):
     def delete(self, request, pk: int):
         audience_delete(actor=self.actor, audience=audience_get(actor=self.actor, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AudienceSizeApi(ScopedMixin, APIView):
+    """How many members a saved audience holds right now: one COUNT, run when asked (the HQ list page asks for
+    each row after it is shown, ``static/js/audience_sizes.js``).
+
+    Nothing is cached: ``counted_at`` is the moment of this count.
+    """
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AudienceSize"
+
+        count = serializers.IntegerField(help_text="Members of the brand the saved definition holds now")
+        counted_at = serializers.DateTimeField(help_text="When they were counted")
+
+    @extend_schema(responses=OutputSerializer,
+                   description="The saved audience counted now (403 for roles below a brand operator, 404 outside "
+                               "your scope; 400 with a message per field of the definition when it no longer fits "
+                               "the brand, e.g. a tag value it names was deleted).")
+    def get(self, request, pk: int):
+        audience = audience_get(actor=self.actor, pk=pk)
+        return Response(self.OutputSerializer(audience_size(audience=audience)).data)
 
 
 class AudiencePreviewApi(ScopedMixin, APIView):

@@ -8,6 +8,7 @@ urlpatterns = [
     path("marketing/audiences/", audiences.AudienceListCreateApi.as_view(), name="marketing-audiences"),
     path("marketing/audiences/preview/", audiences.AudiencePreviewApi.as_view(), name="marketing-audience-preview"),
     path("marketing/audiences/<int:pk>/", audiences.AudienceDetailApi.as_view(), name="marketing-audience"),
+    path("marketing/audiences/<int:pk>/size/", audiences.AudienceSizeApi.as_view(), name="marketing-audience-size"),
     path("marketing/audiences/<int:pk>/export/", audiences.AudienceExportApi.as_view(),
          name="marketing-audience-export"),
     path("marketing/deliveries/", views.DeliveryListApi.as_view(), name="marketing-deliveries"),

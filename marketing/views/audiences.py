@@ -2,8 +2,10 @@
 coupon to an audience.
 
 Every read and write goes through ``marketing.audiences`` (scope, validation, the one counting query) and
-``marketing.audience_coupons``; the editor's size is previewed live by ``static/js/audience_preview.js``
-through ``POST /api/v1/marketing/audiences/preview/``. A refused save renders the form again with the
+``marketing.audience_coupons``. The list counts nothing itself (a count over a large brand takes seconds):
+``static/js/audience_sizes.js`` fills each row's size from ``GET /api/v1/marketing/audiences/<pk>/size/`` once
+the page is shown. The editor's size is previewed live by ``static/js/audience_preview.js`` through
+``POST /api/v1/marketing/audiences/preview/``. A refused save renders the form again with the
 services' messages, per field, in the viewer's language.
 """
 
@@ -53,10 +55,9 @@ def _size(audience) -> int | None:
 @marketing_page
 @require_safe
 def audience_list_page(request, actor: Actor):
-    """The saved audiences in scope, each with how many members it holds right now."""
+    """The saved audiences in scope; each row's size is counted by the browser after the page is shown."""
     page = Paginator(audience_list(actor=actor), PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"audience": audience, "size": _size(audience)} for audience in page]
-    return render(request, "marketing/audiences.html", {"page": page, "rows": rows, "active": "audiences"})
+    return render(request, "marketing/audiences.html", {"page": page, "active": "audiences"})
 
 
 def _show_refusal(form: AudienceForm, refused: ApplicationError) -> None:

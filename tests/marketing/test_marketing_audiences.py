@@ -34,6 +34,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from mall.models import Coupon, CouponStatus, CouponTemplate, OrderLine, Product, Sku
 from marketing.audiences import (
@@ -504,7 +505,8 @@ def test_brand_operators_create_and_see_only_their_brand_s_audiences(w, users, a
     b_url = f"{URL}{wb.json()['id']}/"
     client = as_user(api_client, users["wa"])
     assert [client.get(b_url).status_code, client.patch(b_url, {"name": "x"}, format="json").status_code,
-            client.delete(b_url).status_code, client.get(f"{b_url}export/").status_code] == [404, 404, 404, 404]
+            client.delete(b_url).status_code, client.get(f"{b_url}export/").status_code,
+            client.get(f"{b_url}size/").status_code] == [404, 404, 404, 404, 404]
     assert Audience.objects.filter(pk=wb.json()["id"], name="M 码").exists()
 
 
@@ -532,6 +534,33 @@ def test_preview_counts_live_within_the_operator_s_brand_only(w, users, api_clie
     assert not Audience.objects.exists()
 
 
+def test_a_saved_audience_is_counted_now_within_the_caller_s_scope(w, users, api_client):
+    tag_m = Audience.objects.create(group=w.group, brand=w.a, name="M", definition={"tags": {"any": [w.tag_m.pk]}})
+    everyone_b = Audience.objects.create(group=w.group, brand=w.b, name="全部", definition={})
+    no_vip = Audience.objects.create(group=w.group, brand=w.a, name="非 vip",
+                                     definition={"tags": {"none": [w.tag_vip.pk]}})
+
+    def size(user, audience):
+        return as_user(api_client, user).get(f"{URL}{audience.pk}/size/")
+
+    before = timezone.now()
+    answer = size(users["wa"], tag_m)
+    after = timezone.now()
+    assert answer.status_code == 200 and set(answer.json()) == {"count", "counted_at"}
+    assert answer.json()["count"] == 2  # alice, carol; frank was merged away
+    assert before <= dt.datetime.fromisoformat(answer.json()["counted_at"]) <= after
+    assert [size(users["hq"], a).json()["count"] for a in (tag_m, everyone_b, no_vip)] == [2, 2, 3]
+    assert (size(users["wb"], tag_m).status_code, size(users["wa"], everyone_b).status_code) == (404, 404)
+    assert size(users["wa"], no_vip).json()["count"] == 3  # bob, carol, erin
+
+    vip = w.tag_vip.pk
+    w.tag_vip.delete()
+    refused = size(users["wa"], no_vip)
+    assert (refused.status_code, refused.json()["error"]["code"], refused.json()["error"]["fields"]) == (
+        400, "invalid", {"definition.tags.none": [f"No such tag value in the audience's brand: {vip}."]})
+    assert Audience.objects.get(pk=no_vip.pk).definition == {"tags": {"none": [vip]}}  # counting changes nothing
+
+
 @pytest.mark.parametrize("role", ["region", "store", "guide"])
 def test_region_store_and_guide_roles_have_no_audiences(w, users, api_client, role):
     audience = Audience.objects.create(group=w.group, brand=w.a, name="全部", definition={})
@@ -539,8 +568,9 @@ def test_region_store_and_guide_roles_have_no_audiences(w, users, api_client, ro
     answers = [client.get(URL), client.post(URL, {"name": "x", "definition": {}}, format="json"),
                client.post(f"{URL}preview/", {"definition": {}}, format="json"),
                client.get(f"{URL}{audience.pk}/"), client.patch(f"{URL}{audience.pk}/", {"name": "y"}, format="json"),
-               client.delete(f"{URL}{audience.pk}/"), client.get(f"{URL}{audience.pk}/export/")]
-    assert [(r.status_code, r.json()["error"]["code"]) for r in answers] == [(403, "permission_denied")] * 7
+               client.delete(f"{URL}{audience.pk}/"), client.get(f"{URL}{audience.pk}/export/"),
+               client.get(f"{URL}{audience.pk}/size/")]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in answers] == [(403, "permission_denied")] * 8
     assert Audience.objects.get().name == "全部"
 
 

@@ -8,9 +8,12 @@ definition a filled-in form saves, the per-field messages in Chinese, who may op
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from mall.models import Coupon, CouponStatus
 from marketing.models import Audience
@@ -51,18 +54,42 @@ def errors(response) -> dict[str, list[str]]:
 
 # ---------------------------------------------------------------------------- the list
 
-def test_the_list_shows_the_operators_brand_audiences_with_their_sizes_now(w, zh):
+def list_page(client: Client, **params):
+    """The list page, fetched while recording its queries; it must count no audience itself."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST, params)
+    assert response.status_code == 200
+    assert [q["sql"] for q in queries if "members_brandmembership" in q["sql"]] == []
+    return response
+
+
+def sizes(client: Client, response) -> list[tuple[str, int]]:
+    """Each row's audience and its size as static/js/audience_sizes.js fills it in: the row's size cell, pending,
+    names the audience's size URL, asked with the page's own session (the size, or the status of a refusal)."""
+    html = response.content.decode()
+    shown = []
+    for audience in response.context["page"]:
+        url = f"/api/v1/marketing/audiences/{audience.pk}/size/"
+        row = re.search(rf'<tr data-audience="{audience.pk}">((?:(?!</tr>).)*)</tr>', html, re.S).group(1)
+        assert f'<td class="num audience-size" data-state="pending" data-size-url="{url}">计算中…</td>' in row
+        answer = client.get(url, HTTP_ACCEPT="application/json")
+        shown.append((audience.name, answer.json()["count"] if answer.status_code == 200 else answer.status_code))
+    return shown
+
+
+def test_the_list_shows_the_operators_brand_audiences_and_their_sizes_are_counted_after(w, zh):
     saved(w, "M 码", {"tags": {"any": [w.tag_m.pk]}})
     saved(w, "全部会员", {})
     saved(w, "型男 M 码", {"tags": {"any": [w.tag_m.pk]}}, brand=w.wb)
 
-    response = zh.get(LIST)
+    response = list_page(zh)
 
-    assert response.status_code == 200
-    assert [(row["audience"].name, row["size"]) for row in response.context["rows"]] == [("M 码", 2), ("全部会员", 4)]
+    assert sizes(zh, response) == [("M 码", 2), ("全部会员", 4)]
     html = response.content.decode()
     assert "型男 M 码" not in html
     assert "当前会员数" in html and "导出 CSV" in html and "新建人群" in html
+    assert html.count('data-state="pending"') == 2 and "js/audience_sizes.js" in html
+    assert 'data-label-invalid="条件已失效"' in html and 'data-label-failed="暂时无法计算"' in html
 
 
 def test_hq_sees_every_brand_and_a_definition_that_no_longer_fits_says_so(w):
@@ -74,11 +101,28 @@ def test_hq_sees_every_brand_and_a_definition_that_no_longer_fits_says_so(w):
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     client.force_login(staff_user("hq", group=w.group))
 
-    response = client.get(LIST)
+    response = list_page(client)
 
-    assert [(row["audience"].name, row["size"]) for row in response.context["rows"]] == [
-        ("VIP", 2), ("旧标签", None), ("型男 M 码", 1)]
-    assert "条件已失效" in response.content.decode()
+    assert sizes(client, response) == [("VIP", 2), ("旧标签", 400), ("型男 M 码", 1)]
+    refused = client.get(f"/api/v1/marketing/audiences/{broken.pk}/size/").json()["error"]
+    assert refused["fields"] == {"definition.tags.any": ["No such tag value in the audience's brand: 999999."]}
+
+
+def test_a_full_page_of_audiences_renders_with_as_many_queries_as_an_empty_one(w, zh):
+    with CaptureQueriesContext(connection) as empty:
+        list_page(zh)
+    for n in range(25):
+        saved(w, f"人群 {n:02}", {"points": {"min": n * 25}})
+
+    with CaptureQueriesContext(connection) as full:
+        first = list_page(zh)
+    second = list_page(zh, page=2)
+
+    assert len(full) == len(empty) + 1  # the page's audiences, besides the paginator's COUNT of audiences
+    assert first.content.decode().count('data-state="pending"') == 20
+    assert second.content.decode().count('data-state="pending"') == 5
+    # At least 500, 525, … 600 points: m1 holds 500, m3 100, m2 and m4 none.
+    assert sizes(zh, second) == [("人群 20", 1), ("人群 21", 0), ("人群 22", 0), ("人群 23", 0), ("人群 24", 0)]
 
 
 # ---------------------------------------------------------------------------- the editor

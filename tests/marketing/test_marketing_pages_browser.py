@@ -3,12 +3,12 @@
 The operator of brand WA (tests/marketing/pages_world.py: m1–m4 in WA, m5 in WB) logs in through the form,
 creates an audience in the editor and watches its size counted live while choosing the conditions (the
 preview API through static/js/audience_preview.js): every member 4, tag M 2 (m1, m2), tag M or vip 3 (m1,
-m2, m3). Saved, the list shows it with 3 members. Then the campaign wizard: SMS with the member's name and
-the tracking link, no holdout; the review counts 3 members; launched, its run is resolved at once (on
-commit, eager tasks). m3 opted out of SMS, so dispatching (``deliveries_dispatch``, called here) sends 2 and
-the results show sent 2, held back 1 ("opted out"), the funnel chart drawn. The group's reach rules have no
-quiet hours here, so the counts do not depend on the hour the test runs. No console error, no request to
-another host, no failed request.
+m2, m3). Saved, the list shows it with 3 members once the browser has counted it (the list page itself counts
+nothing). Then the campaign wizard: SMS with the member's name and the tracking link, no holdout; the review
+counts 3 members; launched, its run is resolved at once (on commit, eager tasks). m3 opted out of SMS, so
+dispatching (``deliveries_dispatch``, called here) sends 2 and the results show sent 2, held back 1 ("opted
+out"), the funnel chart drawn. The group's reach rules have no quiet hours here, so the counts do not depend on
+the hour the test runs. No console error, no request to another host, no failed request.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ def test_a_brand_operator_builds_an_audience_then_launches_a_campaign_and_reads_
         page.click("nav.sub-nav a >> text=人群")
         page.wait_for_url(f"{base}/hq/marketing/")
         row = page.locator(f"tr[data-audience='{audience.pk}']")
+        # The list counts nothing itself: the size is filled in after the page is shown (audience_sizes.js).
+        row.locator('td.audience-size[data-state="ready"]').wait_for()
         assert row.locator("td.audience-size").inner_text() == "3"
         screenshot(page, "marketing-02-audiences")
 

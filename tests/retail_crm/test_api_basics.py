@@ -84,7 +84,7 @@ def test_schema_as_json_lists_the_whole_api(client):
         "/api/v1/mall/refunds/{id}/approve/",
         "/api/v1/mall/refunds/{id}/reject/", "/api/v1/mall/skus/{sku_id}/stock/adjust/",
         "/api/v1/marketing/audiences/", "/api/v1/marketing/audiences/preview/", "/api/v1/marketing/audiences/{id}/",
-        "/api/v1/marketing/audiences/{id}/export/",
+        "/api/v1/marketing/audiences/{id}/export/", "/api/v1/marketing/audiences/{id}/size/",
         "/api/v1/marketing/campaigns/", "/api/v1/marketing/campaigns/{id}/",
         "/api/v1/marketing/campaigns/{id}/cancel/", "/api/v1/marketing/campaigns/{id}/launch/",
         "/api/v1/marketing/campaigns/{id}/results/",
