@@ -534,6 +534,8 @@ def points_balances_rebuild(*, brand_id: int | None = None, member_ids: Iterable
         entries, balances = entries.filter(brand_id=brand_id), balances.filter(brand_id=brand_id)
     if member_ids is not None:
         member_ids = list(member_ids)
+        if not member_ids:
+            return 0
         entries, balances = entries.filter(member_id__in=member_ids), balances.filter(member_id__in=member_ids)
     balances.delete()
     sums = entries.order_by().values("member_id", "brand_id").annotate(total=Sum("delta"))

@@ -196,6 +196,15 @@ def test_rebuilding_some_members_rewrites_only_their_rows(hand_made):
     assert balance_rows() == {(h.m1.pk, h.a.pk): 999, (h.m3.pk, h.b.pk): -60}
 
 
+def test_rebuilding_no_members_rewrites_nothing(hand_made):
+    h = hand_made
+    before = balance_rows()
+
+    assert points_balances_rebuild(member_ids=[]) == 0
+    assert points_balances_rebuild(brand_id=h.a.pk, member_ids=[]) == 0
+    assert balance_rows() == before and len(before) == 3
+
+
 def test_rebuilding_everything_gives_the_ledger_sums(hand_made):
     h = hand_made
 
