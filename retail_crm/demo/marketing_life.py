@@ -81,19 +81,18 @@ def _subscribe(text: str) -> dict:
 
 
 CAMPAIGNS = (
-    DemoCampaign("WOM", "春夏新品上市", "近一年购买过的会员", {"purchase": [{"days": 365}]},
+    DemoCampaign("WOM", "春夏新品上市", "近三个月购买过的会员", {"purchase": [{"days": 90}]},
                  (Channel.SUBSCRIBE, Channel.SMS), 56, Decimal("10"), (0.08, 0.12), 0.25,
                  variants=("春夏新品已到店，来看看", "春夏新品到店，会员先试穿")),
     DemoCampaign("MEN", "沉睡会员唤醒券", "超过1.5个购买周期未回购", {"last_purchase": {"min_cycles": "1.5"}},
                  (Channel.SMS,), 42, Decimal("15"), (0.07,), 0.30, coupon="满500减50"),
-    DemoCampaign("WOM", "重要会员专属回访", "重要会员", {"rfml_classes": ["important_value", "important_develop",
-                                                                  "important_retain", "important_winback"]},
+    DemoCampaign("WOM", "重要会员专属回访", "重要价值会员", {"rfml_classes": ["important_value"]},
                  (Channel.GUIDE_TASK, Channel.SUBSCRIBE, Channel.SMS), 40, Decimal("10"), (0.10,), 0.30),
-    DemoCampaign("WOM", "周末穿搭推荐", "近半年购买过的会员", {"purchase": [{"days": 180}]},
+    DemoCampaign("WOM", "周末穿搭推荐", "近两个月购买过的会员", {"purchase": [{"days": 60}]},
                  (Channel.SUBSCRIBE, Channel.SMS), 38, Decimal("10"), (0.06,), 0.20),
     DemoCampaign("KID", "开学季焕新", "去年同期购买过的会员", {"purchase": [{"same_period_last_year_days": 45}]},
                  (Channel.OFFICIAL_ACCOUNT, Channel.SMS), 28, Decimal("10"), (0.09,), 0.25, coupon="会员88折"),
-    DemoCampaign("SPT", "会员日双倍积分", "近一年购买过的会员", {"purchase": [{"days": 365}]},
+    DemoCampaign("SPT", "会员日双倍积分", "近半年购买过的会员", {"purchase": [{"days": 180}]},
                  (Channel.SUBSCRIBE, Channel.SMS), 21, Decimal("10"), (0.07,), 0.22),
 )
 TEXTS = {"沉睡会员唤醒券": "好久不见，送您一张{coupon}", "重要会员专属回访": "您的专属导购想约您来店试新品",
