@@ -11,9 +11,13 @@ in 14 days. The brand's products: S1 and S2 are 运动鞋 (sneakers), T1 is 卫�
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
@@ -45,6 +49,10 @@ def local(day: int, hour: int = 12, minute: int = 0) -> dt.datetime:
 
 @pytest.fixture
 def shop():
+    return make_shop()
+
+
+def make_shop():
     grp = RetailGroupFactory(code="grp")
     brand = BrandFactory(code="RUN", group=grp)
     other = BrandFactory(code="TEA", group=grp)
@@ -399,3 +407,40 @@ def test_guide_cannot_change_behaviour_rules(shop, client):
     assert response.status_code == 403
     shop.rule.refresh_from_db()
     assert shop.rule.name == "Interested in sneakers"
+
+
+# ---------------------------------------------------------------------------- concurrency (PostgreSQL)
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                    reason="concurrency tests need PostgreSQL (set DATABASE_URL)")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_member_runs_and_a_nightly_run_write_one_row():
+    """Two batches of one member recomputed at once (shared lock) plus the brand's nightly run (exclusive):
+    each reads, diffs and writes; the member ends with one behaviour row and nothing fails."""
+    shop = make_shop()
+    for day in (10, 11, 12):
+        event(shop, shop.m.ann, local(day))
+    barrier = threading.Barrier(3)
+
+    def member_run():
+        try:
+            barrier.wait(timeout=10)
+            return counts(members_behaviour_tags_recompute(brand=shop.brand, member_ids=[shop.m.ann.pk],
+                                                           today=TODAY))
+        finally:
+            connection.close()
+
+    def brand_run():
+        try:
+            barrier.wait(timeout=10)
+            return counts(brand_behaviour_tags_recompute(shop.brand, today=TODAY))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(member_run), pool.submit(member_run), pool.submit(brand_run)]
+        results = [f.result(timeout=60) for f in futures]
+    # Whoever ran first created the row; the runs that waited for the lock found it (the brand run waits
+    # for the member runs or they for it; two member runs may both insert, one insert being ignored).
+    assert sum(r[0] for r in results) in (1, 2)
+    assert behaviour_tags() == [sneaker_tag(shop, "ANN", 3)]
