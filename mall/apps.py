@@ -16,3 +16,5 @@ class MallConfig(AppConfig):
         hooks.provide("member_merge", "mall.checkout.cart_member_merge")
         # Rule tags read the member's purchased lines.
         hooks.provide("member_purchase_lines", "mall.selectors.member_purchase_lines")
+        # Behaviour tag rules narrowed to product categories count the events on those categories' products.
+        hooks.provide("brand_product_codes", "mall.selectors.brand_product_codes")

@@ -10,7 +10,7 @@ import pandas as pd
 from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, QuerySet
 
-from mall.models import PAID_STATUSES, Order, OrderLine
+from mall.models import PAID_STATUSES, Order, OrderLine, Product
 from members.tags import LINE_COLUMNS
 from retail_crm.models import Brand
 
@@ -91,3 +91,10 @@ def member_purchase_lines(*, brand: Brand, member_ids: list[int] | None) -> pd.D
         frame[column] = _cents(frame[column])
     frame["sku_list_price"] = _cents(frame["sku_list_price"].fillna(0))
     return frame
+
+
+def brand_product_codes(*, brand_id: int, categories: tuple[str, ...]) -> list[str]:
+    """The codes of ``brand_id``'s products in one of ``categories`` (exact names): the ``brand_product_codes``
+    hook behaviour tag rules ask (members.behaviour_tags). One query on the (brand, category) index."""
+    return list(Product.objects.filter(brand_id=brand_id, category__in=categories).order_by("code")
+                .values_list("code", flat=True))

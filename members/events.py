@@ -47,6 +47,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from members.behaviour_tags import behaviour_tags_queue
 from members.guide_tokens import guide_tokens_guides
 from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
 from retail_crm.ingestion import (
@@ -133,7 +134,8 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
     for the brand, or repeated within the batch, are counted as duplicates and
     not stored again. With ``one_visitor`` (an anonymous API batch) every item must carry
     the first item's ``visitor_id``. Queries: brands (one), share tokens (at most one), known
-    client ids (at most one), the insert (one).
+    client ids (at most one), the insert (one), and for a member's batch whether its brands have behaviour tag
+    rules (one; the recompute of the member's behaviour tags is queued on commit).
     """
     check_batch_size(items)
     now = now or timezone.now()
@@ -149,6 +151,7 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
     guide_of_token = share_token_guides(tokens) if tokens else {}
 
     batch_visitor = _batch_visitor(dicts) if one_visitor and member is None else ""
+    batch_brands: set[int] = set()
 
     def validate(item: dict, errors: Errors) -> EventRow | None:
         kind = _text(item, "kind", errors, required=True)
@@ -181,11 +184,17 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
                 guide_id = guide_of_token[share_token]
         if errors:
             return None
+        batch_brands.add(brand_id)
         return EventRow(brand_id, member.pk if member else None, visitor_id, kind, occurred_at, now,
                         object_type, object_id, share_token, guide_id, client_event_id)
 
-    return batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
-                        stored_keys=_stored_client_keys)
+    result = batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
+                          stored_keys=_stored_client_keys)
+    if member is not None and result.accepted:
+        # The member's behaviour tags follow their new events once the batch commits (one query when no brand
+        # of the batch has a behaviour rule, none at all for anonymous batches).
+        behaviour_tags_queue(member_ids=[member.pk], brand_ids=batch_brands)
+    return result
 
 
 def _batch_visitor(items: list[dict]) -> str:

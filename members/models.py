@@ -715,3 +715,89 @@ class TagRule(models.Model):
             errors["tag_group"] = _("Choose a tag group of the rule's brand.")
         if errors:
             raise ValidationError(errors)
+
+
+#: Behaviour windows reach back at most this many days: raw events are accepted up to 30 days late and
+#: kept at least 31 (members.events), so a longer window would count a shrinking history.
+BEHAVIOUR_WINDOW_MAX_DAYS = 30
+
+
+class BehaviourTagRule(models.Model):
+    """A rule that gives a tag value for recent behaviour, e.g. "interested in sneakers: ≥ 3 sneaker views
+    in 14 days"; the tag is written with source ``behaviour`` and kept current from events.
+
+    Read as: count the member's events of ``kind`` in ``brand`` over the last ``window_days`` local days
+    (today included), only those on the products ``product_codes`` or of the product ``categories`` when
+    given; between ``min_count`` and ``max_count`` (both included) the member holds ``tag_value``. The
+    value belongs to a multi-valued tag group of the brand (a member can have several interests). See
+    members/behaviour_tags.py for when it is applied.
+    """
+
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.CASCADE, related_name="behaviour_tag_rules")
+    tag_value = models.ForeignKey(TagValue, on_delete=models.CASCADE, related_name="behaviour_rules",
+                                  help_text=_("A value of a multi-valued tag group of the same brand"))
+    name = models.CharField(_("name"), max_length=80)
+    kind = models.CharField(_("event kind"), max_length=20, choices=EventKind.choices,
+                            default=EventKind.PRODUCT_VIEW)
+    product_codes = models.CharField(
+        _("product codes"), max_length=500, blank=True,
+        help_text=_("Product codes separated by commas; only events on these products count"))
+    categories = models.CharField(
+        _("product categories"), max_length=200, blank=True,
+        help_text=_("Product categories separated by commas (exact names); only events on products of these "
+                    "categories count. Empty with no product codes: every event of the kind counts"))
+    min_count = models.PositiveIntegerField(_("at least (events)"), default=1, validators=[MinValueValidator(1)])
+    max_count = models.PositiveIntegerField(_("at most (events)"), null=True, blank=True,
+                                            help_text=_("Empty: no upper limit"))
+    window_days = models.PositiveIntegerField(
+        _("window (days)"), default=14, validators=[MinValueValidator(1), MaxValueValidator(BEHAVIOUR_WINDOW_MAX_DAYS)],
+        help_text=_("The last N local days, today included (1–30)"))
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    scope_paths = ScopePaths(group="brand__group", brand="brand", region="brand__regions", store="brand__stores",
+                             multi=True)
+
+    class Meta:
+        verbose_name = _("behaviour tag rule")
+        verbose_name_plural = _("behaviour tag rules")
+        ordering = ["brand_id", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_count__gte=1), name="behaviour_rule_min_count_positive"),
+            models.CheckConstraint(condition=Q(max_count__isnull=True) | Q(max_count__gte=models.F("min_count")),
+                                   name="behaviour_rule_max_not_below_min"),
+            models.CheckConstraint(condition=Q(window_days__gte=1, window_days__lte=BEHAVIOUR_WINDOW_MAX_DAYS),
+                                   name="behaviour_rule_window_1_30"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _split(text: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(part.strip() for part in text.replace("，", ",").split(",") if part.strip()))
+
+    @property
+    def product_code_list(self) -> tuple[str, ...]:
+        return self._split(self.product_codes)
+
+    @property
+    def category_list(self) -> tuple[str, ...]:
+        return self._split(self.categories)
+
+    def clean(self) -> None:
+        """Refuse rules the engine cannot apply, with a message per field for the admin form."""
+        errors: dict[str, str] = {}
+        if self.max_count is not None and self.min_count is not None and self.max_count < self.min_count:
+            errors["max_count"] = _("Must not be below the minimum.")
+        if self.product_codes.strip() and self.categories.strip():
+            errors["categories"] = _("Give product codes or categories, not both.")
+        if self.tag_value_id and self.brand_id:
+            tag_group = self.tag_value.tag_group
+            if tag_group.brand_id != self.brand_id:
+                errors["tag_value"] = _("Choose a value of a tag group of the rule's brand.")
+            elif not tag_group.multi_valued:
+                errors["tag_value"] = _("Choose a value of a multi-valued tag group (several per member).")
+        if errors:
+            raise ValidationError(errors)

@@ -47,6 +47,7 @@ class TagReason:
     RULE_SHARE = "rule_share"  # part, total (money), field, compare
     RULE_BAND = "rule_band"  # average
     RFML_CLASS = "rfml_class"  # as_of
+    BEHAVIOUR_WINDOW = "behaviour_window"  # rule, kind (EventKind), count, days
 
 
 def tag_group_label(*, code: str, name: str, brand_id: int | None = None) -> str:
@@ -90,6 +91,13 @@ def tag_reason_text(*, reason_code: str, params: dict, reason: str, rule_label: 
         if reason_code == TagReason.RULE_BAND:
             return gettext("{rule}: {value} (average {average})").format(
                 rule=rule_label, value=value_label, average=p["average"])
+        if reason_code == TagReason.BEHAVIOUR_WINDOW:
+            from members.models import EventKind
+
+            kind = p["kind"]
+            kind_label = str(EventKind(kind).label) if kind in EventKind.values else kind
+            return gettext("{rule}: {kind} {count} times in the last {days} days").format(
+                rule=rule_label, kind=kind_label.lower(), count=p["count"], days=p["days"])
         if reason_code == TagReason.RFML_CLASS:
             return gettext("RFML class as of %(date)s") % {"date": p["as_of"]}
     except (KeyError, ValueError):

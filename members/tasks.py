@@ -1,5 +1,5 @@
 """Celery tasks of the members app: thin wrappers over ``members.events`` (behaviour events and daily
-counters) and ``members.tags`` (rule tags), taking ids, safe to run twice.
+counters), ``members.tags`` (rule tags) and ``members.behaviour_tags``, taking ids, safe to run twice.
 
 Enqueue the member tag task after an order is paid or refunded with
 ``transaction.on_commit(lambda: tags_recompute_member.delay(member_id, brand_id))``.
@@ -12,7 +12,7 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
-from members import events, tags
+from members import behaviour_tags, events, tags
 from members.models import Member
 from retail_crm.models import Brand
 
@@ -101,4 +101,46 @@ def tags_recompute_all_brands() -> dict:
     brand_ids = list(Brand.objects.filter(is_active=True).values_list("pk", flat=True))
     for brand_id in brand_ids:
         tags_recompute_brand.delay(brand_id)
+    return {"brands": len(brand_ids)}
+
+
+# ---------------------------------------------------------------------------- behaviour tags
+
+
+def _behaviour_summary(result: behaviour_tags.BehaviourTagResult) -> dict:
+    return {"created": result.created, "updated": result.updated, "deleted": result.deleted,
+            "members": result.members, "rules": result.rules}
+
+
+def _today(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+@shared_task(name="members.tasks.behaviour_tags_recompute_members")
+def behaviour_tags_recompute_members(member_ids: list[int], brand_id: int, today: str | None = None) -> dict:
+    """Recompute some members' behaviour tags of one brand (queued after their events commit); follows merges."""
+    brand = Brand.objects.filter(pk=brand_id).first()
+    if brand is None:
+        return {"skipped": "brand not found"}
+    ids = behaviour_tags.resolve_member_ids(member_ids)
+    return _behaviour_summary(behaviour_tags.members_behaviour_tags_recompute(brand=brand, member_ids=ids,
+                                                                              today=_today(today)))
+
+
+@shared_task(name="members.tasks.behaviour_tags_recompute_brand")
+def behaviour_tags_recompute_brand(brand_id: int, today: str | None = None) -> dict:
+    """Re-evaluate every behaviour rule of one brand as of the local day ``today`` (ISO; default today)."""
+    brand = Brand.objects.filter(pk=brand_id).first()
+    if brand is None:
+        return {"skipped": "brand not found"}
+    return _behaviour_summary(behaviour_tags.brand_behaviour_tags_recompute(brand, today=_today(today)))
+
+
+@shared_task(name="members.tasks.behaviour_tags_recompute_all_brands")
+def behaviour_tags_recompute_all_brands(today: str | None = None) -> dict:
+    """Nightly entry point: one task per active brand, so windows that passed overnight drop their tags even
+    when the member sent nothing new (and a brand whose rules were switched off or deleted loses theirs)."""
+    brand_ids = list(Brand.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+    for brand_id in brand_ids:
+        behaviour_tags_recompute_brand.delay(brand_id, today)
     return {"brands": len(brand_ids)}

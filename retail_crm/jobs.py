@@ -86,6 +86,18 @@ def _tags(brand_code: str | None) -> str:
     return "rule tags: " + ("; ".join(out) or "no active brand")
 
 
+def _behaviour_tags(brand_code: str | None) -> str:
+    from members.behaviour_tags import brand_behaviour_tags_recompute
+
+    out = []
+    for brand in _brands(brand_code):
+        result = brand_behaviour_tags_recompute(brand)
+        if result.rules:
+            out.append(f"{brand.code} {_n(result.created)} added, {_n(result.updated)} updated, "
+                       f"{_n(result.deleted)} removed")
+    return "behaviour tags: " + ("; ".join(out) or "no brand with a behaviour rule")
+
+
 def _brand_id(brand_code: str | None) -> int | None:
     return _brands(brand_code).values_list("pk", flat=True).first() if brand_code else None
 
@@ -141,6 +153,7 @@ JOBS: list[Job] = [
     Job("livestream.stats", _live_stats),
     Job("guides.commission", _commission),  # after attribution: commission is posted from its credits
     Job("members.tags", _tags),
+    Job("members.behaviour_tags", _behaviour_tags),
     Job("analytics.rfm", _rfm),  # segments.rfm and .care: the names operators know from before the move
     Job("analytics.care_lists", _care_lists),
     Job("analytics.facts", _facts),  # last: its facts read credits, care lists and activity

@@ -59,6 +59,11 @@ BEAT_SCHEDULE = {
         "task": "members.tasks.tags_recompute_all_brands",
         "schedule": crontab(minute=30, hour=2),
     },
+    # Behaviour tags per brand just after midnight: the windows moved a day, tags whose window passed go.
+    "members-behaviour-tags-nightly": {
+        "task": "members.tasks.behaviour_tags_recompute_all_brands",
+        "schedule": crontab(minute=5, hour=0),
+    },
     # Pending orders past their payment deadline give back stock, coupons and points: every minute.
     "mall-orders-expire": {
         "task": "mall.tasks.orders_expire",

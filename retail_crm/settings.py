@@ -222,6 +222,7 @@ CELERY_TASK_ROUTES = {
     "members.tasks.activity_*": {"queue": "analytics"},
     "members.tasks.events_purge": {"queue": "analytics"},
     "members.tasks.tags_recompute_brand": {"queue": "analytics"},
+    "members.tasks.behaviour_tags_recompute_brand": {"queue": "analytics"},
 }
 CELERY_TIMEZONE = TIME_ZONE
 # Messages to members: the adapter per channel ("fake" records instead of sending) and each provider's rate.

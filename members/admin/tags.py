@@ -2,8 +2,11 @@
 
 A rule is a form (tag group, field, aggregation, threshold, window, category
 filter); saving it takes effect at the next recompute, which the "recompute
-now" action queues at once. Member tags are read-only here: hand tags go
-through the staff API (with a reason), computed ones through the recompute.
+now" action queues at once. A behaviour tag rule (tag value, event kind,
+products or categories, count, window) is applied as the members' events
+arrive and nightly; its "recompute now" action re-evaluates its brands at once.
+Member tags are read-only here: hand tags go through the staff API (with a
+reason), computed ones through the recompute.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from members.models import MemberTag, TagGroup, TagRule, TagValue
+from members.models import BehaviourTagRule, MemberTag, TagGroup, TagRule, TagValue
 from retail_crm.admin_scoping import ScopedModelAdmin
 from retail_crm.scoping import actor_for
 
@@ -108,6 +111,42 @@ class TagRuleAdmin(ScopedModelAdmin):
     @admin.display(description=_("name"), ordering="name")
     def display_name(self, obj: TagRule) -> str:
         return obj.label
+
+
+@admin.action(description=_("Recompute the behaviour tags of these rules' brands now"))
+def behaviour_recompute_now(modeladmin, request, queryset):
+    from members.tasks import behaviour_tags_recompute_brand
+
+    brand_ids = sorted(set(queryset.values_list("brand_id", flat=True)))
+    for brand_id in brand_ids:
+        transaction.on_commit(lambda brand_id=brand_id: behaviour_tags_recompute_brand.delay(brand_id))
+    modeladmin.message_user(request, _("Recompute queued for %(count)d brand(s).") % {"count": len(brand_ids)},
+                            messages.SUCCESS)
+
+
+@admin.register(BehaviourTagRule)
+class BehaviourTagRuleAdmin(ScopedModelAdmin):
+    list_display = ("name", "brand", "tag_value", "kind", "min_count", "max_count", "window_days",
+                    "product_codes", "categories", "is_active")
+    list_filter = ("is_active", "brand", "kind")
+    list_editable = ("is_active",)
+    search_fields = ("name",)
+    list_select_related = ("brand", "tag_value__tag_group")
+    actions = [behaviour_recompute_now]
+    write_roles = DEFINERS
+    fieldsets = (
+        (None, {"fields": ("brand", "tag_value", "name", "is_active")}),
+        (_("Which events"), {"fields": ("kind", "product_codes", "categories")}),
+        (_("How many, how recently"), {"fields": ("min_count", "max_count", "window_days")}),
+    )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "tag_value" and field is not None:
+            # Only values a behaviour rule can give: multi-valued groups of a brand.
+            field.queryset = field.queryset.filter(tag_group__brand__isnull=False, tag_group__multi_valued=True) \
+                .select_related("tag_group")
+        return field
 
 
 @admin.register(MemberTag)
