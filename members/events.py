@@ -49,6 +49,7 @@ from django.utils import timezone
 
 from members.guide_tokens import guide_tokens_guides
 from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
+from retail_crm import events as domain_events
 from retail_crm.ingestion import (
     FUTURE_TOLERANCE,
     BatchResult,
@@ -181,11 +182,21 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
                 guide_id = guide_of_token[share_token]
         if errors:
             return None
+        if member is not None:
+            members_of_brand[brand_id].add(member.pk)
         return EventRow(brand_id, member.pk if member else None, visitor_id, kind, occurred_at, now,
                         object_type, object_id, share_token, guide_id, client_event_id)
 
-    return batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
-                        stored_keys=_stored_client_keys)
+    members_of_brand: dict[int, set[int]] = defaultdict(set)
+    with transaction.atomic():
+        result = batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
+                              stored_keys=_stored_client_keys)
+        if result.accepted:
+            # Journeys (and behaviour tags) react within seconds: one event per brand of the batch, naming its
+            # members (a member's resent duplicates may be named too: the subscribers are idempotent).
+            for brand_id, member_ids in sorted(members_of_brand.items()):
+                domain_events.record("behaviour_recorded", brand_id=brand_id, member_ids=sorted(member_ids))
+    return result
 
 
 def _batch_visitor(items: list[dict]) -> str:
