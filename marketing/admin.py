@@ -74,7 +74,8 @@ class JourneyForm(forms.ModelForm):
 
     class Meta:
         model = Journey
-        exclude = ("group",)
+        fields = ("brand", "name", "trigger", "trigger_params", "status", "reentry", "reentry_days",
+                  "holdout_percent", "exit_on_conversion", "conversion_days")
 
     def clean(self):
         data = super().clean()

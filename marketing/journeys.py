@@ -515,10 +515,14 @@ def _advance_one(enrolment: JourneyEnrolment, journey: Journey, steps: list[Jour
             continue
         log = logs.get(step.pk)
         if step.kind == Kind.WAIT:
-            end = base + dt.timedelta(minutes=step.params["minutes"])
-            if log is None:
+            if log is None:  # the wait starts: it ends a fixed time after the step fell due
+                end = base + dt.timedelta(minutes=step.params["minutes"])
                 log = JourneyStepLog.objects.create(enrolment=enrolment, step=step, at=base, outcome=Outcome.WAITING,
                                                     detail=f"until {end.isoformat()}")
+            elif log.outcome == Outcome.WAITED:  # ended before (its log keeps the end)
+                end = log.at
+            else:
+                end = log.at + dt.timedelta(minutes=step.params["minutes"])
             if end > now:
                 enrolment.status, enrolment.next_run_at = Status.WAITING, end
                 return actions
