@@ -188,6 +188,9 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
                         object_type, object_id, share_token, guide_id, client_event_id)
 
     members_of_brand: dict[int, set[int]] = defaultdict(set)
+    if member is None:  # an anonymous visitor's events name no member: nothing for journeys to react to
+        return batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
+                            stored_keys=_stored_client_keys)
     with transaction.atomic():
         result = batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
                               stored_keys=_stored_client_keys)

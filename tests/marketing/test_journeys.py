@@ -291,7 +291,8 @@ def test_the_daily_scan_enters_birthdays_and_the_lapse_point_once(world):
 # ---------------------------------------------------------------------------- acting
 
 def test_a_guide_task_goes_once_with_the_reason_flagged_for_a_call_and_to_the_manager_without_a_guide(world):
-    journey_of(world, "member_joined", steps=(("guide_task", {"reason": "新会员：欢迎电话", "action": "介绍会员权益"}),))
+    task = {"reason": "新会员：欢迎电话", "action": "介绍会员权益"}
+    journey_of(world, "member_joined", steps=(("guide_task", task),))
     guide = GuideFactory(store=world.store)
     manager = GuideFactory(store=world.store, role=Guide.Role.STORE_MANAGER)
     GuideFactory(store=world.store, role=Guide.Role.STORE_MANAGER, left_at=dt.date(2030, 1, 1))
