@@ -41,7 +41,7 @@ from mall.models import (
 from mall.orders import order_lock, order_transition
 from members.guide_tokens import guide_token_guide
 from members.models import BrandMembership, Member, PointsEntry
-from retail_crm import hooks, rawsql
+from retail_crm import events, hooks, rawsql
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.idempotency import atomic_operation
 from retail_crm.models import Brand, Store
@@ -93,7 +93,11 @@ def cart_set(*, member: Member, sku: Sku, quantity: int, share_token: str = "") 
     defaults = {"quantity": quantity}
     if share_token:
         defaults["share_token"] = share_token
-    item, _ = CartItem.objects.update_or_create(member=member, sku=sku, defaults=defaults)
+    with transaction.atomic():
+        item, _ = CartItem.objects.update_or_create(member=member, sku=sku, defaults=defaults)
+        # Journeys react to it (an abandoned-cart reminder); ``at`` tells one addition from the next.
+        events.record("cart_item_added", member_id=member.pk, brand_id=sku.brand_id, sku_id=sku.pk,
+                      at=timezone.now().isoformat())
     return item
 
 
@@ -467,6 +471,8 @@ def order_create(*, member: Member, lines: list[LineRequest], coupon_code: str =
                     note=order.order_no)
     if from_cart:
         CartItem.objects.filter(member=member, sku_id__in=ordered).delete()
+    # Journeys react to it (an unpaid-order reminder); recorded with the order, so never without it.
+    events.record("order_created", order_id=order.pk, member_id=member.pk, brand_id=brand.pk)
     return order
 
 

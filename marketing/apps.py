@@ -12,3 +12,11 @@ class MarketingConfig(AppConfig):
 
         # A paid order whose buyer clicked a campaign's link within its window counts for that campaign.
         events.subscribe("order_paid", "marketing.handlers.order_campaign_attribute", keys=("order_id",))
+        # Journeys: members enter on what they do, and convert (and stop) when they pay.
+        events.subscribe("order_paid", "marketing.handlers.journeys_order_paid", keys=("order_id",))
+        events.subscribe("order_created", "marketing.handlers.journeys_order_created", keys=("order_id",))
+        events.subscribe("cart_item_added", "marketing.handlers.journeys_cart_item_added",
+                         keys=("member_id", "brand_id", "sku_id", "at"))
+        events.subscribe("member_joined", "marketing.handlers.journeys_member_joined", keys=("member_id", "brand_id"))
+        events.subscribe("behaviour_recorded", "marketing.handlers.journeys_behaviour_recorded",
+                         keys=("brand_id", "member_ids"))

@@ -442,3 +442,194 @@ class CampaignConversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} → {self.campaign_id}"
+
+
+# ---------------------------------------------------------------------------- journeys
+
+class Journey(models.Model):
+    """A reaction to what a member does: a trigger, then steps (wait, check, act), exit on conversion.
+
+    ``trigger_params`` depend on the trigger (validated by ``marketing.journeys.journey_trigger_params_clean``):
+    product views take ``{"views": k, "days": d}``; birthday ``{"days_before": n}``; the others none (the wait
+    steps carry the "after N minutes / hours"). ``reentry`` says whether a member who entered before may enter
+    again: never, after ``reentry_days``, or every time the trigger fires anew. ``holdout_percent`` of the
+    members entering, by a hash of member and journey, are recorded as held out and get nothing (the control
+    group of the lift). A member who pays an order of the brand within ``conversion_days`` after entering
+    counts as converted; with ``exit_on_conversion`` their remaining steps stop.
+    """
+
+    class Trigger(models.TextChoices):
+        ORDER_UNPAID = "order_unpaid", _("Order created, still unpaid")
+        CART_ABANDONED = "cart_abandoned", _("Item added to the cart, no order")
+        PRODUCT_VIEWS = "product_views", _("Product viewed repeatedly, no order")
+        MEMBER_JOINED = "member_joined", _("New member")
+        BIRTHDAY = "birthday", _("Birthday")
+        MARKETING_DAY = "marketing_day", _("Marketing day of the brand's cycle reached")
+        LAPSE_POINT = "lapse_point", _("Lapse point of the brand's cycle reached")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        ENDED = "ended", _("Ended")
+
+    class Reentry(models.TextChoices):
+        ONCE = "once", _("Once ever")
+        PER_PERIOD = "per_period", _("Once per period")
+        EVERY_TIME = "every_time", _("Every time")
+
+    group = models.ForeignKey("retail_crm.RetailGroup", on_delete=models.CASCADE, related_name="journeys")
+    brand = models.ForeignKey("retail_crm.Brand", on_delete=models.PROTECT, related_name="journeys",
+                              verbose_name=_("brand"))
+    name = models.CharField(_("name"), max_length=80)
+    trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices)
+    trigger_params = models.JSONField(_("trigger parameters"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    reentry = models.CharField(_("re-entry"), max_length=12, choices=Reentry.choices, default=Reentry.ONCE)
+    reentry_days = models.PositiveSmallIntegerField(_("re-entry period (days)"), null=True, blank=True)
+    holdout_percent = models.DecimalField(_("holdout share (percent)"), max_digits=4, decimal_places=2, default=0)
+    exit_on_conversion = models.BooleanField(_("exit on conversion"), default=True,
+                                             help_text=_("Stop when the member pays an order of the brand"))
+    conversion_days = models.PositiveSmallIntegerField(_("conversion window (days)"), default=7)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    scope_paths = ScopePaths(group="group", brand="brand")
+
+    class Meta:
+        verbose_name = _("journey")
+        verbose_name_plural = _("journeys")
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="journey_name_unique_per_brand"),
+            models.CheckConstraint(condition=Q(holdout_percent__gte=0, holdout_percent__lte=50),
+                                   name="journey_holdout_at_most_half"),
+            models.CheckConstraint(condition=~Q(reentry="per_period") | Q(reentry_days__gte=1),
+                                   name="journey_reentry_period_days"),
+            models.CheckConstraint(condition=Q(conversion_days__gte=1, conversion_days__lte=60),
+                                   name="journey_conversion_window_days"),
+        ]
+        indexes = [models.Index(fields=["brand", "trigger", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JourneyStep(models.Model):
+    """One step of a journey, run in ``position`` order; ``params`` depend on the kind.
+
+    * wait: ``{"minutes": n}``;
+    * check: ``{"condition": "paid_since_entry" | "ordered_since_entry" | "in_audience" | "has_tag",
+      "expect": true|false, "audience": id, "tag_value": id}``; when the answer is not ``expect`` the member
+      exits;
+    * send: ``{"channels": [...], "content": {channel: {...}}, "coupon_template": id?}`` (content as a
+      campaign's; the coupon is issued only when the message actually goes);
+    * coupon: ``{"coupon_template": id}``;
+    * guide_task: ``{"reason": text, "action": text}`` (to the bound guide, else the store's manager;
+      flagged for a call when the member is in an important RFML class);
+    * tag_add / tag_remove: ``{"tag_value": id}``.
+    """
+
+    class Kind(models.TextChoices):
+        WAIT = "wait", _("Wait")
+        CHECK = "check", _("Check a condition")
+        SEND = "send", _("Send a message")
+        COUPON = "coupon", _("Issue a coupon")
+        GUIDE_TASK = "guide_task", _("Task for the guide")
+        TAG_ADD = "tag_add", _("Add a tag")
+        TAG_REMOVE = "tag_remove", _("Remove a tag")
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(_("position"))
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+
+    scope_paths = ScopePaths(group="journey__group", brand="journey__brand")
+
+    class Meta:
+        verbose_name = _("journey step")
+        verbose_name_plural = _("journey steps")
+        ordering = ["journey", "position"]
+        constraints = [models.UniqueConstraint(fields=["journey", "position"], name="journey_step_position_once")]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}#{self.position} {self.kind}"
+
+
+class JourneyEnrolment(models.Model):
+    """One member's way through one journey, from one trigger (``trigger_key``: the same trigger enrols once).
+
+    ``position`` is the step to run next (steps run in position order); ``next_run_at`` when the executor
+    should look at it again (the end of a wait). ``converted_at``: the member paid an order of the brand within
+    the journey's conversion window after entering (held-out members too, for the lift).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        WAITING = "waiting", _("Waiting")
+        EXITED = "exited", _("Exited")
+        COMPLETED = "completed", _("Completed")
+        CONVERTED = "converted", _("Converted")
+        HELD_OUT = "held_out", _("Held out (gets nothing)")
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrolments")
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="journey_enrolments")
+    trigger_key = models.CharField(_("trigger"), max_length=80)
+    entered_at = models.DateTimeField(_("entered at"))
+    position = models.PositiveSmallIntegerField(_("next step position"), default=0)
+    next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    exit_reason = models.CharField(_("exit reason"), max_length=40, blank=True)
+    exited_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    converted_at = models.DateTimeField(_("converted at"), null=True, blank=True)
+
+    scope_paths = ScopePaths(group="journey__group", brand="journey__brand")
+
+    class Meta:
+        verbose_name = _("journey enrolment")
+        verbose_name_plural = _("journey enrolments")
+        constraints = [models.UniqueConstraint(fields=["journey", "member", "trigger_key"],
+                                               name="journey_enrolment_once_per_trigger")]
+        indexes = [
+            # The executor's claim: due enrolments in time order.
+            models.Index(fields=["next_run_at", "id"], condition=Q(status__in=["active", "waiting"]),
+                         name="journey_enrolment_due"),
+            models.Index(fields=["member", "journey", "entered_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}/{self.member_id} ({self.status})"
+
+
+class JourneyStepLog(models.Model):
+    """What one step did for one enrolment, once (a retried step finds its row and does nothing again)."""
+
+    class Outcome(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        WAITED = "waited", _("Waited")
+        PASSED = "passed", _("Check passed")
+        FAILED = "failed", _("Check failed: exited")
+        SENT = "sent", _("Message queued")
+        HELD = "held", _("Message held back")
+        ISSUED = "issued", _("Coupon issued")
+        TASK = "task", _("Task for the guide")
+        TAGGED = "tagged", _("Tag added")
+        UNTAGGED = "untagged", _("Tag removed")
+        SKIPPED = "skipped", _("Nothing to do")
+
+    enrolment = models.ForeignKey(JourneyEnrolment, on_delete=models.CASCADE, related_name="logs")
+    step = models.ForeignKey(JourneyStep, on_delete=models.CASCADE, related_name="logs")
+    at = models.DateTimeField(_("at"))
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+    delivery = models.ForeignKey(Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    scope_paths = ScopePaths(group="enrolment__journey__group", brand="enrolment__journey__brand")
+
+    class Meta:
+        verbose_name = _("journey step log")
+        verbose_name_plural = _("journey step logs")
+        constraints = [models.UniqueConstraint(fields=["enrolment", "step"], name="journey_step_once_per_enrolment")]
+        indexes = [models.Index(fields=["step", "outcome"])]
+
+    def __str__(self) -> str:
+        return f"{self.enrolment_id}/{self.step_id}: {self.outcome}"

@@ -4,13 +4,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from mall.models import Order
-from marketing.models import Campaign, ChannelOptOut, Delivery, MessageKind
+from marketing.models import (
+    Campaign,
+    ChannelOptOut,
+    Delivery,
+    JourneyEnrolment,
+    JourneyStep,
+    JourneyStepLog,
+    MessageKind,
+)
 from marketing.rules import Rules, rules_for
 from retail_crm.models import Brand
 from retail_crm.scoping import Actor, scoped
@@ -164,3 +173,44 @@ def deliveries_rule_breaches(*, group_id: int | None = None, since: dt.date | dt
     after = checked.merge(opt_outs, on=["member_id", "channel"])
     counts["opted_out"] = int((after["opted_out_at"] < after["sent_at"]).sum())
     return counts
+
+
+@dataclass(frozen=True)
+class MemberJourneyState:
+    """Where one member stands on one journey (one enrolment), for the member pages."""
+
+    journey_id: int
+    journey_name: str
+    status: str
+    entered_at: dt.datetime
+    next_step: str  # kind of the step to run next ('' when the journey is over for them)
+    next_run_at: dt.datetime | None
+    exit_reason: str
+    converted_at: dt.datetime | None
+    last_outcome: str  # what the latest step did ('' before the first)
+
+
+def member_journeys(*, member, brand: Brand, limit: int = 20) -> list[MemberJourneyState]:
+    """The member's journeys of ``brand``, latest entry first: status, the next step and when, the last
+    outcome. The caller has checked the member is in the viewer's scope."""
+    rows = list(JourneyEnrolment.objects.filter(member=member, journey__brand=brand).select_related("journey")
+                .order_by("-entered_at", "-pk")[:limit])
+    journey_ids = {row.journey_id for row in rows}
+    steps: dict[int, list[tuple[int, str]]] = {}
+    ordered = JourneyStep.objects.filter(journey_id__in=journey_ids).order_by("journey_id", "position")
+    for journey_id, position, kind in ordered.values_list("journey_id", "position", "kind"):
+        steps.setdefault(journey_id, []).append((position, kind))
+    last: dict[int, str] = {}
+    for enrolment_id, outcome in (JourneyStepLog.objects
+                                  .filter(enrolment__in=[row.pk for row in rows]).order_by("at", "pk")
+                                  .values_list("enrolment_id", "outcome")):
+        last[enrolment_id] = outcome
+    states = []
+    for row in rows:
+        over = row.status not in (JourneyEnrolment.Status.ACTIVE, JourneyEnrolment.Status.WAITING)
+        upcoming = next((kind for position, kind in steps.get(row.journey_id, []) if position >= row.position), "")
+        states.append(MemberJourneyState(
+            journey_id=row.journey_id, journey_name=row.journey.name, status=row.status, entered_at=row.entered_at,
+            next_step="" if over else upcoming, next_run_at=None if over else row.next_run_at,
+            exit_reason=row.exit_reason, converted_at=row.converted_at, last_outcome=last.get(row.pk, "")))
+    return states

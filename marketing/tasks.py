@@ -7,6 +7,7 @@ from django.conf import settings
 
 from marketing.campaigns import campaign_run_resolve, campaigns_start_due
 from marketing.group_sends import wecom_results_poll
+from marketing.journeys import journeys_advance, journeys_daily
 from marketing.services import deliveries_dispatch
 
 
@@ -41,3 +42,17 @@ def wecom_results_poll_task() -> dict:
     """Record what became of open WeCom group sends (each member sent or failed, with the reason)."""
     result = wecom_results_poll()
     return {"sent": result.sent, "failed": result.failed, "closed": result.closed}
+
+
+@shared_task(name="marketing.tasks.journeys_advance")
+def journeys_advance_task() -> dict:
+    """Run due journey steps (every minute, and kicked after members enter): safe to run twice."""
+    result = journeys_advance()
+    return {"advanced": result.advanced, "actions": result.actions, "failed": result.failed}
+
+
+@shared_task(name="marketing.tasks.journeys_daily")
+def journeys_daily_task() -> dict:
+    """Enrol members reaching the day's triggers (birthdays, the cycle's marketing day and lapse point)."""
+    result = journeys_daily()
+    return {"journeys": result.journeys, "entered": result.entered}

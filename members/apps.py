@@ -15,3 +15,6 @@ class MembersConfig(AppConfig):
         events.subscribe("order_refunded", "members.handlers.member_tags_after_order",
                          keys=("member_id", "brand_id"))
         events.subscribe("orders_imported", "members.handlers.brand_tags_after_import", keys=("brand_id",))
+        # Behaviour tags follow a member's new events (the nightly run removes those whose window has passed).
+        events.subscribe("behaviour_recorded", "members.handlers.behaviour_tags_after_events",
+                         keys=("brand_id", "member_ids"))

@@ -9,9 +9,10 @@ mini-program sends them) or on products of some categories (the codes come from 
 
 Kept current two ways:
 
-* **After events arrive**: an ingestion batch of a member's events queues, once it commits, a recompute of
-  that member's behaviour tags in the batch's brands (``behaviour_tags_queue``), so a third view gives the
-  tag within moments.
+* **After events arrive**: an ingestion batch of a member's events records the domain event
+  ``behaviour_recorded`` (brand, members) in its transaction; ``members.handlers.behaviour_tags_after_events``
+  then recomputes those members' behaviour tags of that brand, so a third view gives the tag within moments
+  (through the outbox: a batch stored while Redis is down is caught up when it is back).
 * **Nightly** (beat, ``members.tasks.behaviour_tags_recompute_all_brands``): every rule of every brand for
   all members, so a tag whose window has passed is removed even when the member sends nothing new.
 
@@ -189,20 +190,9 @@ def members_behaviour_tags_recompute(*, brand: Brand, member_ids: Iterable[int],
     return _recompute(brand, ids, today)
 
 
-def behaviour_tags_queue(*, member_ids: Iterable[int], brand_ids: Iterable[int]) -> int:
-    """After an ingestion batch: queue, on commit, a recompute of these members' behaviour tags in each of
-    ``brand_ids`` that has an active rule (one query to find them). Returns how many tasks were queued."""
-    members, brands = sorted(set(member_ids)), sorted(set(brand_ids))
-    if not members or not brands:
-        return 0
-    ruled = sorted(set(BehaviourTagRule.objects.filter(brand_id__in=brands, is_active=True)
-                       .values_list("brand_id", flat=True)))
-    from members.tasks import behaviour_tags_recompute_members
-
-    for brand_id in ruled:
-        transaction.on_commit(lambda brand_id=brand_id: behaviour_tags_recompute_members.delay(members, brand_id),
-                              robust=True)
-    return len(ruled)
+def brand_has_rules(brand_id: int) -> bool:
+    """Whether the brand has an active behaviour rule (after an event batch, nothing else is done without one)."""
+    return BehaviourTagRule.objects.filter(brand_id=brand_id, is_active=True).exists()
 
 
 def resolve_member_ids(member_ids: Iterable[int]) -> list[int]:

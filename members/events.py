@@ -47,9 +47,9 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from members.behaviour_tags import behaviour_tags_queue
 from members.guide_tokens import guide_tokens_guides
 from members.models import BehaviourEvent, EventKind, Member, MemberDailyActivity
+from retail_crm import events as domain_events
 from retail_crm.ingestion import (
     FUTURE_TOLERANCE,
     BatchResult,
@@ -151,7 +151,6 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
     guide_of_token = share_token_guides(tokens) if tokens else {}
 
     batch_visitor = _batch_visitor(dicts) if one_visitor and member is None else ""
-    batch_brands: set[int] = set()
 
     def validate(item: dict, errors: Errors) -> EventRow | None:
         kind = _text(item, "kind", errors, required=True)
@@ -184,16 +183,23 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
                 guide_id = guide_of_token[share_token]
         if errors:
             return None
-        batch_brands.add(brand_id)
+        if member is not None:
+            members_of_brand[brand_id].add(member.pk)
         return EventRow(brand_id, member.pk if member else None, visitor_id, kind, occurred_at, now,
                         object_type, object_id, share_token, guide_id, client_event_id)
 
-    result = batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
-                          stored_keys=_stored_client_keys)
-    if member is not None and result.accepted:
-        # The member's behaviour tags follow their new events once the batch commits (one query when no brand
-        # of the batch has a behaviour rule, none at all for anonymous batches).
-        behaviour_tags_queue(member_ids=[member.pk], brand_ids=batch_brands)
+    members_of_brand: dict[int, set[int]] = defaultdict(set)
+    if member is None:  # an anonymous visitor's events name no member: nothing for journeys or tags to react to
+        return batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
+                            stored_keys=_stored_client_keys)
+    with transaction.atomic():
+        result = batch_ingest(items=items, validate=validate, model=BehaviourEvent, key=_client_key,
+                              stored_keys=_stored_client_keys)
+        if result.accepted:
+            # Journeys and behaviour tags react within seconds: one event per brand of the batch, naming its
+            # members (a member's resent duplicates may be named too: the subscribers are idempotent).
+            for brand_id, member_ids in sorted(members_of_brand.items()):
+                domain_events.record("behaviour_recorded", brand_id=brand_id, member_ids=sorted(member_ids))
     return result
 
 

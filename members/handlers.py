@@ -5,7 +5,7 @@ Rule tags are recomputed from the member's orders, so running one twice gives th
 
 from __future__ import annotations
 
-from members import tags
+from members import behaviour_tags, tags
 from members.models import Member
 from retail_crm.models import Brand
 
@@ -28,3 +28,13 @@ def brand_tags_after_import(*, brand_id: int) -> None:
     brand = Brand.objects.filter(pk=brand_id).first()
     if brand is not None:
         tags.brand_tags_recompute(brand)
+
+
+def behaviour_tags_after_events(*, brand_id: int, member_ids: list[int]) -> None:
+    """A batch of behaviour events was stored: recompute these members' behaviour tags of that brand (nothing
+    to do, and one query, when the brand has no active behaviour rule; follows merges)."""
+    brand = Brand.objects.filter(pk=brand_id).first()
+    if brand is None or not behaviour_tags.brand_has_rules(brand_id):
+        return
+    behaviour_tags.members_behaviour_tags_recompute(brand=brand,
+                                                    member_ids=behaviour_tags.resolve_member_ids(member_ids))

@@ -167,11 +167,18 @@ def member_official_account_unfollow(*, oa_openid: str) -> int:
 
 def membership_join(*, member: Member, brand: Brand, channel: str, store=None,
                     joined_at: dt.datetime | None = None) -> tuple[BrandMembership, bool]:
-    """Join a brand once; a second join keeps the first record (when and how they joined)."""
-    return BrandMembership.objects.get_or_create(
-        member=member, brand=brand,
-        defaults={"join_channel": channel, "store": store, "joined_at": joined_at or timezone.now()},
-    )
+    """Join a brand once; a second join keeps the first record (when and how they joined).
+
+    A new membership records ``member_joined`` (journeys welcome the new member) in the same transaction.
+    """
+    with transaction.atomic():
+        membership, created = BrandMembership.objects.get_or_create(
+            member=member, brand=brand,
+            defaults={"join_channel": channel, "store": store, "joined_at": joined_at or timezone.now()},
+        )
+        if created:
+            events.record("member_joined", member_id=member.pk, brand_id=brand.pk)
+    return membership, created
 
 
 # ---------------------------------------------------------------------------- merge

@@ -116,17 +116,6 @@ def _today(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
-@shared_task(name="members.tasks.behaviour_tags_recompute_members")
-def behaviour_tags_recompute_members(member_ids: list[int], brand_id: int, today: str | None = None) -> dict:
-    """Recompute some members' behaviour tags of one brand (queued after their events commit); follows merges."""
-    brand = Brand.objects.filter(pk=brand_id).first()
-    if brand is None:
-        return {"skipped": "brand not found"}
-    ids = behaviour_tags.resolve_member_ids(member_ids)
-    return _behaviour_summary(behaviour_tags.members_behaviour_tags_recompute(brand=brand, member_ids=ids,
-                                                                              today=_today(today)))
-
-
 @shared_task(name="members.tasks.behaviour_tags_recompute_brand")
 def behaviour_tags_recompute_brand(brand_id: int, today: str | None = None) -> dict:
     """Re-evaluate every behaviour rule of one brand as of the local day ``today`` (ISO; default today)."""

@@ -48,6 +48,10 @@ EVENTS: dict[str, str] = {
     "orders_imported": "POS or channel orders were imported: brand_id, date_from, date_to (local days).",
     "member_merged": "Two member records became one: survivor_id, absorbed_id, order_ids (orders re-attributed).",
     "credits_posted": "Sales credits of an order were (re)written by attribution: order_id.",
+    "order_created": "A mall order was created (pending payment): order_id, member_id, brand_id.",
+    "cart_item_added": "A member put a SKU in the cart (or changed its quantity): member_id, brand_id, sku_id, at.",
+    "member_joined": "A member joined a brand (a new brand membership): member_id, brand_id.",
+    "behaviour_recorded": "Behaviour events of members were stored (one per brand in a batch): brand_id, member_ids.",
 }
 
 REDELIVER_AFTER = dt.timedelta(minutes=5)

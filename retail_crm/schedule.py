@@ -15,6 +15,17 @@ BEAT_SCHEDULE = {
         "task": "marketing.tasks.deliveries_dispatch",
         "schedule": crontab(),
     },
+    # Journeys: enrolments whose wait ended (or whose after-commit kick was lost) take their next steps.
+    "marketing-journeys-advance": {
+        "task": "marketing.tasks.journeys_advance",
+        "schedule": crontab(),
+    },
+    # Journeys of the day (birthdays, the marketing day and the lapse point of the cycle) at 08:30, after the
+    # nightly RFML run and the care lists, so their first messages go out when quiet hours end.
+    "marketing-journeys-daily": {
+        "task": "marketing.tasks.journeys_daily",
+        "schedule": crontab(minute=30, hour=8),
+    },
     # Campaign runs due now (at a time, daily, weekly) start; a resolve whose task was lost is queued again.
     "marketing-campaigns-start-due": {
         "task": "marketing.tasks.campaigns_start_due",

@@ -26,11 +26,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from members.models import GuideBinding
+from members.models import BrandMembership, GuideBinding
 from members.services import binding_record_service
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.locks import job_lock
-from retail_crm.models import Brand
+from retail_crm.models import Brand, Guide
 from retail_crm.scoping import scoped
 from segments.care_text import CareReason, care_action_text, care_reason_text
 from segments.models import CareItem, MemberRfm, RfmRun
@@ -110,10 +110,10 @@ def care_list_build(*, brand: Brand, day: dt.date) -> int:
     calendar = care_calendar_for(brand)
     guide_of = dict(GuideBinding.objects.filter(brand=brand, ended_at__isnull=True)
                     .values_list("member_id", "guide_id"))
-    # A rebuild replaces the day's undone list items; items a campaign handed to the guide stay, and like
+    # A rebuild replaces the day's undone list items; items a campaign or a journey handed over stay, and like
     # the done ones they keep the member off the rebuilt list.
     (CareItem.objects.filter(brand=brand, day=day, done_at__isnull=True)
-     .exclude(reason_code=CareReason.CAMPAIGN).delete())
+     .exclude(reason_code__in=[CareReason.CAMPAIGN, CareReason.JOURNEY]).delete())
     done = set(CareItem.objects.filter(brand=brand, day=day).values_list("guide_id", "member_id"))
     items = []
     rows = (MemberRfm.objects.filter(brand=brand, last_purchase_on__isnull=False, member_id__in=list(guide_of))
@@ -158,4 +158,36 @@ def care_item_done(*, item: CareItem, user, outcome: str = "") -> CareItem:
     item.done_at, item.done_by, item.outcome = now, user, outcome
     item.save(update_fields=["done_at", "done_by", "outcome"])
     binding_record_service(member=item.member, brand=item.brand, guide=item.guide, at=now)
+    return item
+
+
+def care_task_owner(*, member, brand: Brand) -> Guide | None:
+    """Who gets a personal task for ``member``: the bound guide while they still work here, else the manager
+    of the store the member joined at (the oldest active one), else nobody."""
+    binding = (GuideBinding.objects.filter(member=member, brand=brand, ended_at__isnull=True)
+               .select_related("guide").first())
+    if binding is not None and binding.guide.left_at is None:
+        return binding.guide
+    store_id = (BrandMembership.objects.filter(member=member, brand=brand).values_list("store_id", flat=True)
+                .first())
+    if store_id is None:
+        return None
+    return (Guide.objects.filter(store_id=store_id, role=Guide.Role.STORE_MANAGER, left_at__isnull=True)
+            .order_by("pk").first())
+
+
+def care_task_add(*, member, brand: Brand, day: dt.date, reason: str, action: str, source: str) -> CareItem | None:
+    """Put ``member`` on the list of :func:`care_task_owner` for ``day`` with ``reason`` and a suggested
+    ``action``, flagged for a personal call when the member is in an important RFML class; None when nobody
+    can take it. One item per guide, member, brand and day: a member already on that day's list stays there
+    with the reason the list gave, and that item is returned."""
+    owner = care_task_owner(member=member, brand=brand)
+    if owner is None:
+        return None
+    segment = MemberRfm.objects.filter(member=member, brand=brand).values_list("segment", flat=True).first() or ""
+    item, _ = CareItem.objects.get_or_create(
+        day=day, guide=owner, member=member, brand=brand,
+        defaults={"kind": CareItem.Kind.MARKET, "reason_code": CareReason.JOURNEY,
+                  "reason_params": {"source": source}, "reason": reason[:200], "suggested_action": action[:200],
+                  "important": segment.startswith("important_")})
     return item

@@ -19,6 +19,7 @@ class CareReason:
     CARE_PERIOD = "care_period"  # days, care
     DUE = "due"  # days, cycle
     CAMPAIGN = "campaign"  # a campaign routed this important member to their guide (marketing's guide_task)
+    JOURNEY = "journey"  # a journey's step asked the guide (or the store manager) to contact the member
 
 
 def care_reason_text(*, reason_code: str, params: dict, fallback: str = "") -> str:

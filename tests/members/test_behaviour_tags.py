@@ -318,30 +318,40 @@ def test_events_through_the_api_update_the_senders_tags_after_commit(shop, djang
                                                                         ("BOB", "behaviour", 3)]
 
 
-def test_anonymous_batches_and_brands_without_rules_queue_nothing(shop, django_capture_on_commit_callbacks):
+def test_anonymous_batches_record_nothing_and_brands_without_rules_tag_nothing(shop,
+                                                                             django_capture_on_commit_callbacks):
+    from retail_crm.models import OutboxEvent
+
     client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
     with django_capture_on_commit_callbacks(execute=True) as anonymous:
         client.post("/api/v1/mp/events/", {"events": [{**view("S1", 5), "visitor_id": "v-1"}]}, format="json")
+    assert (len(anonymous), OutboxEvent.objects.count()) == (0, 0)
+
     client.credentials(HTTP_AUTHORIZATION=f"Member {member_token_issue(member=shop.m.ann)}")
-    with django_capture_on_commit_callbacks(execute=True) as no_rule:
+    with django_capture_on_commit_callbacks(execute=True):
         client.post("/api/v1/mp/events/", {"events": [{**view("S1", 5), "brand": "TEA"}]}, format="json")
 
-    assert (len(anonymous), len(no_rule)) == (0, 0)
+    # The member's batch is recorded for its subscribers (journeys react to it); TEA has no behaviour rule.
+    tea = shop.brand.group.brands.get(code="TEA")
+    assert list(OutboxEvent.objects.values_list("name", "payload")) == [
+        ("behaviour_recorded", {"brand_id": tea.pk, "member_ids": [shop.m.ann.pk]})]
     assert BehaviourEvent.objects.count() == 2
     assert behaviour_tags() == []
 
 
-def test_the_member_task_follows_merges(shop):
+def test_the_event_subscriber_follows_merges(shop):
+    from members.handlers import behaviour_tags_after_events
     from members.models import Member
 
-    for day in (10, 11, 12):
-        event(shop, shop.m.cat, local(day))
+    for minutes in (10, 20, 30):
+        BehaviourEvent.objects.create(brand=shop.brand, member=shop.m.cat, kind=EventKind.PRODUCT_VIEW,
+                                      occurred_at=timezone.now() - dt.timedelta(minutes=minutes),
+                                      object_type="product", object_id="S1")
     Member.objects.filter(pk=shop.m.ann.pk).update(merged_into=shop.m.cat)
 
-    result = member_tasks.behaviour_tags_recompute_members.delay([shop.m.ann.pk], shop.brand.pk, "2024-05-20").get()
+    behaviour_tags_after_events(brand_id=shop.brand.pk, member_ids=[shop.m.ann.pk])
 
-    assert result == {"created": 1, "updated": 0, "deleted": 0, "members": 1, "rules": 1}
-    assert behaviour_tags() == [sneaker_tag(shop, "CAT", 3)]
+    assert [(r[0], r[2], r[5]["count"]) for r in behaviour_tags()] == [("CAT", "behaviour", 3)]
 
 
 def test_the_nightly_task_is_on_the_beat_schedule():
