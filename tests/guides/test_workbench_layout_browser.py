@@ -1,6 +1,7 @@
 """Every workbench page on a 375×812 phone, as a guide and as a store manager, measured in headless Chromium
-(issue 23 #9), and the login page before logging in: nothing is wider than the phone (document.documentElement.scrollWidth ≤ 375) and every visible
-link, button, field, select, summary and [role=button] is at least 44×44 px. Folded parts (<details>: the
+(issue 23 #9), and the login page before logging in: nothing is wider than the phone
+(document.documentElement.scrollWidth ≤ 375) and every visible link, button, field, select, summary and
+[role=button] is at least 44×44 px. Folded parts (<details>: the
 members filter panel, the rest of the care list, the reject box) are opened first so what they hold is measured
 too. A screenshot of each page lands in $SCREENSHOT_DIR (tests/browser.py).
 

@@ -150,4 +150,5 @@ def test_issue_to_an_rfml_class_gives_exactly_that_class_of_the_templates_brand(
     assert sorted(Coupon.objects.values_list("member__code", flat=True)) == ["M0", "M1"]
     assert Coupon.objects.filter(template=world.template).count() == 2
     page = client.get(issued["Location"])
-    assert [str(m) for m in page.context["messages"]] == ["已发放 2 张“满200减30”；0 位会员已持有未使用的该券，未重复发放。"]
+    assert [str(m) for m in page.context["messages"]] == [
+        "已发放 2 张“满200减30”；0 位会员已持有未使用的该券，未重复发放。"]
