@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
@@ -93,3 +94,29 @@ def server_error(request):
         return _api_error(ErrorCode.SERVER_ERROR, "Something went wrong on our side.", 500)
     return _error_page(500, _("Something went wrong"),
                        _("An error occurred on our side and has been logged. Please try again in a moment."))
+
+
+class DebugNotFoundMiddleware:
+    """With DEBUG on (make demo, make serve) Django answers a 404 with its technical page and never calls
+    handler404: this puts the site's own not-found page (JSON under /api/) in its place, as production answers.
+
+    Only the technical page is replaced, i.e. an HTML 404; JSON 404s from the API's views pass unchanged, and so
+    do 404s for static and media files. The technical 500 page stays: developers need the traceback. Without
+    DEBUG it does nothing (handler404 has already answered).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (settings.DEBUG and response.status_code == 404
+                and response.get("Content-Type", "").startswith("text/html")
+                and not self._is_file(request.path)):
+            return not_found(request)
+        return response
+
+    @staticmethod
+    def _is_file(path: str) -> bool:
+        prefixes = ["/" + url.lstrip("/") for url in (settings.STATIC_URL, settings.MEDIA_URL) if url]
+        return any(path.startswith(prefix) for prefix in prefixes)

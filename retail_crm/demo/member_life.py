@@ -42,6 +42,8 @@ def seed_member_life(seeder) -> dict[str, int]:
 
     # Profiles: sizes and preferences for the members who told a guide. What they tell agrees with what they
     # buy (a member who bought mostly XL says XL); the random pick stands only where they bought nothing telling.
+    # The orders seeded after this (live and campaign orders) can change what that is: settle_member_profiles
+    # brings the told values in line with all the purchases at the end of the seed.
     bought = _purchase_preferences(seeder)
     for member in members:
         if rng.random() < 0.6:
@@ -100,6 +102,31 @@ def seed_member_life(seeder) -> dict[str, int]:
     counts["events"] = _seed_events(seeder, rng, token_of)
     counts["tag_rules"] = _seed_tags(seeder, rng)
     return counts
+
+
+def settle_member_profiles(seeder) -> int:
+    """Last step of the seed, after every order: a member's told clothing and shoe size, colour and material
+    become what all their purchases say (the values the standard rule tags compute on the demo's end date), so
+    a profile never contradicts its size or colour tag (issue 23 #4). Who told a guide anything, and the random
+    pick of one who bought nothing telling, stay as seed_member_life drew them. Returns the members changed."""
+    bought = _purchase_preferences(seeder)
+    changed = []
+    for member in Member.objects.filter(group=seeder.group).order_by("pk").only(
+            "pk", "clothing_size", "shoe_size", "preferred_colours", "preferred_materials"):
+        before = (member.clothing_size, member.shoe_size, member.preferred_colours, member.preferred_materials)
+        if member.clothing_size:
+            member.clothing_size = bought["clothing_size"].get(member.pk) or member.clothing_size
+        if member.shoe_size:
+            member.shoe_size = bought["shoe_size"].get(member.pk) or member.shoe_size
+        if member.preferred_colours and member.pk in bought["colour"]:
+            member.preferred_colours = [bought["colour"][member.pk]]
+        if member.preferred_materials and member.pk in bought["material"]:
+            member.preferred_materials = [bought["material"][member.pk]]
+        if (member.clothing_size, member.shoe_size, member.preferred_colours, member.preferred_materials) != before:
+            changed.append(member)
+    Member.objects.bulk_update(changed, ["clothing_size", "shoe_size", "preferred_colours", "preferred_materials"],
+                               batch_size=2000)
+    return len(changed)
 
 
 def _purchase_preferences(seeder) -> dict[str, dict[int, str]]:

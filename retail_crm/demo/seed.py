@@ -31,7 +31,7 @@ from members.models import BrandMembership, GuideBinding, JoinChannel, Member
 from retail_crm.demo.live_life import seed_live_life
 from retail_crm.demo.mall_life import seed_mall_life
 from retail_crm.demo.marketing_life import seed_marketing_life
-from retail_crm.demo.member_life import seed_member_life
+from retail_crm.demo.member_life import seed_member_life, settle_member_profiles
 from retail_crm.demo.workbench_life import seed_workbench_life
 from retail_crm.models import Brand, Guide, Region, RetailGroup, StaffProfile, StaffRole, Store
 
@@ -446,6 +446,8 @@ class DemoSeeder:
             self.build_points_balances()  # every step above may have bulk-written points entries
             # Last: campaigns are decided on everything above (RFML classes, orders, bindings, coupons, points).
             self.result.member_life |= seed_marketing_life(self)
+            # After every order (live and campaign orders too): told sizes and colours agree with the purchases.
+            self.result.member_life["profiles_settled"] = settle_member_profiles(self)
         return self.result
 
     def build_rfm_history(self) -> None:

@@ -107,9 +107,14 @@ def store_codes(page) -> list[str]:
 @pytest.mark.django_db(transaction=True)
 def test_hq_sorts_a_table_picks_a_preset_and_opens_a_guide(live_server):
     """Click a sortable header (twice: largest first, then the other way), a period preset, a guide's name;
-    the comparisons carry their good/bad colours and the livestream quantities have a chart each."""
-    build_dashboard_world()
+    the comparisons carry their good/bad colours and the livestream quantities have a chart each. Then a look
+    (and a screenshot) at the RFML page, the gross-profit page and the coupon page."""
+    world = build_dashboard_world()
     build_facts()
+    from mall.models import CouponTemplate
+
+    template = CouponTemplate.objects.create(brand=world.wa, name="满200减30", kind="threshold",
+                                             threshold_amount="200.00", discount_amount="30.00", valid_days=30)
 
     with browser_page(live_server.url, viewport=DESKTOP) as watch:
         page = watch.page
@@ -166,4 +171,21 @@ def test_hq_sorts_a_table_picks_a_preset_and_opens_a_guide(live_server):
         split = "#live-split-sessions canvas, #live-split-hours canvas, #live-split-buyers canvas"
         assert page.locator(split).count() == 3
         screenshot(page, "dashboard-livestream-split-charts")
+
+        # RFML of WA: the class history of the two March runs, the class sizes and the transitions between them.
+        page.goto(f"{live_server.url}/hq/segments/?{QUERY}&brand=WA")
+        drawn = charts_drawn(page)
+        assert drawn and all(drawn)
+        assert page.locator("select[name=from_run] option").count() == 2
+        screenshot(page, "dashboard-segments-rfml-history")
+
+        page.goto(f"{live_server.url}/hq/core/?{QUERY}")
+        assert all(charts_drawn(page))
+        assert "毛利" in page.inner_text("main")
+        screenshot(page, "dashboard-core-gross-profit")
+
+        page.goto(f"{live_server.url}/hq/coupons/?template={template.pk}")
+        assert page.inner_text("h1.schedule-title") == "发放优惠券"
+        assert page.locator("section.plan-form form").count() == 1
+        screenshot(page, "hq-coupons")
         assert_clean(watch)

@@ -1,6 +1,7 @@
 """Every workbench page on a 375×812 phone, as a guide and as a store manager, measured in headless Chromium
-(issue 23 #9): nothing is wider than the phone (document.documentElement.scrollWidth ≤ 375) and every visible
-link, button, field, select, summary and [role=button] is at least 44×44 px. Folded parts (<details>: the
+(issue 23 #9), and the login page before logging in: nothing is wider than the phone
+(document.documentElement.scrollWidth ≤ 375) and every visible link, button, field, select, summary and
+[role=button] is at least 44×44 px. Folded parts (<details>: the
 members filter panel, the rest of the care list, the reject box) are opened first so what they hold is measured
 too. A screenshot of each page lands in $SCREENSHOT_DIR (tests/browser.py).
 
@@ -79,7 +80,7 @@ def pages_of(w, withdrawal, share) -> dict[str, list[str]]:
              f"/workbench/withdrawals/{withdrawal.pk}/"]
     manager = [*common, "/workbench/withdrawals/review/", f"/workbench/withdrawals/{withdrawal.pk}/",
                f"/workbench/tasks/{w.assignment.pk}/", "/workbench/tasks/execution/",
-               f"/workbench/members/?guide={w.g.code}", f"/workbench/care/?guide={w.g.code}"]
+               f"/workbench/members/?guide={w.g.code}", f"/workbench/care/?guide={w.g.code}", "/workbench/team/"]
     return {"guide": guide, "manager": manager}
 
 
@@ -107,6 +108,17 @@ def test_every_workbench_page_fits_a_phone_with_44px_tap_targets(live_server, tr
     for role, username in (("guide", "wb-guide"), ("manager", manager.username)):
         with browser_page(base, viewport=(PHONE_WIDTH, 812)) as watch:
             page = watch.page
+            if role == "guide":  # the login page, as a guide first opens it on the phone (not logged in yet)
+                login = "/accounts/login/?next=/workbench/"
+                response = page.goto(base + login)
+                assert response.status == 200
+                found = page.evaluate(MEASURE)
+                screenshot(page, "layout-login")
+                seen += 1
+                if found["width"] > PHONE_WIDTH:
+                    problems.append(f"{login}: {found['width']} px wide ({'; '.join(found['wide'])})")
+                if found["small"]:
+                    problems.append(f"{login}: under {MIN_TAP}×{MIN_TAP}: {', '.join(found['small'])}")
             log_in(page, base, username)
             for path in pages_of(w, withdrawal, share)[role]:
                 response = page.goto(base + path)
@@ -121,6 +133,6 @@ def test_every_workbench_page_fits_a_phone_with_44px_tap_targets(live_server, tr
                     problems.append(f"{role} {path}: under {MIN_TAP}×{MIN_TAP}: {', '.join(found['small'])}")
             console_errors += [f"{role}: {error}" for error in watch.console_errors]  # checked after the layout
 
-    assert seen == 16 + 19
+    assert seen == 1 + 16 + 20  # the login page, the guide's pages, the manager's
     assert not problems, "\n".join(problems)
     assert console_errors == []

@@ -89,6 +89,31 @@ def test_hq_plans_a_store_session_from_the_page(client, world):
     assert session.planned_end == local(8, 21)
 
 
+def test_a_brand_operator_plans_an_hq_central_session_and_its_relay_from_the_page(client, world):
+    """1+N: the HQ central session, then each store's relay following it, all through the page's form."""
+    client.force_login(staff_user("brand_operator", brand=world.brand))
+
+    central_post = post(client, action="create", kind="hq_central", title="总部春季大场", day="2030-03-05",
+                        start="20:00", end="21:00", host_store="", platform="mini_program")
+    central = LiveSession.objects.get()
+    form = client.get(URL, {"brand": "WA", "week": "2030-03-04"}).context["create_form"]
+    relays = [post(client, action="create", kind="store", title=title, day="2030-03-05", start="20:00",
+                   end="21:00", host_store=store, follows=str(central.pk), platform="mini_program")
+              for title, store in (("跟播上海", "SA"), ("跟播成都", "SB"))]
+
+    assert central_post.status_code == 302 and [r.status_code for r in relays] == [302, 302]
+    assert (central.kind, central.host_store, central.follows, central.status) == ("hq_central", None, None,
+                                                                                 "planned")
+    assert (central.planned_start, central.planned_end) == (local(5, 20), local(5, 21))
+    assert [choice for choice, _label in form.fields["follows"].choices] == ["", central.pk]
+    assert sorted(LiveSession.objects.filter(follows=central).values_list("title", "host_store__code",
+                                                                          "kind")) == [
+        ("跟播上海", "SA", "store"), ("跟播成都", "SB", "store")]
+    week = client.get(URL, {"brand": "WA", "week": "2030-03-04"})
+    assert week.context["days"][1]["sessions"][0]["followers"] == 2
+    assert "2 家门店跟播" in week.content.decode()
+
+
 def test_a_clashing_plan_is_refused_with_409_and_the_session_it_clashes_with(client, world):
     existing = plan(world, local(8, 19), local(8, 21), title="已排场次")
     client.force_login(world.hq)

@@ -122,3 +122,33 @@ def test_another_brands_template_is_404_and_workbench_roles_are_sent_away(client
     assert client.get(URL)["Location"] == "/workbench/"
     client.force_login(get_user_model().objects.create_user("nobody", password="x-unused-9"))  # no staff role
     assert client.get(URL).status_code == 403
+
+
+def test_issue_to_an_rfml_class_gives_exactly_that_class_of_the_templates_brand(client, world):
+    """M0 and M1 are WA's important_value members, M2 WA's important_retain; M4 is important_value of the other
+    brand MB only (RFML classes are per brand): issuing to WA's important_value reaches M0 and M1, 2 coupons."""
+    from segments.rfm import rfml_tag_group
+
+    wa_values = {v.code: v for v in TagValue.objects.filter(tag_group=rfml_tag_group(world.brand))}
+    mb_values = {v.code: v for v in TagValue.objects.filter(tag_group=rfml_tag_group(world.other))}
+    now = timezone.now()
+    for member, value in ((world.members[0], wa_values["important_value"]),
+                          (world.members[1], wa_values["important_value"]),
+                          (world.members[2], wa_values["important_retain"]),
+                          (world.members[4], mb_values["important_value"])):
+        MemberTag.objects.create(member=member, tag_value=value, source=TagSource.RFML, assigned_at=now)
+    client.force_login(world.hq)
+
+    preview = client.post(URL, {"template": world.template.pk, "target": "segment", "segment": "important_value",
+                                "action": "preview"})
+    assert preview.status_code == 200
+    assert preview.context["preview"] == {"total": 2, "holding": 0, "new": 2}
+    issued = client.post(URL, {"template": world.template.pk, "target": "segment", "segment": "important_value",
+                               "action": "issue"})
+
+    assert issued.status_code == 302
+    assert sorted(Coupon.objects.values_list("member__code", flat=True)) == ["M0", "M1"]
+    assert Coupon.objects.filter(template=world.template).count() == 2
+    page = client.get(issued["Location"])
+    assert [str(m) for m in page.context["messages"]] == [
+        "已发放 2 张“满200减30”；0 位会员已持有未使用的该券，未重复发放。"]

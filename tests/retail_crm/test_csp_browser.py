@@ -23,6 +23,9 @@ def test_admin_swagger_browsable_api_and_error_page_run_under_the_csp(live_serve
         page.fill("input[name=password]", PASSWORD)
         page.click("input[type=submit]")
         page.wait_for_url("**/admin/")
+        # The admin index in Chinese (the default language): our header, Chinese app and model names.
+        assert page.inner_text("#site-name") == "零售私域运营平台"
+        screenshot(page, "admin-index-zh")
 
         page.goto(f"{live_server.url}/admin/retail_crm/guide/{guide.pk}/change/")
         page.wait_for_selector("#guide_form")

@@ -5,6 +5,7 @@ pytest-django runs with DEBUG=False, so the handlers in retail_crm.urls answer a
 
 import pytest
 from django.test import Client, RequestFactory
+from django.urls import path
 from django.utils import translation
 
 from retail_crm import urls as root_urls
@@ -107,3 +108,71 @@ def test_server_error_under_the_api_is_json():
     assert response.status_code == 500
     assert response["Content-Type"] == "application/json"
 
+
+
+# ---------------------------------------------------------------------------- with DEBUG on (make demo, make serve)
+#
+# Django answers a 404 with its technical page when DEBUG is on and never calls handler404: the demo showed the
+# yellow English page. DebugNotFoundMiddleware puts the site's page in its place; the technical 500 stays.
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_missing_page_with_debug_on_is_our_404_not_the_technical_page(settings, language):
+    settings.DEBUG = True
+    response = Client().get("/no-such-page/", HTTP_ACCEPT_LANGUAGE=language)
+    assert_error_page(response, 404, 404, language)
+    html = response.content.decode()
+    assert "Using the URLconf" not in html
+    assert "technical_404" not in html
+
+
+def test_a_views_http404_with_debug_on_is_our_404(settings):
+    settings.DEBUG = True
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.get("/admin/no-such-app/")  # the admin's catch-all raises Http404 inside a view
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<h1>页面不存在</h1>" in html
+    assert "Raised by" not in html
+
+
+def test_missing_api_endpoint_with_debug_on_is_still_json(settings):
+    settings.DEBUG = True
+    response = Client().get("/api/v1/no-such-endpoint/")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "No such endpoint."}}
+
+
+def test_an_api_views_json_404_with_debug_on_passes_unchanged(settings):
+    settings.DEBUG = True
+    client = Client()
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.get("/api/v1/mall/orders/999999/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["message"] == "No such order."
+
+
+def test_missing_static_file_with_debug_on_is_left_to_django(settings):
+    settings.DEBUG = True
+    response = Client().get("/static/no-such-file.css")
+    assert response.status_code == 404
+    assert "页面不存在" not in response.content.decode()
+
+
+def test_server_error_with_debug_on_keeps_the_technical_page(settings):
+    settings.DEBUG = True
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    settings.ROOT_URLCONF = "tests.retail_crm.test_error_pages"
+    response = client.get("/boom/")
+    assert response.status_code == 500
+    assert "RuntimeError" in response.content.decode()  # the traceback page, for the developer
+
+
+def _boom(request):
+    raise RuntimeError("boom")
+
+
+urlpatterns = [path("boom/", _boom)]  # ROOT_URLCONF of the DEBUG 500 test

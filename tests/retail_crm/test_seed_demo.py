@@ -579,3 +579,60 @@ def test_campaign_orders_follow_a_click_and_are_carried_to_its_campaign(seeded):
         assert conversion.campaign.brand_id == order.brand_id
         assert dt.timedelta(0) <= order.paid_at - conversion.click.clicked_at <= dt.timedelta(days=7)
     assert "campaigns: 6 finished, " in seeded
+
+
+# ---------------------------------------------------------------- segments and profiles (issue 23 #4 and #7)
+
+
+def test_a_year_of_month_end_rfml_runs_per_brand_with_transitions(seeded):
+    """build_rfm_history: segments.rfm.month_ends of the end date 2026-06-30, 12 months: the last days of
+    2025-06 … 2026-05, one run each per brand (make demo's run_jobs then adds today's, 13 in all)."""
+    from segments.models import RfmClassChange, RfmRun
+
+    month_ends = [dt.date(2025, 6, 30), dt.date(2025, 7, 31), dt.date(2025, 8, 31), dt.date(2025, 9, 30),
+                  dt.date(2025, 10, 31), dt.date(2025, 11, 30), dt.date(2025, 12, 31), dt.date(2026, 1, 31),
+                  dt.date(2026, 2, 28), dt.date(2026, 3, 31), dt.date(2026, 4, 30), dt.date(2026, 5, 31)]
+    for brand in Brand.objects.filter(group__code=DEMO_GROUP_CODE):
+        runs = list(RfmRun.objects.filter(brand=brand).order_by("as_of"))
+        assert [run.as_of for run in runs] == month_ends, brand.code
+        changes = RfmClassChange.objects.filter(brand=brand)
+        # Transitions: members moving between classes from one month end to the next, not only first classes.
+        assert changes.filter(run__in=runs[1:]).exclude(from_segment="").exists(), brand.code
+        assert set(changes.values_list("run_id", flat=True)) <= {run.pk for run in runs}
+
+
+def test_a_region_managers_class_sizes_have_members_at_every_month_end(seeded):
+    from analytics.metrics import Filters, segment_sizes
+    from retail_crm.scoping import actor_for
+
+    manager = get_user_model().objects.get(username="region_wom_east")
+    rows = segment_sizes(actor=actor_for(manager), filters=Filters(date_from=dt.date(2025, 6, 1),
+                                                                   date_to=dt.date(2026, 6, 30)))
+    per_run = defaultdict(int)
+    for row in rows:
+        assert row.brand_code == "WOM"
+        per_run[row.as_of] += row.members
+    assert len(per_run) == 12
+    assert all(members > 0 for members in per_run.values()), per_run
+
+
+def test_told_sizes_and_colours_agree_with_the_tags_the_jobs_compute(seeded):
+    """make demo runs the jobs on the demo's end date: the standard rule tags of that day (as_of = END) of a
+    member of one brand never contradict what the member told a guide (settle_member_profiles)."""
+    from members.models import MemberTag
+    from members.tags import brand_tags_recompute
+
+    for brand in Brand.objects.filter(group__code=DEMO_GROUP_CODE):
+        brand_tags_recompute(brand, as_of=END)
+    one_brand = set(BrandMembership.objects.filter(brand__group__code=DEMO_GROUP_CODE).values("member_id")
+                    .annotate(n=Count("brand")).filter(n=1).values_list("member_id", flat=True))
+    for tag_group, field in (("clothing-size", "clothing_size"), ("shoe-size", "shoe_size"),
+                             ("colour-preference", "preferred_colours"),
+                             ("material-preference", "preferred_materials")):
+        tagged = dict(MemberTag.objects.filter(tag_value__tag_group__code=tag_group, member_id__in=one_brand)
+                      .values_list("member_id", "tag_value__name"))
+        told = {pk: value for pk, value in Member.objects.filter(pk__in=tagged).values_list("pk", field) if value}
+        disagree = {pk: (value, tagged[pk]) for pk, value in told.items()
+                    if (tagged[pk] not in value if isinstance(value, list) else tagged[pk] != value)}
+        assert len(told) >= 30, tag_group  # enough members both told and tagged for the check to mean something
+        assert disagree == {}, tag_group

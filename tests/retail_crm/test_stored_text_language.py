@@ -28,7 +28,9 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from analytics.services import local_today
-from mall.models import Channel, OrderLine, OrderStatus, Product, Sku
+from guides import library
+from guides.models import TaskAssignment
+from mall.models import Channel, CouponTemplate, OrderLine, OrderStatus, Product, Sku
 from members.models import MemberTag, TagSource
 from members.selectors import member_preferences
 from members.tags import NOT_CLOTHING_WORDS, SHOE_WORDS, brand_tags_recompute, tag_rules_install_defaults
@@ -124,10 +126,20 @@ def world():
         brand_tags_recompute(brand)
         rfm_recompute(brand=brand, as_of=today)
         care_list_build(brand=brand, day=today)
+    # A published task for the store's guides (its detail page lists the members it reaches) and a coupon
+    # template HQ can issue (its form lists the brand's tags and the RFML classes): Latin names, as above.
+    now = timezone.now()
+    task = library.task_create(group=grp, brand=brand, title="Spring tees", copy_text="New tees are in store.",
+                               starts_at=now - dt.timedelta(hours=1), deadline=now + dt.timedelta(days=3),
+                               assign_stores=[store])
+    library.task_publish(task=task)
+    coupon = CouponTemplate.objects.create(brand=brand, name="Tee 30 off", kind="threshold",
+                                           threshold_amount="200.00", discount_amount="30.00", valid_days=30)
     users = SimpleNamespace(guide=staff_user("guide", guide=guide),
                             hq=staff_user("hq", group=grp),
                             root=UserFactory(username="root", is_staff=True, is_superuser=True))
-    return SimpleNamespace(grp=grp, brand=brand, store=store, guide=guide, m=people, users=users, today=today)
+    return SimpleNamespace(grp=grp, brand=brand, store=store, guide=guide, m=people, users=users, today=today,
+                           assignment=TaskAssignment.objects.get(task=task, guide=guide), coupon=coupon)
 
 
 def pages(w) -> list[tuple[str, str]]:
@@ -141,6 +153,8 @@ def pages(w) -> list[tuple[str, str]]:
         ("root", "/admin/members/membertag/"),
         ("root", "/admin/segments/careitem/"),
         ("hq", "/hq/segments/?brand=BR"),
+        ("guide", f"/workbench/tasks/{w.assignment.pk}/"),
+        ("hq", f"/hq/coupons/?template={w.coupon.pk}"),
         ("hq", f"/api/v1/members/{alice}/"),
         ("hq", "/api/v1/members/tag-groups/"),
     ]
@@ -168,7 +182,7 @@ def test_the_computed_rows_are_codes_not_words(world):
     assert not items.exclude(reason="").exists()
 
 
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(12))
 def test_english_pages_show_no_chinese(world, index):
     who, url = pages(world)[index]
     text = fetch(world, who, url, "en")
@@ -179,7 +193,7 @@ def test_english_pages_show_no_chinese(world, index):
     assert not found, (url, "".join(found)[:80])
 
 
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(12))
 def test_chinese_pages_show_no_english_stored_words(world, index):
     who, url = pages(world)[index]
     text = fetch(world, who, url, "zh-hans")
@@ -227,3 +241,16 @@ def test_stated_preferences_show_beside_the_inferred_ones(world):
     admin_page.force_login(world.users.root)
     change = visible_text(admin_page.get(f"/admin/members/member/{alice.pk}/change/").content.decode())
     assert re.search(r"服装尺码\s+S\s+\(会员自述\)\s+根据购买推断: XL \(BR\)", change)
+
+
+def test_the_task_and_coupon_pages_render_the_stored_names_in_each_language(world):
+    task_zh = fetch(world, "guide", f"/workbench/tasks/{world.assignment.pk}/", "zh-hans")
+    task_en = fetch(world, "guide", f"/workbench/tasks/{world.assignment.pk}/", "en")
+    assert "目标人群名单" in task_zh and "Who the audience is" in task_en
+    for text in (task_zh, task_en):
+        assert all(name in text for name in ("Alice", "Bob", "Carol"))
+    coupons_zh = fetch(world, "hq", f"/hq/coupons/?template={world.coupon.pk}", "zh-hans")
+    coupons_en = fetch(world, "hq", f"/hq/coupons/?template={world.coupon.pk}", "en")
+    # The tag choices: stored English group names and RFML class codes, each shown in the viewer's language.
+    assert "颜色偏好: white" in coupons_zh and "RFML 分类: 重要价值" in coupons_zh
+    assert "Colour preference: white" in coupons_en and "RFML class: Important value" in coupons_en
