@@ -428,3 +428,247 @@ class CampaignForm(forms.Form):
                                      VariantSpec(name="B", weight=100 - weight, content=content_b))
             arguments["content"] = {}
         return arguments
+
+
+# ---------------------------------------------------------------------------- the journey editor
+
+WAIT_UNITS = (("minutes", gettext_lazy("minutes")), ("hours", gettext_lazy("hours")), ("days", gettext_lazy("days")))
+WAIT_MINUTES = {"minutes": 1, "hours": 60, "days": 60 * 24}
+CHECK_CONDITIONS = (("", gettext_lazy("— choose —")),
+                    ("paid_since_entry", gettext_lazy("Paid an order since entering")),
+                    ("ordered_since_entry", gettext_lazy("Placed another order since entering")),
+                    ("in_audience", gettext_lazy("Is in a saved audience")),
+                    ("has_tag", gettext_lazy("Has a tag")))
+EXPECT_CHOICES = (("false", gettext_lazy("No")), ("true", gettext_lazy("Yes")))
+# Which form field shows a service message about a trigger parameter or a journey field.
+JOURNEY_FIELD_OF = {"product_ids": "product_codes", "trigger_params": "trigger"}
+# Which step field shows a service message about a step parameter ("content" is per channel, below).
+STEP_FIELD_OF = {"minutes": "wait_amount", "channels": "channel_1"}
+
+
+class JourneyForm(forms.Form):
+    """A journey's settings: name, brand, trigger and its parameters, re-entry, holdout, conversion.
+
+    The rules are the journey service's (``marketing.journeys.journey_save``); the form reads the inputs into
+    its arguments. Product codes are read into the brand's product ids (``trigger_params``)."""
+
+    name = forms.CharField(label=gettext_lazy("Journey name"), max_length=80)
+    brand = forms.TypedChoiceField(label=gettext_lazy("Brand"), coerce=int)
+    trigger = forms.ChoiceField(label=gettext_lazy("Trigger"))
+    views = forms.IntegerField(label=gettext_lazy("Viewed at least (times)"), required=False, initial=3)
+    days = forms.IntegerField(label=gettext_lazy("Within the last days"), required=False, initial=7)
+    product_codes = forms.CharField(label=gettext_lazy("Of products (codes)"), required=False, max_length=2000,
+                                    help_text=gettext_lazy("Empty: any product."))
+    days_before = forms.IntegerField(label=gettext_lazy("Days before the birthday"), required=False, initial=0)
+    reentry = forms.ChoiceField(label=gettext_lazy("Re-entry"))
+    reentry_days = forms.IntegerField(label=gettext_lazy("Re-entry period (days)"), required=False)
+    holdout_percent = forms.DecimalField(label=gettext_lazy("Holdout: percent of the members entering who get "
+                                                            "nothing"), max_digits=4, decimal_places=2, initial=10)
+    exit_on_conversion = forms.BooleanField(label=gettext_lazy("Exit when the member pays an order of the brand"),
+                                            required=False, initial=True)
+    conversion_days = forms.IntegerField(label=gettext_lazy("Conversion window (days)"), initial=7)
+
+    # The trigger parameters each trigger shows (the others have none: their wait steps say "after N minutes").
+    TRIGGER_FIELDS = {"product_views": ("views", "days", "product_codes"), "birthday": ("days_before",)}
+
+    def __init__(self, *args, brands, **kwargs):
+        from marketing.models import Journey
+
+        super().__init__(*args, **kwargs)
+        self.brands = {b.pk: b for b in brands}
+        self.fields["brand"].choices = [(b.pk, b.name) for b in brands]
+        self.fields["trigger"].choices = Journey.Trigger.choices
+        self.fields["reentry"].choices = Journey.Reentry.choices
+
+    def trigger_param_fields(self):
+        """(trigger, bound field) for each trigger parameter input."""
+        return [(trigger, self[name]) for trigger, names in self.TRIGGER_FIELDS.items() for name in names]
+
+    @classmethod
+    def initial_for(cls, journey) -> dict:
+        from mall.models import Product
+
+        params = journey.trigger_params or {}
+        initial = {"name": journey.name, "brand": journey.brand_id, "trigger": journey.trigger,
+                   "reentry": journey.reentry, "reentry_days": journey.reentry_days,
+                   "holdout_percent": journey.holdout_percent, "exit_on_conversion": journey.exit_on_conversion,
+                   "conversion_days": journey.conversion_days}
+        for key in ("views", "days", "days_before"):
+            if key in params:
+                initial[key] = params[key]
+        if params.get("product_ids"):
+            codes = Product.objects.filter(pk__in=params["product_ids"], brand_id=journey.brand_id).order_by("code")
+            initial["product_codes"] = ", ".join(codes.values_list("code", flat=True))
+        return initial
+
+    def clean(self):
+        from mall.models import Product
+
+        data = super().clean()
+        brand = self.brands.get(data.get("brand"))
+        data["trigger_params"] = params = {}
+        trigger = data.get("trigger")
+        if trigger == "product_views":
+            for key in ("views", "days"):
+                if data.get(key) is not None:
+                    params[key] = data[key]
+            codes = [code for code in _CODE_SPLIT.split(data.get("product_codes") or "") if code]
+            if codes and brand is not None:
+                found = dict(Product.objects.filter(brand=brand, code__in=codes).values_list("code", "pk"))
+                if missing := [code for code in codes if code not in found]:
+                    self.add_error("product_codes", _("This brand has no such products: %(codes)s.") % {
+                        "codes": ", ".join(missing)})
+                params["product_ids"] = sorted(set(found.values()))
+        elif trigger == "birthday" and data.get("days_before") is not None:
+            params["days_before"] = data["days_before"]
+        return data
+
+    def journey_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {"brand": self.brands[data["brand"]], "name": data["name"], "trigger": data["trigger"],
+                "trigger_params": data["trigger_params"], "reentry": data["reentry"],
+                "reentry_days": data.get("reentry_days"), "holdout_percent": data["holdout_percent"],
+                "exit_on_conversion": bool(data.get("exit_on_conversion")),
+                "conversion_days": data["conversion_days"]}
+
+    def field_for(self, key: str) -> str | None:
+        key = JOURNEY_FIELD_OF.get(key, key)
+        return key if key in self.fields else None
+
+
+class JourneyStepForm(forms.Form):
+    """One step of the journey editor (prefix ``s<index>``): its kind, and the inputs of every kind (the page
+    shows those of the chosen kind). ``params()`` is the step's parameters as ``JourneyStep.params`` holds them."""
+
+    kind = forms.ChoiceField(label=gettext_lazy("Step"))
+    wait_amount = forms.IntegerField(label=gettext_lazy("Wait"), required=False)
+    wait_unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=WAIT_UNITS, required=False)
+    condition = forms.ChoiceField(label=gettext_lazy("Condition"), choices=CHECK_CONDITIONS, required=False)
+    expect = forms.ChoiceField(label=gettext_lazy("Go on when the answer is"), choices=EXPECT_CHOICES,
+                               required=False)
+    audience = forms.TypedChoiceField(label=gettext_lazy("Audience"), coerce=int, required=False, empty_value=None)
+    tag_value = forms.TypedChoiceField(label=gettext_lazy("Tag"), coerce=int, required=False, empty_value=None)
+    link = forms.CharField(label=gettext_lazy("Link for {link}"), required=False, max_length=500)
+    coupon_template = forms.TypedChoiceField(label=gettext_lazy("Coupon"), coerce=int, required=False,
+                                             empty_value=None)
+    reason = forms.CharField(label=gettext_lazy("Reason for the guide"), required=False, max_length=200)
+    action = forms.CharField(label=gettext_lazy("Suggested script"), required=False, max_length=200)
+
+    # The inputs each kind shows.
+    KIND_FIELDS = {
+        "wait": ("wait_amount", "wait_unit"),
+        "check": ("condition", "expect", "audience", "tag_value"),
+        "send": ("channels", "content", "link", "coupon_template"),
+        "coupon": ("coupon_template",),
+        "guide_task": ("reason", "action"),
+        "tag_add": ("tag_value",),
+        "tag_remove": ("tag_value",),
+    }
+
+    def __init__(self, *args, audiences, tag_values, coupon_templates, **kwargs):
+        from marketing.models import Channel, JourneyStep
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = JourneyStep.Kind.choices
+        self.fields["audience"].choices = [("", _("— choose —"))] + [
+            (a.pk, f"{a.name} · {a.brand.name}") for a in audiences]
+        self.fields["tag_value"].choices = [("", _("— choose —"))] + [(t.pk, str(t)) for t in tag_values]
+        self.fields["coupon_template"].choices = [("", _("No coupon"))] + [
+            (t.pk, f"{t.name} · {t.brand.name}") for t in coupon_templates]
+        self.channels = [(value, label) for value, label in Channel.choices if value in CHANNEL_INPUTS]
+        for position in range(1, MAX_CHANNELS + 1):
+            self.fields[f"channel_{position}"] = forms.ChoiceField(
+                label=_("First") if position == 1 else _("Else"), required=False,
+                choices=[("", _("— choose —") if position == 1 else _("— none —"))] + self.channels)
+        for value, label in self.channels:
+            for key, kind in CHANNEL_INPUTS[value]:
+                self.fields[f"{value}_{key}"] = _content_field(kind, _("%(channel)s: %(what)s") % {
+                    "channel": label, "what": str(INPUT_LABELS[key])})
+        for name, field in self.fields.items():
+            field.widget.attrs["data-input"] = name
+
+    def channel_fields(self):
+        return [self[f"channel_{position}"] for position in range(1, MAX_CHANNELS + 1)]
+
+    def content_fields(self):
+        return [(value, label, [self[f"{value}_{key}"] for key, _kind in CHANNEL_INPUTS[value]])
+                for value, label in self.channels]
+
+    def shows(self, name: str) -> bool:
+        kind = self["kind"].value()
+        return name in self.KIND_FIELDS.get(kind, ())
+
+    @classmethod
+    def initial_for(cls, step) -> dict:
+        params, initial = step.params or {}, {"kind": step.kind}
+        if step.kind == "wait" and isinstance(params.get("minutes"), int):
+            minutes = params["minutes"]
+            unit = "days" if minutes % 1440 == 0 else "hours" if minutes % 60 == 0 else "minutes"
+            initial.update(wait_amount=minutes // WAIT_MINUTES[unit], wait_unit=unit)
+        for key in ("condition", "audience", "tag_value", "link", "coupon_template", "reason", "action"):
+            if key in params:
+                initial[key] = params[key]
+        if "expect" in params:
+            initial["expect"] = "true" if params["expect"] else "false"
+        for position, channel in enumerate(params.get("channels") or [], start=1):
+            initial[f"channel_{position}"] = channel
+            entry = (params.get("content") or {}).get(channel) or {}
+            for key, kind in CHANNEL_INPUTS.get(channel, ()):
+                value = entry.get(key, "")
+                if kind == "lines" and isinstance(value, dict):
+                    value = "\n".join(f"{k}: {v}" for k, v in value.items())
+                elif kind == "lines" and isinstance(value, list):
+                    value = "\n".join(value)
+                initial[f"{channel}_{key}"] = value
+        return initial
+
+    def params(self) -> dict:
+        data, kind = self.cleaned_data, self.cleaned_data.get("kind")
+        params: dict = {}
+        if kind == "wait":
+            if data.get("wait_amount") is not None:
+                params["minutes"] = data["wait_amount"] * WAIT_MINUTES.get(data.get("wait_unit") or "minutes", 1)
+        elif kind == "check":
+            params = {"condition": data.get("condition") or "", "expect": data.get("expect") == "true"}
+            if params["condition"] == "in_audience":
+                params["audience"] = data.get("audience")
+            if params["condition"] == "has_tag":
+                params["tag_value"] = data.get("tag_value")
+        elif kind == "send":
+            channels = [data[f"channel_{p}"] for p in range(1, MAX_CHANNELS + 1) if data.get(f"channel_{p}")]
+            content = {}
+            for channel in channels:
+                entry = {}
+                for key, input_kind in CHANNEL_INPUTS.get(channel, ()):
+                    value = (data.get(f"{channel}_{key}") or "").strip()
+                    if input_kind == "lines":
+                        value = message_params(value)
+                    if value or input_kind == "id":
+                        entry[key] = value
+                content[channel] = entry
+            params = {"channels": channels, "content": content}
+            if (data.get("link") or "").strip():
+                params["link"] = data["link"].strip()
+            if data.get("coupon_template") is not None:
+                params["coupon_template"] = data["coupon_template"]
+        elif kind == "coupon":
+            params = {"coupon_template": data.get("coupon_template")}
+        elif kind == "guide_task":
+            params = {"reason": (data.get("reason") or "").strip(), "action": (data.get("action") or "").strip()}
+        elif kind in ("tag_add", "tag_remove"):
+            params = {"tag_value": data.get("tag_value")}
+        return params
+
+    def field_for(self, key: str, message: str) -> tuple[str | None, str]:
+        """The field a service message ("param: message") about this step concerns, and the bare message."""
+        if key == "content":
+            channel, sep, rest = message.partition(": ")
+            if sep and channel in CHANNEL_INPUTS:
+                keys = [k for k, _kind in CHANNEL_INPUTS[channel]]
+                name = next((k for k, starts in _MESSAGE_KEYS if k in keys and rest.startswith(starts)), None)
+                if name is None:
+                    name = next(k for k, kind in CHANNEL_INPUTS[channel] if kind != "id")
+                return f"{channel}_{name}", rest
+            return "channel_1", message
+        key = STEP_FIELD_OF.get(key, key)
+        return (key if key in self.fields else None), message

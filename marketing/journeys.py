@@ -28,13 +28,14 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from mall.coupon_campaigns import coupons_issue_to
-from mall.models import PAID_STATUSES, CouponTemplate, Order, OrderLine
+from mall.models import PAID_STATUSES, CartItem, CouponTemplate, Order, OrderLine
 from marketing.audiences import audience_rows
 from marketing.campaigns import CONTENT_KEYS, TEMPLATE_CHANNELS, _content_errors, member_bucket
 from marketing.models import (
@@ -67,6 +68,7 @@ RETRY_AFTER = dt.timedelta(minutes=5)  # an enrolment whose step failed is looke
 ENROL_CHUNK = 2000  # members locked and written per transaction when many enter at once
 SCAN_GRACE_DAYS = 6  # a cycle point reached up to this many days ago still enters (the scan missed a day)
 HOLDOUT_SALT = 1_000_003  # journeys hash members apart from campaigns of the same id
+MAX_STEPS = 20  # steps a journey may have
 CONDITIONS = ("paid_since_entry", "ordered_since_entry", "in_audience", "has_tag")
 _VARIABLE = re.compile(r"\{([^{}]*)\}")
 
@@ -177,6 +179,86 @@ def journey_check(*, journey: Journey) -> None:
         raise ApplicationError(ErrorCode.INVALID, "The journey is not valid.", fields=errors)
 
 
+# ---------------------------------------------------------------------------- editing and status
+
+@dataclass(frozen=True)
+class StepSpec:
+    kind: str
+    params: dict
+
+
+def journey_save(*, journey: Journey | None, brand, name: str, trigger: str, trigger_params: dict, reentry: str,
+                 reentry_days: int | None, holdout_percent: Decimal, exit_on_conversion: bool, conversion_days: int,
+                 steps: Sequence[StepSpec]) -> Journey:
+    """Create a draft journey of ``brand`` (``journey`` None) or rewrite a draft's settings and steps (in the
+    order given). Checked as the admin checks it: 400 with field messages (a step's under ``steps.<index>``,
+    each "param: message"); 409 for a journey that is no longer a draft (its members are on their way)."""
+    if journey is not None and journey.status != Journey.Status.DRAFT:
+        raise ApplicationError(ErrorCode.INVALID_TRANSITION, "Only a draft journey can be edited.", status=409,
+                               params={"status": journey.status})
+    errors = journey_trigger_params_errors(trigger=trigger, params=trigger_params)
+    name = (name or "").strip()
+    if not 0 < len(name) <= 80:
+        errors["name"] = ["A name of 1–80 characters is required."]
+    elif Journey.objects.filter(brand=brand, name=name).exclude(pk=journey.pk if journey else None).exists():
+        errors["name"] = ["The brand already has a journey of that name."]
+    if reentry not in Journey.Reentry.values:
+        errors["reentry"] = [f"Give one of {', '.join(Journey.Reentry.values)}."]
+    elif reentry == Journey.Reentry.PER_PERIOD and not (isinstance(reentry_days, int) and 1 <= reentry_days <= 3650):
+        errors["reentry_days"] = ["Give the period in days."]
+    if not isinstance(holdout_percent, Decimal) or not 0 <= holdout_percent <= 50:
+        errors["holdout_percent"] = ["Give 0 to 50."]
+    if not isinstance(conversion_days, int) or not 1 <= conversion_days <= 60:
+        errors["conversion_days"] = ["Give 1 to 60 days."]
+    if len(steps) > MAX_STEPS:
+        errors["steps"] = [f"At most {MAX_STEPS} steps."]
+    for index, step in enumerate(steps):
+        if messages := journey_step_params_errors(brand_id=brand.pk, kind=step.kind, params=step.params):
+            errors[f"steps.{index}"] = messages
+    if errors:
+        raise ApplicationError(ErrorCode.INVALID, "The journey is not valid.", fields=errors)
+    with transaction.atomic():
+        journey = journey or Journey(status=Journey.Status.DRAFT)
+        journey.group_id, journey.brand = brand.group_id, brand
+        journey.name, journey.trigger, journey.trigger_params = name, trigger, trigger_params
+        journey.reentry = reentry
+        journey.reentry_days = reentry_days if reentry == Journey.Reentry.PER_PERIOD else None
+        journey.holdout_percent, journey.exit_on_conversion = holdout_percent, exit_on_conversion
+        journey.conversion_days = conversion_days
+        journey.save()
+        journey.steps.all().delete()  # a draft: no enrolment and no log refers to them
+        JourneyStep.objects.bulk_create(JourneyStep(journey=journey, position=position, kind=step.kind,
+                                                    params=step.params) for position, step in enumerate(steps))
+    return journey
+
+
+# Which statuses each change of status starts from.
+TRANSITIONS = {
+    "activate": ((Journey.Status.DRAFT, Journey.Status.PAUSED), Journey.Status.ACTIVE),
+    "pause": ((Journey.Status.ACTIVE,), Journey.Status.PAUSED),
+    "end": ((Journey.Status.DRAFT, Journey.Status.ACTIVE, Journey.Status.PAUSED), Journey.Status.ENDED),
+}
+
+
+def journey_transition(*, journey: Journey, action: str) -> Journey:
+    """Activate (a draft or paused journey, checked first: 400), pause (an active one: triggers enrol no one and
+    the executor leaves its members where they are) or end it (members on their way exit at their next step).
+    409 when the journey's status does not allow the change."""
+    if action not in TRANSITIONS:
+        raise ApplicationError(ErrorCode.INVALID, "Unknown action.")
+    with transaction.atomic():
+        journey = Journey.objects.select_for_update().get(pk=journey.pk)
+        sources, target = TRANSITIONS[action]
+        if journey.status not in sources:
+            raise ApplicationError(ErrorCode.INVALID_TRANSITION, f"A journey that is {journey.status} cannot {action}.",
+                                   status=409, params={"status": journey.status, "action": action})
+        if action == "activate":
+            journey_check(journey=journey)
+        journey.status = target
+        journey.save(update_fields=["status", "updated_at"])
+    return journey
+
+
 # ---------------------------------------------------------------------------- entering
 
 def is_held_out(member_id: int, journey: Journey) -> bool:
@@ -271,15 +353,18 @@ def journeys_member_joined(*, member_id: int, brand_id: int) -> int:
                for journey in _active_journeys(brand_id, Trigger.MEMBER_JOINED))
 
 
-def product_views_candidates(*, journey: Journey, member_ids: Sequence[int], now: dt.datetime) -> list[tuple[int, str]]:
-    """Members among ``member_ids`` who viewed one product at least ``views`` times in the last ``days`` days
-    (up to ``now``) and ordered none of it in that time; the key names the product and the local day, so a
-    member enters at most once a day per product (the re-entry rule may say less often)."""
+def product_views_candidates(*, journey: Journey, member_ids: Sequence[int] | None,
+                             now: dt.datetime) -> list[tuple[int, str]]:
+    """Members among ``member_ids`` (None: every member) who viewed one product at least ``views`` times in the
+    last ``days`` days (up to ``now``) and ordered none of it in that time; the key names the product and the
+    local day, so a member enters at most once a day per product (the re-entry rule may say less often)."""
     params = journey.trigger_params
     since = now - dt.timedelta(days=params["days"])
-    views = (BehaviourEvent.objects.filter(brand_id=journey.brand_id, member_id__in=list(member_ids),
-                                           kind=EventKind.PRODUCT_VIEW, occurred_at__gt=since,
-                                           occurred_at__lte=now).exclude(object_id=""))
+    views = (BehaviourEvent.objects.filter(brand_id=journey.brand_id, kind=EventKind.PRODUCT_VIEW,
+                                           occurred_at__gt=since, occurred_at__lte=now)
+             .exclude(object_id=""))
+    views = (views.filter(member_id__isnull=False) if member_ids is None
+             else views.filter(member_id__in=list(member_ids)))
     if params.get("product_ids"):
         views = views.filter(object_id__in=[str(pk) for pk in params["product_ids"]])
     pairs = [(member_id, object_id) for member_id, object_id, _ in
@@ -341,6 +426,10 @@ def _cycle_candidates(journey: Journey, today: dt.date) -> list[tuple[int, str]]
             for member_id, last_on in rows.values_list("member_id", "last_purchase_on")]
 
 
+DAILY_SCANS = {Trigger.BIRTHDAY: _birthday_candidates, Trigger.MARKETING_DAY: _cycle_candidates,
+               Trigger.LAPSE_POINT: _cycle_candidates}
+
+
 @dataclass(frozen=True)
 class DailyResult:
     journeys: int
@@ -351,17 +440,62 @@ def journeys_daily(*, now: dt.datetime | None = None) -> DailyResult:
     """The daily triggers: birthdays and the points of the brand's cycle, for every active journey of them."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    scans = {Trigger.BIRTHDAY: _birthday_candidates, Trigger.MARKETING_DAY: _cycle_candidates,
-             Trigger.LAPSE_POINT: _cycle_candidates}
-    journeys = list(Journey.objects.filter(trigger__in=list(scans), status=Journey.Status.ACTIVE)
+    journeys = list(Journey.objects.filter(trigger__in=list(DAILY_SCANS), status=Journey.Status.ACTIVE)
                     .select_related("brand").order_by("pk"))
     entered = 0
     for journey in journeys:
         if journey_trigger_params_errors(trigger=journey.trigger, params=journey.trigger_params):
             logger.error("journey %s: its trigger parameters are not valid; skipped", journey.pk)
             continue
-        entered += journey_enrol(journey=journey, candidates=scans[journey.trigger](journey, today), at=now)
+        entered += journey_enrol(journey=journey, candidates=DAILY_SCANS[journey.trigger](journey, today), at=now)
     return DailyResult(journeys=len(journeys), entered=entered)
+
+
+# ---------------------------------------------------------------------------- the preview
+
+EVENT_TRIGGERS = (Trigger.ORDER_UNPAID, Trigger.CART_ABANDONED, Trigger.MEMBER_JOINED)
+PREVIEW_EVENT_DAYS = 7
+
+
+def journey_entering_today(*, journey: Journey, now: dt.datetime | None = None) -> list[int]:
+    """Ids of the members the journey's trigger picks today: the daily scan's (birthday, cycle points) or the
+    members who meet the product-views condition now; the very functions the triggers enrol from, before the
+    re-entry rule and the holdout. Only for those triggers (the others fire on events)."""
+    now = now or timezone.now()
+    if journey.trigger in DAILY_SCANS:
+        pairs = DAILY_SCANS[journey.trigger](journey, timezone.localdate(now))
+    elif journey.trigger == Trigger.PRODUCT_VIEWS:
+        pairs = product_views_candidates(journey=journey, member_ids=None, now=now)
+    else:
+        raise ValueError(f"{journey.trigger} fires on events, not on a scan")
+    return sorted({member_id for member_id, _key in pairs})
+
+
+@dataclass(frozen=True)
+class JourneyPreview:
+    basis: str  # "today": members who would enter today; "events": such events in the last PREVIEW_EVENT_DAYS
+    count: int
+
+
+def journey_preview(*, journey: Journey, now: dt.datetime | None = None) -> JourneyPreview | None:
+    """About how many members would enter: today's (scanned and behaviour triggers, :func:`journey_entering_today`,
+    re-entry and holdout not applied), or for the event triggers the trigger's events of the last 7 days (orders
+    of members, cart items added and still in a cart, new members of the brand). None when the trigger's
+    parameters are not valid."""
+    now = now or timezone.now()
+    if journey_trigger_params_errors(trigger=journey.trigger, params=journey.trigger_params):
+        return None
+    if journey.trigger not in EVENT_TRIGGERS:
+        return JourneyPreview(basis="today", count=len(journey_entering_today(journey=journey, now=now)))
+    since = now - dt.timedelta(days=PREVIEW_EVENT_DAYS)
+    if journey.trigger == Trigger.ORDER_UNPAID:
+        rows = Order.objects.filter(brand_id=journey.brand_id, member__isnull=False, ordered_at__gt=since,
+                                   ordered_at__lte=now)
+    elif journey.trigger == Trigger.CART_ABANDONED:
+        rows = CartItem.objects.filter(sku__brand_id=journey.brand_id, updated_at__gt=since, updated_at__lte=now)
+    else:
+        rows = BrandMembership.objects.filter(brand_id=journey.brand_id, joined_at__gt=since, joined_at__lte=now)
+    return JourneyPreview(basis="events", count=rows.count())
 
 
 # ---------------------------------------------------------------------------- converting

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from mall.models import Order
@@ -15,6 +15,7 @@ from marketing.models import (
     Campaign,
     ChannelOptOut,
     Delivery,
+    Journey,
     JourneyEnrolment,
     JourneyStep,
     JourneyStepLog,
@@ -60,6 +61,17 @@ def campaign_list(*, actor: Actor, status: str | None = None, brand_code: str | 
         rows = rows.filter(brand__code=brand_code)
     return (scoped(rows, actor).select_related("brand", "audience", "coupon_template")
             .prefetch_related("variants").order_by("-created_at", "-pk"))
+
+
+def journey_list(*, actor: Actor) -> QuerySet[Journey]:
+    """Journeys in the actor's scope (HQ: the group's; a brand operator: the brand's), newest first, each with
+    ``entered`` (holdout included), ``active`` (on their way: active or waiting) and ``converted`` counts."""
+    on_the_way = [JourneyEnrolment.Status.ACTIVE, JourneyEnrolment.Status.WAITING]
+    return (scoped(Journey.objects.all(), actor).select_related("brand")
+            .annotate(entered=Count("enrolments"),
+                      active=Count("enrolments", filter=Q(enrolments__status__in=on_the_way)),
+                      converted=Count("enrolments", filter=Q(enrolments__converted_at__isnull=False)))
+            .order_by("-created_at", "-pk"))
 
 
 # A delivery the provider took (or the guide got as a task): what the audit checks. A failed receipt is not one.

@@ -1,8 +1,9 @@
-"""HQ marketing pages under ``/hq/marketing/``: audiences (and issuing a coupon to one) and campaigns."""
+"""HQ marketing pages under ``/hq/marketing/``: audiences (and issuing a coupon to one), campaigns
+and journeys."""
 
 from django.urls import path
 
-from marketing.views import audiences, campaigns
+from marketing.views import audiences, campaigns, journeys
 
 app_name = "marketing"
 urlpatterns = [
@@ -13,4 +14,8 @@ urlpatterns = [
     path("campaigns/", campaigns.campaign_list_page, name="campaigns"),
     path("campaigns/new/", campaigns.campaign_new, name="campaign-new"),
     path("campaigns/<int:pk>/", campaigns.campaign_page, name="campaign"),
+    path("journeys/", journeys.journey_list_page, name="journeys"),
+    path("journeys/new/", journeys.journey_new, name="journey-new"),
+    path("journeys/<int:pk>/", journeys.journey_page, name="journey"),
+    path("journeys/<int:pk>/edit/", journeys.journey_edit, name="journey-edit"),
 ]

@@ -37,6 +37,13 @@ def _no_such(m: re.Match) -> str:
 
 
 _SHAPES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+    # journeys (marketing.journeys)
+    (re.compile(r"Give a whole number from (?P<low>\d+) to (?P<high>\d+)\.$"),
+     lambda m: _("Give a whole number from %(low)s to %(high)s.") % {"low": m["low"], "high": m["high"]}),
+    (re.compile(r"Give one of .*$"), lambda m: _("Choose one of the options.")),
+    (re.compile(r"Unknown for this trigger: (?P<keys>.*)\.$"),
+     lambda m: _("Not used by this trigger: %(keys)s.") % {"keys": m["keys"]}),
+    (re.compile(r"At most (?P<n>\d+) steps\.$"), lambda m: _("At most %(n)s steps.") % {"n": m["n"]}),
     (re.compile(r"Must be between (?P<low>-?[\d.]+) and (?P<high>-?[\d.]+)\.$"), _between),
     (re.compile(r"No such (?P<what>[a-z ]+) in the audience's brand: (?P<items>.*)\.$"), _no_such),
     (re.compile(r"At most (?P<n>\d+) items\.$"), lambda m: _("At most %(n)s items.") % {"n": m["n"]}),
@@ -56,6 +63,21 @@ _SHAPES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
 ]
 
 _EXACT = {
+    # journeys (marketing.journeys)
+    "Give an object.": gettext_lazy("Expected a JSON object."),
+    "Give a list of product ids.": gettext_lazy("Give products of the brand."),
+    "Give true or false: the answer that lets the member go on.": gettext_lazy(
+        "Choose the answer that lets the member go on."),
+    "Give a saved audience of the brand.": gettext_lazy("Choose a saved audience of the journey's brand."),
+    "Give a tag value of the brand's group.": gettext_lazy("Choose a tag of the journey's brand."),
+    "Give a coupon template of the brand.": gettext_lazy("Choose a coupon of the journey's brand."),
+    "Give the reason (1–200 characters).": gettext_lazy("Give the reason (1 to 200 characters)."),
+    "The suggested script is at most 200 characters.": gettext_lazy(
+        "The suggested script has at most 200 characters."),
+    "Give the period in days.": gettext_lazy("Give the period in days."),
+    "Give at least one step.": gettext_lazy("Give at least one step."),
+    "The brand already has a journey of that name.": gettext_lazy("This brand already has a journey of that name."),
+    "Give 1 to 60 days.": gettext_lazy("Give 1 to 60 days."),
     "Expected an object.": gettext_lazy("Expected a JSON object."),
     "Unknown condition.": gettext_lazy("Unknown condition."),
     "Unknown key.": gettext_lazy("Unknown condition."),
