@@ -51,6 +51,7 @@ from tests.factories import (
     RegionFactory,
     RetailGroupFactory,
     StoreFactory,
+    staff_user,
 )
 
 pytestmark = pytest.mark.django_db
@@ -262,6 +263,27 @@ def test_an_order_without_a_member_or_of_a_merged_member(world):
 
     assert MemberRfm.objects.get(member=x).segment == "important_value"
     assert not MemberRfm.objects.filter(member=absorbed).exists()
+
+
+def test_class_transitions_count_a_member_moved_the_same_day_once(world):
+    """Same-day changes are filed under the run they were judged against (X has two changes under it): the
+    transitions from that run to the next take each member's last one, once."""
+    from analytics import metrics
+    from retail_crm.scoping import actor_for
+
+    brand, members, run = world
+    buy(members["X"], brand, "2025-07-01 10:00", "400.00")
+    member_segments_after_order(member_id=members["X"].pk, brand_id=brand.pk)
+    following = rfm_recompute(brand=brand, as_of=TODAY)
+    hq = actor_for(staff_user("hq", group=brand.group))
+
+    moves = metrics.segment_transitions(actor=hq, brand_id=brand.pk, from_run_id=run.pk, to_run_id=following.pk)
+
+    assert sum(t.members for t in moves) == 5
+    # Run as of 07-01 (medians R 21, F 1, M 300.00): X (R 0, F 2, M 480.00) stays important_value; X is the only
+    # member who was important_value after the first run and its same-day update.
+    assert [(t.from_segment, t.to_segment, t.members) for t in moves if t.from_segment == "important_value"] == [
+        ("important_value", "important_value", 1)]
 
 
 # ---------------------------------------------------------------------------- today's care line
