@@ -27,6 +27,12 @@ One run for one brand as of a local date:
   updates, no foreign-key re-checks). The brand's current rows are always
   those of its latest run.
 
+Same-day updates (``member_rfm_update``, after a payment or a refund) run one member's purchases through
+the same ``rfm_compute`` and the same writer (``_write_orm``), judged against the brand's latest run
+(``rfm_thresholds_of``: its medians, the monetary one kept exactly in half cents, its window and cycle);
+their class changes are filed under that run, dated the day of the update. The nightly run stays the full
+recompute.
+
 Money is handled in integer cents from the moment it is read, so every sum is
 exact; medians are kept doubled (integers) so ties are compared exactly.
 """
