@@ -1519,13 +1519,15 @@ def segment_sizes(*, actor: Actor, filters: Filters) -> list[SegmentSize]:
         list(RfmClassChange.objects.filter(brand_id__in={r.brand_id for r in runs},
                                            run_id__lte=max((r.pk for r in runs), default=0),
                                            member_id__in=placed.values("member_id"))
-             .order_by("brand_id", "member_id", "run_id").values_list("brand_id", "member_id", "run_id",
-                                                                      "to_segment")),
+             .order_by("brand_id", "member_id", "run_id", "pk").values_list("brand_id", "member_id", "run_id",
+                                                                            "to_segment")),
         columns=["brand_id", "member_id", "run_id", "segment"])
     rows = []
     for run in runs:
         mine = changes[(changes["brand_id"] == run.brand_id) & (changes["run_id"] <= run.pk)]
-        current = mine.drop_duplicates("member_id", keep="last")  # sorted by run: the latest change
+        # Sorted by run, then by when it was filed (same-day changes are filed under the run they were judged
+        # against): the latest change.
+        current = mine.drop_duplicates("member_id", keep="last")
         counts = current["segment"].value_counts()
         rows += [SegmentSize(brand_code=run.brand.code, run_id=run.pk, as_of=run.as_of, segment=segment,
                              members=int(counts.get(segment, 0))) for segment in Segment.values]
@@ -1593,7 +1595,9 @@ def segment_transitions(*, actor: Actor, brand_id: int, from_run_id: int, to_run
     """Members per (class at run A, class at run B) for one brand.
 
     A member's class at a run is the ``to_segment`` of their latest class change
-    up to that run ("" = no class: not yet classified, or gone). Members of the
+    up to that run ("" = no class: not yet classified, or gone); same-day changes
+    are filed under the run they were judged against, so the latest is the last
+    filed (highest id) among the changes of runs up to it. Members of the
     actor's scope only. Raises ApplicationError 404 for runs of another brand or
     outside the scope, 400 when run A is not before run B.
     """
@@ -1605,7 +1609,7 @@ def segment_transitions(*, actor: Actor, brand_id: int, from_run_id: int, to_run
         raise ApplicationError(ErrorCode.INVALID, str(_("Run A must be earlier than run B.")),
                                fields={"from_run": [str(_("Run A must be earlier than run B."))]})
     table = RfmClassChange._meta.db_table
-    latest = (f"(SELECT member_id, MAX(run_id) AS r FROM {table} "  # noqa: S608 (table name, no input)
+    latest = (f"(SELECT member_id, MAX(id) AS r FROM {table} "  # noqa: S608 (table name, no input)
               f"WHERE brand_id = %s AND run_id <= %s GROUP BY member_id)")
     scope_sql, scope_params = "", []
     if not (actor.is_superuser or actor.level in ("group", "brand")):
@@ -1613,11 +1617,11 @@ def segment_transitions(*, actor: Actor, brand_id: int, from_run_id: int, to_run
         inner, scope_params = members.query.sql_with_params()
         scope_sql = f"WHERE lb.member_id IN ({inner})"
     sql = (f"SELECT COALESCE(ca.to_segment, ''), cb.to_segment, COUNT(*) FROM {latest} lb "  # noqa: S608
-           f"JOIN {table} cb ON cb.member_id = lb.member_id AND cb.brand_id = %s AND cb.run_id = lb.r "
+           f"JOIN {table} cb ON cb.id = lb.r "
            f"LEFT JOIN {latest} la ON la.member_id = lb.member_id "
-           f"LEFT JOIN {table} ca ON ca.member_id = la.member_id AND ca.brand_id = %s AND ca.run_id = la.r "
+           f"LEFT JOIN {table} ca ON ca.id = la.r "
            f"{scope_sql} GROUP BY COALESCE(ca.to_segment, ''), cb.to_segment")
-    params = [brand_id, to_run_id, brand_id, brand_id, from_run_id, brand_id, *scope_params]
+    params = [brand_id, to_run_id, brand_id, from_run_id, *scope_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

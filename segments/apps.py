@@ -9,7 +9,13 @@ class SegmentsConfig(AppConfig):
     verbose_name = pgettext_lazy("dashboard section", "Segments")
 
     def ready(self) -> None:
-        from retail_crm import hooks
+        from retail_crm import events, hooks
+
+        # Same-day segments: the buyer's RFML row and care line follow each paid or refunded order.
+        events.subscribe("order_paid", "segments.handlers.member_segments_after_order",
+                         keys=("member_id", "brand_id"))
+        events.subscribe("order_refunded", "segments.handlers.member_segments_after_order",
+                         keys=("member_id", "brand_id"))
 
         # A member merge moves the absorbed member's RFML history and care items (current RFML rows are rebuilt
         # by the next run) in the merge's transaction.

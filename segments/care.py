@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,12 +29,12 @@ from django.utils import timezone
 from members.models import BrandMembership, GuideBinding
 from members.services import binding_record_service
 from retail_crm.errors import ApplicationError, ErrorCode
-from retail_crm.locks import job_lock
+from retail_crm.locks import job_lock, job_lock_shared
 from retail_crm.models import Brand, Guide
 from retail_crm.scoping import scoped
 from segments.care_text import CareReason, care_action_text, care_reason_text
-from segments.models import CareItem, MemberRfm, RfmRun
-from segments.rfm import segmentation_settings_for
+from segments.models import CareItem, MemberRfm
+from segments.rfm import rfm_latest_run, segmentation_settings_for, whole_days
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ def care_calendar_for(brand: Brand) -> CareCalendar:
     config = segmentation_settings_for(brand)
     cycle = config.cycle_days
     if cycle is None:
-        run = RfmRun.objects.filter(brand=brand).order_by("-started_at", "-pk").first()
+        run = rfm_latest_run(brand)
         if run is not None and run.cycle_days is not None:
-            cycle = int(run.cycle_days.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+            cycle = whole_days(run.cycle_days)
     if not cycle:
         return CareCalendar(cycle_days=None, care_days=config.care_days, marketing_day=None, lapse_day=None)
     return CareCalendar(cycle_days=cycle, care_days=config.care_days,
@@ -118,25 +118,69 @@ def care_list_build(*, brand: Brand, day: dt.date) -> int:
     items = []
     rows = (MemberRfm.objects.filter(brand=brand, last_purchase_on__isnull=False, member_id__in=list(guide_of))
             if len(guide_of) < 5000 else MemberRfm.objects.filter(brand=brand, last_purchase_on__isnull=False))
-    for member_id, segment, stage, last in rows.values_list("member_id", "segment", "lifecycle_stage",
-                                                            "last_purchase_on").iterator(chunk_size=20000):
+    for member_id, segment, stage, last in rows.values_list(*_CARE_FIGURES).iterator(chunk_size=20000):
         guide_id = guide_of.get(member_id)
         if guide_id is None or (guide_id, member_id) in done:
             continue
-        days_since = (day - last).days
-        if days_since < 1:
-            continue
-        important = segment.startswith("important_")
-        decision = care_decide(days_since=days_since, lapsed=stage == "lapsed", important=important,
-                               calendar=calendar)
-        if decision is None:
-            continue
-        items.append(CareItem(day=day, guide_id=guide_id, member_id=member_id, brand=brand, kind=decision.kind,
-                              reason="", suggested_action="", reason_code=decision.reason_code,
-                              reason_params=decision.reason_params,
-                              important=important))
+        item = _care_item(brand=brand, day=day, guide_id=guide_id, member_id=member_id, segment=segment,
+                          stage=stage, last_purchase_on=last, calendar=calendar)
+        if item is not None:
+            items.append(item)
     CareItem.objects.bulk_create(items, batch_size=5000)
     return len(items)
+
+
+# What a member's care line is decided from: their MemberRfm row's class, stage and last purchase.
+_CARE_FIGURES = ("member_id", "segment", "lifecycle_stage", "last_purchase_on")
+
+
+def _care_item(*, brand: Brand, day: dt.date, guide_id: int, member_id: int, segment: str, stage: str,
+               last_purchase_on: dt.date, calendar: CareCalendar) -> CareItem | None:
+    """The unsaved care-list line of ``day`` for a member bound to ``guide_id`` (None: not listed)."""
+    days_since = (day - last_purchase_on).days
+    if days_since < 1:
+        return None
+    important = segment.startswith("important_")
+    decision = care_decide(days_since=days_since, lapsed=stage == "lapsed", important=important,
+                           calendar=calendar)
+    if decision is None:
+        return None
+    return CareItem(day=day, guide_id=guide_id, member_id=member_id, brand=brand, kind=decision.kind, reason="",
+                    suggested_action="", reason_code=decision.reason_code, reason_params=decision.reason_params,
+                    important=important)
+
+
+@transaction.atomic
+def member_care_update(*, member_id: int, brand: Brand, day: dt.date) -> CareItem | None:
+    """Same-day: the member's line on the brand's care list of ``day`` follows their RFML row as it is now.
+
+    After a payment (or a refund) the row has moved (``member_rfm_update``); the line is decided again
+    exactly as ``care_list_build`` decides it: an undone line the list put there is replaced (a member who
+    just bought leaves the marketing or win-back list; a refund can put them back), a done one or one a
+    campaign or a journey handed to the guide stays and keeps the member off. At most one line per (day, guide, member,
+    brand), as the build. Before the day's list is built nothing is written: the build will read the row.
+    Returns the line written, if any.
+    """
+    job_lock_shared(f"analytics.care.{brand.pk}")  # the build (exclusive) does not interleave with this
+    if not CareItem.objects.filter(brand=brand, day=day).exists():
+        return None
+    (CareItem.objects.filter(brand=brand, day=day, member_id=member_id, done_at__isnull=True)
+     .exclude(reason_code__in=[CareReason.CAMPAIGN, CareReason.JOURNEY]).delete())
+    guide_id = (GuideBinding.objects.filter(brand=brand, member_id=member_id, ended_at__isnull=True)
+                .values_list("guide_id", flat=True).first())
+    if guide_id is None or CareItem.objects.filter(brand=brand, day=day, member_id=member_id,
+                                                   guide_id=guide_id).exists():
+        return None
+    row = (MemberRfm.objects.filter(brand=brand, member_id=member_id, last_purchase_on__isnull=False)
+           .values_list(*_CARE_FIGURES).first())
+    if row is None:
+        return None
+    _member, segment, stage, last = row
+    item = _care_item(brand=brand, day=day, guide_id=guide_id, member_id=member_id, segment=segment, stage=stage,
+                      last_purchase_on=last, calendar=care_calendar_for(brand))
+    if item is not None:
+        item.save()
+    return item
 
 
 @transaction.atomic

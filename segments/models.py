@@ -55,6 +55,9 @@ class RfmRun(models.Model):
     median_recency_days = models.DecimalField(max_digits=10, decimal_places=2, null=True)
     median_frequency = models.DecimalField(max_digits=10, decimal_places=2, null=True)
     median_monetary = models.DecimalField(max_digits=16, decimal_places=2, null=True)
+    # The monetary median exactly (it can fall between two cents; median_monetary shows it rounded): what the
+    # run compared against and what the same-day updates compare against until the next run.
+    median_monetary_half_cents = models.BigIntegerField(null=True)
     members = models.PositiveIntegerField(_("members classified"), default=0)
     lapsed = models.PositiveIntegerField(_("members lapsed"), default=0)
     counts = models.JSONField(_("members per class"), default=dict)

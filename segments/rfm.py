@@ -27,6 +27,12 @@ One run for one brand as of a local date:
   updates, no foreign-key re-checks). The brand's current rows are always
   those of its latest run.
 
+Same-day updates (``member_rfm_update``, after a payment or a refund) run one member's purchases through
+the same ``rfm_compute`` and the same writer (``_write_orm``), judged against the brand's latest run
+(``rfm_thresholds_of``: its medians, the monetary one kept exactly in half cents, its window and cycle);
+their class changes are filed under that run, dated the day of the update. The nightly run stays the full
+recompute.
+
 Money is handled in integer cents from the moment it is read, so every sum is
 exact; medians are kept doubled (integers) so ties are compared exactly.
 """
@@ -36,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,9 +56,9 @@ from django.utils import timezone
 
 from mall.models import Order
 from mall.selectors import purchases
-from members.models import MemberTag, TagGroup, TagSource, TagValue
+from members.models import Member, MemberTag, TagGroup, TagSource, TagValue
 from members.tag_labels import TagReason
-from retail_crm.locks import job_lock
+from retail_crm.locks import job_lock, job_lock_shared
 from retail_crm.models import Brand
 from segments.models import (
     CareItem,
@@ -62,6 +69,8 @@ from segments.models import (
     Segment,
     SegmentationSettings,
 )
+
+logger = logging.getLogger(__name__)
 
 EPOCH = dt.date(1970, 1, 1)
 RFML_TAG_GROUP = "rfml"
@@ -99,19 +108,23 @@ class PurchaseArrays:
     cents: np.ndarray
 
 
-def _purchase_query(brand: Brand, as_of: dt.date):
+def _purchase_query(brand: Brand, as_of: dt.date, member_id: int | None = None):
     tz = timezone.get_default_timezone()
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
     orders = Order.objects.filter(brand_id=brand.pk, member__isnull=False, ordered_at__lt=end)
+    if member_id is not None:
+        orders = orders.filter(member_id=member_id)
     qs = purchases(orders).annotate(day=TruncDate("ordered_at", tzinfo=tz)).values_list("member_id", "day", "net")
     return qs.order_by().query.sql_with_params()
 
 
-def load_purchases(*, brand: Brand, as_of: dt.date) -> PurchaseArrays:
-    """Stream (member, local date, net) of the brand's purchases up to the end of as_of in one query."""
-    sql, params = _purchase_query(brand, as_of)
+def load_purchases(*, brand: Brand, as_of: dt.date, member_id: int | None = None) -> PurchaseArrays:
+    """Stream (member, local date, net) of the brand's purchases up to the end of as_of in one query
+    (only one member's with ``member_id``: the same-day update)."""
+    sql, params = _purchase_query(brand, as_of, member_id)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        # One member's handful of rows (the same-day update) is read plainly; COPY pays off for a brand.
+        if connection.vendor == "postgresql" and member_id is None:
             raw = cursor.cursor
             literal = raw.mogrify(sql, params).decode()
             buffer = io.BytesIO()
@@ -129,7 +142,8 @@ def load_purchases(*, brand: Brand, as_of: dt.date) -> PurchaseArrays:
             cursor.execute(sql, params)
             frame = pd.DataFrame(cursor.fetchall(), columns=["member_id", "day", "net"])
             days = pd.to_datetime(frame["day"].astype(str), format="%Y-%m-%d").to_numpy().astype("datetime64[D]")
-            # SQLite hands back floats; every net amount has two decimals, so rounding × 100 gives exact cents.
+            # SQLite hands back floats (PostgreSQL Decimals); every net amount has two decimals, so rounding × 100
+            # gives exact cents.
             cents = np.rint(frame["net"].to_numpy(dtype="float64") * 100).astype("int64")
     return PurchaseArrays(member_id=frame["member_id"].to_numpy(dtype="int64"), day=days.astype("int64"),
                           cents=cents)
@@ -149,6 +163,11 @@ def twice_median(values: np.ndarray) -> int:
     ordered = np.sort(values)
     n = len(ordered)
     return int(ordered[(n - 1) // 2]) + int(ordered[n // 2])
+
+
+def whole_days(cycle: Decimal) -> int:
+    """A cycle in whole days (half up), as next_expected_on and the care calendar use it."""
+    return int(cycle.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 def _half(twice: int, places: str = "0.01") -> Decimal:
@@ -190,6 +209,20 @@ class MemberFigures:
         out["segment"] = np.array(SEGMENT_CODES, dtype=object)[self.segment]
         out["lifecycle_stage"] = np.array(STAGE_CODES, dtype=object)[self.stage]
         return out.drop(columns=["stage"])
+
+
+@dataclass(frozen=True)
+class RfmThresholds:
+    """What a member's figures are judged against: the medians (doubled, exact) and the cycle in whole days.
+
+    A run measures them over the brand's members; the same-day update reuses the last run's
+    (``rfm_thresholds_of``).
+    """
+
+    twice_median_recency: int
+    twice_median_frequency: int
+    twice_median_cents: int
+    cycle_used: int | None  # whole days used for next_expected_on (override, else rounded brand cycle)
 
 
 @dataclass(frozen=True)
@@ -238,8 +271,12 @@ def _own_cycles(members: np.ndarray, days: np.ndarray, ids: np.ndarray) -> np.nd
 
 
 def rfm_compute(*, arrays: PurchaseArrays, as_of: dt.date, window_days: int, mature_after_days: int,
-                cycle_override: int | None = None) -> RfmComputation:
-    """Vectorised RFML and consumption cycle over one brand's purchases (one sort, then group reductions)."""
+                cycle_override: int | None = None, thresholds: RfmThresholds | None = None) -> RfmComputation:
+    """Vectorised RFML and consumption cycle over one brand's purchases (one sort, then group reductions).
+
+    The medians and the cycle are measured over ``arrays`` unless ``thresholds`` are given: then every
+    member is judged against those (the same-day update of one member against the last run's).
+    """
     as_of_n = _day_number(as_of)
     # One sort by (member, day) through a single int64 key: member ids < 2**40, day numbers < 2**23.
     order = np.argsort((arrays.member_id << 23) | (arrays.day + (1 << 22)))
@@ -261,9 +298,13 @@ def rfm_compute(*, arrays: PurchaseArrays, as_of: dt.date, window_days: int, mat
 
     segment = np.zeros(len(ids), dtype="int8")
     tm_r = tm_f = tm_m = None
+    if thresholds is not None:
+        tm_r, tm_f = thresholds.twice_median_recency, thresholds.twice_median_frequency
+        tm_m = thresholds.twice_median_cents
     if classified.any():
         r, f, m = recency[classified], frequency[classified], monetary[classified]
-        tm_r, tm_f, tm_m = twice_median(r), twice_median(f), twice_median(m)
+        if thresholds is None:
+            tm_r, tm_f, tm_m = twice_median(r), twice_median(f), twice_median(m)
         # Doubled values against doubled medians: a value equal to the median is neither recent nor high.
         segment[classified] = classify(recent=2 * r < tm_r, f_high=2 * f > tm_f, m_high=2 * m > tm_m)
 
@@ -271,9 +312,12 @@ def rfm_compute(*, arrays: PurchaseArrays, as_of: dt.date, window_days: int, mat
     measured = cycle2[cycle2 >= 0]
     # Own cycles are multiples of 0.5 days, so the brand's median is a multiple of 0.25: exact as twice/4.
     brand_cycle = (Decimal(twice_median(measured)) / 4).quantize(Decimal("0.01")) if len(measured) else None
-    cycle_used = cycle_override
-    if cycle_used is None and brand_cycle is not None:
-        cycle_used = int(brand_cycle.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    if thresholds is not None:
+        cycle_used = thresholds.cycle_used
+    else:
+        cycle_used = cycle_override
+        if cycle_used is None and brand_cycle is not None:
+            cycle_used = whole_days(brand_cycle)
     next_day = last_day + cycle_used if cycle_used else np.full(len(ids), -1, dtype="int64")
     figures = MemberFigures(member_id=ids, recency_days=recency, frequency=frequency, cents=monetary,
                             lifetime_days=lifetime, purchases_total=purchases_total, first_day=first_day,
@@ -316,11 +360,16 @@ def _codes_sql(column: str, codes: list[str]) -> str:
     return "(ARRAY[" + ", ".join(f"'{c}'" for c in codes) + f"])[{column} + 1]"
 
 
-def _previous_state(brand: Brand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(member ids ascending, segment codes, stage codes) of the brand's current rows, before this run."""
+def _previous_state(brand: Brand, member_id: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(member ids ascending, segment codes, stage codes) of the brand's current rows, before this run
+    (only one member's row with ``member_id``: the same-day update)."""
     table = MemberRfm._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if member_id is not None:
+            cursor.execute(f"SELECT member_id, segment, lifecycle_stage FROM {table} "  # noqa: S608
+                           "WHERE brand_id = %s AND member_id = %s", [brand.pk, member_id])
+            frame = _state_frame(cursor.fetchall())
+        elif connection.vendor == "postgresql":
             buffer = io.BytesIO()
             segments = ", ".join(f"'{c}'" for c in SEGMENT_CODES)
             stages = ", ".join(f"'{c}'" for c in STAGE_CODES)
@@ -333,12 +382,18 @@ def _previous_state(brand: Brand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         else:
             cursor.execute(f"SELECT member_id, segment, lifecycle_stage FROM {table} WHERE brand_id = %s",  # noqa: S608
                            [brand.pk])
-            frame = pd.DataFrame(cursor.fetchall(), columns=["member_id", "segment", "stage"])
-            frame["segment"] = frame["segment"].map({c: i for i, c in enumerate(SEGMENT_CODES)})
-            frame["stage"] = frame["stage"].map({c: i for i, c in enumerate(STAGE_CODES)})
+            frame = _state_frame(cursor.fetchall())
     frame = frame.fillna(0).sort_values("member_id")
     return (frame["member_id"].to_numpy("int64"), frame["segment"].to_numpy("int8"),
             frame["stage"].to_numpy("int8"))
+
+
+def _state_frame(rows: list[tuple]) -> pd.DataFrame:
+    """(member, segment slug, stage slug) rows as a frame of codes."""
+    frame = pd.DataFrame(rows, columns=["member_id", "segment", "stage"])
+    frame["segment"] = frame["segment"].map({c: i for i, c in enumerate(SEGMENT_CODES)})
+    frame["stage"] = frame["stage"].map({c: i for i, c in enumerate(STAGE_CODES)})
+    return frame
 
 
 @dataclass(frozen=True)
@@ -442,26 +497,30 @@ def _write_pg(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassC
             f"ON v.tag_group_id = %s AND v.code = {_codes_sql('s.to_segment', SEGMENT_CODES)} "
             "WHERE s.to_segment > 0 AND s.from_segment <> s.to_segment "
             "ON CONFLICT (member_id, tag_value_id) DO NOTHING",
-            [TagSource.RFML.value, timezone.now(), TagReason.RFML_CLASS, _tag_params(run), _tag_evidence(run),
-             group.pk])
+            [TagSource.RFML.value, timezone.now(), TagReason.RFML_CLASS, _tag_params(run.as_of),
+             _tag_evidence(run, run.as_of), group.pk])
 
 
-def _tag_params(run: RfmRun) -> str:
+def _tag_params(as_of: dt.date) -> str:
     # The reason is rendered in the viewer's language from this code and date (members.tag_labels).
-    return json.dumps({"as_of": run.as_of.isoformat()})
+    return json.dumps({"as_of": as_of.isoformat()})
 
 
-def _tag_evidence(run: RfmRun) -> str:
-    return json.dumps({"rfm_run": run.pk, "as_of": run.as_of.isoformat()})
+def _tag_evidence(run: RfmRun, as_of: dt.date) -> str:
+    return json.dumps({"rfm_run": run.pk, "as_of": as_of.isoformat()})
 
 
 def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: ClassChanges, group: TagGroup,
-               history: ClassChanges | None = None) -> None:
-    """The same writes through the ORM, for SQLite (development and the test suite).
+               history: ClassChanges | None = None, as_of: dt.date | None = None) -> None:
+    """The same writes through the ORM, for SQLite (development and the test suite) and for the same-day
+    update of one member (on either database).
 
     ``history``: the class changes to store, when they differ from the ``changes`` the member rows and tags
-    are written from (``rfm_backfill_monthly``'s last cut-off); by default ``changes``.
+    are written from (``rfm_backfill_monthly``'s last cut-off); by default ``changes``. ``as_of``: the day the
+    figures are as of, when it is not the run's (the same-day update judged against the last run): the
+    changes are dated and the tags reasoned with it.
     """
+    as_of = as_of or run.as_of
     frame = figures.frame()
     rows = [MemberRfm(
         member_id=int(member_id), brand=brand, run=run,
@@ -485,7 +544,7 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
     gone = [int(m) for m in c.member_id[c.to_stage == 0]]
     for start in range(0, len(gone), 500):
         MemberRfm.objects.filter(brand=brand, member_id__in=gone[start:start + 500]).delete()
-    _insert_changes(brand, run, c if history is None else history)
+    _insert_changes(brand, run, c if history is None else history, changed_on=as_of)
     moved = c.from_segment != c.to_segment
     moved_ids = [int(m) for m in c.member_id[moved]]
     value_ids = dict(TagValue.objects.filter(tag_group=group).values_list("code", "pk"))
@@ -496,7 +555,7 @@ def _write_orm(brand: Brand, run: RfmRun, figures: MemberFigures, changes: Class
     MemberTag.objects.bulk_create(
         [MemberTag(member_id=int(m), tag_value_id=value_ids[SEGMENT_CODES[code]], source=TagSource.RFML,
                    assigned_at=now, reason="", reason_code=TagReason.RFML_CLASS,
-                   reason_params=json.loads(_tag_params(run)), evidence=json.loads(_tag_evidence(run)))
+                   reason_params=json.loads(_tag_params(as_of)), evidence=json.loads(_tag_evidence(run, as_of)))
          for m, code in zip(c.member_id[moved], c.to_segment[moved], strict=True) if code > 0],
         batch_size=2000, ignore_conflicts=True)
 
@@ -548,6 +607,77 @@ def rfm_recompute(*, brand: Brand, as_of: dt.date | None = None, window_days: in
     return run
 
 
+def rfm_thresholds_of(run: RfmRun) -> RfmThresholds | None:
+    """The medians and the cycle ``run`` judged its members against (None: it classified nobody)."""
+    if run.median_recency_days is None or run.median_frequency is None or run.median_monetary is None:
+        return None
+    twice_cents = run.median_monetary_half_cents
+    if twice_cents is None:
+        # A run stored before the exact median was kept: its rounded median (exact unless between two cents).
+        twice_cents = int(run.median_monetary * 200)
+    # The stored recency and frequency medians are exact: halves of integers.
+    return RfmThresholds(twice_median_recency=int(run.median_recency_days * 2),
+                         twice_median_frequency=int(run.median_frequency * 2), twice_median_cents=twice_cents,
+                         cycle_used=None if run.cycle_days is None else whole_days(run.cycle_days))
+
+
+def rfm_latest_run(brand: Brand) -> RfmRun | None:
+    """The brand's latest RFML run (the one its member rows, care calendar and same-day updates follow)."""
+    return RfmRun.objects.filter(brand=brand).order_by("-started_at", "-pk").first()
+
+
+@dataclass(frozen=True)
+class MemberRfmUpdate:
+    """What a same-day update did to one member's row ("" for no class, no stage: no row)."""
+
+    run_id: int
+    as_of: dt.date
+    from_segment: str
+    to_segment: str
+    from_stage: str
+    to_stage: str
+
+    @property
+    def changed(self) -> bool:
+        return (self.from_segment, self.from_stage) != (self.to_segment, self.to_stage)
+
+
+@transaction.atomic
+def member_rfm_update(*, member_id: int, brand: Brand, as_of: dt.date | None = None) -> MemberRfmUpdate | None:
+    """Same-day RFML of one member after a payment or refund: figures, class, lifecycle stage and care dates.
+
+    The member's purchases are read as a run reads them and computed by the same ``rfm_compute``, judged
+    against the brand's latest run: its medians, window and cycle (``rfm_thresholds_of``), as of ``as_of``
+    (default the local today, never before the run's day). The row, a class change (dated ``as_of``, filed
+    under that run) and the rfml tag are written by the run's own writer, so the member's row is what a
+    full run with those thresholds gives for them. Running it twice changes nothing more. Without a run
+    (or a run that classified nobody) there is nothing to judge against: returns None and writes nothing.
+    The nightly run stays the full recompute (new medians, every member's recency).
+    """
+    # Shared: updates of different members run side by side; a brand's full run waits for them and they for it.
+    job_lock_shared(f"analytics.rfm.{brand.pk}")
+    run = rfm_latest_run(brand)
+    thresholds = None if run is None else rfm_thresholds_of(run)
+    if thresholds is None:
+        logger.info("same-day RFML of member %s skipped: brand %s has no RFML run with classes yet",
+                    member_id, brand.code)
+        return None
+    # One update of a member at a time, so two deliveries cannot both file the same change.
+    Member.objects.select_for_update(no_key=True).filter(pk=member_id).values_list("pk").first()
+    as_of = max(as_of or local_today(), run.as_of)
+    config = segmentation_settings_for(brand)
+    arrays = load_purchases(brand=brand, as_of=as_of, member_id=member_id)
+    figures = rfm_compute(arrays=arrays, as_of=as_of, window_days=run.window_days,
+                          mature_after_days=config.mature_after_days, thresholds=thresholds).members
+    previous = _previous_state(brand, member_id)
+    changes = class_changes(previous, figures)
+    _write_orm(brand, run, figures, changes, rfml_tag_group(brand), as_of=as_of)
+    before = (SEGMENT_CODES[int(previous[1][0])], STAGE_CODES[int(previous[2][0])]) if len(previous[0]) else ("", "")
+    after = (SEGMENT_CODES[int(figures.segment[0])], STAGE_CODES[int(figures.stage[0])]) if len(figures) else ("", "")
+    return MemberRfmUpdate(run_id=run.pk, as_of=as_of, from_segment=before[0], to_segment=after[0],
+                           from_stage=before[1], to_stage=after[1])
+
+
 def _run_create(*, brand: Brand, as_of: dt.date, window_days: int, config: SegmentationSettings,
                 result: RfmComputation, started_at: dt.datetime) -> RfmRun:
     """The run row: medians, class and stage counts and the cycle of ``result``."""
@@ -564,6 +694,7 @@ def _run_create(*, brand: Brand, as_of: dt.date, window_days: int, config: Segme
         # Cents → yuan; a median between two cents shows rounded half up (comparisons used the exact value).
         median_monetary=None if twice_m is None else (Decimal(twice_m) / 200).quantize(Decimal("0.01"),
                                                                                         rounding=ROUND_HALF_UP),
+        median_monetary_half_cents=twice_m,
         members=int(seg_counts[1:].sum()), lapsed=stage_counts[LifecycleStage.LAPSED], counts=counts,
         stage_counts=stage_counts,
         cycle_days=Decimal(config.cycle_days) if config.cycle_days else result.brand_cycle, started_at=started_at)
@@ -635,10 +766,12 @@ def rfm_backfill_monthly(*, brand: Brand, months: int = 12, today: dt.date | Non
     return runs
 
 
-def _insert_changes(brand: Brand, run: RfmRun, c: ClassChanges) -> None:
-    """Store class changes with one executemany of plain tuples (no model instance per row)."""
+def _insert_changes(brand: Brand, run: RfmRun, c: ClassChanges, changed_on: dt.date | None = None) -> None:
+    """Store class changes (dated ``changed_on``, by default the run's day) with one executemany of plain tuples
+    (no model instance per row)."""
     seg, stage = SEGMENT_CODES, STAGE_CODES
-    rows = [(m, brand.pk, run.pk, seg[fs], seg[ts], stage[fg], stage[tg], run.as_of) for m, fs, ts, fg, tg in zip(
+    changed_on = changed_on or run.as_of
+    rows = [(m, brand.pk, run.pk, seg[fs], seg[ts], stage[fg], stage[tg], changed_on) for m, fs, ts, fg, tg in zip(
         c.member_id.tolist(), c.from_segment.tolist(), c.to_segment.tolist(), c.from_stage.tolist(),
         c.to_stage.tolist(), strict=True)]
     if not rows:
