@@ -71,18 +71,6 @@ class Comparison:
     title: str
 
 
-def _has_data(metric: metrics.Metric | None, value=None) -> bool:
-    """Whether a comparison period has figures to compare with: a ratio needs a denominator, an amount or
-    count a value other than zero (a period before any data sums to 0, which is not a base for a change)."""
-    if metric is None:
-        return value not in (None, "") and Decimal(value) != 0
-    if metric.value is None:
-        return False
-    if metric.unit == "ratio":
-        return bool(metric.denominator)
-    return Decimal(metric.value) != 0
-
-
 def compare(label: str, current, base, *, kind: str, key: str, has_data: bool) -> Comparison:
     """The change from ``base`` to ``current``, worded and coloured for the metric ``key``."""
     if current is None or base in (None, "") or not has_data:
@@ -112,11 +100,11 @@ def comparisons(*, key: str, kind: str, value, last_year, previous, last_year_me
                 previous_metric=None) -> list[Comparison]:
     """同比 and 环比 of one figure (metrics give their comparison Metric, plain figures just the value)."""
     return [compare(_t("Same period last year"), value, last_year, kind=kind, key=key,
-                    has_data=_has_data(last_year_metric, last_year) if last_year_metric is not None
-                    else _has_data(None, last_year)),
+                    has_data=tables.comparison_has_data(last_year_metric, last_year) if last_year_metric is not None
+                    else tables.comparison_has_data(None, last_year)),
             compare(_t("Previous period"), value, previous, kind=kind, key=key,
-                    has_data=_has_data(previous_metric, previous) if previous_metric is not None
-                    else _has_data(None, previous))]
+                    has_data=tables.comparison_has_data(previous_metric, previous) if previous_metric is not None
+                    else tables.comparison_has_data(None, previous))]
 
 
 def _partial_index(periods: list, *, monthly: bool, query: DashboardQuery) -> int | None:

@@ -231,6 +231,18 @@ class MetricRow:
     previous: Any = None  # 环比: the previous period's value
 
 
+def comparison_has_data(metric: metrics.Metric | None, value=None) -> bool:
+    """Whether a comparison period has figures to compare with: a ratio needs a denominator, an amount or
+    count a value other than zero (a period before any data sums to 0, which is not a base for a change)."""
+    if metric is None:
+        return value not in (None, "") and Decimal(value) != 0
+    if metric.value is None:
+        return False
+    if metric.unit == "ratio":
+        return bool(metric.denominator)
+    return Decimal(metric.value) != 0
+
+
 def metric_row(metric: metrics.Metric) -> MetricRow:
     last_year, previous = metric.last_year, metric.previous
     return MetricRow(key=metric.key, label=metric_label(metric),
@@ -269,8 +281,10 @@ def _metric_rows(fetch: Callable[[Actor, metrics.Filters], list[metrics.Metric]]
         for metric in fetch(actor, query.filters):
             row = metric_row(metric)
             out.append({"key": row.key, "label": row.label, "unit": metric.unit, "kind": row.kind,
-                        "display_value": row.value, "display_last_year": row.last_year,
-                        "display_previous": row.previous,
+                        # A comparison period without figures shows blank, as the cards say "no data".
+                        "display_value": row.value,
+                        "display_last_year": row.last_year if comparison_has_data(metric.last_year) else None,
+                        "display_previous": row.previous if comparison_has_data(metric.previous) else None,
                         "numerator": row.numerator, "denominator": row.denominator})
         return out
     return rows

@@ -121,7 +121,8 @@ def test_previous_period_in_the_api_and_the_export(client, world):
     rows = {line.split(",")[0]: line.split(",") for line in export.strip().splitlines()[1:]}
     header = export.splitlines()[0].split(",")
     assert header[:5] == ["指标键", "指标", "数值", "去年同期", "上期（环比）"]
-    assert rows["gmv"][2:5] == ["900.00", "0.00", "700.00"]
+    # Nothing was sold on 2025-03-06..10: the export leaves last year blank, as the card says "no data".
+    assert rows["gmv"][2:5] == ["900.00", "", "700.00"]
     assert rows["refund_ratio"][2:5] == ["0.0000", "", "0.0806"]
 
 
@@ -135,6 +136,10 @@ def test_core_indicators_previous_period_and_gross_profit(client, world):
     assert body["gross_profit"]["key"] == "gross_profit"
     assert "毛利" in html and "经营利润" not in html
     assert 'data-metric="gross_profit"' in html
+    # The table under the cards: no sales on 2025-03-06..10, so last year is blank there too, not ¥0.00.
+    body = html.split('data-table="core_indicators"', 1)[1].split("<tbody", 1)[1]
+    revenue = body.split("销售收入", 1)[1].split("</tr>", 1)[0]
+    assert "¥0.00" not in revenue and "¥570.00" in revenue
 
 
 def test_future_periods_are_refused_with_a_clear_message(client, world):
