@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
-from mall.models import Product
 from marketing.models import Journey, JourneyEnrolment, JourneyStep
 from members.models import BehaviourEvent
 from retail_crm.models import OutboxEvent
