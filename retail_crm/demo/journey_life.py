@@ -160,7 +160,7 @@ class _JourneyLife:
         for pk, ordered_at in Order.objects.filter(window, brand=wom, member__isnull=False,
                                                    channel=OrderChannel.MINI_PROGRAM).values_list("pk", "ordered_at"):
             self.at(ordered_at, lambda now, pk=pk: journeys_order_created(order_id=pk))
-        journey_brands = [wom.pk, brands["MEN"].pk]
+        journey_brands = [wom.pk, brands["MEN"].pk, spt.pk]
         for pk, paid_at in Order.objects.filter(brand_id__in=journey_brands, member__isnull=False,
                                                 paid_at__gte=self.start, paid_at__lt=self.end) \
                 .values_list("pk", "paid_at"):
@@ -250,6 +250,7 @@ class _JourneyLife:
         queued = Delivery.objects.filter(brand__group=group, status=Delivery.Status.QUEUED,
                                          source__startswith="journey:")
         limits = {channel: 10**9 for channel in Channel.values}
+        last_tick = None
         while True:
             due = enrolments.aggregate(t=Min("next_run_at"))["t"]
             planned = queued.aggregate(t=Min("planned_at"))["t"]
@@ -259,19 +260,25 @@ class _JourneyLife:
                 tick = soonest.replace(second=0, microsecond=0)
                 if tick < soonest:
                     tick += dt.timedelta(minutes=1)
+                if last_tick is not None and tick <= last_tick:  # left due (a retry): the next minute's run
+                    tick = last_tick + dt.timedelta(minutes=1)
             if tick is None or tick > self.end:
                 if not self.events:
                     break
                 when, _, action = heapq.heappop(self.events)
                 action(when)
                 continue
+            last_tick = tick
+            applied = False
             while self.events and self.events[0][0] <= tick:
                 when, _, action = heapq.heappop(self.events)
                 action(when)
-            if due is not None and due <= tick:
+                applied = True
+            acted = 0
+            if applied or due is not None and due <= tick:
                 self.counts["executor_runs"] += 1
-                journeys_advance(now=tick)
-            if planned is not None and planned <= tick:
+                acted = journeys_advance(now=tick).actions
+            if acted or planned is not None and planned <= tick:
                 deliveries_dispatch(now=tick, limits=limits)
 
     def run(self) -> dict[str, int]:
