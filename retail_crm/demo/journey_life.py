@@ -11,7 +11,8 @@ Seven journeys are created and activated ``REPLAY_DAYS`` before the demo ends:
 * MEN 重要会员流失：导购致电 — an important-class member reaching the lapse point: a task for the bound guide
   (flagged for a call);
 * MEN 普通会员流失：短信送券 — any other member reaching it: an SMS with a coupon;
-* SPT 新会员欢迎 — every new member: a welcome message.
+* WOM 新会员欢迎 — every new member: a welcome message (at small scales, where the last days may have no
+  new member, from the fifth latest member who joined on).
 
 What happened in those days is then handed to the engine in time order, as the event handlers would: orders
 created and paid (``journeys_order_created``, ``journeys_order_paid``), cart additions and product views from
@@ -88,6 +89,7 @@ class _JourneyLife:
         self.counts: Counter[str] = Counter()
         self.events: list[tuple[dt.datetime, int, Callable[[dt.datetime], object]]] = []
         self.sequence = 0
+        self.entered: set[int] = set()  # members a trigger looked at so far (only their payments can convert)
 
     # ------------------------------------------------------------------ the journeys
     def journey(self, brand_code: str, name: str, trigger: str, steps, **fields) -> Journey:
@@ -142,29 +144,58 @@ class _JourneyLife:
             (Kind.SEND, _send("好久不见，送您一张{coupon}", link=LINK.format(code="men"),
                               coupon=coupon("MEN", "满500减50")))],
             reentry=Reentry.PER_PERIOD, reentry_days=90, holdout_percent=Decimal("10"), conversion_days=30)
-        self.journey("SPT", "新会员欢迎", Trigger.MEMBER_JOINED, [
+        self.journey("WOM", "新会员欢迎", Trigger.MEMBER_JOINED, [
             (Kind.SEND, _send("欢迎加入会员，新人礼已放入您的账户", channels=(Channel.SUBSCRIBE, Channel.SMS),
                               link=LINK.format(code="welcome")))],
             holdout_percent=Decimal("10"))
 
     # ------------------------------------------------------------------ what happened, in time order
-    def at(self, when: dt.datetime, action: Callable[[dt.datetime], object]) -> None:
-        if self.start <= when < self.end:
+    def at(self, when: dt.datetime, action: Callable[[dt.datetime], object], *, start=None,
+           member: int | None = None) -> None:
+        if member is not None:
+            action = self._entering(member, action)
+        if (start or self.start) <= when < self.end:
             self.sequence += 1
             heapq.heappush(self.events, (when, self.sequence, action))
+
+    def _entering(self, member_id: int, action: Callable[[dt.datetime], object]) -> Callable[[dt.datetime], object]:
+        def run(now: dt.datetime) -> object:
+            self.entered.add(member_id)
+            return action(now)
+        return run
+
+    def pay(self, order_id: int, member_id: int) -> int:
+        """An order paid: ``journeys_order_paid`` for a member who may be on a journey (the others have nothing
+        to convert, and the handler would find nothing)."""
+        if member_id in self.entered:
+            journeys_order_paid(order_id=order_id)
+        return 0  # nobody enters
+
+    def scan(self, now: dt.datetime) -> int:
+        entered = journeys_daily(now=now).entered
+        self.entered.update(JourneyEnrolment.objects.filter(journey__group=self.seeder.group, entered_at=now)
+                            .values_list("member_id", flat=True))
+        return entered
 
     def collect(self) -> None:
         brands = self.seeder.brands
         wom, spt = brands["WOM"], brands["SPT"]
         window = Q(ordered_at__gte=self.start, ordered_at__lt=self.end)
-        for pk, ordered_at in Order.objects.filter(window, brand=wom, member__isnull=False,
-                                                   channel=OrderChannel.MINI_PROGRAM).values_list("pk", "ordered_at"):
-            self.at(ordered_at, lambda now, pk=pk: journeys_order_created(order_id=pk))
+        for pk, member_id, ordered_at in Order.objects.filter(
+                window, brand=wom, member__isnull=False, channel=OrderChannel.MINI_PROGRAM).values_list(
+                "pk", "member_id", "ordered_at"):
+            self.at(ordered_at, lambda now, pk=pk: journeys_order_created(order_id=pk), member=member_id)
+        joins = BrandMembership.objects.filter(brand=wom, joined_at__lt=self.end)
+        fifth = next(iter(joins.order_by("-joined_at", "-pk").values_list("joined_at", flat=True)[4:5]), None)
+        since = min(self.start, fifth or self.start)
+        for member_id, joined_at in joins.filter(joined_at__gte=since).values_list("member_id", "joined_at"):
+            self.at(joined_at, lambda now, m=member_id: journeys_member_joined(member_id=m, brand_id=wom.pk),
+                    start=since, member=member_id)
         journey_brands = [wom.pk, brands["MEN"].pk, spt.pk]
-        for pk, paid_at in Order.objects.filter(brand_id__in=journey_brands, member__isnull=False,
-                                                paid_at__gte=self.start, paid_at__lt=self.end) \
-                .values_list("pk", "paid_at"):
-            self.at(paid_at, lambda now, pk=pk: journeys_order_paid(order_id=pk))
+        for pk, member_id, paid_at in Order.objects.filter(
+                brand_id__in=journey_brands, member__isnull=False, paid_at__gte=since, paid_at__lt=self.end) \
+                .values_list("pk", "member_id", "paid_at"):
+            self.at(paid_at, lambda now, pk=pk, m=member_id: self.pay(pk, m), start=since)
 
         sku_of = dict(Sku.objects.filter(brand=wom).order_by("product__code", "pk")
                       .values_list("product__code", "pk").distinct())
@@ -174,7 +205,7 @@ class _JourneyLife:
                 "member_id", "object_id", "occurred_at"):
             if code in sku_of:
                 self.at(when, lambda now, m=member_id, s=sku_of[code]: journeys_cart_item_added(
-                    member_id=m, brand_id=wom.pk, sku_id=s, at=now.isoformat()))
+                    member_id=m, brand_id=wom.pk, sku_id=s, at=now.isoformat()), member=member_id)
         # Product views: the batch that brought a member to 3 views of one product in 7 days (counted from the
         # views before the window too) is when the trigger looks.
         views = defaultdict(list)
@@ -187,15 +218,11 @@ class _JourneyLife:
             for index in range(2, len(times)):
                 if times[index] >= self.start and times[index] - times[index - 2] <= dt.timedelta(days=7):
                     self.at(times[index], lambda now, m=member_id: journeys_behaviour_recorded(
-                        brand_id=wom.pk, member_ids=[m], now=now))
+                        brand_id=wom.pk, member_ids=[m], now=now), member=member_id)
                     break
-        for member_id, joined_at in BrandMembership.objects.filter(brand=spt, joined_at__gte=self.start,
-                                                                   joined_at__lt=self.end) \
-                .values_list("member_id", "joined_at"):
-            self.at(joined_at, lambda now, m=member_id: journeys_member_joined(member_id=m, brand_id=spt.pk))
         day = self.start.astimezone(self.tz).date()
         while day <= self.end.astimezone(self.tz).date():
-            self.at(dt.datetime.combine(day, DAILY_SCAN, tzinfo=self.tz), lambda now: journeys_daily(now=now))
+            self.at(dt.datetime.combine(day, DAILY_SCAN, tzinfo=self.tz), self.scan)
             day += dt.timedelta(days=1)
         self.try_ons(wom)
 
@@ -231,29 +258,31 @@ class _JourneyLife:
         for member_id, store_id, code, when, _bought in tries + walk_outs:
             guide = rng.choice(guides[store_id]) if guides.get(store_id) else None
             self.at(when, lambda now, m=members[member_id], s=store_id, c=code, g=guide: self.try_on(
-                now, m, brand, s, c, g))
+                now, m, brand, s, c, g), member=member_id)
 
-    def try_on(self, now, member, brand, store_id, code, guide) -> None:
+    def try_on(self, now, member, brand, store_id, code, guide) -> int:
         event = try_on_record(member=member, brand_id=brand.pk, product_code=code,
                               guide_id=guide.pk if guide else None, store_id=store_id, at=now)
         self.counts["try_ons"] += 1
-        journeys_try_on_recorded(event_id=event.pk, member_id=member.pk, brand_id=brand.pk, product_code=code,
-                                 at=now.isoformat())
+        return journeys_try_on_recorded(event_id=event.pk, member_id=member.pk, brand_id=brand.pk,
+                                        product_code=code, at=now.isoformat())
 
     # ------------------------------------------------------------------ the replay
     def replay(self) -> None:
         """Events in time order; each minute something falls due, the executor and the dispatcher run with that
-        minute as ``now`` (the beat runs them every minute), after the events up to it."""
+        minute as ``now`` (the beat runs them every minute), after the events up to it. Each action returns how
+        many members it enrolled (the next due time is looked up again only then)."""
         group = self.seeder.group
         enrolments = JourneyEnrolment.objects.filter(journey__group=group, status__in=[
             JourneyEnrolment.Status.ACTIVE, JourneyEnrolment.Status.WAITING])
-        queued = Delivery.objects.filter(brand__group=group, status=Delivery.Status.QUEUED,
-                                         source__startswith="journey:")
-        limits = {channel: 10**9 for channel in Channel.values}
+        queued = Delivery.objects.filter(brand__group=group, source__startswith="journey:",
+                                         status__in=[Delivery.Status.QUEUED, Delivery.Status.WAITING])
+        # The journeys send by SMS and subscribe message only: the other channels have nothing to claim.
+        limits = {channel: 10**9 if channel in (Channel.SMS, Channel.SUBSCRIBE) else 0 for channel in Channel.values}
         last_tick = None
         while True:
             due = enrolments.aggregate(t=Min("next_run_at"))["t"]
-            planned = queued.aggregate(t=Min("planned_at"))["t"]
+            planned = queued.aggregate(t=Min("send_after"))["t"]
             soonest = min((t for t in (due, planned) if t is not None), default=None)
             tick = None
             if soonest is not None:
@@ -265,8 +294,10 @@ class _JourneyLife:
             if tick is None or tick > self.end:
                 if not self.events:
                     break
-                when, _, action = heapq.heappop(self.events)
-                action(when)
+                while self.events:  # nothing due before the next event: on to the next that enrols someone
+                    when, _, action = heapq.heappop(self.events)
+                    if action(when):
+                        break
                 continue
             last_tick = tick
             applied = False
