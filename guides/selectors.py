@@ -62,10 +62,10 @@ from guides import withdrawals
 from guides.models import CommissionEntry, GuideTask, Share, TaskAssignment
 from livestream.models import CoachingNote, LiveSession
 from livestream.selectors import store_schedule
-from mall.models import OFFLINE_CHANNELS, Channel, Order
+from mall.models import OFFLINE_CHANNELS, Channel, Order, Product
 from mall.selectors import purchases
 from members.models import BehaviourEvent, EventKind, GuideBinding, Member, MemberTag, TagValue, WeComFriendship
-from members.selectors import RFML_TAG_GROUP, MemberDetail, PhoneVisibility, member_detail
+from members.selectors import RFML_TAG_GROUP, MemberDetail, PhoneVisibility, member_detail, member_journey_states
 from members.share_views import event_viewer, share_view_key
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Store
@@ -512,6 +512,7 @@ class WorkbenchMember:
     rfm: list[MemberRfm]
     rfm_path: list[RfmStep]
     care: list[CareItem] = field(default_factory=list)
+    journeys: list = field(default_factory=list)  # marketing.selectors.MemberJourneyState, latest first
 
 
 def _segment_label(segment: str, stage: str) -> str:
@@ -565,7 +566,8 @@ def workbench_member(*, subject: WorkbenchSubject, member_id: int, user=None, pu
                 .order_by("-day", "-pk")[:30])
     return WorkbenchMember(detail=detail, phone=visibility.phone(member), phone_whole=visibility.sees_whole(member),
                            bound_to_me=bound_to_me, purchases=rows, purchase_count=totals["count"] or 0,
-                           purchase_total=money(totals["total"]), rfm=rfm, rfm_path=path, care=care)
+                           purchase_total=money(totals["total"]), rfm=rfm, rfm_path=path, care=care,
+                           journeys=member_journey_states(member=member, brand_ids=visible_brands))
 
 
 # ---------------------------------------------------------------------------- care list
@@ -828,3 +830,42 @@ def store_live_weeks(*, subject: WorkbenchSubject, store: Store, today: dt.date,
             session.notes = notes.get(session.pk, [])
             session.is_past = session.planned_start <= now
     return weeks
+
+
+# ---------------------------------------------------------------------------- in-store try-ons
+
+TRY_ON_RECENT_DAYS = 14
+TRY_ON_CHOICES = 12
+
+
+def try_on_brand_and_store(subject: WorkbenchSubject) -> tuple[int | None, Store | None]:
+    """The brand whose products a try-on may name (the store's) and the store it happened in."""
+    store = subject.guide.store if subject.guide else subject.store
+    return (store.brand_id if store else subject.brand_id), store
+
+
+def try_on_products(*, subject: WorkbenchSubject, q: str = "", now: dt.datetime | None = None,
+                    limit: int = TRY_ON_CHOICES) -> list[Product]:
+    """Products to pick from for a try-on: with ``q``, the brand's active products whose code starts with it or
+    whose name contains it; without, the products tried on in the store in the last two weeks (most often
+    first), then the newest. At most ``limit``; three queries at most."""
+    brand_id, store = try_on_brand_and_store(subject)
+    if brand_id is None:
+        return []
+    products = Product.objects.filter(brand_id=brand_id, is_active=True).only("pk", "code", "name", "category")
+    text = q.strip()
+    if text:
+        return list(products.filter(Q(code__istartswith=text) | Q(name__icontains=text)).order_by("code")[:limit])
+    now = now or timezone.now()
+    recent: list[str] = []
+    if store is not None:
+        recent = list(BehaviourEvent.objects.filter(
+            brand_id=brand_id, kind=EventKind.TRY_ON, store=store,
+            occurred_at__gte=now - dt.timedelta(days=TRY_ON_RECENT_DAYS), occurred_at__lte=now)
+            .values("object_id").annotate(n=Count("pk")).order_by("-n", "object_id")
+            .values_list("object_id", flat=True)[:limit])
+    tried = {p.code: p for p in products.filter(code__in=recent)}
+    chosen = [tried[code] for code in recent if code in tried]
+    if len(chosen) < limit:
+        chosen += list(products.exclude(code__in=recent).order_by("-created_at", "-pk")[:limit - len(chosen)])
+    return chosen

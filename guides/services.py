@@ -23,7 +23,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from guides.models import GuideToken, Share
+from mall.models import Product
 from members.errors import MembersErrorCode
+from members.events import try_on_record as member_try_on_record
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Guide
 
@@ -131,3 +133,19 @@ def guide_tokens_resolve_many(values: Iterable[str]) -> dict[str, int | None]:
     tokens = GuideToken.objects.filter(token__in=genuine).values_list("token", "guide_id")
     shares = Share.objects.filter(code__in=genuine).values_list("code", "guide_token__guide_id")
     return dict(tokens.union(shares, all=True))
+
+
+# ---------------------------------------------------------------------------- in-store try-ons
+
+def try_on_record(*, member, brand_id: int, product_code: str, guide: Guide | None, store, at=None):
+    """Record that ``member`` tried ``product_code`` on in ``store`` (the guide's two taps on the workbench).
+
+    The product must be an active product of ``brand_id`` (400 with a field message otherwise); the caller has
+    checked the member is in the viewer's scope. The event goes through the members app
+    (``members.events.try_on_record``), which tells journeys."""
+    code = (product_code or "").strip()
+    if not code or not Product.objects.filter(brand_id=brand_id, code=code, is_active=True).exists():
+        raise ApplicationError(ErrorCode.INVALID, "Not a product of the store's brand.",
+                               fields={"product": ["Not a product of the store's brand."]})
+    return member_try_on_record(member=member, brand_id=brand_id, product_code=code,
+                                guide_id=guide.pk if guide else None, store_id=store.pk if store else None, at=at)

@@ -10,6 +10,7 @@ urlpatterns = [
     # My members, a member, the care list, my performance, live schedule (guides/views/workbench.py).
     path("members/", workbench.members, name="members"),
     path("members/<int:member_id>/", workbench.member_page, name="member"),
+    path("members/<int:member_id>/try-on/", workbench.member_try_on, name="member_try_on"),
     path("care/", workbench.care, name="care"),
     path("care/<int:item_id>/done/", workbench.care_done, name="care_done"),
     path("performance/", workbench.performance, name="performance"),

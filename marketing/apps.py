@@ -8,7 +8,7 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
-        from retail_crm import events
+        from retail_crm import events, hooks
 
         # A paid order whose buyer clicked a campaign's link within its window counts for that campaign.
         events.subscribe("order_paid", "marketing.handlers.order_campaign_attribute", keys=("order_id",))
@@ -17,6 +17,10 @@ class MarketingConfig(AppConfig):
         events.subscribe("order_created", "marketing.handlers.journeys_order_created", keys=("order_id",))
         events.subscribe("cart_item_added", "marketing.handlers.journeys_cart_item_added",
                          keys=("member_id", "brand_id", "sku_id", "at"))
+        events.subscribe("try_on_recorded", "marketing.handlers.journeys_try_on_recorded",
+                         keys=("event_id", "member_id", "brand_id", "product_code", "at"))
         events.subscribe("member_joined", "marketing.handlers.journeys_member_joined", keys=("member_id", "brand_id"))
         events.subscribe("behaviour_recorded", "marketing.handlers.journeys_behaviour_recorded",
                          keys=("brand_id", "member_ids"))
+        # The member pages (workbench and admin) show where a member stands on the brand's journeys.
+        hooks.provide("member_journeys", "marketing.selectors.member_journeys_of_brands")

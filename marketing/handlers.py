@@ -21,6 +21,12 @@ def journeys_cart_item_added(*, member_id: int, brand_id: int, sku_id: int, at: 
     journeys.journeys_cart_item_added(member_id=member_id, brand_id=brand_id, sku_id=sku_id, at=at)
 
 
+def journeys_try_on_recorded(*, event_id: int, member_id: int, brand_id: int, product_code: str, at: str) -> None:
+    """``try_on_recorded``: the member enters the brand's try-on journeys."""
+    journeys.journeys_try_on_recorded(event_id=event_id, member_id=member_id, brand_id=brand_id,
+                                      product_code=product_code, at=at)
+
+
 def journeys_member_joined(*, member_id: int, brand_id: int) -> None:
     """``member_joined``: the new member enters the brand's welcome journeys."""
     journeys.journeys_member_joined(member_id=member_id, brand_id=brand_id)

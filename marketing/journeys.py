@@ -1,10 +1,11 @@
 """Journeys: the platform reacts to what a member does, step by step (DOMAIN.md, "Reaching members").
 
 A trigger enrols a member (:func:`journey_enrol`): an event handler (``marketing.handlers``: an order created,
-a cart item added, products viewed repeatedly, a new member) or the daily scan (:func:`journeys_daily`:
-birthdays, the marketing day and the lapse point of the brand's cycle). Each enrolment carries the trigger's
-key, unique per journey and member, so a trigger delivered twice enrols once; the journey's re-entry rule
-(once ever, once per period, every time) is checked under a lock on the member. A share of the members
+a cart item added, products viewed repeatedly, an in-store try-on the guide recorded, a new member) or the
+daily scan (:func:`journeys_daily`: birthdays, the marketing day and the lapse point of the brand's cycle).
+Each enrolment carries the trigger's key, unique per journey and member, so a trigger delivered twice enrols
+once; the journey's re-entry rule (once ever, once per period, every time) is checked under a lock on the
+member. A share of the members
 entering, by a hash of member and journey (the same members every time), is held out: recorded, never acted
 on, compared with the others for the lift.
 
@@ -69,7 +70,7 @@ ENROL_CHUNK = 2000  # members locked and written per transaction when many enter
 SCAN_GRACE_DAYS = 6  # a cycle point reached up to this many days ago still enters (the scan missed a day)
 HOLDOUT_SALT = 1_000_003  # journeys hash members apart from campaigns of the same id
 MAX_STEPS = 20  # steps a journey may have
-CONDITIONS = ("paid_since_entry", "ordered_since_entry", "in_audience", "has_tag")
+CONDITIONS = ("paid_since_entry", "ordered_since_entry", "ordered_product_since_entry", "in_audience", "has_tag")
 _VARIABLE = re.compile(r"\{([^{}]*)\}")
 
 
@@ -353,6 +354,30 @@ def journeys_member_joined(*, member_id: int, brand_id: int) -> int:
                for journey in _active_journeys(brand_id, Trigger.MEMBER_JOINED))
 
 
+def journeys_try_on_recorded(*, event_id: int, member_id: int, brand_id: int, product_code: str, at: str) -> int:
+    """``try_on_recorded``: a member who tried a product on in a store enters the brand's try-on journeys, at
+    the time of the try-on; the key names the event and the product (the check step
+    ``ordered_product_since_entry`` reads the product from it)."""
+    moment = dt.datetime.fromisoformat(at) if at else timezone.now()
+    key = f"try_on:{event_id}:{product_code}"
+    return sum(journey_enrol(journey=journey, candidates=[(member_id, key)], at=moment)
+               for journey in _active_journeys(brand_id, Trigger.TRY_ON))
+
+
+def _trigger_product(trigger_key: str) -> Q | None:
+    """The product the enrolment's trigger was about, as a filter on order lines (None: no product)."""
+    kind, _, rest = trigger_key.partition(":")
+    if kind == "try_on":
+        return Q(sku__product__code=rest.partition(":")[2])
+    if kind == "views":  # views:<product id or code>:<day>
+        product = rest.rpartition(":")[0]
+        return Q(sku__product_id=int(product)) if product.isdigit() else Q(sku__product__code=product)
+    if kind == "cart":  # cart:<sku id>:<time>
+        sku = rest.partition(":")[0]
+        return Q(sku_id=int(sku)) if sku.isdigit() else None
+    return None
+
+
 def product_views_candidates(*, journey: Journey, member_ids: Sequence[int] | None,
                              now: dt.datetime) -> list[tuple[int, str]]:
     """Members among ``member_ids`` (None: every member) who viewed one product at least ``views`` times in the
@@ -578,6 +603,13 @@ def _check(condition: str, params: dict, enrolment: JourneyEnrolment, brand_id: 
         if enrolment.trigger_key.startswith("order:"):
             orders = orders.exclude(pk=enrolment.trigger_key.removeprefix("order:"))
         return orders.exists()
+    if condition == "ordered_product_since_entry":
+        # An order of the brand made since entering with a line of the trigger's product (cancelled ones count
+        # too: the member acted on it); a trigger without a product: any order since entering.
+        product = _trigger_product(enrolment.trigger_key)
+        lines = OrderLine.objects.filter(order__member_id=member_id, order__brand_id=brand_id,
+                                         order__ordered_at__gte=enrolment.entered_at, order__ordered_at__lte=now)
+        return lines.filter(product).exists() if product is not None else lines.exists()
     if condition == "in_audience":
         audience = Audience.objects.select_related("brand").get(pk=params["audience"])
         return audience_rows(brand=audience.brand, definition=audience.definition, at=now).filter(

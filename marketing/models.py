@@ -462,6 +462,7 @@ class Journey(models.Model):
         ORDER_UNPAID = "order_unpaid", _("Order created, still unpaid")
         CART_ABANDONED = "cart_abandoned", _("Item added to the cart, no order")
         PRODUCT_VIEWS = "product_views", _("Product viewed repeatedly, no order")
+        TRY_ON = "try_on", _("Tried on in store, no order of it")
         MEMBER_JOINED = "member_joined", _("New member")
         BIRTHDAY = "birthday", _("Birthday")
         MARKETING_DAY = "marketing_day", _("Marketing day of the brand's cycle reached")
@@ -518,7 +519,8 @@ class JourneyStep(models.Model):
     """One step of a journey, run in ``position`` order; ``params`` depend on the kind.
 
     * wait: ``{"minutes": n}``;
-    * check: ``{"condition": "paid_since_entry" | "ordered_since_entry" | "in_audience" | "has_tag",
+    * check: ``{"condition": "paid_since_entry" | "ordered_since_entry" | "ordered_product_since_entry" |
+      "in_audience" | "has_tag",
       "expect": true|false, "audience": id, "tag_value": id}``; when the answer is not ``expect`` the member
       exits;
     * send: ``{"channels": [...], "content": {channel: {...}}, "coupon_template": id?}`` (content as a

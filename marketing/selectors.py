@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from mall.models import Order
 from marketing.models import (
@@ -187,6 +188,11 @@ def deliveries_rule_breaches(*, group_id: int | None = None, since: dt.date | dt
     return counts
 
 
+#: why a member's way through a journey ended early, in words (``JourneyEnrolment.exit_reason``)
+EXIT_REASONS = {"converted": _("Paid an order (converted)"), "check_failed": _("A check stopped the journey"),
+                "journey_ended": _("The journey was ended")}
+
+
 @dataclass(frozen=True)
 class MemberJourneyState:
     """Where one member stands on one journey (one enrolment), for the member pages."""
@@ -200,13 +206,41 @@ class MemberJourneyState:
     exit_reason: str
     converted_at: dt.datetime | None
     last_outcome: str  # what the latest step did ('' before the first)
+    brand_code: str = ""
+    exited_at: dt.datetime | None = None
+    next_position: int | None = None  # the step to run next, counted from 1 (None when over)
+
+    @property
+    def status_label(self) -> str:
+        return _label(JourneyEnrolment.Status, self.status)
+
+    @property
+    def next_step_label(self) -> str:
+        return _label(JourneyStep.Kind, self.next_step)
+
+    @property
+    def last_outcome_label(self) -> str:
+        return _label(JourneyStepLog.Outcome, self.last_outcome)
+
+    @property
+    def exit_reason_label(self) -> str:
+        return str(EXIT_REASONS.get(self.exit_reason, self.exit_reason))
 
 
-def member_journeys(*, member, brand: Brand, limit: int = 20) -> list[MemberJourneyState]:
-    """The member's journeys of ``brand``, latest entry first: status, the next step and when, the last
-    outcome. The caller has checked the member is in the viewer's scope."""
-    rows = list(JourneyEnrolment.objects.filter(member=member, journey__brand=brand).select_related("journey")
-                .order_by("-entered_at", "-pk")[:limit])
+def _label(choices, value: str) -> str:
+    try:
+        return str(choices(value).label) if value else ""
+    except ValueError:
+        return value
+
+
+def member_journeys(*, member, brand: Brand | None = None, brand_ids=None, limit: int = 20) -> list[MemberJourneyState]:
+    """The member's journeys of ``brand`` (or of the brands ``brand_ids``), latest entry first: status, the
+    next step and when, the last outcome. The caller has checked the member is in the viewer's scope and
+    passes only brands the viewer may see."""
+    rows = JourneyEnrolment.objects.filter(member=member)
+    rows = rows.filter(journey__brand=brand) if brand is not None else rows.filter(journey__brand_id__in=brand_ids)
+    rows = list(rows.select_related("journey", "journey__brand").order_by("-entered_at", "-pk")[:limit])
     journey_ids = {row.journey_id for row in rows}
     steps: dict[int, list[tuple[int, str]]] = {}
     ordered = JourneyStep.objects.filter(journey_id__in=journey_ids).order_by("journey_id", "position")
@@ -220,9 +254,19 @@ def member_journeys(*, member, brand: Brand, limit: int = 20) -> list[MemberJour
     states = []
     for row in rows:
         over = row.status not in (JourneyEnrolment.Status.ACTIVE, JourneyEnrolment.Status.WAITING)
-        upcoming = next((kind for position, kind in steps.get(row.journey_id, []) if position >= row.position), "")
+        journey_steps = steps.get(row.journey_id, [])
+        upcoming = next(((index, kind) for index, (position, kind) in enumerate(journey_steps)
+                         if position >= row.position), (None, ""))
         states.append(MemberJourneyState(
             journey_id=row.journey_id, journey_name=row.journey.name, status=row.status, entered_at=row.entered_at,
-            next_step="" if over else upcoming, next_run_at=None if over else row.next_run_at,
-            exit_reason=row.exit_reason, converted_at=row.converted_at, last_outcome=last.get(row.pk, "")))
+            next_step="" if over else upcoming[1], next_run_at=None if over else row.next_run_at,
+            exit_reason=row.exit_reason, converted_at=row.converted_at, last_outcome=last.get(row.pk, ""),
+            brand_code=row.journey.brand.code, exited_at=row.exited_at,
+            next_position=None if over or upcoming[0] is None else upcoming[0] + 1))
     return states
+
+
+def member_journeys_of_brands(*, member, brand_ids) -> list[MemberJourneyState]:
+    """The ``member_journeys`` hook (members.selectors.member_journey_states): the member's journeys of the
+    brands the viewer may see."""
+    return member_journeys(member=member, brand_ids=brand_ids)

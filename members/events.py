@@ -78,9 +78,13 @@ COUNTER_OF_KIND: dict[str, str] = {
     EventKind.ORDER_UNPAID: "orders_unpaid",
     EventKind.LIVE_WATCH: "live_watches",
     EventKind.MATERIAL_VIEW: "material_views",
+    EventKind.TRY_ON: "try_ons",
 }
 COUNTERS: tuple[str, ...] = tuple(COUNTER_OF_KIND.values())
-_KINDS = frozenset(str(k) for k in EventKind.values)
+#: kinds staff record (a guide on the workbench), never a client: the mini-program's batches may not carry them
+STAFF_KINDS = frozenset({str(EventKind.TRY_ON)})
+CLIENT_KINDS: tuple[str, ...] = tuple(str(k) for k in EventKind.values if k not in STAFF_KINDS)
+_KINDS = frozenset(CLIENT_KINDS)
 
 _MAX_LEN = {f.name: f.max_length for f in BehaviourEvent._meta.concrete_fields if f.max_length}
 
@@ -201,6 +205,23 @@ def event_batch_ingest(*, items: Sequence, member: Member | None = None, now: dt
             for brand_id, member_ids in sorted(members_of_brand.items()):
                 domain_events.record("behaviour_recorded", brand_id=brand_id, member_ids=sorted(member_ids))
     return result
+
+
+def try_on_record(*, member: Member, brand_id: int, product_code: str, guide_id: int | None,
+                  store_id: int | None, at: dt.datetime | None = None) -> BehaviourEvent:
+    """A guide recorded that ``member`` tried ``product_code`` on in ``store_id`` (the caller checked the
+    product is the brand's and the member is in the guide's scope). One behaviour event of kind ``try_on``,
+    and, in the same transaction, ``try_on_recorded`` for journeys ("tried on, no order of it in N minutes")
+    and ``behaviour_recorded`` for behaviour tags."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        event = BehaviourEvent.objects.create(
+            brand_id=brand_id, member=member, kind=EventKind.TRY_ON, occurred_at=at, object_type="product",
+            object_id=product_code, guide_id=guide_id, store_id=store_id)
+        domain_events.record("try_on_recorded", event_id=event.pk, member_id=member.pk, brand_id=brand_id,
+                             product_code=product_code, at=at.isoformat())
+        domain_events.record("behaviour_recorded", brand_id=brand_id, member_ids=[member.pk])
+    return event
 
 
 def _batch_visitor(items: list[dict]) -> str:

@@ -346,6 +346,7 @@ class EventKind(models.TextChoices):
     ORDER_UNPAID = "order_unpaid", _("Order created, unpaid")
     LIVE_WATCH = "live_watch", _("Livestream watch")
     MATERIAL_VIEW = "material_view", _("Material view")
+    TRY_ON = "try_on", _("Tried on in store")
 
 
 class BehaviourEvent(models.Model):
@@ -368,6 +369,9 @@ class BehaviourEvent(models.Model):
     guide = models.ForeignKey("retail_crm.Guide", on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+", help_text=_("The sharing guide, resolved from the share token"))
     client_event_id = models.CharField(_("client event id"), max_length=64, blank=True)
+    store = models.ForeignKey("retail_crm.Store", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+", db_index=False,
+                              help_text=_("The store of an in-store event (a try-on the guide recorded)"))
 
     scope_paths = ScopePaths(group="brand__group", brand="brand", region="guide__store__region",
                              store="guide__store", guide="guide")
@@ -407,6 +411,7 @@ class MemberDailyActivity(models.Model):
     orders_unpaid = models.PositiveIntegerField(default=0)
     live_watches = models.PositiveIntegerField(default=0)
     material_views = models.PositiveIntegerField(default=0)
+    try_ons = models.PositiveIntegerField(default=0)
 
     scope_paths = ScopePaths(group="brand__group", brand="brand",
                              region=lambda a: Q(member__memberships__store__region_id=a.region_id),

@@ -32,6 +32,7 @@ from members.models import (
     TagValue,
     WeComFriendship,
 )
+from retail_crm import hooks
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand, Guide, Store
 from retail_crm.phones import display_phone, mask_phone
@@ -40,7 +41,7 @@ from retail_crm.scoping import Actor, scoped
 RFML_TAG_GROUP = "rfml"  # the tag group the RFML run writes its class tags into
 ACTIVITY_DAYS = 30
 ACTIVITY_FIELDS = ("product_views", "favourites", "shares", "add_to_carts", "orders_unpaid", "live_watches",
-                   "material_views")
+                   "material_views", "try_ons")
 
 
 # ---------------------------------------------------------------------------- phone visibility
@@ -240,6 +241,21 @@ class MemberDetail:
     tags: list[MemberTag]
     activity: ActivitySummary
     preferences: list[PreferenceRow] = ()  # stated beside inferred (member_preferences)
+
+
+hooks.declare(
+    "member_journeys",
+    "member: Member, brand_ids: list[int] | QuerySet -> list of journey states (marketing.selectors."
+    "MemberJourneyState: journey_name, status_label, next_step_label, next_run_at, entered_at, exit_reason_label, "
+    "…), the member's journeys of those brands, latest entry first")
+
+
+def member_journey_states(*, member: Member, brand_ids) -> list:
+    """The member's journeys of ``brand_ids`` (the brands the viewer may see), latest entry first, as the
+    marketing app answers the ``member_journeys`` hook ([] when no app answers)."""
+    states = [state for answer in hooks.call_all("member_journeys", member=member, brand_ids=brand_ids)
+              for state in answer]
+    return sorted(states, key=lambda state: state.entered_at, reverse=True)
 
 
 def member_get(*, actor: Actor, member_id: int) -> Member:

@@ -51,6 +51,7 @@ EVENTS: dict[str, str] = {
     "order_created": "A mall order was created (pending payment): order_id, member_id, brand_id.",
     "cart_item_added": "A member put a SKU in the cart (or changed its quantity): member_id, brand_id, sku_id, at.",
     "member_joined": "A member joined a brand (a new brand membership): member_id, brand_id.",
+    "try_on_recorded": "A guide recorded an in-store try-on: event_id, member_id, brand_id, product_code, at.",
     "behaviour_recorded": "Behaviour events of members were stored (one per brand in a batch): brand_id, member_ids.",
 }
 

@@ -24,8 +24,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from guides import selectors, withdrawals
+from guides import selectors, services, withdrawals
 from guides.forms import CareDoneForm, MemberFilterForm
+from members.selectors import member_get
 from retail_crm.errors import ApplicationError
 from retail_crm.phones import mask_phone
 from retail_crm.scoping import actor_for
@@ -41,7 +42,7 @@ CARE_VIEWS = {"", "done", *CareItem.Kind.values}
 ACTIVITY_LABELS = [("product_views", _lazy("Product views")), ("favourites", _lazy("Favourites")),
                    ("shares", _lazy("Shares")), ("add_to_carts", _lazy("Added to cart")),
                    ("orders_unpaid", _lazy("Unpaid orders")), ("live_watches", _lazy("Livestreams watched")),
-                   ("material_views", _lazy("Material views"))]
+                   ("material_views", _lazy("Material views")), ("try_ons", _lazy("In-store try-ons"))]
 
 
 def workbench_page(view):
@@ -135,6 +136,35 @@ def member_page(request, subject, member_id: int):
     return render(request, "guides/member_detail.html", _frame(
         request, subject, wb_tab="members", m=data, member=data.detail.member, activity=activity,
         guide_filter=None))
+
+
+@workbench_page
+def member_try_on(request, subject, member_id: int):
+    """Two taps: the member page's "try-on" opens this list of the store brand's products (searchable; the
+    ones tried on in the store lately first); tapping one records the try-on and goes back to the member."""
+    try:
+        member = member_get(actor=subject.actor, member_id=member_id)
+    except ApplicationError as error:
+        raise Http404(error.message) from error
+    brand_id, store = selectors.try_on_brand_and_store(subject)
+    error, status = "", 200
+    if brand_id is None:
+        error, status = _("Pick one of your guides first: a try-on is recorded for a store."), 400
+    elif request.method == "POST":
+        try:
+            services.try_on_record(member=member, brand_id=brand_id, product_code=request.POST.get("product", ""),
+                                   guide=subject.guide, store=store)
+        except ApplicationError:
+            error, status = _("Not a product of the store's brand. Pick one from the list."), 400
+        else:
+            messages.success(request, _("Try-on recorded."))
+            frame = _frame(request, subject)
+            return redirect(reverse("workbench:member", args=[member.pk]) + frame["guide_query"])
+    query = request.GET.get("q", "").strip()[:40]
+    products = selectors.try_on_products(subject=subject, q=query) if brand_id is not None else []
+    return render(request, "guides/try_on.html", _frame(
+        request, subject, wb_tab="members", member=member, products=products, q=query, error=error,
+        guide_filter=None), status=status)
 
 
 def _care_page(request, subject, *, status: int = 200, failed_item: CareItem | None = None, failed_form=None):

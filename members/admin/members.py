@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -20,7 +21,7 @@ from members.models import (
     TagSource,
     TagValue,
 )
-from members.selectors import PhoneVisibility, guide_phone_visible, member_preferences
+from members.selectors import PhoneVisibility, guide_phone_visible, member_journey_states, member_preferences
 from retail_crm.admin_scoping import ScopedModelAdmin
 from retail_crm.models import Brand, Guide
 from retail_crm.phones import InvalidPhone, mask_phone, normalise_phone
@@ -134,6 +135,38 @@ class MemberAdmin(ScopedModelAdmin):
         request._member_preferences_column = preferences
         return preferences
 
+    def _journeys_column(self, request):
+        """The member's journeys of the brands in the viewer's scope: status, the current step and when it runs,
+        entered at, why it ended."""
+        column = getattr(request, "_member_journeys_column", None)
+        if column is not None:
+            return column
+
+        def journeys(obj):
+            if obj is None or obj.pk is None:
+                return "–"
+            brands = scoped(Brand.objects.all(), actor_for(request.user)).values("pk")
+            states = member_journey_states(member=obj, brand_ids=brands)
+            if not states:
+                return gettext("Not on any journey.")
+            when = "%Y-%m-%d %H:%M"
+
+            def local(value):
+                return timezone.localtime(value).strftime(when) if value else "–"
+
+            header = format_html("<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+                                 gettext("journey"), gettext("status"), gettext("Current step"),
+                                 gettext("next at"), gettext("entered at"), gettext("Exit reason"))
+            rows = format_html_join("", "<tr data-journey=\"{}\"><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td>"
+                                        "<td>{}</td><td>{}</td></tr>", (
+                (s.journey_id, s.journey_name, s.brand_code, s.status_label,
+                 f"{s.next_position}. {s.next_step_label}" if s.next_step else "–",
+                 local(s.next_run_at), local(s.entered_at), s.exit_reason_label or "–") for s in states))
+            return format_html("<table>{}{}</table>", header, rows)
+        journeys.short_description = _("journeys")
+        request._member_journeys_column = journeys
+        return journeys
+
     def get_list_display(self, request):
         return ("code", "name", self._phone_column(request), "gender", "created_at", "merged_into")
 
@@ -143,7 +176,7 @@ class MemberAdmin(ScopedModelAdmin):
         return member_import_urls(self) + super().get_urls()
 
     def get_readonly_fields(self, request, obj=None):
-        return (self._phone_column(request), self._preferences_column(request))
+        return (self._phone_column(request), self._preferences_column(request), self._journeys_column(request))
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

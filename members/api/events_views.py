@@ -9,13 +9,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from members.auth import MemberPrincipal, MemberTokenAuthentication
-from members.events import event_batch_ingest
-from members.models import EventKind
+from members.events import CLIENT_KINDS, event_batch_ingest
 from retail_crm.api.ingestion import BatchInputSerializer, batch_response, batch_throttles
 from retail_crm.ingestion import MAX_BATCH
 
 
-@extend_schema_field({"type": "string", "enum": list(EventKind.values)})
+@extend_schema_field({"type": "string", "enum": list(CLIENT_KINDS)})
 class _EventKindField(serializers.CharField):
     """Inline enum in the schema: a named component would collide with the other ``kind`` choice sets."""
 

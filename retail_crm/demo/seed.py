@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from mall.models import Channel, Order, OrderLine, OrderStatus, Product, Sku
 from members.models import BrandMembership, GuideBinding, JoinChannel, Member
+from retail_crm.demo.journey_life import seed_journey_life
 from retail_crm.demo.live_life import seed_live_life
 from retail_crm.demo.mall_life import seed_mall_life
 from retail_crm.demo.marketing_life import seed_marketing_life
@@ -446,7 +447,10 @@ class DemoSeeder:
             self.build_points_balances()  # every step above may have bulk-written points entries
             # Last: campaigns are decided on everything above (RFML classes, orders, bindings, coupons, points).
             self.result.member_life |= seed_marketing_life(self)
-            # After every order (live and campaign orders too): told sizes and colours agree with the purchases.
+            # Then the journeys, replayed over the last days on top of the campaigns (the cap counts both).
+            self.result.member_life |= seed_journey_life(self)
+            # After every order (live, campaign and try-on orders too): told sizes and colours agree with the
+            # purchases.
             self.result.member_life["profiles_settled"] = settle_member_profiles(self)
         return self.result
 
@@ -489,8 +493,9 @@ def demo_delete() -> None:
     from segments.models import CareItem, MemberRfm, RfmClassChange, RfmRun
 
     brands = Brand.objects.filter(group=group)
-    from marketing.models import Audience, Campaign, Delivery, ReachRules
+    from marketing.models import Audience, Campaign, Delivery, Journey, ReachRules
 
+    Journey.objects.filter(group=group).delete()  # steps, enrolments and their step logs go with them
     # Campaigns (runs, recipients, clicks, conversions go with them), then deliveries, which protect members.
     Campaign.objects.filter(group=group).delete()
     Audience.objects.filter(group=group).delete()

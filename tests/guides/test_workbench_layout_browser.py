@@ -72,7 +72,8 @@ def layout_world():
 
 def pages_of(w, withdrawal, share) -> dict[str, list[str]]:
     m2 = w.m["m2"].pk
-    common = ["/workbench/", "/workbench/members/", f"/workbench/members/{m2}/", "/workbench/care/",
+    common = ["/workbench/", "/workbench/members/", f"/workbench/members/{m2}/", f"/workbench/members/{m2}/try-on/",
+              "/workbench/care/",
               "/workbench/care/?kind=done", "/workbench/performance/", "/workbench/live/", "/workbench/qr/",
               "/workbench/share/", "/workbench/shares/", "/workbench/materials/", "/workbench/tasks/",
               "/workbench/commission/"]
@@ -133,6 +134,6 @@ def test_every_workbench_page_fits_a_phone_with_44px_tap_targets(live_server, tr
                     problems.append(f"{role} {path}: under {MIN_TAP}×{MIN_TAP}: {', '.join(found['small'])}")
             console_errors += [f"{role}: {error}" for error in watch.console_errors]  # checked after the layout
 
-    assert seen == 1 + 16 + 20  # the login page, the guide's pages, the manager's
+    assert seen == 1 + 17 + 21  # the login page, the guide's pages, the manager's
     assert not problems, "\n".join(problems)
     assert console_errors == []

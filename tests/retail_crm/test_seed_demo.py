@@ -26,7 +26,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from analytics.models import SalesFact
@@ -478,7 +478,7 @@ def test_behaviour_events_cover_the_last_thirty_days_from_members_and_visitors(s
     bounds = events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
     assert END - dt.timedelta(days=30) <= bounds["first"] and bounds["last"] <= END
     assert set(events.values_list("kind", flat=True)) == {"product_view", "favourite", "add_to_cart", "share",
-                                                            "order_unpaid", "material_view"}
+                                                            "order_unpaid", "material_view", "try_on"}
     assert events.filter(member__isnull=True).exclude(visitor_id="").exists()
     shared = events.exclude(share_token="").select_related("guide").first()
     assert guide_token_resolve(shared.share_token).guide == shared.guide
@@ -636,3 +636,45 @@ def test_told_sizes_and_colours_agree_with_the_tags_the_jobs_compute(seeded):
                     if (tagged[pk] not in value if isinstance(value, list) else tagged[pk] != value)}
         assert len(told) >= 30, tag_group  # enough members both told and tagged for the check to mean something
         assert disagree == {}, tag_group
+
+
+# ---------------------------------------------------------------- journeys (journey_life): the seeds' examples
+
+JOURNEY_NAMES = ["未支付订单30分钟提醒", "加购未下单4小时送券", "浏览3次未下单送券", "试穿未购30分钟推送商品链接",
+                 "重要会员流失：导购致电", "普通会员流失：短信送券", "新会员欢迎"]
+
+
+def test_the_seeds_journeys_ran_through_the_engine_with_members_in_each_state(seeded):
+    from marketing.models import Delivery, Journey, JourneyEnrolment, JourneyStepLog
+    from members.models import BehaviourEvent
+    from segments.models import CareItem
+
+    journeys = list(Journey.objects.filter(group__code=DEMO_GROUP_CODE).order_by("pk"))
+    enrolments = JourneyEnrolment.objects.filter(journey__in=journeys)
+
+    assert [(j.name, j.status) for j in journeys] == [(name, "active") for name in JOURNEY_NAMES]
+    assert [j.trigger for j in journeys] == ["order_unpaid", "cart_abandoned", "product_views", "try_on",
+                                             "lapse_point", "lapse_point", "member_joined"]
+    assert all(enrolments.filter(journey=j).exists() for j in journeys), "every journey has members"
+    assert {"waiting", "completed", "exited", "converted", "held_out"} <= set(enrolments.values_list("status",
+                                                                                                     flat=True))
+    # Entered in the demo's last three days (the welcome journey: from the fifth latest new member on, at this
+    # scale), never after its end.
+    entered = enrolments.exclude(journey__trigger="member_joined").values_list("entered_at", flat=True)
+    assert END - dt.timedelta(days=3) <= min(entered) and max(entered) < END
+    welcomed = enrolments.filter(journey__trigger="member_joined").values_list("entered_at", flat=True)
+    assert len(welcomed) >= 5 and max(welcomed) < END
+    # A waiting member waits for a step after the end; nobody is left due before it.
+    assert not enrolments.filter(status__in=["active", "waiting"], next_run_at__lte=END).exists()
+    # What the steps did went through the real services: messages, and guide tasks for the important members.
+    sends = Delivery.objects.filter(source__startswith="journey:")
+    assert sends.filter(status="sent").exists()
+    assert set(JourneyStepLog.objects.filter(outcome="sent").values_list("delivery_id", flat=True)) <= set(
+        sends.values_list("pk", flat=True))
+    tasks = CareItem.objects.filter(reason_code="journey", brand__group__code=DEMO_GROUP_CODE)
+    assert tasks.exists() and all(task.important for task in tasks)
+    assert JourneyStepLog.objects.filter(enrolment__journey__name="重要会员流失：导购致电", outcome="task").exists()
+    assert not JourneyStepLog.objects.filter(enrolment__status="held_out").exists()  # the holdout gets nothing
+    try_ons = BehaviourEvent.objects.filter(kind="try_on", brand__group__code=DEMO_GROUP_CODE)
+    assert try_ons.exists() and not try_ons.filter(Q(store__isnull=True) | Q(guide__isnull=True)).exists()
+    assert "journeys: 7, " in seeded
