@@ -184,7 +184,29 @@ def _seed_tags(seeder, rng: random.Random) -> int:
         [MemberTag(member_id=pk, tag_value=invited, source=TagSource.MANUAL, assigned_at=seeder.end,
                    reason="店长邀请") for pk in sorted(set(guests))],
         batch_size=2000)
+    _seed_behaviour_rules(seeder)
     return rules
+
+
+def _seed_behaviour_rules(seeder) -> None:
+    """Per brand, "interested in <its commonest category>": 3 product views of it in 14 days, a behaviour tag
+    (run_jobs applies the rules; later events keep the tags current)."""
+    from collections import Counter
+
+    from members.models import BehaviourTagRule, EventKind
+    from members.tags import tag_group_get_or_create, tag_value_get_or_create
+
+    for brand_code, skus in sorted(seeder.skus_by_brand.items()):
+        brand = seeder.brands[brand_code]
+        categories = Counter(sku.product.category for sku in {sku.product_id: sku for sku in skus}.values())
+        category = sorted(categories.items(), key=lambda item: (-item[1], item[0]))[0][0]
+        interest = tag_group_get_or_create(group=seeder.group, brand=brand, code="interest", name="兴趣",
+                                           multi_valued=True)
+        value = tag_value_get_or_create(tag_group=interest, code=f"views-{category}"[:60], name=f"关注{category}")
+        rule = BehaviourTagRule(brand=brand, tag_value=value, name=f"对{category}感兴趣", kind=EventKind.PRODUCT_VIEW,
+                                categories=category, min_count=3, window_days=14)
+        rule.full_clean()
+        rule.save()
 
 
 def _seed_events(seeder, rng: random.Random, token_of: dict[int, str]) -> int:

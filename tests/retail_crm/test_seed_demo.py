@@ -678,3 +678,32 @@ def test_the_seeds_journeys_ran_through_the_engine_with_members_in_each_state(se
     try_ons = BehaviourEvent.objects.filter(kind="try_on", brand__group__code=DEMO_GROUP_CODE)
     assert try_ons.exists() and not try_ons.filter(Q(store__isnull=True) | Q(guide__isnull=True)).exists()
     assert "journeys: 7, " in seeded
+
+
+def test_each_brand_has_a_behaviour_rule_that_tags_members_of_the_demo(seeded):
+    from members.behaviour_tags import brand_behaviour_tags_recompute
+    from members.models import BehaviourEvent, BehaviourTagRule, MemberTag
+    from retail_crm.models import Brand
+
+    rules = list(BehaviourTagRule.objects.filter(brand__group__code=DEMO_GROUP_CODE).select_related("brand")
+                 .order_by("brand__code"))
+    assert [rule.brand.code for rule in rules] == sorted(BRAND_CATEGORIES)
+    assert all((r.kind, r.min_count, r.window_days) == ("product_view", 3, 14) for r in rules)
+
+    with transaction.atomic():
+        wom = Brand.objects.get(group__code=DEMO_GROUP_CODE, code="WOM")
+        rule = next(r for r in rules if r.brand.code == "WOM")
+        result = brand_behaviour_tags_recompute(wom, today=END.date())
+        tagged = set(MemberTag.objects.filter(tag_value=rule.tag_value, source="behaviour")
+                     .values_list("member_id", flat=True))
+        # Exactly the members of WOM with 3+ views of the category's products in the 14 days up to the end.
+        views = Counter(BehaviourEvent.objects.filter(
+            brand=wom, kind="product_view", member__isnull=False,
+            occurred_at__gte=dt.datetime.combine(END.date() - dt.timedelta(days=13), dt.time(), tzinfo=SH),
+            occurred_at__lt=dt.datetime.combine(END.date() + dt.timedelta(days=1), dt.time(), tzinfo=SH),
+            object_type="product", object_id__in=list(wom.products.filter(category=rule.categories)
+                                                     .values_list("code", flat=True)),
+            member__memberships__brand=wom).values_list("member_id", flat=True))
+        assert result.created == len(tagged) > 0
+        assert tagged == {member for member, n in views.items() if n >= 3}
+        transaction.set_rollback(True)
