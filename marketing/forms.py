@@ -437,6 +437,7 @@ WAIT_MINUTES = {"minutes": 1, "hours": 60, "days": 60 * 24}
 CHECK_CONDITIONS = (("", gettext_lazy("— choose —")),
                     ("paid_since_entry", gettext_lazy("Paid an order since entering")),
                     ("ordered_since_entry", gettext_lazy("Placed another order since entering")),
+                    ("ordered_product_since_entry", gettext_lazy("Ordered the trigger's product since entering")),
                     ("in_audience", gettext_lazy("Is in a saved audience")),
                     ("has_tag", gettext_lazy("Has a tag")))
 EXPECT_CHOICES = (("false", gettext_lazy("No")), ("true", gettext_lazy("Yes")))

@@ -284,10 +284,15 @@ def test_the_editor_saves_a_favourite_trigger_and_shows_its_errors_in_chinese(w,
     assert page.count('name="product_codes"') == 1  # shown once for both triggers that use it
     assert 'data-for-trigger="product_views favourite"' in page
 
-    response = zh.post(NEW, editor(w, name="收藏", trigger="favourite", favourite_days="2", product_codes="SHOE-1"))
+    response = zh.post(NEW, editor(w, name="收藏", trigger="favourite", favourite_days="2", product_codes="SHOE-1",
+                                   steps="2", **{"s1-kind": "check", "s1-condition": "ordered_product_since_entry",
+                                                 "s1-expect": "false"}))
     assert response.status_code == 302
     journey = Journey.objects.get()
     assert (journey.trigger, journey.trigger_params) == ("favourite", {"days": 2, "product_ids": [shoe.pk]})
+    assert [step.params for step in journey.steps.order_by("position")] == [
+        {"minutes": 120}, {"condition": "ordered_product_since_entry", "expect": False}]
+    assert "检查：进入后已下单触发的商品？" in zh.get(f"/hq/marketing/journeys/{journey.pk}/").content.decode()
     rows = zh.get("/hq/marketing/journeys/").context["rows"]
     assert [r["trigger"] for r in rows] == ["收藏商品后未下单该商品：2 天内（1 个商品）"]
     edit = zh.get(f"/hq/marketing/journeys/{journey.pk}/edit/")
