@@ -22,5 +22,7 @@ class MarketingConfig(AppConfig):
         events.subscribe("member_joined", "marketing.handlers.journeys_member_joined", keys=("member_id", "brand_id"))
         events.subscribe("behaviour_recorded", "marketing.handlers.journeys_behaviour_recorded",
                          keys=("brand_id", "member_ids"))
+        events.subscribe("rfml_class_changed", "marketing.handlers.journeys_rfml_class_changed",
+                         keys=("member_id", "brand_id", "to_segment", "on"))
         # The member pages (workbench and admin) show where a member stands on the brand's journeys.
         hooks.provide("member_journeys", "marketing.selectors.member_journeys_of_brands")

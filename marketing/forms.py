@@ -437,6 +437,7 @@ WAIT_MINUTES = {"minutes": 1, "hours": 60, "days": 60 * 24}
 CHECK_CONDITIONS = (("", gettext_lazy("— choose —")),
                     ("paid_since_entry", gettext_lazy("Paid an order since entering")),
                     ("ordered_since_entry", gettext_lazy("Placed another order since entering")),
+                    ("ordered_product_since_entry", gettext_lazy("Ordered the trigger's product since entering")),
                     ("in_audience", gettext_lazy("Is in a saved audience")),
                     ("has_tag", gettext_lazy("Has a tag")))
 EXPECT_CHOICES = (("false", gettext_lazy("No")), ("true", gettext_lazy("Yes")))
@@ -460,6 +461,12 @@ class JourneyForm(forms.Form):
     product_codes = forms.CharField(label=gettext_lazy("Of products (codes)"), required=False, max_length=2000,
                                     help_text=gettext_lazy("Empty: any product."))
     days_before = forms.IntegerField(label=gettext_lazy("Days before the birthday"), required=False, initial=0)
+    favourite_days = forms.IntegerField(label=gettext_lazy("Favourited within the last days"), required=False,
+                                        initial=1)
+    classes = forms.MultipleChoiceField(label=gettext_lazy("Entering the RFML classes"), required=False,
+                                        choices=Segment.choices, widget=forms.CheckboxSelectMultiple,
+                                        initial=["important_value", "important_develop", "important_retain",
+                                                 "important_winback"])
     reentry = forms.ChoiceField(label=gettext_lazy("Re-entry"))
     reentry_days = forms.IntegerField(label=gettext_lazy("Re-entry period (days)"), required=False)
     holdout_percent = forms.DecimalField(label=gettext_lazy("Holdout: percent of the members entering who get "
@@ -469,7 +476,10 @@ class JourneyForm(forms.Form):
     conversion_days = forms.IntegerField(label=gettext_lazy("Conversion window (days)"), initial=7)
 
     # The trigger parameters each trigger shows (the others have none: their wait steps say "after N minutes").
-    TRIGGER_FIELDS = {"product_views": ("views", "days", "product_codes"), "birthday": ("days_before",)}
+    TRIGGER_FIELDS = {"product_views": ("views", "days", "product_codes"), "birthday": ("days_before",),
+                      "favourite": ("favourite_days", "product_codes"), "class_entered": ("classes",)}
+    # The form field of a trigger parameter whose name differs from the parameter's for that trigger.
+    PARAM_FIELD_OF = {("favourite", "days"): "favourite_days"}
 
     def __init__(self, *args, brands, **kwargs):
         from marketing.models import Journey
@@ -481,8 +491,13 @@ class JourneyForm(forms.Form):
         self.fields["reentry"].choices = Journey.Reentry.choices
 
     def trigger_param_fields(self):
-        """(trigger, bound field) for each trigger parameter input."""
-        return [(trigger, self[name]) for trigger, names in self.TRIGGER_FIELDS.items() for name in names]
+        """(triggers, bound field) for each trigger parameter input, once even when several triggers show it
+        (``triggers``: their codes, space-separated)."""
+        shown: dict[str, list[str]] = {}
+        for trigger, names in self.TRIGGER_FIELDS.items():
+            for name in names:
+                shown.setdefault(name, []).append(trigger)
+        return [(" ".join(triggers), self[name]) for name, triggers in shown.items()]
 
     @classmethod
     def initial_for(cls, journey) -> dict:
@@ -493,9 +508,9 @@ class JourneyForm(forms.Form):
                    "reentry": journey.reentry, "reentry_days": journey.reentry_days,
                    "holdout_percent": journey.holdout_percent, "exit_on_conversion": journey.exit_on_conversion,
                    "conversion_days": journey.conversion_days}
-        for key in ("views", "days", "days_before"):
+        for key in ("views", "days", "days_before", "classes"):
             if key in params:
-                initial[key] = params[key]
+                initial[cls.PARAM_FIELD_OF.get((journey.trigger, key), key)] = params[key]
         if params.get("product_ids"):
             codes = Product.objects.filter(pk__in=params["product_ids"], brand_id=journey.brand_id).order_by("code")
             initial["product_codes"] = ", ".join(codes.values_list("code", flat=True))
@@ -512,6 +527,9 @@ class JourneyForm(forms.Form):
             for key in ("views", "days"):
                 if data.get(key) is not None:
                     params[key] = data[key]
+        elif trigger == "favourite" and data.get("favourite_days") is not None:
+            params["days"] = data["favourite_days"]
+        if trigger in ("product_views", "favourite"):
             codes = [code for code in _CODE_SPLIT.split(data.get("product_codes") or "") if code]
             if codes and brand is not None:
                 found = dict(Product.objects.filter(brand=brand, code__in=codes).values_list("code", "pk"))
@@ -521,6 +539,9 @@ class JourneyForm(forms.Form):
                 params["product_ids"] = sorted(set(found.values()))
         elif trigger == "birthday" and data.get("days_before") is not None:
             params["days_before"] = data["days_before"]
+        elif trigger == "class_entered":
+            chosen = set(data.get("classes") or ())
+            params["classes"] = [code for code in Segment.values if code in chosen]
         return data
 
     def journey_arguments(self) -> dict:
@@ -532,6 +553,7 @@ class JourneyForm(forms.Form):
                 "conversion_days": data["conversion_days"]}
 
     def field_for(self, key: str) -> str | None:
+        key = self.PARAM_FIELD_OF.get((getattr(self, "cleaned_data", {}).get("trigger"), key), key)
         key = JOURNEY_FIELD_OF.get(key, key)
         return key if key in self.fields else None
 

@@ -33,8 +33,13 @@ def journeys_member_joined(*, member_id: int, brand_id: int) -> None:
 
 
 def journeys_behaviour_recorded(*, brand_id: int, member_ids: list[int]) -> None:
-    """``behaviour_recorded``: members who now meet a product-views trigger enter its journey."""
+    """``behaviour_recorded``: members who now meet a product-views or favourite trigger enter its journey."""
     journeys.journeys_behaviour_recorded(brand_id=brand_id, member_ids=member_ids)
+
+
+def journeys_rfml_class_changed(*, member_id: int, brand_id: int, to_segment: str, on: str) -> None:
+    """``rfml_class_changed``: the member enters the brand's journeys on the RFML class they moved into."""
+    journeys.journeys_rfml_class_changed(member_id=member_id, brand_id=brand_id, to_segment=to_segment, on=on)
 
 
 def journeys_order_paid(*, order_id: int) -> None:

@@ -1,8 +1,9 @@
 """Journeys: the platform reacts to what a member does, step by step (DOMAIN.md, "Reaching members").
 
 A trigger enrols a member (:func:`journey_enrol`): an event handler (``marketing.handlers``: an order created,
-a cart item added, products viewed repeatedly, an in-store try-on the guide recorded, a new member) or the
-daily scan (:func:`journeys_daily`: birthdays, the marketing day and the lapse point of the brand's cycle).
+a cart item added, products viewed repeatedly, a product favourited, an in-store try-on the guide recorded, a
+new member, an RFML class entered by a same-day update) or the daily scan (:func:`journeys_daily`: birthdays,
+the marketing day and the lapse point of the brand's cycle, RFML classes entered by the nightly run).
 Each enrolment carries the trigger's key, unique per journey and member, so a trigger delivered twice enrols
 once; the journey's re-entry rule (once ever, once per period, every time) is checked under a lock on the
 member. A share of the members
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from mall.coupon_campaigns import coupons_issue_to
@@ -54,8 +55,9 @@ from marketing.services import message_send
 from members.models import BehaviourEvent, BrandMembership, EventKind, GuideBinding, Member, MemberTag, TagValue
 from members.tags import member_tag_assign, member_tag_remove
 from retail_crm.errors import ApplicationError, ErrorCode
+from retail_crm.vocabulary import Segment
 from segments.care import care_calendar_for, care_task_add
-from segments.models import MemberRfm
+from segments.models import MemberRfm, RfmClassChange
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,8 @@ def journey_trigger_params_errors(*, trigger: str, params) -> dict[str, list[str
         return {"trigger": [f"Give one of {', '.join(Trigger.values)}."]}
     if not isinstance(params, dict):
         return {"trigger_params": ["Give an object."]}
-    allowed = {Trigger.PRODUCT_VIEWS: {"views", "days", "product_ids"}, Trigger.BIRTHDAY: {"days_before"}}
+    allowed = {Trigger.PRODUCT_VIEWS: {"views", "days", "product_ids"}, Trigger.BIRTHDAY: {"days_before"},
+               Trigger.FAVOURITE: {"days", "product_ids"}, Trigger.CLASS_ENTERED: {"classes"}}
     errors: dict[str, list[str]] = {}
     unknown = set(params) - allowed.get(trigger, set())
     if unknown:
@@ -98,11 +101,19 @@ def journey_trigger_params_errors(*, trigger: str, params) -> dict[str, list[str
     if trigger == Trigger.PRODUCT_VIEWS:
         _int_param(params, "views", errors, low=1, high=100)
         _int_param(params, "days", errors, low=1, high=30)
+    if trigger == Trigger.FAVOURITE:  # days optional: FAVOURITE_DAYS
+        _int_param(params, "days", errors, low=1, high=30, required=False)
+    if trigger in (Trigger.PRODUCT_VIEWS, Trigger.FAVOURITE):
         ids = params.get("product_ids", [])
         if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             errors.setdefault("product_ids", []).append("Give a list of product ids.")
     if trigger == Trigger.BIRTHDAY:
         _int_param(params, "days_before", errors, low=0, high=30, required=False)
+    if trigger == Trigger.CLASS_ENTERED:
+        classes = params.get("classes")
+        if not isinstance(classes, list) or not classes or len(set(classes)) != len(classes) \
+                or any(not isinstance(c, str) or c not in Segment.values for c in classes):
+            errors["classes"] = ["Give one or more RFML classes."]
     return errors
 
 
@@ -369,7 +380,7 @@ def _trigger_product(trigger_key: str) -> Q | None:
     kind, _, rest = trigger_key.partition(":")
     if kind == "try_on":
         return Q(sku__product__code=rest.partition(":")[2])
-    if kind == "views":  # views:<product id or code>:<day>
+    if kind in ("views", "favourite"):  # views:<product id or code>:<day>, favourite:<product id or code>:<day>
         product = rest.rpartition(":")[0]
         return Q(sku__product_id=int(product)) if product.isdigit() else Q(sku__product__code=product)
     if kind == "cart":  # cart:<sku id>:<time>
@@ -406,16 +417,77 @@ def product_views_candidates(*, journey: Journey, member_ids: Sequence[int] | No
                   if (member_id, object_id) not in ordered)
 
 
+FAVOURITE_DAYS = 1  # a favourite trigger without ``days``: favourites of the last day
+
+
+def favourite_candidates(*, journey: Journey, member_ids: Sequence[int] | None,
+                         now: dt.datetime) -> list[tuple[int, str]]:
+    """Members among ``member_ids`` (None: every member) who favourited a product (of ``product_ids``, when
+    given) in the last ``days`` days (default ``FAVOURITE_DAYS``, up to ``now``) and have not ordered it since
+    their latest favourite of it; the key names the product and the local day, so a member enters at most
+    once a day per product (the re-entry rule may say less often)."""
+    params = journey.trigger_params
+    since = now - dt.timedelta(days=params.get("days", FAVOURITE_DAYS))
+    favourites = (BehaviourEvent.objects.filter(brand_id=journey.brand_id, kind=EventKind.FAVOURITE,
+                                                occurred_at__gt=since, occurred_at__lte=now)
+                  .exclude(object_id=""))
+    favourites = (favourites.filter(member_id__isnull=False) if member_ids is None
+                  else favourites.filter(member_id__in=list(member_ids)))
+    if params.get("product_ids"):
+        favourites = favourites.filter(object_id__in=[str(pk) for pk in params["product_ids"]])
+    latest = {(member_id, object_id): at for member_id, object_id, at in
+              favourites.values("member_id", "object_id").annotate(at=Max("occurred_at"))
+              .values_list("member_id", "object_id", "at")}
+    if not latest:
+        return []
+    objects = {object_id for _, object_id in latest}
+    ids = {int(o) for o in objects if o.isdigit()}
+    codes = objects - {str(i) for i in ids}
+    lines = OrderLine.objects.filter(order__brand_id=journey.brand_id, order__member_id__in={m for m, _ in latest},
+                                     order__ordered_at__gte=min(latest.values()))
+    ordered: dict[tuple[int, str], dt.datetime] = {}
+    for member_id, product_id, code, at in lines.filter(Q(sku__product_id__in=ids) | Q(sku__product__code__in=codes)) \
+            .values_list("order__member_id", "sku__product_id", "sku__product__code", "order__ordered_at"):
+        for object_id in (str(product_id), code):  # favourites name a product by its id or its code
+            ordered[(member_id, object_id)] = max(at, ordered.get((member_id, object_id), at))
+    day = timezone.localdate(now).isoformat()
+    return sorted((member_id, f"favourite:{object_id}:{day}") for (member_id, object_id), at in latest.items()
+                  if not ((member_id, object_id) in ordered and ordered[(member_id, object_id)] >= at))
+
+
+BEHAVIOUR_TRIGGERS = {Trigger.PRODUCT_VIEWS: product_views_candidates, Trigger.FAVOURITE: favourite_candidates}
+
+
 def journeys_behaviour_recorded(*, brand_id: int, member_ids: Sequence[int], now: dt.datetime | None = None) -> int:
-    """``behaviour_recorded``: members of the batch who now meet a product-views trigger enter its journey."""
+    """``behaviour_recorded``: members of the batch who now meet a product-views or a favourite trigger enter
+    its journey."""
     now = now or timezone.now()
     entered = 0
-    for journey in _active_journeys(brand_id, Trigger.PRODUCT_VIEWS):
+    for trigger, candidates_of in BEHAVIOUR_TRIGGERS.items():
+        for journey in _active_journeys(brand_id, trigger):
+            if journey_trigger_params_errors(trigger=journey.trigger, params=journey.trigger_params):
+                logger.error("journey %s: its trigger parameters are not valid; skipped", journey.pk)
+                continue
+            entered += journey_enrol(journey=journey, at=now,
+                                     candidates=candidates_of(journey=journey, member_ids=member_ids, now=now))
+    return entered
+
+
+def journeys_rfml_class_changed(*, member_id: int, brand_id: int, to_segment: str, on: str,
+                                now: dt.datetime | None = None) -> int:
+    """``rfml_class_changed`` (a same-day update moved the member's RFML class): the member enters the brand's
+    class-entered journeys that chose the new class, with the daily scan's key (``class:<class>:<day>``), so
+    the scan that finds the same change later enrols no one twice."""
+    if not to_segment:
+        return 0
+    now = now or timezone.now()
+    entered = 0
+    for journey in _active_journeys(brand_id, Trigger.CLASS_ENTERED):
         if journey_trigger_params_errors(trigger=journey.trigger, params=journey.trigger_params):
             logger.error("journey %s: its trigger parameters are not valid; skipped", journey.pk)
             continue
-        entered += journey_enrol(journey=journey, at=now,
-                                 candidates=product_views_candidates(journey=journey, member_ids=member_ids, now=now))
+        if to_segment in journey.trigger_params["classes"]:
+            entered += journey_enrol(journey=journey, candidates=[(member_id, f"class:{to_segment}:{on}")], at=now)
     return entered
 
 
@@ -451,8 +523,21 @@ def _cycle_candidates(journey: Journey, today: dt.date) -> list[tuple[int, str]]
             for member_id, last_on in rows.values_list("member_id", "last_purchase_on")]
 
 
+def _class_entered_candidates(journey: Journey, today: dt.date) -> list[tuple[int, str]]:
+    """Members whose RFML class changed into one of the journey's ``classes`` (by a run or a same-day update)
+    at most ``SCAN_GRACE_DAYS`` ago and who are still in it; one entry per class and day of the change."""
+    still = MemberRfm.objects.filter(member_id=OuterRef("member_id"), brand_id=journey.brand_id,
+                                     segment=OuterRef("to_segment"))
+    rows = (RfmClassChange.objects.filter(brand_id=journey.brand_id, to_segment__in=journey.trigger_params["classes"],
+                                          changed_on__gte=today - dt.timedelta(days=SCAN_GRACE_DAYS),
+                                          changed_on__lte=today)
+            .exclude(from_segment=F("to_segment")).filter(Exists(still)))
+    return sorted({(member_id, f"class:{to}:{on.isoformat()}")
+                   for member_id, to, on in rows.values_list("member_id", "to_segment", "changed_on")})
+
+
 DAILY_SCANS = {Trigger.BIRTHDAY: _birthday_candidates, Trigger.MARKETING_DAY: _cycle_candidates,
-               Trigger.LAPSE_POINT: _cycle_candidates}
+               Trigger.LAPSE_POINT: _cycle_candidates, Trigger.CLASS_ENTERED: _class_entered_candidates}
 
 
 @dataclass(frozen=True)
@@ -462,7 +547,8 @@ class DailyResult:
 
 
 def journeys_daily(*, now: dt.datetime | None = None) -> DailyResult:
-    """The daily triggers: birthdays and the points of the brand's cycle, for every active journey of them."""
+    """The daily triggers: birthdays, the points of the brand's cycle and RFML classes entered, for every active
+    journey of them."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     journeys = list(Journey.objects.filter(trigger__in=list(DAILY_SCANS), status=Journey.Status.ACTIVE)
@@ -483,14 +569,15 @@ PREVIEW_EVENT_DAYS = 7
 
 
 def journey_entering_today(*, journey: Journey, now: dt.datetime | None = None) -> list[int]:
-    """Ids of the members the journey's trigger picks today: the daily scan's (birthday, cycle points) or the
-    members who meet the product-views condition now; the very functions the triggers enrol from, before the
-    re-entry rule and the holdout. Only for those triggers (the others fire on events)."""
+    """Ids of the members the journey's trigger picks today: the daily scan's (birthday, cycle points, RFML
+    classes entered) or the members who meet the product-views or favourite condition now; the very functions
+    the triggers enrol from, before the re-entry rule and the holdout. Only for those triggers (the others fire
+    on events)."""
     now = now or timezone.now()
     if journey.trigger in DAILY_SCANS:
         pairs = DAILY_SCANS[journey.trigger](journey, timezone.localdate(now))
-    elif journey.trigger == Trigger.PRODUCT_VIEWS:
-        pairs = product_views_candidates(journey=journey, member_ids=None, now=now)
+    elif journey.trigger in BEHAVIOUR_TRIGGERS:
+        pairs = BEHAVIOUR_TRIGGERS[journey.trigger](journey=journey, member_ids=None, now=now)
     else:
         raise ValueError(f"{journey.trigger} fires on events, not on a scan")
     return sorted({member_id for member_id, _key in pairs})

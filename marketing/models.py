@@ -467,6 +467,8 @@ class Journey(models.Model):
         BIRTHDAY = "birthday", _("Birthday")
         MARKETING_DAY = "marketing_day", _("Marketing day of the brand's cycle reached")
         LAPSE_POINT = "lapse_point", _("Lapse point of the brand's cycle reached")
+        FAVOURITE = "favourite", _("Product favourited, no order of it")
+        CLASS_ENTERED = "class_entered", _("RFML class entered (an important class or a win-back)")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")

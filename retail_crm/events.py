@@ -53,6 +53,8 @@ EVENTS: dict[str, str] = {
     "member_joined": "A member joined a brand (a new brand membership): member_id, brand_id.",
     "try_on_recorded": "A guide recorded an in-store try-on: event_id, member_id, brand_id, product_code, at.",
     "behaviour_recorded": "Behaviour events of members were stored (one per brand in a batch): brand_id, member_ids.",
+    "rfml_class_changed": "A same-day RFML update moved a member's class (the nightly run records none): "
+                          "member_id, brand_id, from_segment, to_segment, on (the local day of the change).",
 }
 
 REDELIVER_AFTER = dt.timedelta(minutes=5)

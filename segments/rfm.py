@@ -58,6 +58,7 @@ from mall.models import Order
 from mall.selectors import purchases
 from members.models import Member, MemberTag, TagGroup, TagSource, TagValue
 from members.tag_labels import TagReason
+from retail_crm import events
 from retail_crm.locks import job_lock, job_lock_shared
 from retail_crm.models import Brand
 from segments.models import (
@@ -650,7 +651,8 @@ def member_rfm_update(*, member_id: int, brand: Brand, as_of: dt.date | None = N
     against the brand's latest run: its medians, window and cycle (``rfm_thresholds_of``), as of ``as_of``
     (default the local today, never before the run's day). The row, a class change (dated ``as_of``, filed
     under that run) and the rfml tag are written by the run's own writer, so the member's row is what a
-    full run with those thresholds gives for them. Running it twice changes nothing more. Without a run
+    full run with those thresholds gives for them; a class changed records ``rfml_class_changed``. Running it
+    twice changes nothing more. Without a run
     (or a run that classified nobody) there is nothing to judge against: returns None and writes nothing.
     The nightly run stays the full recompute (new medians, every member's recency).
     """
@@ -674,6 +676,11 @@ def member_rfm_update(*, member_id: int, brand: Brand, as_of: dt.date | None = N
     _write_orm(brand, run, figures, changes, rfml_tag_group(brand), as_of=as_of)
     before = (SEGMENT_CODES[int(previous[1][0])], STAGE_CODES[int(previous[2][0])]) if len(previous[0]) else ("", "")
     after = (SEGMENT_CODES[int(figures.segment[0])], STAGE_CODES[int(figures.stage[0])]) if len(figures) else ("", "")
+    if before[0] != after[0]:
+        # Apps above react within seconds (a journey on a class entered); the nightly run records no event (it
+        # moves too many members at once): their scans read its class changes instead.
+        events.record("rfml_class_changed", member_id=member_id, brand_id=brand.pk, from_segment=before[0],
+                      to_segment=after[0], on=as_of.isoformat())
     return MemberRfmUpdate(run_id=run.pk, as_of=as_of, from_segment=before[0], to_segment=after[0],
                            from_stage=before[1], to_stage=after[1])
 

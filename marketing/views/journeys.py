@@ -20,7 +20,15 @@ from django.views.decorators.http import require_http_methods, require_safe
 from marketing.audience_coupons import coupon_templates_issuable
 from marketing.audiences import audience_list
 from marketing.forms import JourneyForm, JourneyStepForm
-from marketing.journeys import MAX_STEPS, StepSpec, journey_preview, journey_results, journey_save, journey_transition
+from marketing.journeys import (
+    FAVOURITE_DAYS,
+    MAX_STEPS,
+    StepSpec,
+    journey_preview,
+    journey_results,
+    journey_save,
+    journey_transition,
+)
 from marketing.models import HoldReason, Journey, JourneyStep
 from marketing.selectors import journey_list
 from marketing.views.access import marketing_page
@@ -30,6 +38,7 @@ from members.models import TagValue
 from retail_crm.errors import ApplicationError, ErrorCode
 from retail_crm.models import Brand
 from retail_crm.scoping import scoped
+from retail_crm.vocabulary import Segment
 
 STEP_PREFIX = "s"
 
@@ -53,6 +62,15 @@ def trigger_text(journey: Journey) -> str:
         return text
     if journey.trigger == Journey.Trigger.BIRTHDAY and params.get("days_before"):
         return _("%(label)s: %(n)s days before") % {"label": label, "n": params["days_before"]}
+    if journey.trigger == Journey.Trigger.FAVOURITE:
+        text = _("%(label)s: within %(days)s days") % {"label": label, "days": params.get("days", FAVOURITE_DAYS)}
+        if params.get("product_ids"):
+            text += _(" (%(n)s products)") % {"n": len(params["product_ids"])}
+        return text
+    if journey.trigger == Journey.Trigger.CLASS_ENTERED and isinstance(params.get("classes"), list):
+        names = dict(Segment.choices)
+        return _("%(label)s: %(classes)s") % {
+            "label": label, "classes": "、".join(str(names.get(code, code)) for code in params["classes"])}
     return label
 
 

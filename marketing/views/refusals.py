@@ -66,6 +66,7 @@ _EXACT = {
     # journeys (marketing.journeys)
     "Give an object.": gettext_lazy("Expected a JSON object."),
     "Give a list of product ids.": gettext_lazy("Give products of the brand."),
+    "Give one or more RFML classes.": gettext_lazy("Choose one or more RFML classes."),
     "Give true or false: the answer that lets the member go on.": gettext_lazy(
         "Choose the answer that lets the member go on."),
     "Give a saved audience of the brand.": gettext_lazy("Choose a saved audience of the journey's brand."),
