@@ -349,11 +349,10 @@ def _ranking(level: str):
     def rows(actor: Actor, query: DashboardQuery, limit: int | None) -> list[ComparedRankRow]:
         current = memo_call(metrics.ranking, actor=actor, filters=query.filters, level=level, limit=_limit(limit))
         # Every unit's previous figure, not the previous period's top: a unit of this page may have ranked low.
-        before = {(row.id, row.code): row.sales_flow for row in memo_call(
-            metrics.ranking, actor=actor, filters=query.filters.previous(), level=level, limit=ALL_ROWS)}
+        before = memo_call(metrics.sales_flow_by_unit, actor=actor, filters=query.filters.previous(), level=level)
         out = []
         for row in current:
-            previous = before.get((row.id, row.code), metrics.ZERO)
+            previous = before.get(row.id, metrics.ZERO)
             out.append(ComparedRankRow(**{f.name: getattr(row, f.name) for f in fields(row)},
                                        sales_flow_previous=previous,
                                        growth_previous=_growth(row.sales_flow, previous)))

@@ -667,6 +667,11 @@ def _raw(queryset, select: str, tail: str = "") -> list[tuple]:
         return cursor.fetchall()
 
 
+#: Up to this many keys the top ones are found from the ordering column first (a chart, a page of a table);
+#: an all-rows table (thousands of stores) is one query: the first pass would name every key again.
+TOP_FIRST_LIMIT = 1000
+
+
 def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int | None,
               keys: list[int] | None = None, order_columns: tuple[str, ...] | None = None,
               drop_empty: bool = False) -> list[dict]:
@@ -682,12 +687,12 @@ def _top_sums(parts: list, columns: tuple[str, ...], *, order: str, limit: int |
     When parts are taken away (or with ``drop_empty``), a key whose columns all sum to
     0 had nothing in the period and is left out. With ``order_columns`` (the columns
     ``order`` reads) and a ``limit``, the top keys are first found from those columns
-    alone; if each of them has one of those columns non-zero (so it had something in
-    the period), only their rows are summed whole. Else the one query over every
-    column answers.
+    alone (when ``limit`` is at most ``TOP_FIRST_LIMIT``); if each of them has one of
+    those columns non-zero (so it had something in the period), only their rows are
+    summed whole. Else the one query over every column answers.
     """
     drop = drop_empty or any(rest and rest[0] < 0 for _qs, _present, *rest in parts)
-    if order_columns and limit is not None and keys is None:
+    if order_columns and limit is not None and limit <= TOP_FIRST_LIMIT and keys is None:
         top = _sum_query(parts, order_columns, order=order, limit=limit, keys=None, having=False)
         if all(any(row[c] for c in order_columns) for row in top):
             if not top:
@@ -1027,6 +1032,14 @@ def _rank_sums(actor: Actor, filters: Filters, level: str, *, limit: int | None,
                                  .order_by(), key))
     return _top_sums([(qs, set(_RANK_COLUMNS), sign) for qs, sign in parts], _RANK_COLUMNS,
                      order="SUM(u.sales_flow)", limit=limit, keys=keys, order_columns=("sales_flow",))
+
+
+def sales_flow_by_unit(*, actor: Actor, filters: Filters, level: str) -> dict[int, Decimal]:
+    """Every brand, region or store (``level``) of the scope with sales in the period: its sales flow, as
+    :func:`ranking` sums it (the 环比 column of a ranking needs only this, not names or last year)."""
+    if level not in _RANK_KEYS:
+        raise ValueError(f"unknown ranking level {level!r}")
+    return {row["k"]: money(row["sales_flow"]) for row in _rank_sums(actor, filters, level, limit=None)}
 
 
 def ranking(*, actor: Actor, filters: Filters, level: str, limit: int = 50) -> list[RankRow]:

@@ -16,4 +16,6 @@ def money(value) -> Decimal:
     """
     if value is None:
         return ZERO
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    if not isinstance(value, Decimal):  # a Decimal needs no text round trip (thousands per ranking page)
+        value = Decimal(str(value))
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
