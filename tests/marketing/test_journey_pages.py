@@ -16,7 +16,14 @@ from django.test import Client
 from django.utils import timezone
 
 from marketing.channels import fake
-from marketing.journeys import is_held_out, journey_enrol, journeys_advance, journeys_order_paid
+from marketing.journeys import (
+    JourneyPreview,
+    is_held_out,
+    journey_enrol,
+    journey_preview,
+    journeys_advance,
+    journeys_order_paid,
+)
 from marketing.models import ChannelOptOut, Journey, JourneyStep, ReachRules
 from members.models import BehaviourEvent, EventKind
 from tests.factories import OrderFactory, staff_user
@@ -210,14 +217,18 @@ def test_preview_counts_todays_entrants_or_last_weeks_events(w, zh):
     assert (page.context["preview"].basis, page.context["preview"].count) == ("today", 1)
     assert "今天约有" in page.content.decode()
 
-    # Birthdays today: m2 and m4.
-    today = timezone.localdate()
-    for member in (w.m2, w.m4):
-        member.birthday = dt.date(1990, today.month, min(today.day, 28))
+    # Birthdays on 10 March: m2 and m4 (m1's is the day after); the preview of a day fixed by the test, then
+    # the page (today: whoever has a birthday today, none of these unless today is 10 March).
+    for member, day in ((w.m2, 10), (w.m4, 10), (w.m1, 11)):
+        member.birthday = dt.date(1990, 3, day)
         member.save(update_fields=["birthday"])
     birthday = Journey.objects.create(group=w.group, brand=w.wa, name="生日", trigger="birthday")
-    if today.day <= 28:
-        assert zh.get(f"/hq/marketing/journeys/{birthday.pk}/").context["preview"].count == 2
+    march_10 = dt.datetime(2026, 3, 10, 9, 0, tzinfo=timezone.get_default_timezone())
+    assert journey_preview(journey=birthday, now=march_10) == JourneyPreview(basis="today", count=2)
+    today = timezone.localdate()
+    on_page = zh.get(f"/hq/marketing/journeys/{birthday.pk}/").context["preview"]
+    assert on_page == JourneyPreview(basis="today", count=sum(
+        (3, d) == (today.month, today.day) for d in (10, 10, 11)))
 
     # An event trigger: WA orders of members in the last 7 days (2; the one 8 days ago and WB's do not count).
     OrderFactory(brand=w.wa, member=w.m1, ordered_at=now - dt.timedelta(days=1))
