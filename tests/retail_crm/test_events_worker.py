@@ -173,7 +173,7 @@ def test_a_payment_notified_while_redis_is_down_gets_its_follow_ups_once_redis_i
         deadline = time.monotonic() + 60
         handlers = {"attribution.handlers.order_attribute", "members.handlers.member_tags_after_order",
                     "guides.handlers.order_commission_post", "marketing.handlers.order_campaign_attribute",
-                    "segments.handlers.member_segments_after_order"}
+                    "marketing.handlers.journeys_order_paid", "segments.handlers.member_segments_after_order"}
         while time.monotonic() < deadline:
             if set(EventDelivery.objects.values_list("handler", flat=True)) >= handlers:
                 break

@@ -525,11 +525,23 @@ def test_six_finished_campaigns_with_holdouts_and_results(seeded):
     # Each launched at 10:00 local, 56 … 21 days before the demo's last day, so each window has closed.
     assert [timezone.localtime(c.launched_at, SH).replace(tzinfo=None) for c in campaigns] == [
         dt.datetime(2026, 6, 30 - 0, 10) - dt.timedelta(days=days) for days in (56, 42, 40, 38, 28, 21)]
+    with_lift = 0
     for campaign in campaigns:
         figures = campaign_results(campaign).figures
         assert figures.holdout > 0 and figures.sent > 0 and figures.pending == 0, campaign.name
         assert figures.audience == (figures.holdout + sum(figures.held.values()) + figures.sent + figures.failed)
-        assert figures.lift is not None and figures.lift.ci_low < figures.lift.difference < figures.lift.ci_high
+        # The lift compares with the held-out members the rules would have let through. Which members are held
+        # out follows a hash of member and campaign ids (they differ between databases and test orders), so in
+        # this small seed a campaign of a few dozen members may hold out none the rules would have let through:
+        # it then has no lift, and says so.
+        _treated, _converted, comparable, _holdout_converted = figures.lift_counts
+        assert comparable <= figures.holdout, campaign.name
+        if comparable:
+            assert figures.lift is not None and figures.lift.ci_low < figures.lift.difference < figures.lift.ci_high
+            with_lift += 1
+        else:
+            assert figures.lift is None, campaign.name
+    assert with_lift >= 4
     spring = campaign_results(campaigns[0])
     assert [v.name for v in spring.variants] == ["A", "B"]
 
