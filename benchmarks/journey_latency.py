@@ -153,7 +153,7 @@ def stop_group(proc: subprocess.Popen) -> None:
 # ---------------------------------------------------------------------------- CPU accounting
 
 def _group_cpu(pgid: int | None, comm: str | None = None) -> float:
-    """CPU seconds (user + system) of the live processes of a process group, or of every process named comm."""
+    """CPU seconds (user + system, reaped children included) of a process group, or of every process named comm."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in os.listdir("/proc"):
@@ -166,7 +166,8 @@ def _group_cpu(pgid: int | None, comm: str | None = None) -> float:
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
         if (comm is not None and name == comm) or (pgid is not None and int(fields[2]) == pgid):
-            total += int(fields[11]) + int(fields[12])
+            # Own time, and that of children already reaped (gunicorn's and the pool's, PostgreSQL's backends).
+            total += sum(int(value) for value in fields[11:15])
     return total / tick
 
 
