@@ -421,6 +421,11 @@ def main() -> None:
     redis_url = os.environ.get("REDIS_URL", "")
     if not redis_url.startswith("redis"):
         raise SystemExit("This benchmark needs a Celery broker: set REDIS_URL=redis://…/<a database of its own>")
+    connections = args.procs * args.threads
+    per_connection = int(args.seconds / (connections * args.batch / args.rate))
+    if -(-args.samples // connections) > 0.9 * per_connection:
+        raise SystemExit(f"{args.samples} samples do not fit in the first 90 % of {per_connection} requests per "
+                         f"connection: fewer samples or a longer run")
     prepare_database(url)
     flush_redis(redis_url)
     os.environ.update(DEBUG="0", SECRET_KEY=SECRET, SECURE_SSL_REDIRECT="0", LOG_LEVEL="ERROR",
