@@ -340,8 +340,10 @@ def drive(port: int, ctx: dict, *, batch: int, procs: int, threads: int, seconds
           samples: list, poller: DeliveryPoller | None = None, drain: float = 0) -> dict:
     """Paced load for ``seconds``; with a poller, waits up to ``drain`` s after it for every sample's delivery."""
     interval = procs * threads * batch / rate  # each connection's time between two requests
-    start_at = time.time() + 1.5  # every process built its bodies before the clock starts
-    with mp.get_context("fork").Pool(procs) as pool:
+    start_at = time.time() + 3  # every process started and built its bodies before the clock starts
+    # Spawned, not forked: by now this process has threads (the Celery control connection's), and a child
+    # forked while one of them held a lock hung before its first request.
+    with mp.get_context("spawn").Pool(procs) as pool:
         pending = pool.map_async(client_proc, [(port, ctx, batch, threads, start_at, seconds, w, interval,
                                                 samples[w::procs]) for w in range(procs)])
         if poller is not None:
@@ -506,7 +508,7 @@ def main() -> None:
         print(f"  {name:<32} {spread(values)}")
     print(f"load average       {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) at the end of the run")
     print("CPU seconds        " + ", ".join(f"{key} {value:.1f}" for key, value in cpu.items())
-          + f" over {wall:.0f} s (the load, its 1.5 s start and the drain; {os.cpu_count()} CPUs: "
+          + f" over {wall:.0f} s (the load, its 3 s start and the drain; {os.cpu_count()} CPUs: "
           f"{os.cpu_count() * wall:.0f} CPU seconds in all)")
     met = (len(latency) == len(sample_ids) == len(ok_requests) and run["errors"] == warm["errors"] == 0
            and pct(latency, 0.99) < 5 and strays == 0)
