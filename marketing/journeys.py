@@ -37,7 +37,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from mall.coupon_campaigns import coupons_issue_to
-from mall.models import PAID_STATUSES, CartItem, CouponTemplate, Order, OrderLine
+from mall.models import PAID_STATUSES, CartItem, CouponTemplate, Order, OrderLine, Product
 from marketing.audiences import audience_rows
 from marketing.campaigns import CONTENT_KEYS, TEMPLATE_CHANNELS, _content_errors, member_bucket
 from marketing.models import (
@@ -380,13 +380,36 @@ def _trigger_product(trigger_key: str) -> Q | None:
     kind, _, rest = trigger_key.partition(":")
     if kind == "try_on":
         return Q(sku__product__code=rest.partition(":")[2])
-    if kind in ("views", "favourite"):  # views:<product id or code>:<day>, favourite:<product id or code>:<day>
+    if kind in ("views", "favourite"):  # views:<product code or id>:<day>, favourite:<product code or id>:<day>
         product = rest.rpartition(":")[0]
-        return Q(sku__product_id=int(product)) if product.isdigit() else Q(sku__product__code=product)
+        by_code = Q(sku__product__code=product)
+        return by_code | Q(sku__product_id=int(product)) if product.isdigit() else by_code
     if kind == "cart":  # cart:<sku id>:<time>
         sku = rest.partition(":")[0]
         return Q(sku_id=int(sku)) if sku.isdigit() else None
     return None
+
+
+def _product_object_ids(brand_id: int, product_ids: Sequence[int]) -> list[str]:
+    """How behaviour events may name these products: by code (the mini-program, the audiences, the behaviour
+    tags and the demo do) or by id (as text)."""
+    codes = Product.objects.filter(brand_id=brand_id, pk__in=list(product_ids)).values_list("code", flat=True)
+    return sorted({*codes, *(str(pk) for pk in product_ids)})
+
+
+def _ordered_products(brand_id: int, member_ids: set[int], objects: set[str], since: dt.datetime) -> dict:
+    """(member, object id) → the latest order time of that product since ``since``, the product named by its
+    code or its id as the events name it."""
+    ids = {int(o) for o in objects if o.isdigit()}
+    lines = OrderLine.objects.filter(order__brand_id=brand_id, order__member_id__in=member_ids,
+                                     order__ordered_at__gte=since)
+    ordered: dict[tuple[int, str], dt.datetime] = {}
+    lines = lines.filter(Q(sku__product_id__in=ids) | Q(sku__product__code__in=objects))
+    for member_id, product_id, code, at in lines.values_list("order__member_id", "sku__product_id",
+                                                             "sku__product__code", "order__ordered_at"):
+        for object_id in (str(product_id), code):
+            ordered[(member_id, object_id)] = max(at, ordered.get((member_id, object_id), at))
+    return ordered
 
 
 def product_views_candidates(*, journey: Journey, member_ids: Sequence[int] | None,
@@ -402,16 +425,14 @@ def product_views_candidates(*, journey: Journey, member_ids: Sequence[int] | No
     views = (views.filter(member_id__isnull=False) if member_ids is None
              else views.filter(member_id__in=list(member_ids)))
     if params.get("product_ids"):
-        views = views.filter(object_id__in=[str(pk) for pk in params["product_ids"]])
+        views = views.filter(object_id__in=_product_object_ids(journey.brand_id, params["product_ids"]))
     pairs = [(member_id, object_id) for member_id, object_id, _ in
              views.values("member_id", "object_id").annotate(n=Count("pk")).filter(n__gte=params["views"])
              .values_list("member_id", "object_id", "n")]
     if not pairs:
         return []
-    products = {int(object_id) for _, object_id in pairs if object_id.isdigit()}
-    ordered = {(member_id, str(product_id)) for member_id, product_id in OrderLine.objects.filter(
-        order__brand_id=journey.brand_id, order__member_id__in={m for m, _ in pairs},
-        order__ordered_at__gt=since, sku__product_id__in=products).values_list("order__member_id", "sku__product_id")}
+    ordered = _ordered_products(journey.brand_id, {m for m, _ in pairs}, {o for _, o in pairs},
+                                since + dt.timedelta(microseconds=1))
     day = timezone.localdate(now).isoformat()
     return sorted((member_id, f"views:{object_id}:{day}") for member_id, object_id in pairs
                   if (member_id, object_id) not in ordered)
@@ -434,22 +455,14 @@ def favourite_candidates(*, journey: Journey, member_ids: Sequence[int] | None,
     favourites = (favourites.filter(member_id__isnull=False) if member_ids is None
                   else favourites.filter(member_id__in=list(member_ids)))
     if params.get("product_ids"):
-        favourites = favourites.filter(object_id__in=[str(pk) for pk in params["product_ids"]])
+        favourites = favourites.filter(object_id__in=_product_object_ids(journey.brand_id, params["product_ids"]))
     latest = {(member_id, object_id): at for member_id, object_id, at in
               favourites.values("member_id", "object_id").annotate(at=Max("occurred_at"))
               .values_list("member_id", "object_id", "at")}
     if not latest:
         return []
-    objects = {object_id for _, object_id in latest}
-    ids = {int(o) for o in objects if o.isdigit()}
-    codes = objects - {str(i) for i in ids}
-    lines = OrderLine.objects.filter(order__brand_id=journey.brand_id, order__member_id__in={m for m, _ in latest},
-                                     order__ordered_at__gte=min(latest.values()))
-    ordered: dict[tuple[int, str], dt.datetime] = {}
-    for member_id, product_id, code, at in lines.filter(Q(sku__product_id__in=ids) | Q(sku__product__code__in=codes)) \
-            .values_list("order__member_id", "sku__product_id", "sku__product__code", "order__ordered_at"):
-        for object_id in (str(product_id), code):  # favourites name a product by its id or its code
-            ordered[(member_id, object_id)] = max(at, ordered.get((member_id, object_id), at))
+    ordered = _ordered_products(journey.brand_id, {m for m, _ in latest}, {o for _, o in latest},
+                                min(latest.values()))
     day = timezone.localdate(now).isoformat()
     return sorted((member_id, f"favourite:{object_id}:{day}") for (member_id, object_id), at in latest.items()
                   if not ((member_id, object_id) in ordered and ordered[(member_id, object_id)] >= at))

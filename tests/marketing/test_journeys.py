@@ -263,6 +263,33 @@ def test_product_viewed_3_times_in_7_days_without_an_order_enters(world):
     assert (enrolment.member_id, enrolment.trigger_key) == (world.member.pk, f"views:{product}:2030-03-04")
 
 
+def test_a_journey_on_chosen_products_reads_events_that_name_them_by_code(world):
+    """The mini-program names a product by its code (as audiences and behaviour tags read it); a journey limited
+    to chosen products (stored as ids) picks those events up, and an order of the product keeps a member out."""
+    product = world.sku.product
+    journey = journey_of(world, "product_views", trigger_params={"views": 3, "days": 7, "product_ids": [product.pk]},
+                         steps=(("send", {"channels": ["sms"], "content": SMS}),))
+    buyer = MemberFactory(group=world.brand.group, phone="+8613800000002")
+    BrandMembershipFactory(member=buyer, brand=world.brand, store=world.store)
+    now = at(4, 12)
+
+    def views(member, code, times):
+        return [{"kind": "product_view", "brand": "WA", "object_type": "product", "object_id": code,
+                 "occurred_at": at(4, 10, n).isoformat(), "client_event_id": f"{member.pk}-{code}-{n}"}
+                for n in range(times)]
+
+    event_batch_ingest(items=views(world.member, product.code, 3) + views(world.member, "OTHER-1", 3),
+                       member=world.member, now=now)
+    event_batch_ingest(items=views(buyer, product.code, 3), member=buyer, now=now)
+    create_order(world, at(3, 9), member=buyer)  # the buyer ordered the product within the window
+
+    from marketing.journeys import journeys_behaviour_recorded
+
+    assert journeys_behaviour_recorded(brand_id=world.brand.pk, member_ids=[world.member.pk, buyer.pk], now=now) == 1
+    assert list(JourneyEnrolment.objects.filter(journey=journey).values_list("member_id", "trigger_key")) == [
+        (world.member.pk, f"views:{product.code}:2030-03-04")]
+
+
 def test_the_daily_scan_enters_birthdays_and_the_lapse_point_once(world):
     birthday = journey_of(world, "birthday", name="birthday", trigger_params={"days_before": 3},
                           steps=(("wait", {"minutes": 60}),))
